@@ -1,0 +1,82 @@
+use super::{load_customer, metadata, new_event, Loaded};
+use crate::error::ApiError;
+use chrono::Utc;
+use gangway_domain::customer::{Customer, CustomerCreated, CustomerEvent};
+use gangway_domain::{CustomerId, OrganizationId};
+use gangway_event_store::{AppendTransaction, EventStore, ExpectedVersion, StreamRef};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// Claims `external_id` for a new customer and appends its creation, inside `tx`. Returns `None`
+/// if the external id already belongs to a customer (possibly one being created concurrently).
+pub(crate) async fn create_in(
+    tx: &mut AppendTransaction,
+    org: OrganizationId,
+    created: CustomerCreated,
+    correlation_id: Uuid,
+) -> Result<Option<Loaded<Customer>>, ApiError> {
+    let id = CustomerId::new();
+    if let Some(external_id) = &created.external_id {
+        let claimed = sqlx::query(
+            "INSERT INTO customer_external_ids (organization_id, external_id, customer_id) \
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(org.as_uuid())
+        .bind(external_id)
+        .bind(id.as_uuid())
+        .execute(tx.connection())
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            return Ok(None);
+        }
+    }
+    let now = Utc::now();
+    let event = CustomerEvent::Created(created);
+    let meta = metadata(org, correlation_id, now);
+    tx.append(
+        &StreamRef::of::<CustomerEvent>(id.as_uuid()),
+        ExpectedVersion::NoStream,
+        vec![new_event(&event, &meta)?],
+    )
+    .await?;
+    let state = Customer::evolve(None, id, org, &event, now).expect("created starts a customer");
+    Ok(Some(Loaded { state, version: 1 }))
+}
+
+/// Creates a customer; an external id already in use is a conflict.
+#[tracing::instrument(skip(store, created))]
+pub async fn create_customer(
+    store: &EventStore,
+    org: OrganizationId,
+    created: CustomerCreated,
+) -> Result<Customer, ApiError> {
+    let mut tx = store.begin().await?;
+    let Some(customer) = create_in(&mut tx, org, created, Uuid::now_v7()).await? else {
+        return Err(ApiError::Conflict {
+            code: "customer_exists",
+            message: "a customer with this externalId already exists".into(),
+        });
+    };
+    tx.commit().await?;
+    Ok(customer.state)
+}
+
+/// The customer holding `external_id` in `org`, read consistently (not from a read model).
+pub async fn find_by_external_id(
+    conn: &mut PgConnection,
+    org: OrganizationId,
+    external_id: &str,
+) -> Result<Option<Loaded<Customer>>, ApiError> {
+    let id: Option<Uuid> = sqlx::query_scalar(
+        "SELECT customer_id FROM customer_external_ids WHERE organization_id = $1 AND external_id = $2",
+    )
+    .bind(org.as_uuid())
+    .bind(external_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match id {
+        Some(id) => Ok(load_customer(conn, org, CustomerId::from_uuid(id)).await?),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,183 @@
+use super::customers::{create_in, find_by_external_id};
+use super::{load_customer, load_link, metadata, new_event, Loaded, MAX_ATTEMPTS};
+use crate::error::ApiError;
+use crate::state::AppState;
+use chrono::Utc;
+use gangway_domain::customer::{Customer, CustomerCreated, CustomerEvent};
+use gangway_domain::link::{Link, LinkCreated, LinkEvent};
+use gangway_domain::values::WebhookSecret;
+use gangway_domain::{CustomerId, LinkId, OrganizationId};
+use gangway_event_store::{AppendTransaction, EventMetadata, ExpectedVersion, StoreError, StreamRef};
+use uuid::Uuid;
+
+/// Which customer a new link is for.
+#[derive(Clone, Debug)]
+pub enum CustomerChoice {
+    Existing(CustomerId),
+    /// Found by external id, or created with this name if there is none yet.
+    ByExternalId { external_id: String, name: String },
+    None,
+}
+
+pub struct NewLink {
+    /// The link as requested; `customer_id` and the webhook's `secret_ref` are filled in here.
+    pub spec: LinkCreated,
+    pub customer: CustomerChoice,
+    pub webhook_secret: Option<WebhookSecret>,
+}
+
+enum Outcome<T> {
+    Done(T),
+    /// A concurrent writer changed a stream this command read; run it again.
+    Retry,
+}
+
+fn retry_on_conflict<T>(result: Result<T, StoreError>) -> Result<Outcome<T>, ApiError> {
+    match result {
+        Ok(value) => Ok(Outcome::Done(value)),
+        Err(StoreError::Conflict { .. }) => Ok(Outcome::Retry),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Creates a link. If it is for a customer whose previous link is still pending, that link is
+/// revoked in the same transaction. Appending `customer.link_issued` at the customer's expected
+/// version serialises concurrent creations for one customer; the loser retries.
+#[tracing::instrument(skip_all, fields(org = %org))]
+pub async fn create_link(state: &AppState, org: OrganizationId, request: NewLink) -> Result<Link, ApiError> {
+    for _ in 0..MAX_ATTEMPTS {
+        if let Outcome::Done(link) = try_create_link(state, org, &request).await? {
+            return Ok(link);
+        }
+    }
+    Err(StoreError::Conflict {
+        stream_id: Uuid::nil(),
+        expected: ExpectedVersion::NoStream,
+    }
+    .into())
+}
+
+async fn try_create_link(state: &AppState, org: OrganizationId, request: &NewLink) -> Result<Outcome<Link>, ApiError> {
+    let now = Utc::now();
+    let link_id = LinkId::new();
+    let correlation_id = Uuid::now_v7();
+    let meta = metadata(org, correlation_id, now);
+    let mut tx = state.store.begin().await?;
+
+    let customer = match resolve_customer(&mut tx, org, &request.customer, correlation_id).await? {
+        Outcome::Done(customer) => customer,
+        Outcome::Retry => return Ok(Outcome::Retry),
+    };
+    if let Some(customer) = &customer {
+        if let Outcome::Retry = retry_on_conflict(supersede_previous(&mut tx, org, customer, link_id, &meta).await)? {
+            return Ok(Outcome::Retry);
+        }
+    }
+
+    let mut spec = request.spec.clone();
+    spec.customer_id = customer.as_ref().map(|c| c.state.id);
+    if let (Some(webhook), Some(secret)) = (spec.webhook.as_mut(), &request.webhook_secret) {
+        webhook.secret_ref = Some(
+            state
+                .vault
+                .store(tx.connection(), org, "link_webhook_secret", secret.expose())
+                .await?,
+        );
+    }
+    let created = LinkEvent::Created(Box::new(spec));
+    let stream = StreamRef::of::<LinkEvent>(link_id.as_uuid());
+    tx.append(&stream, ExpectedVersion::NoStream, vec![new_event(&created, &meta)?])
+        .await?;
+    tx.commit().await?;
+    Ok(Outcome::Done(
+        Link::evolve(None, link_id, org, &created, now).expect("created starts a link"),
+    ))
+}
+
+async fn resolve_customer(
+    tx: &mut AppendTransaction,
+    org: OrganizationId,
+    choice: &CustomerChoice,
+    correlation_id: Uuid,
+) -> Result<Outcome<Option<Loaded<Customer>>>, ApiError> {
+    match choice {
+        CustomerChoice::None => Ok(Outcome::Done(None)),
+        CustomerChoice::Existing(id) => match load_customer(tx.connection(), org, *id).await? {
+            Some(customer) => Ok(Outcome::Done(Some(customer))),
+            None => Err(ApiError::validation("customerId", "no customer with this id")),
+        },
+        CustomerChoice::ByExternalId { external_id, name } => {
+            if let Some(customer) = find_by_external_id(tx.connection(), org, external_id).await? {
+                return Ok(Outcome::Done(Some(customer)));
+            }
+            let created = CustomerCreated {
+                name: name.clone(),
+                external_id: Some(external_id.clone()),
+                metadata: Default::default(),
+            };
+            match create_in(tx, org, created, correlation_id).await? {
+                Some(customer) => Ok(Outcome::Done(Some(customer))),
+                // Another request created this customer a moment ago; start over to use it.
+                None => Ok(Outcome::Retry),
+            }
+        }
+    }
+}
+
+/// Records the new link on the customer and revokes the customer's previous link if pending.
+async fn supersede_previous(
+    tx: &mut AppendTransaction,
+    org: OrganizationId,
+    customer: &Loaded<Customer>,
+    new_link: LinkId,
+    meta: &EventMetadata,
+) -> Result<(), StoreError> {
+    if let Some(previous) = customer.state.latest_link_id {
+        if let Some(link) = load_link(tx.connection(), org, previous).await? {
+            if let Some(revoked) = link.state.revoke(new_link, meta.occurred_at) {
+                tx.append(
+                    &StreamRef::of::<LinkEvent>(previous.as_uuid()),
+                    ExpectedVersion::Exact(link.version),
+                    vec![new_event(&revoked, meta)?],
+                )
+                .await?;
+            }
+        }
+    }
+    let issued = CustomerEvent::LinkIssued { link_id: new_link };
+    tx.append(
+        &StreamRef::of::<CustomerEvent>(customer.state.id.as_uuid()),
+        ExpectedVersion::Exact(customer.version),
+        vec![new_event(&issued, meta)?],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes a pending link.
+#[tracing::instrument(skip(state))]
+pub async fn delete_link(state: &AppState, org: OrganizationId, id: LinkId) -> Result<(), ApiError> {
+    for _ in 0..MAX_ATTEMPTS {
+        let Some(link) = load_link(state.pool(), org, id).await? else {
+            return Err(ApiError::NotFound("onboarding link"));
+        };
+        let now = Utc::now();
+        let deleted = link.state.delete(now)?;
+        let meta = metadata(org, Uuid::now_v7(), now);
+        let result = state
+            .store
+            .append(
+                &StreamRef::of::<LinkEvent>(id.as_uuid()),
+                ExpectedVersion::Exact(link.version),
+                vec![new_event(&deleted, &meta)?],
+            )
+            .await;
+        if let Outcome::Done(_) = retry_on_conflict(result)? {
+            return Ok(());
+        }
+    }
+    Err(ApiError::Conflict {
+        code: "concurrent_modification",
+        message: "the link kept changing; retry the request".into(),
+    })
+}

@@ -1,0 +1,143 @@
+//! The api's one error type. Client errors carry `{"error": {"code", "message", "field"?}}`;
+//! anything unexpected is logged with its context and answered with an opaque 500.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use gangway_domain::{FieldError, RuleViolation};
+use gangway_event_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    MalformedJson(String),
+    #[error(transparent)]
+    Validation(#[from] FieldError),
+    #[error("missing or invalid credentials")]
+    Unauthorized,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("a dependency is unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The error body every non-2xx response has.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code, e.g. `validation_failed`.
+    code: &'static str,
+    /// What went wrong, for people.
+    message: String,
+    /// The request field at fault (camelCase, dotted for nested fields), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+}
+
+impl ApiError {
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(FieldError::new(field, message))
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::MalformedJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
+            Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.parts();
+        let (message, field) = match &self {
+            Self::Validation(e) => (e.message.clone(), Some(e.field.clone())),
+            Self::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "request failed");
+                ("internal error; it has been logged".to_owned(), None)
+            }
+            Self::Unavailable(reason) => {
+                tracing::warn!(%reason, "dependency unavailable");
+                ("a dependency is unavailable; retry shortly".to_owned(), None)
+            }
+            other => (other.to_string(), None),
+        };
+        let body = ErrorBody {
+            error: ErrorDetail { code, message, field },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<RuleViolation> for ApiError {
+    fn from(violation: RuleViolation) -> Self {
+        let code = match violation {
+            RuleViolation::LinkNotPending(_) => "link_not_pending",
+            RuleViolation::LinkDeleted => "link_deleted",
+        };
+        Self::Conflict {
+            code,
+            message: violation.to_string(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                Self::Unavailable(format!("postgres: {error}"))
+            }
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict { .. } => Self::Conflict {
+                code: "concurrent_modification",
+                message: "the resource was changed concurrently; retry the request".into(),
+            },
+            StoreError::Database(db) => db.into(),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<gangway_projections::ProjectionError> for ApiError {
+    fn from(error: gangway_projections::ProjectionError) -> Self {
+        match error {
+            gangway_projections::ProjectionError::Database(db) => db.into(),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<gangway_vault::VaultError> for ApiError {
+    fn from(error: gangway_vault::VaultError) -> Self {
+        match error {
+            gangway_vault::VaultError::Database(db) => db.into(),
+            other => Self::Internal(other.into()),
+        }
+    }
+}

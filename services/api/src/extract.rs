@@ -1,0 +1,123 @@
+//! Extractors that carry authentication, tenant scope and JSON parsing with our error shape.
+
+use crate::error::ApiError;
+use crate::keys;
+use crate::state::AppState;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use bytes::Bytes;
+use gangway_domain::OrganizationId;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+/// A JSON body. Syntax errors answer 400; a value of the wrong type answers 422 naming the field.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection: BytesRejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(state.config.max_body_bytes)
+            } else {
+                ApiError::MalformedJson(rejection.body_text())
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data if path != "." => ApiError::validation(&path, strip_position(&inner)),
+            serde_json::error::Category::Data => ApiError::validation("body", strip_position(&inner)),
+            _ => ApiError::MalformedJson(format!("request body is not valid JSON: {inner}")),
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::MalformedJson(format!("request body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde_json appends "at line 1 column 42"; the field name already says where.
+fn strip_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// The organization an API key belongs to. Every tenant query takes this.
+#[derive(Clone, Copy, Debug)]
+pub struct Tenant(pub OrganizationId);
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let key = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let prefix = keys::prefix_of(key).ok_or(ApiError::Unauthorized)?;
+        let presented = keys::hash(key);
+        let candidates: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
+            "SELECT organization_id, key_hash FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
+        )
+        .bind(prefix)
+        .fetch_all(state.pool())
+        .await?;
+        candidates
+            .into_iter()
+            .find(|(_, stored)| bool::from(stored.as_slice().ct_eq(presented.as_slice())))
+            .map(|(org, _)| Tenant(OrganizationId::from_uuid(org)))
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// The operator, authenticated with `GANGWAY_ADMIN_TOKEN`.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let expected = state.config.admin_token.expose().as_bytes();
+        if bool::from(token.as_bytes().ct_eq(expected)) {
+            Ok(Admin)
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+/// A path id. Anything that is not a UUID cannot name an entity, so it answers 404.
+pub struct PathId(pub Uuid);
+
+impl FromRequestParts<AppState> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound("resource"))?;
+        raw.parse().map(PathId).map_err(|_| ApiError::NotFound("resource"))
+    }
+}

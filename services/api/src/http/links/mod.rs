@@ -1,0 +1,148 @@
+//! `/v1/onboarding-links`.
+
+pub mod request;
+pub mod response;
+
+use crate::commands::links::{create_link, delete_link};
+use crate::commands::load_link;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, PathId, Tenant};
+use crate::http::{Data, EventResponse, ListQuery, Paginated};
+use crate::state::AppState;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Utc;
+use gangway_config::Environment;
+use gangway_domain::link::LinkStatus;
+use gangway_domain::{CustomerId, LinkId};
+use gangway_projections::queries::{list_links, LinkFilter};
+use request::CreateLinkRequest;
+use response::LinkResponse;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/onboarding-links", get(list).post(create))
+        .route("/v1/onboarding-links/{id}", get(show).delete(remove))
+        .route("/v1/onboarding-links/{id}/events", get(events))
+}
+
+/// Create an onboarding link.
+#[utoipa::path(post, path = "/v1/onboarding-links", tag = "onboarding links",
+    request_body = CreateLinkRequest,
+    responses(
+        (status = 201, body = Data<LinkResponse>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    Tenant(org): Tenant,
+    ApiJson(body): ApiJson<CreateLinkRequest>,
+) -> Result<(StatusCode, Json<Data<LinkResponse>>), ApiError> {
+    let now = Utc::now();
+    let require_https = state.config.environment == Environment::Production;
+    let command = body.validate(now, require_https)?;
+    let link = create_link(&state, org, command).await?;
+    let response = LinkResponse::new(&link, state.hosted_url(link.id), now);
+    Ok((StatusCode::CREATED, Json(Data { data: response })))
+}
+
+/// Get one onboarding link (always current: read from its event stream).
+#[utoipa::path(get, path = "/v1/onboarding-links/{id}", tag = "onboarding links",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Data<LinkResponse>), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn show(
+    State(state): State<AppState>,
+    Tenant(org): Tenant,
+    PathId(id): PathId,
+) -> Result<Json<Data<LinkResponse>>, ApiError> {
+    let link = load_link(state.pool(), org, LinkId::from_uuid(id))
+        .await?
+        .filter(|l| l.state.status != LinkStatus::Deleted)
+        .ok_or(ApiError::NotFound("onboarding link"))?;
+    let response = LinkResponse::new(&link.state, state.hosted_url(id), Utc::now());
+    Ok(Json(Data { data: response }))
+}
+
+/// Delete a pending onboarding link.
+#[utoipa::path(delete, path = "/v1/onboarding-links/{id}", tag = "onboarding links",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn remove(State(state): State<AppState>, Tenant(org): Tenant, PathId(id): PathId) -> Result<StatusCode, ApiError> {
+    delete_link(&state, org, LinkId::from_uuid(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct LinkListFilter {
+    /// pending, completed, failed, expired, revoked or deleted.
+    pub status: Option<String>,
+    pub customer_id: Option<String>,
+    pub external_id: Option<String>,
+}
+
+/// List onboarding links, newest first (from the read model: eventually consistent).
+#[utoipa::path(get, path = "/v1/onboarding-links", tag = "onboarding links",
+    params(ListQuery, LinkListFilter),
+    responses((status = 200, body = Paginated<LinkResponse>), (status = 422, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Tenant(org): Tenant,
+    Query(paging): Query<ListQuery>,
+    Query(filter): Query<LinkListFilter>,
+) -> Result<Json<Paginated<LinkResponse>>, ApiError> {
+    let page = paging.validate()?;
+    let filter = LinkFilter {
+        status: filter
+            .status
+            .map(|s| LinkStatus::parse(&s).map_err(|m| ApiError::validation("status", m)))
+            .transpose()?,
+        customer_id: filter
+            .customer_id
+            .map(|c| {
+                c.parse()
+                    .map(CustomerId::from_uuid)
+                    .map_err(|_| ApiError::validation("customerId", "must be a UUID"))
+            })
+            .transpose()?,
+        external_id: filter.external_id,
+    };
+    let now = Utc::now();
+    let (links, total) = list_links(state.pool(), org, &filter, page, now).await?;
+    let data = links
+        .iter()
+        .map(|l| LinkResponse::new(l, state.hosted_url(l.id), now))
+        .collect();
+    Ok(Json(Paginated::new(data, page, total)))
+}
+
+/// A link's audit trail: every event of its stream, oldest first.
+#[utoipa::path(get, path = "/v1/onboarding-links/{id}/events", tag = "onboarding links",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Data<Vec<EventResponse>>), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn events(
+    State(state): State<AppState>,
+    Tenant(org): Tenant,
+    PathId(id): PathId,
+) -> Result<Json<Data<Vec<EventResponse>>>, ApiError> {
+    let events = state.store.read_stream(id).await?;
+    let owned = events
+        .first()
+        .is_some_and(|e| e.organization_id == org.as_uuid() && e.stream_type == "onboarding_link");
+    if !owned {
+        return Err(ApiError::NotFound("onboarding link"));
+    }
+    Ok(Json(Data {
+        data: events.iter().map(EventResponse::from).collect(),
+    }))
+}

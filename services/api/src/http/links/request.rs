@@ -1,0 +1,232 @@
+//! `POST /v1/onboarding-links` body and its validation into a domain command.
+
+use crate::commands::links::{CustomerChoice, NewLink};
+use crate::error::ApiError;
+use chrono::{DateTime, Utc};
+use gangway_domain::catalog::{is_webhook_event_type, WEBHOOK_EVENT_TYPES};
+use gangway_domain::link::{LinkCreated, LinkWebhook, PhoneProvisioning, Theme};
+use gangway_domain::values::{self, ConnectionType, CountryCode, HexColor, HttpUrl, Language, WebhookSecret};
+use gangway_domain::{CustomerId, FieldError};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateLinkRequest {
+    /// Shown to the customer on the hosted page.
+    pub name: Option<String>,
+    /// Your id for the customer; a customer is created for it if none exists yet.
+    pub external_id: Option<String>,
+    /// An existing customer. Takes precedence over `externalId` for choosing the customer.
+    pub customer_id: Option<Uuid>,
+    /// Where the browser goes after the flow, success or failure.
+    pub redirect_url: Option<String>,
+    /// Overrides `redirectUrl` on success.
+    pub success_redirect_url: Option<String>,
+    /// Overrides `redirectUrl` on failure.
+    pub failure_redirect_url: Option<String>,
+    /// Default 7 days from now; at most 30 days.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `dedicated`, `coexistence`; default both.
+    pub allowed_connection_types: Option<Vec<String>>,
+    pub theme: Option<ThemeRequest>,
+    /// `en` (default), `es` or `pt`.
+    pub language: Option<String>,
+    pub phone_provisioning: Option<PhoneProvisioningRequest>,
+    /// Refresh this connected phone's token instead of onboarding a new number.
+    pub reconnect_phone_number_id: Option<Uuid>,
+    /// Your own data, a JSON object (up to 16 KiB).
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    /// Registered as a webhook endpoint for the new phone once it connects.
+    pub webhook_url: Option<String>,
+    /// Signing secret for `webhookUrl`, 16-256 characters. Stored encrypted, never returned.
+    pub webhook_secret: Option<String>,
+    /// Event types for `webhookUrl`; required with it.
+    pub webhook_events: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThemeRequest {
+    /// Hex colour, e.g. `#1a73e8`.
+    pub primary_color: Option<String>,
+    pub background_image: Option<String>,
+    pub logo_url: Option<String>,
+    pub company_name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PhoneProvisioningRequest {
+    #[serde(default)]
+    pub enabled: bool,
+    /// ISO 3166-1 alpha-2 codes a new number may be provisioned in.
+    #[serde(default)]
+    pub countries: Vec<String>,
+}
+
+fn field<T>(name: &str, result: Result<T, String>) -> Result<T, FieldError> {
+    result.map_err(|message| FieldError::new(name, message))
+}
+
+fn url(name: &str, raw: Option<&String>) -> Result<Option<HttpUrl>, FieldError> {
+    raw.map(|r| field(name, HttpUrl::parse(r))).transpose()
+}
+
+fn text(name: &str, raw: Option<&String>, max: usize) -> Result<Option<String>, FieldError> {
+    raw.map(|r| field(name, values::bounded_text(r, max))).transpose()
+}
+
+impl CreateLinkRequest {
+    /// Validates every field; the first problem found is reported with its field name.
+    pub fn validate(self, now: DateTime<Utc>, require_https_webhooks: bool) -> Result<NewLink, ApiError> {
+        Ok(self.into_command(now, require_https_webhooks)?)
+    }
+
+    fn into_command(self, now: DateTime<Utc>, require_https_webhooks: bool) -> Result<NewLink, FieldError> {
+        let name = text("name", self.name.as_ref(), 200)?;
+        let external_id = text("externalId", self.external_id.as_ref(), 255)?;
+        let customer = match (self.customer_id, &external_id) {
+            (Some(id), _) => CustomerChoice::Existing(CustomerId::from_uuid(id)),
+            (None, Some(ext)) => CustomerChoice::ByExternalId {
+                external_id: ext.clone(),
+                name: name.clone().unwrap_or_else(|| ext.clone()),
+            },
+            (None, None) => CustomerChoice::None,
+        };
+        let allowed_connection_types = match self.allowed_connection_types {
+            None => vec![ConnectionType::Dedicated, ConnectionType::Coexistence],
+            Some(list) if list.is_empty() => {
+                return Err(FieldError::new("allowedConnectionTypes", "must list at least one type"));
+            }
+            Some(list) => {
+                let mut types = Vec::new();
+                for (i, raw) in list.iter().enumerate() {
+                    let t = field(&format!("allowedConnectionTypes[{i}]"), ConnectionType::parse(raw))?;
+                    if !types.contains(&t) {
+                        types.push(t);
+                    }
+                }
+                types
+            }
+        };
+        let theme = match self.theme {
+            None => Theme::default(),
+            Some(t) => Theme {
+                primary_color: t
+                    .primary_color
+                    .map(|c| field("theme.primaryColor", HexColor::parse(&c)))
+                    .transpose()?,
+                background_image: url("theme.backgroundImage", t.background_image.as_ref())?,
+                logo_url: url("theme.logoUrl", t.logo_url.as_ref())?,
+                company_name: text("theme.companyName", t.company_name.as_ref(), 100)?,
+            },
+        };
+        let phone_provisioning = match self.phone_provisioning {
+            None => PhoneProvisioning::default(),
+            Some(p) => {
+                let countries = p
+                    .countries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| field(&format!("phoneProvisioning.countries[{i}]"), CountryCode::parse(c)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if p.enabled && countries.is_empty() {
+                    return Err(FieldError::new(
+                        "phoneProvisioning.countries",
+                        "must list at least one country when provisioning is enabled",
+                    ));
+                }
+                PhoneProvisioning {
+                    enabled: p.enabled,
+                    countries,
+                }
+            }
+        };
+        let (webhook, webhook_secret) = webhook(
+            self.webhook_url,
+            self.webhook_secret,
+            self.webhook_events,
+            require_https_webhooks,
+        )?;
+        let spec = LinkCreated {
+            customer_id: None,
+            name,
+            external_id,
+            redirect_url: url("redirectUrl", self.redirect_url.as_ref())?,
+            success_redirect_url: url("successRedirectUrl", self.success_redirect_url.as_ref())?,
+            failure_redirect_url: url("failureRedirectUrl", self.failure_redirect_url.as_ref())?,
+            expires_at: field("expiresAt", values::link_expiry(self.expires_at, now))?,
+            allowed_connection_types,
+            theme,
+            language: self
+                .language
+                .map(|l| field("language", Language::parse(&l)))
+                .transpose()?
+                .unwrap_or_default(),
+            phone_provisioning,
+            reconnect_phone_number_id: self.reconnect_phone_number_id,
+            metadata: self
+                .metadata
+                .map(|m| field("metadata", values::metadata(m)))
+                .transpose()?
+                .unwrap_or_default(),
+            webhook,
+        };
+        Ok(NewLink {
+            spec,
+            customer,
+            webhook_secret,
+        })
+    }
+}
+
+fn webhook(
+    url: Option<String>,
+    secret: Option<String>,
+    events: Option<Vec<String>>,
+    require_https: bool,
+) -> Result<(Option<LinkWebhook>, Option<WebhookSecret>), FieldError> {
+    let Some(raw_url) = url else {
+        if secret.is_some() {
+            return Err(FieldError::new("webhookSecret", "only allowed together with webhookUrl"));
+        }
+        if events.is_some() {
+            return Err(FieldError::new("webhookEvents", "only allowed together with webhookUrl"));
+        }
+        return Ok((None, None));
+    };
+    let url = field("webhookUrl", HttpUrl::parse(&raw_url))?;
+    if require_https && !url.is_https() {
+        return Err(FieldError::new("webhookUrl", "must use https"));
+    }
+    let events = events.unwrap_or_default();
+    if events.is_empty() {
+        return Err(FieldError::new("webhookEvents", "required with webhookUrl: list at least one event type"));
+    }
+    let mut subscribed = Vec::new();
+    for (i, event) in events.into_iter().enumerate() {
+        if !is_webhook_event_type(&event) {
+            return Err(FieldError::new(
+                format!("webhookEvents[{i}]"),
+                format!("'{event}' is not an event type; use one of {}", WEBHOOK_EVENT_TYPES.join(", ")),
+            ));
+        }
+        if !subscribed.contains(&event) {
+            subscribed.push(event);
+        }
+    }
+    let secret = secret
+        .map(|s| field("webhookSecret", WebhookSecret::parse(&s)))
+        .transpose()?;
+    Ok((
+        Some(LinkWebhook {
+            url,
+            events: subscribed,
+            secret_ref: None,
+        }),
+        secret,
+    ))
+}

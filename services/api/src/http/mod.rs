@@ -1,0 +1,105 @@
+//! HTTP resources, one module each, merged in [`crate::app`].
+
+pub mod admin;
+pub mod customers;
+pub mod health;
+pub mod links;
+
+use crate::error::ApiError;
+use chrono::{DateTime, Utc};
+use gangway_event_store::RecordedEvent;
+use gangway_projections::queries::Page;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// The `{"data": ...}` envelope every success response has.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Data<T> {
+    pub data: T,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Pagination {
+    pub page: u32,
+    pub limit: u32,
+    pub total: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Paginated<T> {
+    pub data: Vec<T>,
+    pub pagination: Pagination,
+}
+
+impl<T> Paginated<T> {
+    pub fn new(data: Vec<T>, page: Page, total: i64) -> Self {
+        Self {
+            data,
+            pagination: Pagination {
+                page: page.page,
+                limit: page.limit,
+                total,
+            },
+        }
+    }
+}
+
+/// `?page=&limit=`, kept as text so a bad value gets our 422 naming the parameter.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// 1-based page number (default 1).
+    pub page: Option<String>,
+    /// Page size, 1-100 (default 20).
+    pub limit: Option<String>,
+}
+
+impl ListQuery {
+    pub fn validate(&self) -> Result<Page, ApiError> {
+        let number = |name: &str, raw: &Option<String>, default: u32, max: u32| -> Result<u32, ApiError> {
+            match raw {
+                None => Ok(default),
+                Some(text) => match text.parse::<u32>() {
+                    Ok(n) if (1..=max).contains(&n) => Ok(n),
+                    _ => Err(ApiError::validation(name, format!("must be a whole number from 1 to {max}"))),
+                },
+            }
+        };
+        Ok(Page {
+            page: number("page", &self.page, 1, 1_000_000)?,
+            limit: number("limit", &self.limit, 20, 100)?,
+        })
+    }
+}
+
+/// One event of an audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventResponse {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub version: i64,
+    pub position: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub correlation_id: Uuid,
+    pub causation_id: Option<Uuid>,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+impl From<&RecordedEvent> for EventResponse {
+    fn from(e: &RecordedEvent) -> Self {
+        Self {
+            id: e.event_id,
+            event_type: e.event_type.clone(),
+            version: e.stream_version,
+            position: e.position,
+            occurred_at: e.occurred_at,
+            correlation_id: e.correlation_id,
+            causation_id: e.causation_id,
+            data: e.payload.clone(),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The Gangway api process: management API, admin API, health and OpenAPI, plus the relay that
+//! publishes the event store to JetStream.
+
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod http;
+pub mod keys;
+pub mod openapi;
+pub mod state;
+
+use anyhow::{bail, Context};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::get;
+use axum::{Json, Router};
+use config::ApiConfig;
+use error::ApiError;
+use gangway_bus::{Bus, BusNames};
+use gangway_config::Environment;
+use gangway_event_store::{EventStore, MIGRATOR};
+use gangway_relay::{Relay, RelayConfig};
+use gangway_vault::{Keyring, Vault};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use state::AppState;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The router with every route and middleware; serving is separate so tests can drive it.
+pub fn app(state: AppState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .merge(http::health::router())
+        .merge(http::admin::router())
+        .merge(http::customers::router())
+        .merge(http::links::router())
+        .route("/openapi.json", get(|| async { Json(openapi::ApiDoc::openapi()) }))
+        .fallback(|| async { ApiError::NotFound("route") })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let request_id = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+pub async fn connect_database(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+        .with_context(|| format!("cannot connect to Postgres at {}", redact_url(url)))
+}
+
+/// A URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn keyring(config: &ApiConfig) -> anyhow::Result<Keyring> {
+    if config.encryption_keys.expose().is_empty() {
+        if config.environment == Environment::Production {
+            bail!("GANGWAY_ENCRYPTION_KEYS is required in production");
+        }
+        tracing::warn!("no GANGWAY_ENCRYPTION_KEYS set: using the fixed development key");
+        return Ok(Keyring::development());
+    }
+    Ok(Keyring::parse(config.encryption_keys.expose(), &config.encryption_key_id)?)
+}
+
+/// A built api: dependencies connected, migrations applied, listener bound.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    relay: Option<Relay>,
+}
+
+impl Application {
+    pub async fn build(config: ApiConfig) -> anyhow::Result<Self> {
+        if config.environment == Environment::Production && config.admin_token.expose() == "dev-admin-token" {
+            bail!("set GANGWAY_ADMIN_TOKEN: the development admin token is refused in production");
+        }
+        let vault = Vault::new(keyring(&config)?);
+        let pool = connect_database(&config.infra.database_url, config.infra.database_max_connections).await?;
+        MIGRATOR.run(&pool).await.context("running database migrations")?;
+        let names = BusNames {
+            stream: config.infra.nats_stream.clone(),
+            subject_prefix: config.infra.nats_subject_prefix.clone(),
+        };
+        let bus = Bus::connect(&config.infra.nats_url, names).await?;
+        let store = EventStore::new(pool.clone());
+        let relay = config.relay_enabled.then(|| {
+            let relay_config = RelayConfig {
+                poll_interval: config.relay_poll_interval(),
+                ..RelayConfig::default()
+            };
+            Relay::new(
+                (*pool.connect_options()).clone(),
+                bus.clone(),
+                store.appended_signal(),
+                relay_config,
+            )
+        });
+        let listener = TcpListener::bind(config.api_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.api_addr))?;
+        let state = AppState {
+            store,
+            vault,
+            bus,
+            config: Arc::new(config),
+        };
+        Ok(Self { listener, state, relay })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `cancel` fires, then drains in-flight requests and stops the relay.
+    pub async fn run(self, cancel: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.listener.local_addr()?, "api listening");
+        let relay_task = self.relay.map(|relay| {
+            let cancel = cancel.clone();
+            tokio::spawn(async move { relay.run(cancel).await })
+        });
+        let shutdown = cancel.clone();
+        axum::serve(self.listener, app(self.state))
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await?;
+        cancel.cancel();
+        if let Some(task) = relay_task {
+            task.await.ok();
+        }
+        Ok(())
+    }
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM.
+pub fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        ctrl_c.await.ok();
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+}

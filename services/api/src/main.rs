@@ -1,0 +1,21 @@
+use clap::Parser;
+use gangway_api::config::ApiConfig;
+use gangway_api::{cancel_on_signal, Application};
+use tokio_util::sync::CancellationToken;
+
+/// Gangway api: management API, hosted pages and the event relay.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(flatten)]
+    config: ApiConfig,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Cli::parse().config;
+    config.log.init();
+    let cancel = CancellationToken::new();
+    cancel_on_signal(cancel.clone());
+    Application::build(config).await?.run(cancel).await
+}

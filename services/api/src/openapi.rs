@@ -1,0 +1,40 @@
+use crate::http::{admin, customers, health, links};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Gangway", description = "WhatsApp Business number onboarding for SaaS platforms."),
+    paths(
+        health::healthz, health::readyz,
+        admin::create,
+        customers::create, customers::show, customers::find,
+        links::create, links::show, links::list, links::remove, links::events,
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "onboarding links", description = "One-time links your customers open to connect their number."),
+        (name = "customers", description = "The businesses you onboard."),
+        (name = "admin", description = "Operator endpoints (admin token)."),
+        (name = "health", description = "Liveness and readiness."),
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = |format: &str| {
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format(format)
+                    .build(),
+            )
+        };
+        components.add_security_scheme("api_key", bearer("sk_..."));
+        components.add_security_scheme("admin_token", bearer("GANGWAY_ADMIN_TOKEN"));
+    }
+}

@@ -1,0 +1,154 @@
+//! The JetStream transport: stream and consumer definitions (from `nats/`), and the CloudEvents
+//! encoding of stored events.
+
+mod cloudevent;
+
+pub use cloudevent::{decode_event, encode_event, DecodeError};
+
+use async_nats::jetstream::{self, consumer, context::PublishAckFuture, stream};
+use async_nats::HeaderMap;
+use gangway_event_store::RecordedEvent;
+
+const STREAM_DEFINITION: &str = include_str!("../../../nats/streams/events.json");
+const PROJECTOR_CONSUMER_DEFINITION: &str = include_str!("../../../nats/consumers/projector.json");
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("could not connect to NATS at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    #[error("JetStream request failed: {0}")]
+    JetStream(String),
+    #[error("invalid stream or consumer definition in nats/: {0}")]
+    Definition(#[from] serde_json::Error),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+fn js_error(e: impl std::fmt::Display) -> BusError {
+    BusError::JetStream(e.to_string())
+}
+
+/// Names that place Gangway's events in NATS; configurable so several deployments or tests can
+/// share one server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BusNames {
+    pub stream: String,
+    pub subject_prefix: String,
+}
+
+impl Default for BusNames {
+    fn default() -> Self {
+        Self {
+            stream: "GANGWAY_EVENTS".into(),
+            subject_prefix: "gangway.events".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Bus {
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+    names: BusNames,
+}
+
+impl Bus {
+    /// Connects and makes sure the events stream exists with the definition from `nats/`.
+    pub async fn connect(url: &str, names: BusNames) -> Result<Self, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .name("gangway")
+            .retry_on_initial_connect()
+            .connection_timeout(std::time::Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|source| BusError::Connect {
+                url: url.to_owned(),
+                source,
+            })?;
+        let bus = Self {
+            jetstream: jetstream::new(client.clone()),
+            client,
+            names,
+        };
+        bus.ensure_stream().await?;
+        Ok(bus)
+    }
+
+    pub fn names(&self) -> &BusNames {
+        &self.names
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.jetstream
+    }
+
+    /// The subject an event is published on: `<prefix>.<event type>`.
+    pub fn subject_for(&self, event_type: &str) -> String {
+        format!("{}.{event_type}", self.names.subject_prefix)
+    }
+
+    /// Creates the stream, or updates it to the checked-in definition.
+    pub async fn ensure_stream(&self) -> Result<stream::Stream, BusError> {
+        let mut config: stream::Config = serde_json::from_str(STREAM_DEFINITION)?;
+        config.name = self.names.stream.clone();
+        config.subjects = vec![format!("{}.>", self.names.subject_prefix)];
+        match self.jetstream.get_stream(&config.name).await {
+            Ok(existing) if existing.cached_info().config.subjects == config.subjects => Ok(existing),
+            Ok(_) => {
+                self.jetstream.update_stream(&config).await.map_err(js_error)?;
+                self.jetstream.get_stream(&config.name).await.map_err(js_error)
+            }
+            Err(_) => self.jetstream.get_or_create_stream(config).await.map_err(js_error),
+        }
+    }
+
+    /// The projector's durable pull consumer, created if missing.
+    pub async fn projector_consumer(
+        &self,
+        durable_name: &str,
+    ) -> Result<consumer::Consumer<consumer::pull::Config>, BusError> {
+        let mut config: consumer::pull::Config = serde_json::from_str(PROJECTOR_CONSUMER_DEFINITION)?;
+        config.durable_name = Some(durable_name.to_owned());
+        let stream = self.ensure_stream().await?;
+        stream
+            .get_or_create_consumer(durable_name, config)
+            .await
+            .map_err(js_error)
+    }
+
+    /// Publishes one event. JetStream drops a second publish with the same `Nats-Msg-Id` (the
+    /// event id) inside its duplicate window. Await the returned future for the stream's ack.
+    pub async fn publish(&self, event: &RecordedEvent) -> Result<PublishAckFuture, BusError> {
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", event.event_id.to_string().as_str());
+        headers.insert("content-type", "application/cloudevents+json");
+        let body = encode_event(event)?;
+        self.jetstream
+            .publish_with_headers(self.subject_for(&event.event_type), headers, body.into())
+            .await
+            .map_err(js_error)
+    }
+
+    /// The last event in the stream, if any: where a restarted relay knows it got to even when
+    /// its own checkpoint write was lost.
+    pub async fn last_published(&self) -> Result<Option<RecordedEvent>, BusError> {
+        let mut stream = self.ensure_stream().await?;
+        let state = stream.info().await.map_err(js_error)?.state.clone();
+        if state.messages == 0 {
+            return Ok(None);
+        }
+        let message = stream
+            .get_raw_message(state.last_sequence)
+            .await
+            .map_err(js_error)?;
+        Ok(Some(decode_event(&message.payload)?))
+    }
+}

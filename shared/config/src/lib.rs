@@ -1,0 +1,122 @@
+//! Configuration shared by every Gangway process: one typed struct per concern, read from
+//! `GANGWAY_*` environment variables (or the matching `--flags`) with local defaults, and the
+//! tracing set-up.
+
+use clap::{Args, ValueEnum};
+use std::fmt;
+use std::str::FromStr;
+
+/// A configuration value that must never be printed (tokens, keys).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    /// Local defaults allowed (dev admin token, dev encryption key, http webhook URLs).
+    Development,
+    /// Refuses to start on development defaults.
+    Production,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Postgres and NATS: what every process connects to.
+#[derive(Args, Clone, Debug)]
+pub struct InfraConfig {
+    /// Postgres connection URL.
+    #[arg(long, env = "GANGWAY_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/gangway")]
+    pub database_url: String,
+    /// Most Postgres connections this process opens.
+    #[arg(long, env = "GANGWAY_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+    /// NATS server URL.
+    #[arg(long, env = "GANGWAY_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// JetStream stream holding every event.
+    #[arg(long, env = "GANGWAY_NATS_STREAM", default_value = "GANGWAY_EVENTS")]
+    pub nats_stream: String,
+    /// Subject prefix; events are published on `<prefix>.<event type>`.
+    #[arg(long, env = "GANGWAY_NATS_SUBJECT_PREFIX", default_value = "gangway.events")]
+    pub nats_subject_prefix: String,
+}
+
+/// Logging.
+#[derive(Args, Clone, Debug)]
+pub struct LogConfig {
+    /// `text` for people, `json` for log pipelines.
+    #[arg(long, env = "GANGWAY_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Filter in `tracing` directive syntax, e.g. `info,gangway_relay=debug`.
+    #[arg(long, env = "GANGWAY_LOG", default_value = "info")]
+    pub log_filter: String,
+}
+
+impl LogConfig {
+    /// Installs the global tracing subscriber. Safe to call more than once (later calls no-op).
+    pub fn init(&self) {
+        let filter = tracing_subscriber::EnvFilter::try_new(&self.log_filter)
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let builder = tracing_subscriber::fmt().with_env_filter(filter);
+        let _ = match self.log_format {
+            LogFormat::Text => builder.try_init(),
+            LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        };
+    }
+}
+
+/// Parses a configuration struct from the environment alone (no command-line flags), for
+/// processes and tests that build it in code.
+pub fn from_env<T: Args>() -> Result<T, clap::Error> {
+    #[derive(clap::Parser)]
+    struct Wrapper<T: Args> {
+        #[command(flatten)]
+        inner: T,
+    }
+    <Wrapper<T> as clap::Parser>::try_parse_from(["gangway"]).map(|w| w.inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_print() {
+        let secret: Secret = "hunter2-hunter2".parse().unwrap();
+        assert_eq!(format!("{secret:?}"), "<redacted>");
+        assert_eq!(secret.expose(), "hunter2-hunter2");
+    }
+
+    #[test]
+    fn defaults_point_at_local_services() {
+        let infra: InfraConfig = from_env().unwrap();
+        assert!(infra.nats_url.starts_with("nats://"));
+        assert!(infra.database_url.starts_with("postgres://"));
+    }
+}

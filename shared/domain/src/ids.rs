@@ -1,0 +1,67 @@
+//! Typed identifiers. Every entity id is a UUIDv7, so ids sort by creation time.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+macro_rules! entity_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+
+            pub const fn from_uuid(id: Uuid) -> Self {
+                Self(id)
+            }
+
+            pub const fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(id: Uuid) -> Self {
+                Self(id)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+entity_id!(
+    /// An integrator: the tenant every other entity belongs to.
+    OrganizationId
+);
+entity_id!(
+    /// One of an organization's customers (the business onboarding its number).
+    CustomerId
+);
+entity_id!(
+    /// A one-time onboarding link.
+    LinkId
+);
+entity_id!(
+    /// An API key's public identifier (never the key itself).
+    ApiKeyId
+);
+entity_id!(
+    /// A secret kept encrypted in the vault; events carry this reference only.
+    SecretRef
+);

@@ -1,0 +1,16 @@
+//! Gangway's domain: identifiers, validated values, events and the rules that turn commands into
+//! events. Nothing here does I/O, so every rule is tested without a database.
+
+pub mod catalog;
+pub mod countries;
+pub mod customer;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod link;
+pub mod organization;
+pub mod values;
+
+pub use error::{FieldError, RuleViolation};
+pub use event::{EventCodecError, StreamEvent};
+pub use ids::{ApiKeyId, CustomerId, LinkId, OrganizationId, SecretRef};

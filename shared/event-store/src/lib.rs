@@ -1,0 +1,83 @@
+//! The Postgres event store: append with optimistic concurrency, read a stream, and read every
+//! committed event in commit order (for the relay and for replays).
+
+mod append;
+mod model;
+mod read;
+
+pub use append::{AppendTransaction, ExpectedVersion};
+pub use model::{CommitCursor, EventMetadata, NewEvent, RecordedEvent, StreamRef};
+pub use read::{read_committed_after, read_stream_after};
+
+use sqlx::PgPool;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+/// The migrations for every table Gangway owns (event store, credentials, read models).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The stream is not at the version the writer expected: someone else appended first.
+    #[error("stream {stream_id} is not at the expected version {expected:?}")]
+    Conflict {
+        stream_id: Uuid,
+        expected: ExpectedVersion,
+    },
+    #[error(transparent)]
+    Codec(#[from] gangway_domain::EventCodecError),
+    #[error("event store database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Handle to the event store. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct EventStore {
+    pool: PgPool,
+    appended: Arc<Notify>,
+}
+
+impl EventStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            appended: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Signalled after every commit that appended events through this handle, so an in-process
+    /// relay publishes at once instead of waiting for its next poll.
+    pub fn appended_signal(&self) -> Arc<Notify> {
+        self.appended.clone()
+    }
+
+    /// Starts a transaction that can append to several streams atomically.
+    pub async fn begin(&self) -> Result<AppendTransaction, StoreError> {
+        Ok(AppendTransaction::new(self.pool.begin().await?, self.appended.clone()))
+    }
+
+    /// Appends events to one stream in their own transaction.
+    #[tracing::instrument(skip(self, events), fields(stream = %stream.stream_id, count = events.len()))]
+    pub async fn append(
+        &self,
+        stream: &StreamRef,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut tx = self.begin().await?;
+        let recorded = tx.append(stream, expected, events).await?;
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Every event of one stream, oldest first.
+    #[tracing::instrument(skip(self))]
+    pub async fn read_stream(&self, stream_id: Uuid) -> Result<Vec<RecordedEvent>, StoreError> {
+        read::read_stream(&self.pool, stream_id, 0).await
+    }
+}

@@ -1,0 +1,59 @@
+use crate::{CommitCursor, RecordedEvent, StoreError};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+const COLUMNS: &str = "position, transaction_id::text::bigint AS transaction_id, event_id, \
+    stream_type, stream_id, stream_version, event_type, schema_version, payload, organization_id, \
+    causation_id, correlation_id, occurred_at, recorded_at";
+
+/// Events of one stream with a version above `after_version`, oldest first.
+pub(crate) async fn read_stream(
+    db: impl PgExecutor<'_>,
+    stream_id: Uuid,
+    after_version: i64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND stream_version > $2 \
+         ORDER BY stream_version"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(stream_id)
+        .bind(after_version)
+        .fetch_all(db)
+        .await?)
+}
+
+/// Up to `limit` committed events after `cursor`, in commit order.
+///
+/// Only transactions older than the oldest transaction still in progress are read
+/// (`pg_snapshot_xmin`): an event whose transaction is still open, and so every event of a later
+/// transaction that might commit before it, waits for the next call. That is what prevents the gap
+/// problem: a reader never moves its cursor past an event that has yet to become visible.
+pub async fn read_committed_after(
+    db: impl PgExecutor<'_>,
+    cursor: CommitCursor,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events \
+         WHERE (transaction_id, position) > ($1::text::xid8, $2) \
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY transaction_id, position \
+         LIMIT $3"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(cursor.transaction_id.to_string())
+        .bind(cursor.position)
+        .bind(limit)
+        .fetch_all(db)
+        .await?)
+}
+
+/// Events of one stream after `after_version`, for readers that found a gap.
+pub async fn read_stream_after(
+    db: impl PgExecutor<'_>,
+    stream_id: Uuid,
+    after_version: i64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    read_stream(db, stream_id, after_version).await
+}

@@ -1,0 +1,189 @@
+use crate::ProjectionError;
+use chrono::{DateTime, Utc};
+use gangway_domain::customer::{Customer, CustomerEvent};
+use gangway_domain::link::{Link, LinkEvent};
+use gangway_domain::organization::{Organization, OrganizationEvent};
+use gangway_domain::{CustomerId, LinkId, OrganizationId, StreamEvent};
+use gangway_event_store::{read_stream_after, RecordedEvent};
+use serde::de::DeserializeOwned;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The event (and any earlier ones of its stream that had not arrived) changed the model.
+    Applied,
+    /// The model already reflects this event: a redelivery.
+    AlreadyApplied,
+    /// No read model is built from this stream type.
+    Ignored,
+}
+
+/// Applies one event to its read model. Call inside a transaction that also saves the checkpoint.
+///
+/// Idempotent: a row remembers the stream version it reflects, so a redelivered event is skipped.
+/// If events of the stream are missing (arrived out of order), they are read from the event store,
+/// which is the source of truth, and applied first.
+#[tracing::instrument(skip_all, fields(event_id = %event.event_id, event_type = %event.event_type))]
+pub async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Applied, ProjectionError> {
+    match event.stream_type.as_str() {
+        OrganizationEvent::STREAM_TYPE => project_organization(conn, event).await,
+        CustomerEvent::STREAM_TYPE => project_customer(conn, event).await,
+        LinkEvent::STREAM_TYPE => project_link(conn, event).await,
+        _ => Ok(Applied::Ignored),
+    }
+}
+
+/// Records how far a projection has consumed; call in the same transaction as [`apply`].
+pub async fn save_checkpoint(
+    conn: &mut PgConnection,
+    name: &str,
+    stream_sequence: u64,
+    event_position: i64,
+) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name, stream_sequence, event_position, updated_at) \
+         VALUES ($1, $2, $3, now()) \
+         ON CONFLICT (name) DO UPDATE SET \
+             stream_sequence = GREATEST(projection_checkpoints.stream_sequence, EXCLUDED.stream_sequence), \
+             event_position = EXCLUDED.event_position, updated_at = now()",
+    )
+    .bind(name)
+    .bind(i64::try_from(stream_sequence).unwrap_or(i64::MAX))
+    .bind(event_position)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The row's current state and version, locked for this transaction.
+async fn load<S: DeserializeOwned>(
+    conn: &mut PgConnection,
+    table: &str,
+    id: Uuid,
+) -> Result<(i64, Option<S>), ProjectionError> {
+    let sql = format!("SELECT stream_version, document FROM {table} WHERE id = $1 FOR UPDATE");
+    let row: Option<(i64, serde_json::Value)> =
+        sqlx::query_as(&sql).bind(id).fetch_optional(&mut *conn).await?;
+    match row {
+        Some((version, document)) => Ok((version, Some(serde_json::from_value(document)?))),
+        None => Ok((0, None)),
+    }
+}
+
+/// The events to fold after `version` to reach `event`: just `event`, or the missing ones too.
+async fn events_to_apply(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+    version: i64,
+) -> Result<Option<Vec<RecordedEvent>>, ProjectionError> {
+    if event.stream_version <= version {
+        return Ok(None);
+    }
+    if event.stream_version == version + 1 {
+        return Ok(Some(vec![event.clone()]));
+    }
+    let mut missing = read_stream_after(&mut *conn, event.stream_id, version).await?;
+    missing.retain(|e| e.stream_version <= event.stream_version);
+    if missing.len() as i64 != event.stream_version - version {
+        return Err(ProjectionError::MissingEvents {
+            stream_id: event.stream_id,
+            missing: version + 1,
+        });
+    }
+    Ok(Some(missing))
+}
+
+fn fold<S, E: StreamEvent>(
+    mut state: Option<S>,
+    events: &[RecordedEvent],
+    evolve: impl Fn(Option<S>, &E, DateTime<Utc>) -> Option<S>,
+) -> Result<Option<S>, ProjectionError> {
+    for recorded in events {
+        let event: E = recorded.decode()?;
+        state = evolve(state, &event, recorded.occurred_at);
+    }
+    Ok(state)
+}
+
+async fn project_organization(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Applied, ProjectionError> {
+    let (version, state) = load::<Organization>(conn, "rm_organizations", event.stream_id).await?;
+    let Some(events) = events_to_apply(conn, event, version).await? else {
+        return Ok(Applied::AlreadyApplied);
+    };
+    let id = OrganizationId::from_uuid(event.stream_id);
+    let Some(org) = fold(state, &events, |s, e, at| Organization::evolve(s, id, e, at))? else {
+        return Ok(Applied::Ignored);
+    };
+    sqlx::query(
+        "INSERT INTO rm_organizations (id, name, created_at, stream_version, document) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
+             stream_version = EXCLUDED.stream_version, document = EXCLUDED.document",
+    )
+    .bind(org.id.as_uuid())
+    .bind(&org.name)
+    .bind(org.created_at)
+    .bind(event.stream_version)
+    .bind(serde_json::to_value(&org)?)
+    .execute(conn)
+    .await?;
+    Ok(Applied::Applied)
+}
+
+async fn project_customer(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Applied, ProjectionError> {
+    let (version, state) = load::<Customer>(conn, "rm_customers", event.stream_id).await?;
+    let Some(events) = events_to_apply(conn, event, version).await? else {
+        return Ok(Applied::AlreadyApplied);
+    };
+    let (id, org) = (CustomerId::from_uuid(event.stream_id), OrganizationId::from_uuid(event.organization_id));
+    let Some(customer) = fold(state, &events, |s, e, at| Customer::evolve(s, id, org, e, at))? else {
+        return Ok(Applied::Ignored);
+    };
+    sqlx::query(
+        "INSERT INTO rm_customers (id, organization_id, external_id, name, created_at, stream_version, document) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (id) DO UPDATE SET external_id = EXCLUDED.external_id, name = EXCLUDED.name, \
+             stream_version = EXCLUDED.stream_version, document = EXCLUDED.document",
+    )
+    .bind(customer.id.as_uuid())
+    .bind(customer.organization_id.as_uuid())
+    .bind(&customer.external_id)
+    .bind(&customer.name)
+    .bind(customer.created_at)
+    .bind(event.stream_version)
+    .bind(serde_json::to_value(&customer)?)
+    .execute(conn)
+    .await?;
+    Ok(Applied::Applied)
+}
+
+async fn project_link(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Applied, ProjectionError> {
+    let (version, state) = load::<Link>(conn, "rm_onboarding_links", event.stream_id).await?;
+    let Some(events) = events_to_apply(conn, event, version).await? else {
+        return Ok(Applied::AlreadyApplied);
+    };
+    let (id, org) = (LinkId::from_uuid(event.stream_id), OrganizationId::from_uuid(event.organization_id));
+    let Some(link) = fold(state, &events, |s, e, at| Link::evolve(s, id, org, e, at))? else {
+        return Ok(Applied::Ignored);
+    };
+    sqlx::query(
+        "INSERT INTO rm_onboarding_links (id, organization_id, customer_id, external_id, status, \
+             expires_at, created_at, stream_version, document) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, expires_at = EXCLUDED.expires_at, \
+             stream_version = EXCLUDED.stream_version, document = EXCLUDED.document",
+    )
+    .bind(link.id.as_uuid())
+    .bind(link.organization_id.as_uuid())
+    .bind(link.spec.customer_id.map(|c| c.as_uuid()))
+    .bind(&link.spec.external_id)
+    .bind(link.status.as_str())
+    .bind(link.spec.expires_at)
+    .bind(link.created_at)
+    .bind(event.stream_version)
+    .bind(serde_json::to_value(&link)?)
+    .execute(conn)
+    .await?;
+    Ok(Applied::Applied)
+}

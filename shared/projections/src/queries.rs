@@ -1,0 +1,74 @@
+//! Read-model queries for the api. Every query takes the caller's organization.
+
+use crate::ProjectionError;
+use chrono::{DateTime, Utc};
+use gangway_domain::link::{Link, LinkStatus};
+use gangway_domain::{CustomerId, OrganizationId};
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+#[derive(Clone, Debug, Default)]
+pub struct LinkFilter {
+    pub status: Option<LinkStatus>,
+    pub customer_id: Option<CustomerId>,
+    pub external_id: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    /// 1-based.
+    pub page: u32,
+    pub limit: u32,
+}
+
+fn push_filter(q: &mut QueryBuilder<'_, Postgres>, org: OrganizationId, filter: &LinkFilter, now: DateTime<Utc>) {
+    q.push(" WHERE organization_id = ").push_bind(org.as_uuid());
+    // A pending link past its expiry is expired even before the sweep records it.
+    match filter.status {
+        None => {
+            q.push(" AND status <> 'deleted'");
+        }
+        Some(LinkStatus::Pending) => {
+            q.push(" AND status = 'pending' AND expires_at > ").push_bind(now);
+        }
+        Some(LinkStatus::Expired) => {
+            q.push(" AND (status = 'expired' OR (status = 'pending' AND expires_at <= ")
+                .push_bind(now)
+                .push("))");
+        }
+        Some(other) => {
+            q.push(" AND status = ").push_bind(other.as_str());
+        }
+    }
+    if let Some(customer) = filter.customer_id {
+        q.push(" AND customer_id = ").push_bind(customer.as_uuid());
+    }
+    if let Some(external) = &filter.external_id {
+        q.push(" AND external_id = ").push_bind(external.clone());
+    }
+}
+
+/// One page of an organization's links, newest first, and the total matching the filter.
+pub async fn list_links(
+    pool: &PgPool,
+    org: OrganizationId,
+    filter: &LinkFilter,
+    page: Page,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Link>, i64), ProjectionError> {
+    let mut count = QueryBuilder::new("SELECT count(*) FROM rm_onboarding_links");
+    push_filter(&mut count, org, filter, now);
+    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+
+    let mut rows = QueryBuilder::new("SELECT document FROM rm_onboarding_links");
+    push_filter(&mut rows, org, filter, now);
+    rows.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(i64::from(page.limit))
+        .push(" OFFSET ")
+        .push_bind(i64::from(page.page.saturating_sub(1)) * i64::from(page.limit));
+    let documents: Vec<serde_json::Value> = rows.build_query_scalar().fetch_all(pool).await?;
+    let links = documents
+        .into_iter()
+        .map(serde_json::from_value)
+        .collect::<Result<Vec<Link>, _>>()?;
+    Ok((links, total))
+}

@@ -1,0 +1,188 @@
+//! The relay: the one publisher from the event store to JetStream.
+//!
+//! It reads committed events in commit order ([`read_committed_after`]), publishes each with
+//! `Nats-Msg-Id` = event id, waits for JetStream's acks, then moves its checkpoint. A Postgres
+//! advisory lock, held by the relay's own connection, makes sure only one relay publishes at a
+//! time; when that connection dies the lock goes with it and another replica takes over.
+
+use gangway_bus::{Bus, BusError};
+use gangway_event_store::{read_committed_after, CommitCursor, RecordedEvent, StoreError};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Advisory lock key space for relays: the lock key is this plus a hash of the relay's name.
+const LOCK_NAMESPACE: i32 = 0x6777_7972; // "gwyr"
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("relay database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+}
+
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// Checkpoint and lock name; relays with the same name take turns.
+    pub name: String,
+    /// How often to look for events appended by other processes.
+    pub poll_interval: Duration,
+    /// Most events published per step.
+    pub batch_size: i64,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            name: "default".into(),
+            poll_interval: Duration::from_millis(10),
+            batch_size: 500,
+        }
+    }
+}
+
+pub struct Relay {
+    connect: PgConnectOptions,
+    bus: Bus,
+    wake: Arc<Notify>,
+    config: RelayConfig,
+}
+
+/// A relay that holds the publishing lock. Dropping it (or losing its connection) releases it.
+pub struct LeadingRelay<'a> {
+    relay: &'a Relay,
+    conn: PgConnection,
+    cursor: CommitCursor,
+}
+
+impl Relay {
+    /// `wake` is signalled by appends in this process (see `EventStore::appended_signal`).
+    pub fn new(connect: PgConnectOptions, bus: Bus, wake: Arc<Notify>, config: RelayConfig) -> Self {
+        Self {
+            connect,
+            bus,
+            wake,
+            config,
+        }
+    }
+
+    /// Tries once to become the publishing relay; `None` while another relay holds the lock.
+    pub async fn try_lead(&self) -> Result<Option<LeadingRelay<'_>>, RelayError> {
+        let mut conn = PgConnection::connect_with(&self.connect).await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
+            .bind(LOCK_NAMESPACE)
+            .bind(&self.config.name)
+            .fetch_one(&mut conn)
+            .await?;
+        if !locked {
+            conn.close().await.ok();
+            return Ok(None);
+        }
+        let stored = load_checkpoint(&mut conn, &self.config.name).await?;
+        // The checkpoint is written after JetStream acks; a crash in between leaves it behind.
+        // The stream's last message tells where publishing really got to.
+        let published = self.bus.last_published().await?.map(|e| e.cursor());
+        let cursor = stored.max(published.unwrap_or_default());
+        tracing::info!(relay = %self.config.name, ?cursor, "relay is leading");
+        Ok(Some(LeadingRelay {
+            relay: self,
+            conn,
+            cursor,
+        }))
+    }
+
+    /// Runs until cancelled: waits for the lock, publishes, and starts over after any error.
+    pub async fn run(&self, cancel: CancellationToken) {
+        while !cancel.is_cancelled() {
+            match self.try_lead().await {
+                Ok(Some(mut leading)) => {
+                    if let Err(error) = leading.run(&cancel).await {
+                        tracing::warn!(%error, "relay stopped leading; retrying");
+                    }
+                }
+                Ok(None) => tracing::debug!("another relay is publishing"),
+                Err(error) => tracing::warn!(%error, "relay could not start; retrying"),
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    }
+}
+
+impl LeadingRelay<'_> {
+    pub fn cursor(&self) -> CommitCursor {
+        self.cursor
+    }
+
+    /// Publishes the next batch of committed events and moves the checkpoint past them.
+    /// Returns how many were published.
+    pub async fn step(&mut self) -> Result<usize, RelayError> {
+        let batch = read_committed_after(&mut self.conn, self.cursor, self.relay.config.batch_size).await?;
+        let Some(last) = batch.last().map(RecordedEvent::cursor) else {
+            return Ok(0);
+        };
+        // Pipeline the publishes, then wait for every ack, in order.
+        let mut acks = Vec::with_capacity(batch.len());
+        for event in &batch {
+            acks.push(self.relay.bus.publish(event).await?);
+        }
+        for ack in acks {
+            ack.await.map_err(|e| BusError::JetStream(e.to_string()))?;
+        }
+        save_checkpoint(&mut self.conn, &self.relay.config.name, last).await?;
+        self.cursor = last;
+        Ok(batch.len())
+    }
+
+    async fn run(&mut self, cancel: &CancellationToken) -> Result<(), RelayError> {
+        let poll = self.relay.config.poll_interval;
+        while !cancel.is_cancelled() {
+            if self.step().await? == 0 {
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = self.relay.wake.notified() => {}
+                    _ = tokio::time::sleep(poll) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn load_checkpoint(conn: &mut PgConnection, name: &str) -> Result<CommitCursor, RelayError> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text::bigint, position FROM relay_checkpoints WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row
+        .map(|(transaction_id, position)| CommitCursor {
+            transaction_id,
+            position,
+        })
+        .unwrap_or_default())
+}
+
+async fn save_checkpoint(conn: &mut PgConnection, name: &str, cursor: CommitCursor) -> Result<(), RelayError> {
+    sqlx::query(
+        "INSERT INTO relay_checkpoints (name, transaction_id, position, updated_at) \
+         VALUES ($1, $2::text::xid8, $3, now()) \
+         ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, \
+             position = EXCLUDED.position, updated_at = now()",
+    )
+    .bind(name)
+    .bind(cursor.transaction_id.to_string())
+    .bind(cursor.position)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

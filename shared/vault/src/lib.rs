@@ -1,0 +1,225 @@
+//! The vault: secrets (webhook secrets, Meta tokens) encrypted at rest with XChaCha20-Poly1305.
+//!
+//! Each ciphertext records the id of the key that sealed it, so keys can be rotated: add a new key,
+//! make it active, re-encrypt, then drop the old one. The row's id, organization and purpose are
+//! bound in as associated data, so a ciphertext copied to another row does not decrypt.
+
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use gangway_domain::{OrganizationId, SecretRef};
+use rand::RngCore;
+use sqlx::PgExecutor;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// Key used when none is configured in development. Never valid in production.
+const DEVELOPMENT_KEY_ID: &str = "dev";
+const DEVELOPMENT_KEY: [u8; 32] = *b"gangway-development-only-key-32b";
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("encryption key configuration is invalid: {0}")]
+    Config(String),
+    #[error("secret {0} is sealed with key id '{1}', which is not configured")]
+    UnknownKey(SecretRef, String),
+    #[error("secret {0} could not be decrypted (wrong key or tampered)")]
+    Decrypt(SecretRef),
+    #[error("secret {0} not found")]
+    NotFound(SecretRef),
+    #[error("vault database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// The configured encryption keys and which one seals new secrets.
+#[derive(Clone)]
+pub struct Keyring {
+    active: String,
+    keys: HashMap<String, XChaCha20Poly1305>,
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut ids: Vec<_> = self.keys.keys().collect();
+        ids.sort();
+        f.debug_struct("Keyring")
+            .field("active", &self.active)
+            .field("key_ids", &ids)
+            .finish()
+    }
+}
+
+impl Keyring {
+    /// Parses `id:base64key[,id:base64key...]` (32-byte keys) with `active` naming one of them.
+    pub fn parse(spec: &str, active: &str) -> Result<Self, VaultError> {
+        let mut keys = HashMap::new();
+        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (id, encoded) = entry
+                .split_once(':')
+                .ok_or_else(|| VaultError::Config(format!("entry for key '{entry}' must be id:base64key")))?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|_| VaultError::Config(format!("key '{id}' is not valid base64")))?;
+            if bytes.len() != 32 {
+                return Err(VaultError::Config(format!("key '{id}' must be 32 bytes, got {}", bytes.len())));
+            }
+            let cipher = XChaCha20Poly1305::new_from_slice(&bytes)
+                .map_err(|_| VaultError::Config(format!("key '{id}' is unusable")))?;
+            keys.insert(id.trim().to_owned(), cipher);
+        }
+        if !keys.contains_key(active) {
+            return Err(VaultError::Config(format!("active key id '{active}' is not among the configured keys")));
+        }
+        Ok(Self {
+            active: active.to_owned(),
+            keys,
+        })
+    }
+
+    /// The fixed development key. Anyone can read secrets sealed with it.
+    pub fn development() -> Self {
+        let cipher = XChaCha20Poly1305::new((&DEVELOPMENT_KEY).into());
+        Self {
+            active: DEVELOPMENT_KEY_ID.into(),
+            keys: HashMap::from([(DEVELOPMENT_KEY_ID.to_owned(), cipher)]),
+        }
+    }
+
+    pub fn active_key_id(&self) -> &str {
+        &self.active
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Vault {
+    keyring: Arc<Keyring>,
+}
+
+struct Sealed {
+    nonce: Vec<u8>,
+    ciphertext: Vec<u8>,
+}
+
+fn associated_data(id: SecretRef, organization: OrganizationId, purpose: &str) -> Vec<u8> {
+    format!("{id}|{organization}|{purpose}").into_bytes()
+}
+
+impl Vault {
+    pub fn new(keyring: Keyring) -> Self {
+        Self {
+            keyring: Arc::new(keyring),
+        }
+    }
+
+    /// Encrypts and stores a secret; returns the reference events may carry.
+    pub async fn store(
+        &self,
+        db: impl PgExecutor<'_>,
+        organization: OrganizationId,
+        purpose: &str,
+        plaintext: &str,
+    ) -> Result<SecretRef, VaultError> {
+        let id = SecretRef::new();
+        let key_id = self.keyring.active.clone();
+        let sealed = self.seal(&key_id, id, organization, purpose, plaintext);
+        sqlx::query(
+            "INSERT INTO vault_secrets (id, organization_id, purpose, key_id, nonce, ciphertext) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.as_uuid())
+        .bind(organization.as_uuid())
+        .bind(purpose)
+        .bind(&key_id)
+        .bind(sealed.nonce)
+        .bind(sealed.ciphertext)
+        .execute(db)
+        .await?;
+        Ok(id)
+    }
+
+    /// Decrypts a secret of `organization`.
+    pub async fn reveal(
+        &self,
+        db: impl PgExecutor<'_>,
+        organization: OrganizationId,
+        id: SecretRef,
+    ) -> Result<String, VaultError> {
+        let row: Option<(String, String, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+            "SELECT purpose, key_id, nonce, ciphertext FROM vault_secrets \
+             WHERE id = $1 AND organization_id = $2",
+        )
+        .bind(id.as_uuid())
+        .bind(organization.as_uuid())
+        .fetch_optional(db)
+        .await?;
+        let (purpose, key_id, nonce, ciphertext) = row.ok_or(VaultError::NotFound(id))?;
+        let cipher = self
+            .keyring
+            .keys
+            .get(&key_id)
+            .ok_or_else(|| VaultError::UnknownKey(id, key_id.clone()))?;
+        if nonce.len() != 24 {
+            return Err(VaultError::Decrypt(id));
+        }
+        let aad = associated_data(id, organization, &purpose);
+        let plaintext = cipher
+            .decrypt(XNonce::from_slice(&nonce), Payload { msg: &ciphertext, aad: &aad })
+            .map_err(|_| VaultError::Decrypt(id))?;
+        String::from_utf8(plaintext).map_err(|_| VaultError::Decrypt(id))
+    }
+
+    fn seal(&self, key_id: &str, id: SecretRef, organization: OrganizationId, purpose: &str, plaintext: &str) -> Sealed {
+        let cipher = &self.keyring.keys[key_id];
+        let mut nonce = [0u8; 24];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let aad = associated_data(id, organization, purpose);
+        let ciphertext = cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext.as_bytes(), aad: &aad })
+            .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
+        Sealed {
+            nonce: nonce.to_vec(),
+            ciphertext,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyring_rejects_bad_specs() {
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        assert!(Keyring::parse(&format!("k1:{key}"), "k1").is_ok());
+        assert!(Keyring::parse(&format!("k1:{key}"), "k2").is_err());
+        assert!(Keyring::parse("k1:not-base64!", "k1").is_err());
+        let short = base64::engine::general_purpose::STANDARD.encode([7u8; 16]);
+        assert!(Keyring::parse(&format!("k1:{short}"), "k1").is_err());
+    }
+
+    #[test]
+    fn keyring_debug_shows_ids_not_keys() {
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let ring = Keyring::parse(&format!("k1:{key}"), "k1").unwrap();
+        let shown = format!("{ring:?}");
+        assert!(shown.contains("k1") && !shown.contains(&key));
+    }
+
+    #[test]
+    fn sealed_secrets_are_bound_to_their_row() {
+        let vault = Vault::new(Keyring::development());
+        let (id, org) = (SecretRef::new(), OrganizationId::new());
+        let sealed = vault.seal("dev", id, org, "webhook", "whsec_abc");
+        assert!(!sealed.ciphertext.windows(9).any(|w| w == b"whsec_abc"));
+        let cipher = &vault.keyring.keys["dev"];
+        let open = |aad: Vec<u8>| {
+            cipher.decrypt(
+                XNonce::from_slice(&sealed.nonce),
+                Payload { msg: &sealed.ciphertext, aad: &aad },
+            )
+        };
+        assert_eq!(open(associated_data(id, org, "webhook")).unwrap(), b"whsec_abc");
+        assert!(open(associated_data(SecretRef::new(), org, "webhook")).is_err());
+    }
+}
