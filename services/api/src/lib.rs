@@ -18,15 +18,13 @@ use axum::{Json, Router};
 use config::ApiConfig;
 use error::ApiError;
 use gangway_bus::{Bus, BusNames};
+use gangway_config::runtime::connect_database;
 use gangway_config::Environment;
 use gangway_event_store::{EventStore, MIGRATOR};
 use gangway_relay::{Relay, RelayConfig};
 use gangway_vault::{Keyring, Vault};
-use sqlx::postgres::PgPoolOptions;
-use sqlx::PgPool;
 use state::AppState;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -59,26 +57,6 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
-}
-
-pub async fn connect_database(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
-    PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(url)
-        .await
-        .with_context(|| format!("cannot connect to Postgres at {}", redact_url(url)))
-}
-
-/// A URL without its password, for messages.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
 }
 
 fn keyring(config: &ApiConfig) -> anyhow::Result<Keyring> {
@@ -162,21 +140,4 @@ impl Application {
         }
         Ok(())
     }
-}
-
-/// Cancels `token` on Ctrl-C or SIGTERM.
-pub fn cancel_on_signal(token: CancellationToken) {
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing the SIGTERM handler");
-            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-        }
-        #[cfg(not(unix))]
-        ctrl_c.await.ok();
-        tracing::info!("shutting down");
-        token.cancel();
-    });
 }

@@ -1,6 +1,7 @@
 use clap::Parser;
 use gangway_api::config::ApiConfig;
-use gangway_api::{cancel_on_signal, Application};
+use gangway_api::Application;
+use gangway_config::runtime::cancel_on_signal;
 use tokio_util::sync::CancellationToken;
 
 /// Gangway api: management API, hosted pages and the event relay.

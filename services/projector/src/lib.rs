@@ -1,1 +1,114 @@
+//! The projector process: a durable JetStream consumer that applies each event to the read models
+//! in one transaction together with its checkpoint.
 
+use anyhow::Context;
+use async_nats::jetstream::{self, AckKind};
+use clap::Args;
+use futures::StreamExt;
+use gangway_bus::{decode_event, Bus, BusNames};
+use gangway_config::{InfraConfig, LogConfig};
+use gangway_event_store::RecordedEvent;
+use gangway_projections::{apply, save_checkpoint, Applied, ProjectionError};
+use sqlx::PgPool;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Args, Clone, Debug)]
+pub struct ProjectorConfig {
+    #[command(flatten)]
+    pub infra: InfraConfig,
+    #[command(flatten)]
+    pub log: LogConfig,
+    /// Durable consumer name; replicas with the same name share the work.
+    #[arg(long, env = "GANGWAY_PROJECTOR_CONSUMER", default_value = "projector")]
+    pub consumer: String,
+}
+
+/// Applies events to the read models. `handle` is the step the loop and the tests call.
+#[derive(Clone)]
+pub struct Projector {
+    pool: PgPool,
+    name: String,
+}
+
+impl Projector {
+    pub fn new(pool: PgPool, name: impl Into<String>) -> Self {
+        Self { pool, name: name.into() }
+    }
+
+    /// Applies one event and records the checkpoint, atomically. A redelivered event is a no-op.
+    #[tracing::instrument(skip_all, fields(event_id = %event.event_id, seq = stream_sequence))]
+    pub async fn handle(&self, event: &RecordedEvent, stream_sequence: u64) -> Result<Applied, ProjectionError> {
+        let mut tx = self.pool.begin().await?;
+        let applied = apply(&mut tx, event).await?;
+        save_checkpoint(&mut tx, &self.name, stream_sequence, event.position).await?;
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// Consumes until cancelled, re-subscribing after NATS errors.
+    pub async fn run(&self, bus: &Bus, cancel: CancellationToken) {
+        while !cancel.is_cancelled() {
+            if let Err(error) = self.consume(bus, &cancel).await {
+                tracing::warn!(error = format!("{error:#}"), "projector consumer failed; retrying");
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+
+    async fn consume(&self, bus: &Bus, cancel: &CancellationToken) -> anyhow::Result<()> {
+        let consumer = bus.projector_consumer(&self.name).await?;
+        let mut messages = consumer.messages().await.context("subscribing to the projector consumer")?;
+        loop {
+            let next = tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                next = messages.next() => next,
+            };
+            let Some(message) = next else {
+                anyhow::bail!("consumer stream ended");
+            };
+            let message = message.context("receiving from JetStream")?;
+            self.process(&message).await;
+        }
+    }
+
+    async fn process(&self, message: &jetstream::Message) {
+        let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+        let event = match decode_event(&message.payload) {
+            Ok(event) => event,
+            Err(error) => {
+                // Not ours or corrupt: redelivering cannot fix it.
+                tracing::error!(%error, sequence, "dropping undecodable message");
+                let _ = message.ack_with(AckKind::Term).await;
+                return;
+            }
+        };
+        let ack = match self.handle(&event, sequence).await {
+            Ok(_) => AckKind::Ack,
+            Err(error) => {
+                tracing::warn!(%error, event_id = %event.event_id, "projection failed; will be redelivered");
+                AckKind::Nak(Some(Duration::from_secs(1)))
+            }
+        };
+        if let Err(error) = message.ack_with(ack).await {
+            tracing::warn!(%error, "ack failed; the event will be redelivered and skipped");
+        }
+    }
+}
+
+/// Connects to Postgres and NATS and runs until cancelled.
+pub async fn run(config: ProjectorConfig, cancel: CancellationToken) -> anyhow::Result<()> {
+    let pool = gangway_config::runtime::connect_database(&config.infra.database_url, config.infra.database_max_connections).await?;
+    gangway_event_store::MIGRATOR.run(&pool).await.context("running database migrations")?;
+    let names = BusNames {
+        stream: config.infra.nats_stream.clone(),
+        subject_prefix: config.infra.nats_subject_prefix.clone(),
+    };
+    let bus = Bus::connect(&config.infra.nats_url, names).await?;
+    tracing::info!(consumer = %config.consumer, "projector running");
+    Projector::new(pool, config.consumer).run(&bus, cancel).await;
+    Ok(())
+}

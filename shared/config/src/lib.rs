@@ -2,6 +2,8 @@
 //! `GANGWAY_*` environment variables (or the matching `--flags`) with local defaults, and the
 //! tracing set-up.
 
+pub mod runtime;
+
 use clap::{Args, ValueEnum};
 use std::fmt;
 use std::str::FromStr;

@@ -1,1 +1,114 @@
+//! Isolation for tests against the real Postgres and NATS: each [`TestEnv`] owns a fresh,
+//! migrated database and a uniquely named JetStream stream, and removes both when dropped.
 
+use gangway_bus::{Bus, BusNames};
+use gangway_event_store::MIGRATOR;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+use std::path::PathBuf;
+use uuid::Uuid;
+
+/// Server-level Postgres URL used to create and drop test databases.
+pub fn admin_database_url() -> String {
+    std::env::var("GANGWAY_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn nats_url() -> String {
+    std::env::var("GANGWAY_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+pub struct TestEnv {
+    pub database_name: String,
+    pub database_url: String,
+    pub pool: PgPool,
+    pub names: BusNames,
+    pub nats_url: String,
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        let id = Uuid::new_v4().simple().to_string();
+        let database_name = format!("gangway_test_{id}");
+        let admin = admin_database_url();
+        let mut conn = PgConnection::connect(&admin).await.expect("Postgres must be running for tests");
+        sqlx::query(&format!("CREATE DATABASE {database_name}"))
+            .execute(&mut conn)
+            .await
+            .expect("creating the test database");
+        conn.close().await.ok();
+        let mut url = url::Url::parse(&admin).expect("GANGWAY_TEST_DATABASE_URL must be a URL");
+        url.set_path(&format!("/{database_name}"));
+        let database_url = url.to_string();
+        let pool = PgPoolOptions::new()
+            .max_connections(20)
+            .connect(&database_url)
+            .await
+            .expect("connecting to the test database");
+        MIGRATOR.run(&pool).await.expect("migrating the test database");
+        let short = &id[..12];
+        Self {
+            database_name,
+            database_url,
+            pool,
+            names: BusNames {
+                stream: format!("TEST_{short}"),
+                subject_prefix: format!("test.{short}.events"),
+            },
+            nats_url: nats_url(),
+        }
+    }
+
+    pub async fn bus(&self) -> Bus {
+        Bus::connect(&self.nats_url, self.names.clone())
+            .await
+            .expect("NATS with JetStream must be running for tests")
+    }
+
+    /// Environment variables that point a Gangway process at this test's database and stream.
+    pub fn process_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("GANGWAY_DATABASE_URL".into(), self.database_url.clone()),
+            ("GANGWAY_NATS_URL".into(), self.nats_url.clone()),
+            ("GANGWAY_NATS_STREAM".into(), self.names.stream.clone()),
+            ("GANGWAY_NATS_SUBJECT_PREFIX".into(), self.names.subject_prefix.clone()),
+            ("GANGWAY_LOG".into(), "warn".into()),
+        ]
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let database = self.database_name.clone();
+        let stream = self.names.stream.clone();
+        let nats = self.nats_url.clone();
+        let pool = self.pool.clone();
+        // Drop runs outside async context guarantees; clean up on a thread with its own runtime.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let Ok(runtime) = runtime else { return };
+            runtime.block_on(async move {
+                pool.close().await;
+                if let Ok(mut conn) = PgConnection::connect(&admin_database_url()).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+                if let Ok(client) = async_nats::connect(&nats).await {
+                    let _ = async_nats::jetstream::new(client).delete_stream(&stream).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Path of a workspace binary (`gangway-api`, `gangway-projector`, `gangway`). Build them first:
+/// `make test` runs `cargo build --bins`.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target directory");
+    let path = profile_dir.join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --bins` first", path.display());
+    path
+}
