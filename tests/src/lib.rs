@@ -1,1 +1,195 @@
+//! Helpers for the end-to-end tests: the api in-process on port 0, the real binaries as child
+//! processes, JetStream readers and condition waits with deadlines.
 
+use anyhow::Context;
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use futures::StreamExt;
+use gangway_api::config::ApiConfig;
+use gangway_api::Application;
+use gangway_bus::{decode_event, Bus};
+use gangway_event_store::RecordedEvent;
+use gangway_testkit::TestEnv;
+use serde_json::{json, Value};
+use std::future::Future;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// Polls `condition` until it holds or `timeout` passes; panics with `what` on timeout.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Api configuration for a test: its own database and stream, port 0, a known admin token.
+pub fn api_config(env: &TestEnv) -> ApiConfig {
+    let mut config: ApiConfig = gangway_config::from_env().expect("api configuration");
+    config.infra.database_url = env.database_url.clone();
+    config.infra.nats_url = env.nats_url.clone();
+    config.infra.nats_stream = env.names.stream.clone();
+    config.infra.nats_subject_prefix = env.names.subject_prefix.clone();
+    config.infra.database_max_connections = 10;
+    config.api_addr = "127.0.0.1:0".parse().expect("socket address");
+    config.admin_token = ADMIN_TOKEN.parse().expect("token");
+    config
+}
+
+/// The real api (router, relay and all) serving on a free loopback port.
+pub struct TestApi {
+    pub base_url: String,
+    pub http: reqwest::Client,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestApi {
+    pub async fn spawn(env: &TestEnv) -> Self {
+        Self::spawn_with(api_config(env)).await
+    }
+
+    pub async fn spawn_with(config: ApiConfig) -> Self {
+        let app = Application::build(config).await.expect("building the api");
+        let base_url = format!("http://127.0.0.1:{}", app.port());
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(app.run(cancel.clone()));
+        Self {
+            base_url,
+            http: reqwest::Client::new(),
+            cancel,
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Creates an organization through the admin API; returns (id, API key).
+    pub async fn create_org(&self, name: &str) -> (String, String) {
+        let response = self
+            .http
+            .post(self.url("/admin/organizations"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .expect("admin request");
+        assert_eq!(response.status(), 201, "creating an organization");
+        let body: Value = response.json().await.expect("json");
+        (
+            body["data"]["id"].as_str().expect("id").to_owned(),
+            body["data"]["apiKey"].as_str().expect("apiKey").to_owned(),
+        )
+    }
+
+    /// Sends a request with an API key and returns (status, JSON body or Null).
+    pub async fn call(&self, method: reqwest::Method, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("api request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// A Gangway binary running as a child process, killed with SIGKILL when dropped.
+pub struct ChildProcess {
+    name: String,
+    env: Vec<(String, String)>,
+    child: Child,
+}
+
+impl ChildProcess {
+    pub fn start(name: &str, env: Vec<(String, String)>) -> Self {
+        let child = Self::spawn(name, &env);
+        Self {
+            name: name.to_owned(),
+            env,
+            child,
+        }
+    }
+
+    fn spawn(name: &str, env: &[(String, String)]) -> Child {
+        Command::new(gangway_testkit::binary(name))
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"))
+    }
+
+    /// SIGKILL: no shutdown hooks, no final checkpoint.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = Self::spawn(&self.name, &self.env);
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// How many messages the events stream holds.
+pub async fn stream_message_count(bus: &Bus) -> u64 {
+    match bus.ensure_stream().await {
+        Ok(mut stream) => stream.info().await.map(|i| i.state.messages).unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// Every event in the stream, in stream order, read with a throw-away consumer.
+pub async fn read_stream(bus: &Bus) -> anyhow::Result<Vec<(u64, RecordedEvent)>> {
+    let total = stream_message_count(bus).await;
+    let stream = bus.ensure_stream().await?;
+    let consumer = stream
+        .create_consumer(pull::Config {
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::None,
+            inactive_threshold: Duration::from_secs(60),
+            ..Default::default()
+        })
+        .await
+        .context("creating a reader consumer")?;
+    let mut events = Vec::with_capacity(total as usize);
+    while (events.len() as u64) < total {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1_000)
+            .expires(Duration::from_secs(2))
+            .messages()
+            .await
+            .context("fetching")?;
+        let before = events.len();
+        while let Some(message) = batch.next().await {
+            let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let sequence = message.info().map_err(|e| anyhow::anyhow!("{e}"))?.stream_sequence;
+            events.push((sequence, decode_event(&message.payload)?));
+        }
+        anyhow::ensure!(events.len() > before, "stream reader made no progress");
+    }
+    Ok(events)
+}

@@ -32,6 +32,11 @@ pub struct AppendTransaction {
 // is exactly at `expected`: the EXISTS guard catches a stream that is behind, and the unique
 // (stream_id, stream_version) constraint catches one that is ahead, including a concurrent writer
 // that has not committed yet (the insert waits for it, then fails or proceeds).
+//
+// The guard also requires the previous event's transaction id to be no newer than ours. Readers
+// order events by transaction id; a transaction that got its id early, then read a version that a
+// newer transaction committed, would otherwise be published before the version it builds on. It
+// gets a conflict instead, and its retry runs under a fresh, newer transaction id.
 const APPEND_SQL: &str = r#"
 INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, schema_version,
                     payload, organization_id, causation_id, correlation_id, occurred_at)
@@ -41,7 +46,8 @@ FROM unnest($4::uuid[], $5::text[], $6::smallint[], $7::jsonb[], $8::uuid[], $9:
             $10::uuid[], $11::timestamptz[])
      WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, organization_id,
                           causation_id, correlation_id, occurred_at, ord)
-WHERE $3 = 0 OR EXISTS (SELECT 1 FROM events WHERE stream_id = $2 AND stream_version = $3)
+WHERE $3 = 0 OR EXISTS (SELECT 1 FROM events WHERE stream_id = $2 AND stream_version = $3
+                                       AND transaction_id <= pg_current_xact_id())
 ORDER BY e.ord
 RETURNING position, transaction_id::text::bigint AS transaction_id, event_id, stream_type,
           stream_id, stream_version, event_type, schema_version, payload, organization_id,
