@@ -193,3 +193,41 @@ pub async fn read_stream(bus: &Bus) -> anyhow::Result<Vec<(u64, RecordedEvent)>>
     }
     Ok(events)
 }
+
+/// Runs the projector in this process until the returned token is cancelled.
+pub fn spawn_projector(env: &TestEnv, bus: Bus) -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let projector = gangway_projector::Projector::new(env.pool.clone(), "projector");
+    tokio::spawn({
+        let cancel = cancel.clone();
+        async move { projector.run(&bus, cancel).await }
+    });
+    cancel
+}
+
+/// Waits until the projector has applied everything on the stream.
+pub async fn wait_for_projection(env: &TestEnv, bus: &Bus) {
+    let pool = env.pool.clone();
+    wait_until("the projector to catch up", Duration::from_secs(60), || {
+        let pool = pool.clone();
+        async move {
+            let mut stream = match bus.ensure_stream().await {
+                Ok(stream) => stream,
+                Err(_) => return false,
+            };
+            let last = stream.info().await.map(|i| i.state.last_sequence).unwrap_or(u64::MAX);
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT max(stream_sequence) FROM projection_checkpoints")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap_or(None);
+            let store_count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(-1);
+            let published = stream.info().await.map(|i| i.state.messages).unwrap_or(0);
+            published as i64 == store_count && applied.unwrap_or(0) as u64 >= last
+        }
+    })
+    .await;
+}

@@ -152,3 +152,17 @@ impl Bus {
         Ok(Some(decode_event(&message.payload)?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checked_in_definitions_parse() {
+        let stream: stream::Config = serde_json::from_str(STREAM_DEFINITION).unwrap();
+        assert_eq!(stream.name, "GANGWAY_EVENTS");
+        assert_eq!(stream.duplicate_window, std::time::Duration::from_secs(600));
+        let consumer: consumer::pull::Config = serde_json::from_str(PROJECTOR_CONSUMER_DEFINITION).unwrap();
+        assert_eq!(consumer.ack_policy, consumer::AckPolicy::Explicit);
+    }
+}

@@ -17,6 +17,15 @@ pub fn nats_url() -> String {
     std::env::var("GANGWAY_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
+/// Logs warnings (or `GANGWAY_TEST_LOG`) from the code under test to the test's output.
+fn init_logging() {
+    let filter = std::env::var("GANGWAY_TEST_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_test_writer()
+        .try_init();
+}
+
 pub struct TestEnv {
     pub database_name: String,
     pub database_url: String,
@@ -27,6 +36,7 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub async fn new() -> Self {
+        init_logging();
         let id = Uuid::new_v4().simple().to_string();
         let database_name = format!("gangway_test_{id}");
         let admin = admin_database_url();
@@ -81,13 +91,12 @@ impl Drop for TestEnv {
         let database = self.database_name.clone();
         let stream = self.names.stream.clone();
         let nats = self.nats_url.clone();
-        let pool = self.pool.clone();
-        // Drop runs outside async context guarantees; clean up on a thread with its own runtime.
+        // Drop cannot await, and may run on a runtime this thread blocks; clean up on a thread with
+        // its own runtime. FORCE ends this test's remaining pool connections.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
             let Ok(runtime) = runtime else { return };
             runtime.block_on(async move {
-                pool.close().await;
                 if let Ok(mut conn) = PgConnection::connect(&admin_database_url()).await {
                     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
                         .execute(&mut conn)

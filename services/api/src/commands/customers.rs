@@ -1,6 +1,5 @@
-use super::{load_customer, metadata, new_event, Loaded};
+use super::{load_customer, lock_entity, metadata, new_event, now, Loaded};
 use crate::error::ApiError;
-use chrono::Utc;
 use gangway_domain::customer::{Customer, CustomerCreated, CustomerEvent};
 use gangway_domain::{CustomerId, OrganizationId};
 use gangway_event_store::{AppendTransaction, EventStore, ExpectedVersion, StreamRef};
@@ -31,7 +30,7 @@ pub(crate) async fn create_in(
             return Ok(None);
         }
     }
-    let now = Utc::now();
+    let now = now();
     let event = CustomerEvent::Created(created);
     let meta = metadata(org, correlation_id, now);
     tx.append(
@@ -62,7 +61,8 @@ pub async fn create_customer(
     Ok(customer.state)
 }
 
-/// The customer holding `external_id` in `org`, read consistently (not from a read model).
+/// The customer holding `external_id` in `org`, read consistently (not from a read model) and
+/// locked until the caller's transaction ends.
 pub async fn find_by_external_id(
     conn: &mut PgConnection,
     org: OrganizationId,
@@ -75,8 +75,7 @@ pub async fn find_by_external_id(
     .bind(external_id)
     .fetch_optional(&mut *conn)
     .await?;
-    match id {
-        Some(id) => Ok(load_customer(conn, org, CustomerId::from_uuid(id)).await?),
-        None => Ok(None),
-    }
+    let Some(id) = id else { return Ok(None) };
+    lock_entity(&mut *conn, id).await?;
+    Ok(load_customer(conn, org, CustomerId::from_uuid(id)).await?)
 }

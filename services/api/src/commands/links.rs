@@ -1,10 +1,9 @@
 use super::customers::{create_in, find_by_external_id};
-use super::{load_customer, load_link, metadata, new_event, Loaded, MAX_ATTEMPTS};
+use super::{load_customer, load_link, lock_entity, metadata, new_event, now, Loaded, MAX_ATTEMPTS};
 use crate::error::ApiError;
 use crate::state::AppState;
-use chrono::Utc;
 use gangway_domain::customer::{Customer, CustomerCreated, CustomerEvent};
-use gangway_domain::link::{Link, LinkCreated, LinkEvent};
+use gangway_domain::link::{Link, LinkCreated, LinkEvent, LinkStatus};
 use gangway_domain::values::WebhookSecret;
 use gangway_domain::{CustomerId, LinkId, OrganizationId};
 use gangway_event_store::{AppendTransaction, EventMetadata, ExpectedVersion, StoreError, StreamRef};
@@ -58,7 +57,7 @@ pub async fn create_link(state: &AppState, org: OrganizationId, request: NewLink
 }
 
 async fn try_create_link(state: &AppState, org: OrganizationId, request: &NewLink) -> Result<Outcome<Link>, ApiError> {
-    let now = Utc::now();
+    let now = now();
     let link_id = LinkId::new();
     let correlation_id = Uuid::now_v7();
     let meta = metadata(org, correlation_id, now);
@@ -102,10 +101,13 @@ async fn resolve_customer(
 ) -> Result<Outcome<Option<Loaded<Customer>>>, ApiError> {
     match choice {
         CustomerChoice::None => Ok(Outcome::Done(None)),
-        CustomerChoice::Existing(id) => match load_customer(tx.connection(), org, *id).await? {
-            Some(customer) => Ok(Outcome::Done(Some(customer))),
-            None => Err(ApiError::validation("customerId", "no customer with this id")),
-        },
+        CustomerChoice::Existing(id) => {
+            lock_entity(tx.connection(), id.as_uuid()).await?;
+            match load_customer(tx.connection(), org, *id).await? {
+                Some(customer) => Ok(Outcome::Done(Some(customer))),
+                None => Err(ApiError::validation("customerId", "no customer with this id")),
+            }
+        }
         CustomerChoice::ByExternalId { external_id, name } => {
             if let Some(customer) = find_by_external_id(tx.connection(), org, external_id).await? {
                 return Ok(Outcome::Done(Some(customer)));
@@ -158,10 +160,11 @@ async fn supersede_previous(
 #[tracing::instrument(skip(state))]
 pub async fn delete_link(state: &AppState, org: OrganizationId, id: LinkId) -> Result<(), ApiError> {
     for _ in 0..MAX_ATTEMPTS {
-        let Some(link) = load_link(state.pool(), org, id).await? else {
+        let link = load_link(state.pool(), org, id).await?;
+        let Some(link) = link.filter(|l| l.state.status != LinkStatus::Deleted) else {
             return Err(ApiError::NotFound("onboarding link"));
         };
-        let now = Utc::now();
+        let now = now();
         let deleted = link.state.delete(now)?;
         let meta = metadata(org, Uuid::now_v7(), now);
         let result = state

@@ -4,7 +4,7 @@ pub mod customers;
 pub mod links;
 pub mod organizations;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use gangway_domain::customer::{Customer, CustomerEvent};
 use gangway_domain::link::{Link, LinkEvent};
 use gangway_domain::{CustomerId, LinkId, OrganizationId, StreamEvent};
@@ -60,6 +60,21 @@ pub async fn load_customer(
         return Ok(None);
     }
     fold(&events, |s, e: &CustomerEvent, at| Customer::evolve(s, id, org, e, at))
+}
+
+/// The current time at the precision Postgres stores, so what a command returns equals what is
+/// read back later.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Takes a transaction-scoped lock on one entity, so commands on it queue instead of conflicting.
+pub async fn lock_entity(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Metadata for the events of one command: they share a correlation id.

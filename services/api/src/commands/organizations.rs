@@ -2,6 +2,7 @@ use super::{metadata, new_event};
 use crate::error::ApiError;
 use crate::keys;
 use chrono::{DateTime, Utc};
+use super::now;
 use gangway_domain::organization::OrganizationEvent;
 use gangway_domain::{ApiKeyId, OrganizationId};
 use gangway_event_store::{EventStore, ExpectedVersion, StreamRef};
@@ -20,7 +21,7 @@ pub async fn create_organization(store: &EventStore, name: String) -> Result<Cre
     let id = OrganizationId::new();
     let key = keys::generate();
     let key_id = ApiKeyId::new();
-    let now = Utc::now();
+    let now = now();
     let meta = metadata(id, Uuid::now_v7(), now);
     let events = vec![
         new_event(&OrganizationEvent::Created { name: name.clone() }, &meta)?,
