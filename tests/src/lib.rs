@@ -205,29 +205,43 @@ pub fn spawn_projector(env: &TestEnv, bus: Bus) -> CancellationToken {
     cancel
 }
 
-/// Waits until the projector has applied everything on the stream.
+/// Waits until every event in the store is on the stream and the projector's durable consumer
+/// has nothing pending or unacknowledged.
 pub async fn wait_for_projection(env: &TestEnv, bus: &Bus) {
     let pool = env.pool.clone();
     wait_until("the projector to catch up", Duration::from_secs(60), || {
         let pool = pool.clone();
         async move {
-            let mut stream = match bus.ensure_stream().await {
-                Ok(stream) => stream,
-                Err(_) => return false,
-            };
-            let last = stream.info().await.map(|i| i.state.last_sequence).unwrap_or(u64::MAX);
-            let applied: Option<i64> =
-                sqlx::query_scalar("SELECT max(stream_sequence) FROM projection_checkpoints")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap_or(None);
             let store_count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
                 .fetch_one(&pool)
                 .await
                 .unwrap_or(-1);
-            let published = stream.info().await.map(|i| i.state.messages).unwrap_or(0);
-            published as i64 == store_count && applied.unwrap_or(0) as u64 >= last
+            if stream_message_count(bus).await as i64 != store_count {
+                return false;
+            }
+            let Ok(mut consumer) = bus.projector_consumer("projector").await else {
+                return false;
+            };
+            match consumer.info().await {
+                Ok(info) => info.num_pending == 0 && info.num_ack_pending == 0,
+                Err(_) => false,
+            }
         }
     })
     .await;
+}
+
+/// Runs `gangway <args>` against a test environment and returns its standard output.
+pub fn run_cli(env: &TestEnv, args: &[&str]) -> String {
+    let output = Command::new(gangway_testkit::binary("gangway"))
+        .args(args)
+        .envs(env.process_env())
+        .output()
+        .expect("running gangway");
+    assert!(
+        output.status.success(),
+        "gangway {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
