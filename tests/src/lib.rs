@@ -25,7 +25,10 @@ where
 {
     let deadline = Instant::now() + timeout;
     while !condition().await {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -92,7 +95,13 @@ impl TestApi {
     }
 
     /// Sends a request with an API key and returns (status, JSON body or Null).
-    pub async fn call(&self, method: reqwest::Method, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut request = self.http.request(method, self.url(path)).bearer_auth(key);
         if let Some(body) = body {
             request = request.json(&body);
@@ -186,7 +195,10 @@ pub async fn read_stream(bus: &Bus) -> anyhow::Result<Vec<(u64, RecordedEvent)>>
         let before = events.len();
         while let Some(message) = batch.next().await {
             let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let sequence = message.info().map_err(|e| anyhow::anyhow!("{e}"))?.stream_sequence;
+            let sequence = message
+                .info()
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .stream_sequence;
             events.push((sequence, decode_event(&message.payload)?));
         }
         anyhow::ensure!(events.len() > before, "stream reader made no progress");

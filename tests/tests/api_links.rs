@@ -36,39 +36,74 @@ async fn a_created_link_is_pending_with_every_option_and_reads_back_at_once() {
     let api = TestApi::spawn(&env).await;
     let (_, key) = api.create_org("Example SaaS").await;
 
-    let (status, body) = api.call(Method::POST, "/v1/onboarding-links", &key, Some(full_request())).await;
+    let (status, body) = api
+        .call(Method::POST, "/v1/onboarding-links", &key, Some(full_request()))
+        .await;
     assert_eq!(status, 201, "{body}");
     let link = &body["data"];
     let id = link["id"].as_str().unwrap();
     assert_eq!(link["status"], "pending");
     assert_eq!(link["hostedUrl"], format!("http://127.0.0.1:8080/signup/{id}"));
     assert_eq!(link["externalId"], "acme-123");
-    assert!(link["customerId"].is_string(), "a customer is created for the external id");
+    assert!(
+        link["customerId"].is_string(),
+        "a customer is created for the external id"
+    );
     assert_eq!(link["theme"]["primaryColor"], "#1a73e8");
     assert_eq!(link["language"], "es");
     assert_eq!(link["phoneProvisioning"]["countries"], json!(["US", "BR"]));
-    assert_eq!(link["allowedConnectionTypes"], json!(["dedicated", "coexistence"]));
+    assert_eq!(
+        link["allowedConnectionTypes"],
+        json!(["dedicated", "coexistence"])
+    );
     assert_eq!(link["metadata"]["seats"], 5);
-    assert_eq!(link["webhookEvents"], json!(["phone_number.connected", "message.received", "message.sent"]));
-    for empty in ["usedAt", "completedAt", "phoneNumberId", "phoneNumber", "wabaId", "isPhoneRegistered"] {
+    assert_eq!(
+        link["webhookEvents"],
+        json!(["phone_number.connected", "message.received", "message.sent"])
+    );
+    for empty in [
+        "usedAt",
+        "completedAt",
+        "phoneNumberId",
+        "phoneNumber",
+        "wabaId",
+        "isPhoneRegistered",
+    ] {
         assert!(link[empty].is_null(), "{empty} is null before completion");
     }
-    assert!(!body.to_string().contains("a-very-long-webhook-secret"), "the secret is never returned");
+    assert!(
+        !body.to_string().contains("a-very-long-webhook-secret"),
+        "the secret is never returned"
+    );
 
-    let (status, fetched) = api.call(Method::GET, &format!("/v1/onboarding-links/{id}"), &key, None).await;
+    let (status, fetched) = api
+        .call(Method::GET, &format!("/v1/onboarding-links/{id}"), &key, None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(fetched["data"], body["data"]);
 
-    let (status, trail) = api.call(Method::GET, &format!("/v1/onboarding-links/{id}/events"), &key, None).await;
+    let (status, trail) = api
+        .call(
+            Method::GET,
+            &format!("/v1/onboarding-links/{id}/events"),
+            &key,
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(trail["data"][0]["type"], "onboarding_link.created");
     assert_eq!(trail["data"][0]["version"], 1);
     assert!(trail["data"][0]["data"]["webhook"]["secretRef"].is_string());
-    assert!(!trail.to_string().contains("a-very-long-webhook-secret"), "events carry a reference only");
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE payload::text LIKE '%a-very-long-webhook-secret%'")
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
+    assert!(
+        !trail.to_string().contains("a-very-long-webhook-secret"),
+        "events carry a reference only"
+    );
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE payload::text LIKE '%a-very-long-webhook-secret%'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
     assert_eq!(stored, 0);
 }
 
@@ -78,7 +113,9 @@ async fn a_minimal_link_gets_the_defaults() {
     let api = TestApi::spawn(&env).await;
     let (_, key) = api.create_org("Minimal").await;
     let before = Utc::now();
-    let (status, body) = api.call(Method::POST, "/v1/onboarding-links", &key, Some(json!({}))).await;
+    let (status, body) = api
+        .call(Method::POST, "/v1/onboarding-links", &key, Some(json!({})))
+        .await;
     assert_eq!(status, 201, "{body}");
     let expires: chrono::DateTime<Utc> = body["data"]["expiresAt"].as_str().unwrap().parse().unwrap();
     assert!(expires >= before + Days::days(7) && expires <= Utc::now() + Days::days(7));
@@ -95,27 +132,57 @@ async fn every_validation_rule_answers_422_naming_the_field() {
     let too_far = (Utc::now() + Days::days(31)).to_rfc3339();
     let cases: Vec<(Value, &str)> = vec![
         (json!({"redirectUrl": "not a url"}), "redirectUrl"),
-        (json!({"successRedirectUrl": "ftp://x.example.com"}), "successRedirectUrl"),
-        (json!({"failureRedirectUrl": "https://user:pw@x.example.com"}), "failureRedirectUrl"),
+        (
+            json!({"successRedirectUrl": "ftp://x.example.com"}),
+            "successRedirectUrl",
+        ),
+        (
+            json!({"failureRedirectUrl": "https://user:pw@x.example.com"}),
+            "failureRedirectUrl",
+        ),
         (json!({"expiresAt": past}), "expiresAt"),
         (json!({"expiresAt": too_far}), "expiresAt"),
         (json!({"expiresAt": "tomorrow"}), "expiresAt"),
         (json!({"allowedConnectionTypes": []}), "allowedConnectionTypes"),
-        (json!({"allowedConnectionTypes": ["dedicated", "shared"]}), "allowedConnectionTypes[1]"),
+        (
+            json!({"allowedConnectionTypes": ["dedicated", "shared"]}),
+            "allowedConnectionTypes[1]",
+        ),
         (json!({"theme": {"primaryColor": "blue"}}), "theme.primaryColor"),
         (json!({"theme": {"logoUrl": "logo.png"}}), "theme.logoUrl"),
-        (json!({"theme": {"backgroundImage": "javascript:alert(1)"}}), "theme.backgroundImage"),
+        (
+            json!({"theme": {"backgroundImage": "javascript:alert(1)"}}),
+            "theme.backgroundImage",
+        ),
         (json!({"theme": {"companyName": "   "}}), "theme.companyName"),
         (json!({"language": "fr"}), "language"),
-        (json!({"phoneProvisioning": {"enabled": true, "countries": ["US", "XX"]}}), "phoneProvisioning.countries[1]"),
-        (json!({"phoneProvisioning": {"enabled": true, "countries": []}}), "phoneProvisioning.countries"),
+        (
+            json!({"phoneProvisioning": {"enabled": true, "countries": ["US", "XX"]}}),
+            "phoneProvisioning.countries[1]",
+        ),
+        (
+            json!({"phoneProvisioning": {"enabled": true, "countries": []}}),
+            "phoneProvisioning.countries",
+        ),
         (json!({"metadata": [1, 2]}), "metadata"),
         (json!({"metadata": {"big": "x".repeat(17 * 1024)}}), "metadata"),
         (json!({"webhookUrl": "https://h.example.com"}), "webhookEvents"),
-        (json!({"webhookUrl": "https://h.example.com", "webhookEvents": ["phone_number.exploded"]}), "webhookEvents[0]"),
-        (json!({"webhookUrl": "https://h.example.com", "webhookEvents": ["message.sent"], "webhookSecret": "short"}), "webhookSecret"),
-        (json!({"webhookUrl": "https://h.example.com", "webhookEvents": ["message.sent"], "webhookSecret": "s".repeat(257)}), "webhookSecret"),
-        (json!({"webhookUrl": "nope", "webhookEvents": ["message.sent"]}), "webhookUrl"),
+        (
+            json!({"webhookUrl": "https://h.example.com", "webhookEvents": ["phone_number.exploded"]}),
+            "webhookEvents[0]",
+        ),
+        (
+            json!({"webhookUrl": "https://h.example.com", "webhookEvents": ["message.sent"], "webhookSecret": "short"}),
+            "webhookSecret",
+        ),
+        (
+            json!({"webhookUrl": "https://h.example.com", "webhookEvents": ["message.sent"], "webhookSecret": "s".repeat(257)}),
+            "webhookSecret",
+        ),
+        (
+            json!({"webhookUrl": "nope", "webhookEvents": ["message.sent"]}),
+            "webhookUrl",
+        ),
         (json!({"webhookSecret": "a-long-enough-secret"}), "webhookSecret"),
         (json!({"webhookEvents": ["message.sent"]}), "webhookEvents"),
         (json!({"name": "x".repeat(201)}), "name"),
@@ -126,7 +193,9 @@ async fn every_validation_rule_answers_422_naming_the_field() {
         (json!({"theme": "dark"}), "theme"),
     ];
     for (body, field) in cases {
-        let (status, error) = api.call(Method::POST, "/v1/onboarding-links", &key, Some(body.clone())).await;
+        let (status, error) = api
+            .call(Method::POST, "/v1/onboarding-links", &key, Some(body.clone()))
+            .await;
         assert_eq!(status, 422, "{body} → {error}");
         assert_eq!(error["error"]["code"], "validation_failed", "{body}");
         assert_eq!(error["error"]["field"], field, "{body} → {error}");
@@ -157,10 +226,19 @@ async fn malformed_or_oversized_bodies_get_our_error_shape() {
         ("not json".to_owned(), 400, "invalid_json"),
         ("{} trailing".to_owned(), 400, "invalid_json"),
         ("[]".to_owned(), 422, "validation_failed"),
-        (format!("{{\"name\": \"{}\"}}", "x".repeat(70 * 1024)), 413, "payload_too_large"),
+        (
+            format!("{{\"name\": \"{}\"}}", "x".repeat(70 * 1024)),
+            413,
+            "payload_too_large",
+        ),
     ] {
         let response = send(body.clone()).await.unwrap();
-        assert_eq!(response.status().as_u16(), status, "{}", &body[..body.len().min(40)]);
+        assert_eq!(
+            response.status().as_u16(),
+            status,
+            "{}",
+            &body[..body.len().min(40)]
+        );
         let json: Value = response.json().await.unwrap();
         assert_eq!(json["error"]["code"], code);
     }
@@ -175,19 +253,47 @@ async fn requests_without_a_valid_api_key_are_unauthorized() {
     let (_, key) = api.create_org("Auth").await;
     let forged = format!("{}{}", &key[..key.len() - 4], "0000");
     for presented in ["", "sk_short", "Bearer", forged.as_str(), "dev-admin-token"] {
-        let (status, body) = api.call(Method::GET, "/v1/onboarding-links", presented, None).await;
+        let (status, body) = api
+            .call(Method::GET, "/v1/onboarding-links", presented, None)
+            .await;
         assert_eq!(status, 401, "key {presented:?}");
         assert_eq!(body["error"]["code"], "unauthorized");
     }
-    let response = api.http.get(api.url("/v1/onboarding-links")).send().await.unwrap();
+    let response = api
+        .http
+        .get(api.url("/v1/onboarding-links"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
 
-    let no_admin = api.http.post(api.url("/admin/organizations")).bearer_auth(&key).json(&json!({"name": "x"})).send().await.unwrap();
+    let no_admin = api
+        .http
+        .post(api.url("/admin/organizations"))
+        .bearer_auth(&key)
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_admin.status(), 401, "an API key is not an admin token");
-    let (status, body) = api.call(Method::POST, "/admin/organizations", gangway_e2e::ADMIN_TOKEN, Some(json!({}))).await;
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/admin/organizations",
+            gangway_e2e::ADMIN_TOKEN,
+            Some(json!({})),
+        )
+        .await;
     assert_eq!((status, body["error"]["field"].as_str()), (422, Some("name")));
-    let keys: Vec<Vec<u8>> = sqlx::query_scalar("SELECT key_hash FROM api_keys").fetch_all(&env.pool).await.unwrap();
-    assert!(keys.iter().all(|h| h.len() == 32 && !String::from_utf8_lossy(h).contains("sk_")), "keys are stored hashed");
+    let keys: Vec<Vec<u8>> = sqlx::query_scalar("SELECT key_hash FROM api_keys")
+        .fetch_all(&env.pool)
+        .await
+        .unwrap();
+    assert!(
+        keys.iter()
+            .all(|h| h.len() == 32 && !String::from_utf8_lossy(h).contains("sk_")),
+        "keys are stored hashed"
+    );
 }
 
 #[tokio::test]
@@ -198,7 +304,14 @@ async fn another_organizations_link_is_not_found_anywhere() {
     let api = TestApi::spawn(&env).await;
     let (_, owner) = api.create_org("Owner").await;
     let (_, other) = api.create_org("Other").await;
-    let (_, body) = api.call(Method::POST, "/v1/onboarding-links", &owner, Some(json!({"externalId": "c1"}))).await;
+    let (_, body) = api
+        .call(
+            Method::POST,
+            "/v1/onboarding-links",
+            &owner,
+            Some(json!({"externalId": "c1"})),
+        )
+        .await;
     let id = body["data"]["id"].as_str().unwrap().to_owned();
     let customer = body["data"]["customerId"].as_str().unwrap().to_owned();
 
@@ -213,7 +326,9 @@ async fn another_organizations_link_is_not_found_anywhere() {
         assert_eq!(status, 404, "{method} {path}");
         assert_eq!(body["error"]["code"], "not_found");
     }
-    let (_, found) = api.call(Method::GET, "/v1/customers?externalId=c1", &other, None).await;
+    let (_, found) = api
+        .call(Method::GET, "/v1/customers?externalId=c1", &other, None)
+        .await;
     assert_eq!(found["data"], json!([]));
 
     wait_for_projection(&env, &bus).await;
@@ -221,8 +336,13 @@ async fn another_organizations_link_is_not_found_anywhere() {
     assert_eq!(list["pagination"]["total"], 0);
     let (_, list) = api.call(Method::GET, "/v1/onboarding-links", &owner, None).await;
     assert_eq!(list["pagination"]["total"], 1);
-    let (status, _) = api.call(Method::GET, &format!("/v1/onboarding-links/{id}"), &owner, None).await;
-    assert_eq!(status, 200, "the failed delete by another organization changed nothing");
+    let (status, _) = api
+        .call(Method::GET, &format!("/v1/onboarding-links/{id}"), &owner, None)
+        .await;
+    assert_eq!(
+        status, 200,
+        "the failed delete by another organization changed nothing"
+    );
     projector.cancel();
 }
 
@@ -231,26 +351,59 @@ async fn a_new_link_for_a_customer_revokes_its_pending_link() {
     let env = TestEnv::new().await;
     let api = TestApi::spawn(&env).await;
     let (_, key) = api.create_org("Revoker").await;
-    let create = |ext: &str| api.call(Method::POST, "/v1/onboarding-links", &key, Some(json!({"externalId": ext})));
+    let create = |ext: &str| {
+        api.call(
+            Method::POST,
+            "/v1/onboarding-links",
+            &key,
+            Some(json!({"externalId": ext})),
+        )
+    };
     let (_, first) = create("cust-1").await;
     let (_, unrelated) = create("cust-2").await;
     let (_, second) = create("cust-1").await;
     let first_id = first["data"]["id"].as_str().unwrap();
-    assert_eq!(first["data"]["customerId"], second["data"]["customerId"], "one customer per external id");
+    assert_eq!(
+        first["data"]["customerId"], second["data"]["customerId"],
+        "one customer per external id"
+    );
 
-    let (_, old) = api.call(Method::GET, &format!("/v1/onboarding-links/{first_id}"), &key, None).await;
+    let (_, old) = api
+        .call(
+            Method::GET,
+            &format!("/v1/onboarding-links/{first_id}"),
+            &key,
+            None,
+        )
+        .await;
     assert_eq!(old["data"]["status"], "revoked");
     assert_eq!(old["data"]["supersededBy"], second["data"]["id"]);
-    let (_, trail) = api.call(Method::GET, &format!("/v1/onboarding-links/{first_id}/events"), &key, None).await;
-    let types: Vec<&str> = trail["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let (_, trail) = api
+        .call(
+            Method::GET,
+            &format!("/v1/onboarding-links/{first_id}/events"),
+            &key,
+            None,
+        )
+        .await;
+    let types: Vec<&str> = trail["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
     assert_eq!(types, vec!["onboarding_link.created", "onboarding_link.revoked"]);
 
     for other in [&second, &unrelated] {
         let id = other["data"]["id"].as_str().unwrap();
-        let (_, link) = api.call(Method::GET, &format!("/v1/onboarding-links/{id}"), &key, None).await;
+        let (_, link) = api
+            .call(Method::GET, &format!("/v1/onboarding-links/{id}"), &key, None)
+            .await;
         assert_eq!(link["data"]["status"], "pending");
     }
-    let (status, customers) = api.call(Method::GET, "/v1/customers?externalId=cust-1", &key, None).await;
+    let (status, customers) = api
+        .call(Method::GET, "/v1/customers?externalId=cust-1", &key, None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(customers["data"][0]["id"], first["data"]["customerId"]);
 }
@@ -264,7 +417,13 @@ async fn concurrent_links_for_one_customer_leave_exactly_one_pending() {
     for _ in 0..10 {
         let (api, key) = (api.clone(), key.clone());
         tasks.push(tokio::spawn(async move {
-            api.call(Method::POST, "/v1/onboarding-links", &key, Some(json!({"externalId": "same"}))).await
+            api.call(
+                Method::POST,
+                "/v1/onboarding-links",
+                &key,
+                Some(json!({"externalId": "same"})),
+            )
+            .await
         }));
     }
     let mut ids = Vec::new();
@@ -275,7 +434,9 @@ async fn concurrent_links_for_one_customer_leave_exactly_one_pending() {
     }
     let mut pending = 0;
     for id in &ids {
-        let (_, link) = api.call(Method::GET, &format!("/v1/onboarding-links/{id}"), &key, None).await;
+        let (_, link) = api
+            .call(Method::GET, &format!("/v1/onboarding-links/{id}"), &key, None)
+            .await;
         match link["data"]["status"].as_str().unwrap() {
             "pending" => pending += 1,
             "revoked" => {}
@@ -283,10 +444,11 @@ async fn concurrent_links_for_one_customer_leave_exactly_one_pending() {
         }
     }
     assert_eq!(pending, 1);
-    let customers: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'customer.created'")
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
+    let customers: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'customer.created'")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
     assert_eq!(customers, 1);
 }
 
@@ -295,22 +457,52 @@ async fn only_pending_links_can_be_deleted() {
     let env = TestEnv::new().await;
     let api = TestApi::spawn(&env).await;
     let (_, key) = api.create_org("Deleter").await;
-    let create = |ext: &str| api.call(Method::POST, "/v1/onboarding-links", &key, Some(json!({"externalId": ext})));
+    let create = |ext: &str| {
+        api.call(
+            Method::POST,
+            "/v1/onboarding-links",
+            &key,
+            Some(json!({"externalId": ext})),
+        )
+    };
     let (_, pending) = create("a").await;
     let id = pending["data"]["id"].as_str().unwrap();
-    let (status, _) = api.call(Method::DELETE, &format!("/v1/onboarding-links/{id}"), &key, None).await;
+    let (status, _) = api
+        .call(Method::DELETE, &format!("/v1/onboarding-links/{id}"), &key, None)
+        .await;
     assert_eq!(status, 204);
-    let (status, _) = api.call(Method::GET, &format!("/v1/onboarding-links/{id}"), &key, None).await;
+    let (status, _) = api
+        .call(Method::GET, &format!("/v1/onboarding-links/{id}"), &key, None)
+        .await;
     assert_eq!(status, 404, "a deleted link is gone");
-    let (status, _) = api.call(Method::DELETE, &format!("/v1/onboarding-links/{id}"), &key, None).await;
+    let (status, _) = api
+        .call(Method::DELETE, &format!("/v1/onboarding-links/{id}"), &key, None)
+        .await;
     assert_eq!(status, 404);
-    let (_, trail) = api.call(Method::GET, &format!("/v1/onboarding-links/{id}/events"), &key, None).await;
-    assert_eq!(trail["data"][1]["type"], "onboarding_link.deleted", "the audit trail keeps the deletion");
+    let (_, trail) = api
+        .call(
+            Method::GET,
+            &format!("/v1/onboarding-links/{id}/events"),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(
+        trail["data"][1]["type"], "onboarding_link.deleted",
+        "the audit trail keeps the deletion"
+    );
 
     let (_, revoked) = create("b").await;
     create("b").await;
     let revoked_id = revoked["data"]["id"].as_str().unwrap();
-    let (status, body) = api.call(Method::DELETE, &format!("/v1/onboarding-links/{revoked_id}"), &key, None).await;
+    let (status, body) = api
+        .call(
+            Method::DELETE,
+            &format!("/v1/onboarding-links/{revoked_id}"),
+            &key,
+            None,
+        )
+        .await;
     assert_eq!(status, 409);
     assert_eq!(body["error"]["code"], "link_not_pending");
 }
@@ -324,32 +516,71 @@ async fn links_are_listed_newest_first_with_filters_and_pagination() {
     let (_, key) = api.create_org("Lister").await;
     let mut created = Vec::new();
     for ext in ["a", "b", "c", "a"] {
-        let (_, body) = api.call(Method::POST, "/v1/onboarding-links", &key, Some(json!({"externalId": ext}))).await;
+        let (_, body) = api
+            .call(
+                Method::POST,
+                "/v1/onboarding-links",
+                &key,
+                Some(json!({"externalId": ext})),
+            )
+            .await;
         created.push(body["data"].clone());
     }
     wait_for_projection(&env, &bus).await;
 
-    let (_, all) = api.call(Method::GET, "/v1/onboarding-links?limit=2", &key, None).await;
+    let (_, all) = api
+        .call(Method::GET, "/v1/onboarding-links?limit=2", &key, None)
+        .await;
     assert_eq!(all["pagination"], json!({"page": 1, "limit": 2, "total": 4}));
     assert_eq!(all["data"][0]["id"], created[3]["id"], "newest first");
-    let (_, page2) = api.call(Method::GET, "/v1/onboarding-links?limit=2&page=2", &key, None).await;
+    let (_, page2) = api
+        .call(Method::GET, "/v1/onboarding-links?limit=2&page=2", &key, None)
+        .await;
     assert_eq!(page2["data"][1]["id"], created[0]["id"]);
 
-    let (_, revoked) = api.call(Method::GET, "/v1/onboarding-links?status=revoked", &key, None).await;
+    let (_, revoked) = api
+        .call(Method::GET, "/v1/onboarding-links?status=revoked", &key, None)
+        .await;
     assert_eq!(revoked["pagination"]["total"], 1);
     assert_eq!(revoked["data"][0]["id"], created[0]["id"]);
-    let (_, pending) = api.call(Method::GET, "/v1/onboarding-links?status=pending", &key, None).await;
+    let (_, pending) = api
+        .call(Method::GET, "/v1/onboarding-links?status=pending", &key, None)
+        .await;
     assert_eq!(pending["pagination"]["total"], 3);
-    let (_, by_ext) = api.call(Method::GET, "/v1/onboarding-links?externalId=a", &key, None).await;
+    let (_, by_ext) = api
+        .call(Method::GET, "/v1/onboarding-links?externalId=a", &key, None)
+        .await;
     assert_eq!(by_ext["pagination"]["total"], 2);
     let customer = created[1]["customerId"].as_str().unwrap();
-    let (_, by_customer) = api.call(Method::GET, &format!("/v1/onboarding-links?customerId={customer}"), &key, None).await;
+    let (_, by_customer) = api
+        .call(
+            Method::GET,
+            &format!("/v1/onboarding-links?customerId={customer}"),
+            &key,
+            None,
+        )
+        .await;
     assert_eq!(by_customer["data"][0]["id"], created[1]["id"]);
-    assert_eq!(by_customer["data"][0], created[1], "list and create show the same link");
+    assert_eq!(
+        by_customer["data"][0], created[1],
+        "list and create show the same link"
+    );
 
-    for (query, field) in [("page=0", "page"), ("limit=101", "limit"), ("limit=x", "limit"), ("status=open", "status"), ("customerId=1", "customerId")] {
-        let (status, body) = api.call(Method::GET, &format!("/v1/onboarding-links?{query}"), &key, None).await;
-        assert_eq!((status, body["error"]["field"].as_str()), (422, Some(field)), "{query}");
+    for (query, field) in [
+        ("page=0", "page"),
+        ("limit=101", "limit"),
+        ("limit=x", "limit"),
+        ("status=open", "status"),
+        ("customerId=1", "customerId"),
+    ] {
+        let (status, body) = api
+            .call(Method::GET, &format!("/v1/onboarding-links?{query}"), &key, None)
+            .await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{query}"
+        );
     }
     projector.cancel();
 }
@@ -360,23 +591,59 @@ async fn customers_are_created_found_by_external_id_and_fetched() {
     let api = TestApi::spawn(&env).await;
     let (_, key) = api.create_org("Customers").await;
     let (status, body) = api
-        .call(Method::POST, "/v1/customers", &key, Some(json!({"name": "Acme", "externalId": "acme", "metadata": {"tier": 1}})))
+        .call(
+            Method::POST,
+            "/v1/customers",
+            &key,
+            Some(json!({"name": "Acme", "externalId": "acme", "metadata": {"tier": 1}})),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     let id = body["data"]["id"].as_str().unwrap();
-    let (_, fetched) = api.call(Method::GET, &format!("/v1/customers/{id}"), &key, None).await;
+    let (_, fetched) = api
+        .call(Method::GET, &format!("/v1/customers/{id}"), &key, None)
+        .await;
     assert_eq!(fetched["data"], body["data"]);
-    let (_, found) = api.call(Method::GET, "/v1/customers?externalId=acme", &key, None).await;
+    let (_, found) = api
+        .call(Method::GET, "/v1/customers?externalId=acme", &key, None)
+        .await;
     assert_eq!(found["data"][0]["id"], id);
 
-    let (status, dup) = api.call(Method::POST, "/v1/customers", &key, Some(json!({"name": "Again", "externalId": "acme"}))).await;
-    assert_eq!((status, dup["error"]["code"].as_str()), (409, Some("customer_exists")));
-    let (status, missing) = api.call(Method::POST, "/v1/customers", &key, Some(json!({"externalId": "x"}))).await;
+    let (status, dup) = api
+        .call(
+            Method::POST,
+            "/v1/customers",
+            &key,
+            Some(json!({"name": "Again", "externalId": "acme"})),
+        )
+        .await;
+    assert_eq!(
+        (status, dup["error"]["code"].as_str()),
+        (409, Some("customer_exists"))
+    );
+    let (status, missing) = api
+        .call(
+            Method::POST,
+            "/v1/customers",
+            &key,
+            Some(json!({"externalId": "x"})),
+        )
+        .await;
     assert_eq!((status, missing["error"]["field"].as_str()), (422, Some("name")));
     let (status, no_query) = api.call(Method::GET, "/v1/customers", &key, None).await;
-    assert_eq!((status, no_query["error"]["field"].as_str()), (422, Some("externalId")));
+    assert_eq!(
+        (status, no_query["error"]["field"].as_str()),
+        (422, Some("externalId"))
+    );
 
-    let (_, link) = api.call(Method::POST, "/v1/onboarding-links", &key, Some(json!({"customerId": id}))).await;
+    let (_, link) = api
+        .call(
+            Method::POST,
+            "/v1/onboarding-links",
+            &key,
+            Some(json!({"customerId": id})),
+        )
+        .await;
     assert_eq!(link["data"]["customerId"], id);
 }
 
@@ -384,16 +651,39 @@ async fn customers_are_created_found_by_external_id_and_fetched() {
 async fn health_readiness_and_openapi_are_served() {
     let env = TestEnv::new().await;
     let api = TestApi::spawn(&env).await;
-    let health: Value = api.http.get(api.url("/healthz")).send().await.unwrap().json().await.unwrap();
+    let health: Value = api
+        .http
+        .get(api.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
     let ready = api.http.get(api.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     let ready: Value = ready.json().await.unwrap();
     assert_eq!(ready, json!({"status": "ready", "postgres": "ok", "nats": "ok"}));
 
-    let doc: Value = api.http.get(api.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: Value = api
+        .http
+        .get(api.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-    for path in ["/v1/onboarding-links", "/v1/onboarding-links/{id}", "/v1/onboarding-links/{id}/events", "/v1/customers", "/admin/organizations", "/readyz"] {
+    for path in [
+        "/v1/onboarding-links",
+        "/v1/onboarding-links/{id}",
+        "/v1/onboarding-links/{id}/events",
+        "/v1/customers",
+        "/admin/organizations",
+        "/readyz",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
     assert!(doc["components"]["schemas"]["CreateLinkRequest"]["properties"]["webhookSecret"].is_object());

@@ -13,12 +13,19 @@ use std::sync::Arc;
 async fn traffic(api: &TestApi, key: &str, rounds: usize) {
     for i in 0..rounds {
         let (status, body) = api
-            .call(Method::POST, "/v1/onboarding-links", key, Some(json!({"externalId": format!("c{}", i % 25), "name": format!("Customer {i}")})))
+            .call(
+                Method::POST,
+                "/v1/onboarding-links",
+                key,
+                Some(json!({"externalId": format!("c{}", i % 25), "name": format!("Customer {i}")})),
+            )
             .await;
         assert_eq!(status, 201, "{body}");
         if i % 7 == 0 {
             let id = body["data"]["id"].as_str().unwrap();
-            let (status, _) = api.call(Method::DELETE, &format!("/v1/onboarding-links/{id}"), key, None).await;
+            let (status, _) = api
+                .call(Method::DELETE, &format!("/v1/onboarding-links/{id}"), key, None)
+                .await;
             assert_eq!(status, 204);
         }
     }
@@ -51,7 +58,10 @@ async fn a_projector_killed_and_restarted_ends_equal_to_a_replay_from_scratch() 
     let links = live["rm_onboarding_links"].as_array().unwrap();
     assert!(links.len() >= 400, "every link projected");
     assert!(links.iter().any(|l| l["status"] == "revoked") && links.iter().any(|l| l["status"] == "deleted"));
-    assert_eq!(live, replayed, "the live projection equals a replay from the event store");
+    assert_eq!(
+        live, replayed,
+        "the live projection equals a replay from the event store"
+    );
 }
 
 #[tokio::test]
@@ -59,8 +69,21 @@ async fn redelivered_and_out_of_order_events_are_applied_once_in_stream_order() 
     let env = TestEnv::new().await;
     let api = TestApi::spawn(&env).await;
     let (_, key) = api.create_org("Redelivery").await;
-    let (_, first) = api.call(Method::POST, "/v1/onboarding-links", &key, Some(json!({"externalId": "x"}))).await;
-    api.call(Method::POST, "/v1/onboarding-links", &key, Some(json!({"externalId": "x"}))).await;
+    let (_, first) = api
+        .call(
+            Method::POST,
+            "/v1/onboarding-links",
+            &key,
+            Some(json!({"externalId": "x"})),
+        )
+        .await;
+    api.call(
+        Method::POST,
+        "/v1/onboarding-links",
+        &key,
+        Some(json!({"externalId": "x"})),
+    )
+    .await;
     let first_id: uuid::Uuid = first["data"]["id"].as_str().unwrap().parse().unwrap();
     let store = EventStore::new(env.pool.clone());
     let link_events = store.read_stream(first_id).await.unwrap();
@@ -68,16 +91,26 @@ async fn redelivered_and_out_of_order_events_are_applied_once_in_stream_order() 
 
     let projector = Projector::new(env.pool.clone(), "test");
     // The revocation arrives first: the projector fetches the missing creation from the store.
-    assert_eq!(projector.handle(&link_events[1], 2).await.unwrap(), Applied::Applied);
+    assert_eq!(
+        projector.handle(&link_events[1], 2).await.unwrap(),
+        Applied::Applied
+    );
     let after_gap = snapshot(&env.pool).await.unwrap();
     assert_eq!(after_gap["rm_onboarding_links"][0]["status"], "revoked");
     // Then the creation and the revocation again, as redeliveries: nothing changes.
-    assert_eq!(projector.handle(&link_events[0], 1).await.unwrap(), Applied::AlreadyApplied);
-    assert_eq!(projector.handle(&link_events[1], 2).await.unwrap(), Applied::AlreadyApplied);
+    assert_eq!(
+        projector.handle(&link_events[0], 1).await.unwrap(),
+        Applied::AlreadyApplied
+    );
+    assert_eq!(
+        projector.handle(&link_events[1], 2).await.unwrap(),
+        Applied::AlreadyApplied
+    );
     assert_eq!(snapshot(&env.pool).await.unwrap(), after_gap);
-    let checkpoint: i64 = sqlx::query_scalar("SELECT stream_sequence FROM projection_checkpoints WHERE name = 'test'")
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
+    let checkpoint: i64 =
+        sqlx::query_scalar("SELECT stream_sequence FROM projection_checkpoints WHERE name = 'test'")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
     assert_eq!(checkpoint, 2);
 }

@@ -40,7 +40,11 @@ fn relay(env: &TestEnv, store: &EventStore, bus: gangway_bus::Bus, name: &str) -
 /// Appends to `stream` at its current version, re-reading the version after each conflict.
 async fn append_with_retry(store: &EventStore, stream: &StreamRef, next: &mut i64, event: NewEvent) -> Uuid {
     loop {
-        let expected = if *next == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(*next) };
+        let expected = if *next == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(*next)
+        };
         match store.append(stream, expected, vec![event.clone()]).await {
             Ok(recorded) => {
                 *next = recorded[0].stream_version;
@@ -84,14 +88,19 @@ async fn concurrent_appends_reach_jetstream_exactly_once_in_commit_order() {
                     // A transaction held open after its insert: later-numbered events from other
                     // writers commit before it, which is exactly the gap a naive tail would skip.
                     let mut tx = store.begin().await.unwrap();
-                    let expected = if own_version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(own_version) };
+                    let expected = if own_version == 0 {
+                        ExpectedVersion::NoStream
+                    } else {
+                        ExpectedVersion::Exact(own_version)
+                    };
                     let recorded = tx.append(&own, expected, vec![event(org, n)]).await.unwrap();
                     tokio::time::sleep(Duration::from_millis(((w + n) % 7) as u64)).await;
                     tx.commit().await.unwrap();
                     own_version = recorded[0].stream_version;
                     committed.push(recorded[0].event_id);
                 } else if n % 4 == 0 {
-                    committed.push(append_with_retry(&store, &shared, &mut shared_version, event(org, n)).await);
+                    committed
+                        .push(append_with_retry(&store, &shared, &mut shared_version, event(org, n)).await);
                 } else {
                     committed.push(append_with_retry(&store, &own, &mut own_version, event(org, n)).await);
                 }
@@ -116,13 +125,20 @@ async fn concurrent_appends_reach_jetstream_exactly_once_in_commit_order() {
     assert_eq!(published.len() as u64, total, "no duplicates and nothing missing");
     let ids: HashSet<Uuid> = published.iter().map(|(_, e)| e.event_id).collect();
     assert_eq!(ids.len() as u64, total, "each event exactly once");
-    let index: HashMap<Uuid, usize> = published.iter().enumerate().map(|(i, (_, e))| (e.event_id, i)).collect();
+    let index: HashMap<Uuid, usize> = published
+        .iter()
+        .enumerate()
+        .map(|(i, (_, e))| (e.event_id, i))
+        .collect();
 
     // Each writer committed its transactions one after another, so its events must appear in
     // exactly that order.
     for committed in &per_writer {
         let positions: Vec<usize> = committed.iter().map(|id| index[id]).collect();
-        assert!(positions.windows(2).all(|w| w[0] < w[1]), "a writer's commits were reordered");
+        assert!(
+            positions.windows(2).all(|w| w[0] < w[1]),
+            "a writer's commits were reordered"
+        );
     }
     // Every stream's versions appear in order with no gap.
     let mut last_version: HashMap<Uuid, i64> = HashMap::new();
@@ -132,7 +148,10 @@ async fn concurrent_appends_reach_jetstream_exactly_once_in_commit_order() {
         *last = e.stream_version;
     }
     // Out-of-order positions prove the test exercised the gap (commit order ≠ position order).
-    assert!(published.windows(2).any(|w| w[0].1.position > w[1].1.position), "no concurrency gap was exercised");
+    assert!(
+        published.windows(2).any(|w| w[0].1.position > w[1].1.position),
+        "no concurrency gap was exercised"
+    );
 }
 
 #[tokio::test]
@@ -142,17 +161,43 @@ async fn expected_version_conflicts_fire_exactly_when_the_stream_moved() {
     let org = Uuid::now_v7();
     let stream = StreamRef::new("test", Uuid::now_v7());
 
-    store.append(&stream, ExpectedVersion::NoStream, vec![event(org, 0)]).await.unwrap();
-    let again = store.append(&stream, ExpectedVersion::NoStream, vec![event(org, 1)]).await;
-    assert!(matches!(again, Err(StoreError::Conflict { .. })), "stream already exists");
+    store
+        .append(&stream, ExpectedVersion::NoStream, vec![event(org, 0)])
+        .await
+        .unwrap();
+    let again = store
+        .append(&stream, ExpectedVersion::NoStream, vec![event(org, 1)])
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict { .. })),
+        "stream already exists"
+    );
 
-    let two = store.append(&stream, ExpectedVersion::Exact(1), vec![event(org, 1), event(org, 2)]).await.unwrap();
-    assert_eq!(two.iter().map(|e| e.stream_version).collect::<Vec<_>>(), vec![2, 3]);
+    let two = store
+        .append(
+            &stream,
+            ExpectedVersion::Exact(1),
+            vec![event(org, 1), event(org, 2)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        two.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
     for stale in [1, 2, 4] {
-        let result = store.append(&stream, ExpectedVersion::Exact(stale), vec![event(org, 9)]).await;
-        assert!(matches!(result, Err(StoreError::Conflict { .. })), "expected {stale} must conflict at 3");
+        let result = store
+            .append(&stream, ExpectedVersion::Exact(stale), vec![event(org, 9)])
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::Conflict { .. })),
+            "expected {stale} must conflict at 3"
+        );
     }
-    store.append(&stream, ExpectedVersion::Exact(3), vec![event(org, 3)]).await.unwrap();
+    store
+        .append(&stream, ExpectedVersion::Exact(3), vec![event(org, 3)])
+        .await
+        .unwrap();
 
     // Many writers race for the same next version: exactly one wins.
     let mut racers = Vec::new();
@@ -160,7 +205,10 @@ async fn expected_version_conflicts_fire_exactly_when_the_stream_moved() {
         let store = store.clone();
         let stream = stream.clone();
         racers.push(tokio::spawn(async move {
-            store.append(&stream, ExpectedVersion::Exact(4), vec![event(org, 100 + n)]).await.is_ok()
+            store
+                .append(&stream, ExpectedVersion::Exact(4), vec![event(org, 100 + n)])
+                .await
+                .is_ok()
         }));
     }
     let mut winners = 0;
@@ -170,7 +218,10 @@ async fn expected_version_conflicts_fire_exactly_when_the_stream_moved() {
     assert_eq!(winners, 1);
     assert_eq!(store.read_stream(stream.stream_id).await.unwrap().len(), 5);
     // A failed append leaves nothing behind.
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&env.pool).await.unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
     assert_eq!(count, 5);
 }
 
@@ -183,15 +234,26 @@ async fn a_transaction_that_read_a_newer_commit_is_retried_not_published_early()
 
     // Transaction A takes its transaction id first...
     let mut a = store.begin().await.unwrap();
-    sqlx::query("SELECT pg_current_xact_id()").execute(a.connection()).await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(a.connection())
+        .await
+        .unwrap();
     // ...B (newer id) creates the stream and commits...
-    store.append(&stream, ExpectedVersion::NoStream, vec![event(org, 1)]).await.unwrap();
+    store
+        .append(&stream, ExpectedVersion::NoStream, vec![event(org, 1)])
+        .await
+        .unwrap();
     // ...and A, having seen version 1, must not append version 2 under its older id.
-    let result = a.append(&stream, ExpectedVersion::Exact(1), vec![event(org, 2)]).await;
+    let result = a
+        .append(&stream, ExpectedVersion::Exact(1), vec![event(org, 2)])
+        .await;
     assert!(matches!(result, Err(StoreError::Conflict { .. })));
     drop(a);
     // The retry, in a new transaction, succeeds.
-    store.append(&stream, ExpectedVersion::Exact(1), vec![event(org, 2)]).await.unwrap();
+    store
+        .append(&stream, ExpectedVersion::Exact(1), vec![event(org, 2)])
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -205,15 +267,27 @@ async fn the_relay_waits_for_a_late_commit_instead_of_skipping_it() {
 
     let mut early = store.begin().await.unwrap();
     let early_event = early
-        .append(&StreamRef::new("test", Uuid::now_v7()), ExpectedVersion::NoStream, vec![event(org, 1)])
+        .append(
+            &StreamRef::new("test", Uuid::now_v7()),
+            ExpectedVersion::NoStream,
+            vec![event(org, 1)],
+        )
         .await
         .unwrap();
     let late = store
-        .append(&StreamRef::new("test", Uuid::now_v7()), ExpectedVersion::NoStream, vec![event(org, 2)])
+        .append(
+            &StreamRef::new("test", Uuid::now_v7()),
+            ExpectedVersion::NoStream,
+            vec![event(org, 2)],
+        )
         .await
         .unwrap();
     assert!(late[0].position > early_event[0].position);
-    assert_eq!(leading.step().await.unwrap(), 0, "nothing may pass an open transaction");
+    assert_eq!(
+        leading.step().await.unwrap(),
+        0,
+        "nothing may pass an open transaction"
+    );
     early.commit().await.unwrap();
     assert_eq!(leading.step().await.unwrap(), 2);
 
@@ -231,7 +305,10 @@ async fn only_one_relay_leads_and_another_takes_over_when_it_dies() {
     let second = relay(&env, &store, bus.clone(), "default");
 
     let leader = first.try_lead().await.unwrap().expect("first relay leads");
-    assert!(second.try_lead().await.unwrap().is_none(), "a second relay must not publish");
+    assert!(
+        second.try_lead().await.unwrap().is_none(),
+        "a second relay must not publish"
+    );
     drop(leader); // its connection closes, as when the process dies
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut taken_over = None;
@@ -260,7 +337,11 @@ async fn a_relay_killed_mid_stream_resumes_without_loss_or_duplicates() {
             for chunk in 0..EVENTS / 10 {
                 let events = (0..10).map(|i| event(org, chunk * 10 + i)).collect();
                 store
-                    .append(&StreamRef::new("test", Uuid::now_v7()), ExpectedVersion::NoStream, events)
+                    .append(
+                        &StreamRef::new("test", Uuid::now_v7()),
+                        ExpectedVersion::NoStream,
+                        events,
+                    )
                     .await
                     .unwrap();
             }

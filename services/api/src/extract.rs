@@ -20,13 +20,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection: BytesRejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(state.config.max_body_bytes)
-            } else {
-                ApiError::MalformedJson(rejection.body_text())
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection: BytesRejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(state.config.max_body_bytes)
+                } else {
+                    ApiError::MalformedJson(rejection.body_text())
+                }
+            })?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -37,7 +39,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Data if path != "." => ApiError::validation(&path, strip_position(&inner)),
+            serde_json::error::Category::Data if path != "." => {
+                ApiError::validation(&path, strip_position(&inner))
+            }
             serde_json::error::Category::Data => ApiError::validation("body", strip_position(&inner)),
             _ => ApiError::MalformedJson(format!("request body is not valid JSON: {inner}")),
         }
@@ -118,6 +122,8 @@ impl FromRequestParts<AppState> for PathId {
         let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::NotFound("resource"))?;
-        raw.parse().map(PathId).map_err(|_| ApiError::NotFound("resource"))
+        raw.parse()
+            .map(PathId)
+            .map_err(|_| ApiError::NotFound("resource"))
     }
 }

@@ -30,7 +30,8 @@ pub fn hash(key: &str) -> Vec<u8> {
 
 /// The lookup prefix of a presented key, if it has the shape of one.
 pub fn prefix_of(key: &str) -> Option<&str> {
-    let well_formed = key.len() == 51 && key.starts_with("sk_") && key[3..].bytes().all(|b| b.is_ascii_hexdigit());
+    let well_formed =
+        key.len() == 51 && key.starts_with("sk_") && key[3..].bytes().all(|b| b.is_ascii_hexdigit());
     well_formed.then(|| &key[..PREFIX_LEN])
 }
 

@@ -67,7 +67,10 @@ fn keyring(config: &ApiConfig) -> anyhow::Result<Keyring> {
         tracing::warn!("no GANGWAY_ENCRYPTION_KEYS set: using the fixed development key");
         return Ok(Keyring::development());
     }
-    Ok(Keyring::parse(config.encryption_keys.expose(), &config.encryption_key_id)?)
+    Ok(Keyring::parse(
+        config.encryption_keys.expose(),
+        &config.encryption_key_id,
+    )?)
 }
 
 /// A built api: dependencies connected, migrations applied, listener bound.
@@ -83,7 +86,8 @@ impl Application {
             bail!("set GANGWAY_ADMIN_TOKEN: the development admin token is refused in production");
         }
         let vault = Vault::new(keyring(&config)?);
-        let pool = connect_database(&config.infra.database_url, config.infra.database_max_connections).await?;
+        let pool =
+            connect_database(&config.infra.database_url, config.infra.database_max_connections).await?;
         MIGRATOR.run(&pool).await.context("running database migrations")?;
         let names = BusNames {
             stream: config.infra.nats_stream.clone(),
@@ -112,7 +116,11 @@ impl Application {
             bus,
             config: Arc::new(config),
         };
-        Ok(Self { listener, state, relay })
+        Ok(Self {
+            listener,
+            state,
+            relay,
+        })
     }
 
     pub fn port(&self) -> u16 {

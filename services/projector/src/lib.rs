@@ -33,12 +33,19 @@ pub struct Projector {
 
 impl Projector {
     pub fn new(pool: PgPool, name: impl Into<String>) -> Self {
-        Self { pool, name: name.into() }
+        Self {
+            pool,
+            name: name.into(),
+        }
     }
 
     /// Applies one event and records the checkpoint, atomically. A redelivered event is a no-op.
     #[tracing::instrument(skip_all, fields(event_id = %event.event_id, seq = stream_sequence))]
-    pub async fn handle(&self, event: &RecordedEvent, stream_sequence: u64) -> Result<Applied, ProjectionError> {
+    pub async fn handle(
+        &self,
+        event: &RecordedEvent,
+        stream_sequence: u64,
+    ) -> Result<Applied, ProjectionError> {
         let mut tx = self.pool.begin().await?;
         let applied = apply(&mut tx, event).await?;
         save_checkpoint(&mut tx, &self.name, stream_sequence, event.position).await?;
@@ -50,7 +57,10 @@ impl Projector {
     pub async fn run(&self, bus: &Bus, cancel: CancellationToken) {
         while !cancel.is_cancelled() {
             if let Err(error) = self.consume(bus, &cancel).await {
-                tracing::warn!(error = format!("{error:#}"), "projector consumer failed; retrying");
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "projector consumer failed; retrying"
+                );
                 tokio::select! {
                     _ = cancel.cancelled() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -61,7 +71,10 @@ impl Projector {
 
     async fn consume(&self, bus: &Bus, cancel: &CancellationToken) -> anyhow::Result<()> {
         let consumer = bus.projector_consumer(&self.name).await?;
-        let mut messages = consumer.messages().await.context("subscribing to the projector consumer")?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .context("subscribing to the projector consumer")?;
         loop {
             let next = tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
@@ -101,8 +114,15 @@ impl Projector {
 
 /// Connects to Postgres and NATS and runs until cancelled.
 pub async fn run(config: ProjectorConfig, cancel: CancellationToken) -> anyhow::Result<()> {
-    let pool = gangway_config::runtime::connect_database(&config.infra.database_url, config.infra.database_max_connections).await?;
-    gangway_event_store::MIGRATOR.run(&pool).await.context("running database migrations")?;
+    let pool = gangway_config::runtime::connect_database(
+        &config.infra.database_url,
+        config.infra.database_max_connections,
+    )
+    .await?;
+    gangway_event_store::MIGRATOR
+        .run(&pool)
+        .await
+        .context("running database migrations")?;
     let names = BusNames {
         stream: config.infra.nats_stream.clone(),
         subject_prefix: config.infra.nats_subject_prefix.clone(),

@@ -106,7 +106,11 @@ impl Bus {
                 self.jetstream.update_stream(&config).await.map_err(js_error)?;
                 self.jetstream.get_stream(&config.name).await.map_err(js_error)
             }
-            Err(_) => self.jetstream.get_or_create_stream(config).await.map_err(js_error),
+            Err(_) => self
+                .jetstream
+                .get_or_create_stream(config)
+                .await
+                .map_err(js_error),
         }
     }
 

@@ -53,7 +53,11 @@ pub enum LogFormat {
 #[derive(Args, Clone, Debug)]
 pub struct InfraConfig {
     /// Postgres connection URL.
-    #[arg(long, env = "GANGWAY_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/gangway")]
+    #[arg(
+        long,
+        env = "GANGWAY_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/gangway"
+    )]
     pub database_url: String,
     /// Most Postgres connections this process opens.
     #[arg(long, env = "GANGWAY_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]

@@ -186,11 +186,17 @@ impl Link {
     }
 
     pub fn success_redirect(&self) -> Option<&HttpUrl> {
-        self.spec.success_redirect_url.as_ref().or(self.spec.redirect_url.as_ref())
+        self.spec
+            .success_redirect_url
+            .as_ref()
+            .or(self.spec.redirect_url.as_ref())
     }
 
     pub fn failure_redirect(&self) -> Option<&HttpUrl> {
-        self.spec.failure_redirect_url.as_ref().or(self.spec.redirect_url.as_ref())
+        self.spec
+            .failure_redirect_url
+            .as_ref()
+            .or(self.spec.redirect_url.as_ref())
     }
 }
 
@@ -229,7 +235,10 @@ mod tests {
     #[test]
     fn a_created_link_is_pending_until_it_expires() {
         let now = Utc::now();
-        let link = given(&[LinkEvent::Created(Box::new(spec(now + Duration::days(7))))], now);
+        let link = given(
+            &[LinkEvent::Created(Box::new(spec(now + Duration::days(7))))],
+            now,
+        );
         assert_eq!(link.status_at(now), LinkStatus::Pending);
         assert_eq!(link.status_at(now + Duration::days(7)), LinkStatus::Expired);
     }
@@ -239,7 +248,7 @@ mod tests {
         let now = Utc::now();
         let newer = LinkId::new();
         let created = LinkEvent::Created(Box::new(spec(now + Duration::days(1))));
-        let link = given(&[created.clone()], now);
+        let link = given(std::slice::from_ref(&created), now);
         let revoked = link.revoke(newer, now).expect("pending links are revoked");
         assert_eq!(revoked, LinkEvent::Revoked { superseded_by: newer });
 
@@ -252,7 +261,10 @@ mod tests {
     #[test]
     fn an_expired_link_is_not_revoked() {
         let now = Utc::now();
-        let link = given(&[LinkEvent::Created(Box::new(spec(now + Duration::hours(1))))], now);
+        let link = given(
+            &[LinkEvent::Created(Box::new(spec(now + Duration::hours(1))))],
+            now,
+        );
         assert_eq!(link.revoke(LinkId::new(), now + Duration::hours(2)), None);
     }
 
@@ -260,36 +272,61 @@ mod tests {
     fn only_pending_links_can_be_deleted() {
         let now = Utc::now();
         let created = LinkEvent::Created(Box::new(spec(now + Duration::days(1))));
-        let link = given(&[created.clone()], now);
+        let link = given(std::slice::from_ref(&created), now);
         assert_eq!(link.delete(now), Ok(LinkEvent::Deleted {}));
 
-        let revoked = given(&[created.clone(), LinkEvent::Revoked { superseded_by: LinkId::new() }], now);
+        let revoked = given(
+            &[
+                created.clone(),
+                LinkEvent::Revoked {
+                    superseded_by: LinkId::new(),
+                },
+            ],
+            now,
+        );
         assert_eq!(revoked.delete(now), Err(RuleViolation::LinkNotPending("revoked")));
 
         let deleted = given(&[created.clone(), LinkEvent::Deleted {}], now);
         assert_eq!(deleted.status, LinkStatus::Deleted);
         assert_eq!(deleted.delete(now), Err(RuleViolation::LinkDeleted));
 
-        assert_eq!(link.delete(now + Duration::days(2)), Err(RuleViolation::LinkNotPending("expired")));
+        assert_eq!(
+            link.delete(now + Duration::days(2)),
+            Err(RuleViolation::LinkNotPending("expired"))
+        );
     }
 
     #[test]
     fn redirects_fall_back_to_the_single_redirect_url() {
         let now = Utc::now();
-        let link = given(&[LinkEvent::Created(Box::new(spec(now + Duration::days(1))))], now);
-        assert_eq!(link.success_redirect().unwrap().as_str(), "https://app.example.com/done");
-        assert_eq!(link.failure_redirect().unwrap().as_str(), "https://app.example.com/failed");
+        let link = given(
+            &[LinkEvent::Created(Box::new(spec(now + Duration::days(1))))],
+            now,
+        );
+        assert_eq!(
+            link.success_redirect().unwrap().as_str(),
+            "https://app.example.com/done"
+        );
+        assert_eq!(
+            link.failure_redirect().unwrap().as_str(),
+            "https://app.example.com/failed"
+        );
     }
 
     #[test]
     fn events_round_trip_through_their_stored_form() {
-        let event = LinkEvent::Revoked { superseded_by: LinkId::new() };
+        let event = LinkEvent::Revoked {
+            superseded_by: LinkId::new(),
+        };
         let (event_type, data) = event.encode().unwrap();
         assert_eq!(event_type, "onboarding_link.revoked");
         assert!(data.get("supersededBy").is_some());
         assert_eq!(LinkEvent::decode(&event_type, &data).unwrap(), event);
 
         let (event_type, data) = LinkEvent::Deleted {}.encode().unwrap();
-        assert_eq!((event_type.as_str(), data), ("onboarding_link.deleted", serde_json::json!({})));
+        assert_eq!(
+            (event_type.as_str(), data),
+            ("onboarding_link.deleted", serde_json::json!({}))
+        );
     }
 }

@@ -133,7 +133,9 @@ impl ConnectionType {
         match raw {
             "dedicated" => Ok(Self::Dedicated),
             "coexistence" => Ok(Self::Coexistence),
-            other => Err(format!("'{other}' is not a connection type; use dedicated or coexistence")),
+            other => Err(format!(
+                "'{other}' is not a connection type; use dedicated or coexistence"
+            )),
         }
     }
 }
@@ -224,14 +226,20 @@ mod tests {
         assert!(CountryCode::parse("US").is_ok());
         assert!(CountryCode::parse("XX").is_err());
         assert!(CountryCode::parse("USA").is_err());
-        assert!(ISO_COUNTRY_CODES.windows(2).all(|w| w[0] < w[1]), "list must stay sorted");
+        assert!(
+            ISO_COUNTRY_CODES.windows(2).all(|w| w[0] < w[1]),
+            "list must stay sorted"
+        );
     }
 
     #[test]
     fn languages_and_connection_types_are_closed_sets() {
         assert_eq!(Language::parse("pt"), Ok(Language::Pt));
         assert!(Language::parse("fr").is_err());
-        assert_eq!(ConnectionType::parse("coexistence"), Ok(ConnectionType::Coexistence));
+        assert_eq!(
+            ConnectionType::parse("coexistence"),
+            Ok(ConnectionType::Coexistence)
+        );
         assert!(ConnectionType::parse("shared").is_err());
     }
 

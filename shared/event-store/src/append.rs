@@ -116,9 +116,7 @@ impl AppendTransaction {
                 Ok(rows)
             }
             Ok(_) => Err(conflict()),
-            Err(sqlx::Error::Database(db))
-                if db.constraint() == Some("events_stream_version_unique") =>
-            {
+            Err(sqlx::Error::Database(db)) if db.constraint() == Some("events_stream_version_unique") => {
                 Err(conflict())
             }
             Err(e) => Err(e.into()),

@@ -58,7 +58,10 @@ impl EventStore {
 
     /// Starts a transaction that can append to several streams atomically.
     pub async fn begin(&self) -> Result<AppendTransaction, StoreError> {
-        Ok(AppendTransaction::new(self.pool.begin().await?, self.appended.clone()))
+        Ok(AppendTransaction::new(
+            self.pool.begin().await?,
+            self.appended.clone(),
+        ))
     }
 
     /// Appends events to one stream in their own transaction.

@@ -106,7 +106,10 @@ fn fold<S, E: StreamEvent>(
     Ok(state)
 }
 
-async fn project_organization(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Applied, ProjectionError> {
+async fn project_organization(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<Applied, ProjectionError> {
     let (version, state) = load::<Organization>(conn, "rm_organizations", event.stream_id).await?;
     let Some(events) = events_to_apply(conn, event, version).await? else {
         return Ok(Applied::AlreadyApplied);
@@ -131,12 +134,18 @@ async fn project_organization(conn: &mut PgConnection, event: &RecordedEvent) ->
     Ok(Applied::Applied)
 }
 
-async fn project_customer(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Applied, ProjectionError> {
+async fn project_customer(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<Applied, ProjectionError> {
     let (version, state) = load::<Customer>(conn, "rm_customers", event.stream_id).await?;
     let Some(events) = events_to_apply(conn, event, version).await? else {
         return Ok(Applied::AlreadyApplied);
     };
-    let (id, org) = (CustomerId::from_uuid(event.stream_id), OrganizationId::from_uuid(event.organization_id));
+    let (id, org) = (
+        CustomerId::from_uuid(event.stream_id),
+        OrganizationId::from_uuid(event.organization_id),
+    );
     let Some(customer) = fold(state, &events, |s, e, at| Customer::evolve(s, id, org, e, at))? else {
         return Ok(Applied::Ignored);
     };
@@ -163,7 +172,10 @@ async fn project_link(conn: &mut PgConnection, event: &RecordedEvent) -> Result<
     let Some(events) = events_to_apply(conn, event, version).await? else {
         return Ok(Applied::AlreadyApplied);
     };
-    let (id, org) = (LinkId::from_uuid(event.stream_id), OrganizationId::from_uuid(event.organization_id));
+    let (id, org) = (
+        LinkId::from_uuid(event.stream_id),
+        OrganizationId::from_uuid(event.organization_id),
+    );
     let Some(link) = fold(state, &events, |s, e, at| Link::evolve(s, id, org, e, at))? else {
         return Ok(Applied::Ignored);
     };

@@ -20,7 +20,12 @@ pub struct Page {
     pub limit: u32,
 }
 
-fn push_filter(q: &mut QueryBuilder<'_, Postgres>, org: OrganizationId, filter: &LinkFilter, now: DateTime<Utc>) {
+fn push_filter(
+    q: &mut QueryBuilder<'_, Postgres>,
+    org: OrganizationId,
+    filter: &LinkFilter,
+    now: DateTime<Utc>,
+) {
     q.push(" WHERE organization_id = ").push_bind(org.as_uuid());
     // A pending link past its expiry is expired even before the sweep records it.
     match filter.status {

@@ -16,7 +16,9 @@ pub struct ReplayProgress {
 /// see the old models until the new ones are complete. Returns how many events were read.
 pub async fn replay(pool: &PgPool, mut progress: impl FnMut(ReplayProgress)) -> Result<u64, ProjectionError> {
     let mut tx = pool.begin().await?;
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&mut *tx).await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&mut *tx)
+        .await?;
     let total = u64::try_from(total).unwrap_or(0);
     sqlx::query(&format!("TRUNCATE {}", READ_MODEL_TABLES.join(", ")))
         .execute(&mut *tx)
@@ -31,7 +33,10 @@ pub async fn replay(pool: &PgPool, mut progress: impl FnMut(ReplayProgress)) -> 
             apply(&mut tx, event).await?;
         }
         applied += batch.len() as u64;
-        progress(ReplayProgress { applied, total: total.max(applied) });
+        progress(ReplayProgress {
+            applied,
+            total: total.max(applied),
+        });
     }
     tx.commit().await?;
     Ok(applied)

@@ -172,7 +172,11 @@ async fn load_checkpoint(conn: &mut PgConnection, name: &str) -> Result<CommitCu
         .unwrap_or_default())
 }
 
-async fn save_checkpoint(conn: &mut PgConnection, name: &str, cursor: CommitCursor) -> Result<(), RelayError> {
+async fn save_checkpoint(
+    conn: &mut PgConnection,
+    name: &str,
+    cursor: CommitCursor,
+) -> Result<(), RelayError> {
     sqlx::query(
         "INSERT INTO relay_checkpoints (name, transaction_id, position, updated_at) \
          VALUES ($1, $2::text::xid8, $3, now()) \

@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 /// Server-level Postgres URL used to create and drop test databases.
 pub fn admin_database_url() -> String {
-    std::env::var("GANGWAY_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("GANGWAY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub fn nats_url() -> String {
@@ -40,7 +41,9 @@ impl TestEnv {
         let id = Uuid::new_v4().simple().to_string();
         let database_name = format!("gangway_test_{id}");
         let admin = admin_database_url();
-        let mut conn = PgConnection::connect(&admin).await.expect("Postgres must be running for tests");
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .expect("Postgres must be running for tests");
         sqlx::query(&format!("CREATE DATABASE {database_name}"))
             .execute(&mut conn)
             .await
@@ -80,7 +83,10 @@ impl TestEnv {
             ("GANGWAY_DATABASE_URL".into(), self.database_url.clone()),
             ("GANGWAY_NATS_URL".into(), self.nats_url.clone()),
             ("GANGWAY_NATS_STREAM".into(), self.names.stream.clone()),
-            ("GANGWAY_NATS_SUBJECT_PREFIX".into(), self.names.subject_prefix.clone()),
+            (
+                "GANGWAY_NATS_SUBJECT_PREFIX".into(),
+                self.names.subject_prefix.clone(),
+            ),
             ("GANGWAY_LOG".into(), "warn".into()),
         ]
     }
@@ -116,8 +122,15 @@ impl Drop for TestEnv {
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> → target/<profile>/<name>
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target directory");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory");
     let path = profile_dir.join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --bins` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --bins` first",
+        path.display()
+    );
     path
 }

@@ -62,14 +62,19 @@ impl Keyring {
                 .decode(encoded.trim())
                 .map_err(|_| VaultError::Config(format!("key '{id}' is not valid base64")))?;
             if bytes.len() != 32 {
-                return Err(VaultError::Config(format!("key '{id}' must be 32 bytes, got {}", bytes.len())));
+                return Err(VaultError::Config(format!(
+                    "key '{id}' must be 32 bytes, got {}",
+                    bytes.len()
+                )));
             }
             let cipher = XChaCha20Poly1305::new_from_slice(&bytes)
                 .map_err(|_| VaultError::Config(format!("key '{id}' is unusable")))?;
             keys.insert(id.trim().to_owned(), cipher);
         }
         if !keys.contains_key(active) {
-            return Err(VaultError::Config(format!("active key id '{active}' is not among the configured keys")));
+            return Err(VaultError::Config(format!(
+                "active key id '{active}' is not among the configured keys"
+            )));
         }
         Ok(Self {
             active: active.to_owned(),
@@ -164,18 +169,37 @@ impl Vault {
         }
         let aad = associated_data(id, organization, &purpose);
         let plaintext = cipher
-            .decrypt(XNonce::from_slice(&nonce), Payload { msg: &ciphertext, aad: &aad })
+            .decrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &ciphertext,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| VaultError::Decrypt(id))?;
         String::from_utf8(plaintext).map_err(|_| VaultError::Decrypt(id))
     }
 
-    fn seal(&self, key_id: &str, id: SecretRef, organization: OrganizationId, purpose: &str, plaintext: &str) -> Sealed {
+    fn seal(
+        &self,
+        key_id: &str,
+        id: SecretRef,
+        organization: OrganizationId,
+        purpose: &str,
+        plaintext: &str,
+    ) -> Sealed {
         let cipher = &self.keyring.keys[key_id];
         let mut nonce = [0u8; 24];
         rand::thread_rng().fill_bytes(&mut nonce);
         let aad = associated_data(id, organization, purpose);
         let ciphertext = cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext.as_bytes(), aad: &aad })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: &aad,
+                },
+            )
             .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
         Sealed {
             nonce: nonce.to_vec(),
@@ -216,7 +240,10 @@ mod tests {
         let open = |aad: Vec<u8>| {
             cipher.decrypt(
                 XNonce::from_slice(&sealed.nonce),
-                Payload { msg: &sealed.ciphertext, aad: &aad },
+                Payload {
+                    msg: &sealed.ciphertext,
+                    aad: &aad,
+                },
             )
         };
         assert_eq!(open(associated_data(id, org, "webhook")).unwrap(), b"whsec_abc");

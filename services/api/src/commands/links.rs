@@ -14,7 +14,10 @@ use uuid::Uuid;
 pub enum CustomerChoice {
     Existing(CustomerId),
     /// Found by external id, or created with this name if there is none yet.
-    ByExternalId { external_id: String, name: String },
+    ByExternalId {
+        external_id: String,
+        name: String,
+    },
     None,
 }
 
@@ -56,7 +59,11 @@ pub async fn create_link(state: &AppState, org: OrganizationId, request: NewLink
     .into())
 }
 
-async fn try_create_link(state: &AppState, org: OrganizationId, request: &NewLink) -> Result<Outcome<Link>, ApiError> {
+async fn try_create_link(
+    state: &AppState,
+    org: OrganizationId,
+    request: &NewLink,
+) -> Result<Outcome<Link>, ApiError> {
     let now = now();
     let link_id = LinkId::new();
     let correlation_id = Uuid::now_v7();
@@ -68,7 +75,9 @@ async fn try_create_link(state: &AppState, org: OrganizationId, request: &NewLin
         Outcome::Retry => return Ok(Outcome::Retry),
     };
     if let Some(customer) = &customer {
-        if let Outcome::Retry = retry_on_conflict(supersede_previous(&mut tx, org, customer, link_id, &meta).await)? {
+        if let Outcome::Retry =
+            retry_on_conflict(supersede_previous(&mut tx, org, customer, link_id, &meta).await)?
+        {
             return Ok(Outcome::Retry);
         }
     }
@@ -85,8 +94,12 @@ async fn try_create_link(state: &AppState, org: OrganizationId, request: &NewLin
     }
     let created = LinkEvent::Created(Box::new(spec));
     let stream = StreamRef::of::<LinkEvent>(link_id.as_uuid());
-    tx.append(&stream, ExpectedVersion::NoStream, vec![new_event(&created, &meta)?])
-        .await?;
+    tx.append(
+        &stream,
+        ExpectedVersion::NoStream,
+        vec![new_event(&created, &meta)?],
+    )
+    .await?;
     tx.commit().await?;
     Ok(Outcome::Done(
         Link::evolve(None, link_id, org, &created, now).expect("created starts a link"),

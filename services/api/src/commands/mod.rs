@@ -41,7 +41,10 @@ pub async fn load_link(
     id: LinkId,
 ) -> Result<Option<Loaded<Link>>, StoreError> {
     let events = read_stream_after(db, id.as_uuid(), 0).await?;
-    if events.first().is_none_or(|e| e.organization_id != org.as_uuid() || e.stream_type != LinkEvent::STREAM_TYPE) {
+    if events
+        .first()
+        .is_none_or(|e| e.organization_id != org.as_uuid() || e.stream_type != LinkEvent::STREAM_TYPE)
+    {
         return Ok(None);
     }
     fold(&events, |s, e: &LinkEvent, at| Link::evolve(s, id, org, e, at))
@@ -59,7 +62,9 @@ pub async fn load_customer(
     {
         return Ok(None);
     }
-    fold(&events, |s, e: &CustomerEvent, at| Customer::evolve(s, id, org, e, at))
+    fold(&events, |s, e: &CustomerEvent, at| {
+        Customer::evolve(s, id, org, e, at)
+    })
 }
 
 /// The current time at the precision Postgres stores, so what a command returns equals what is

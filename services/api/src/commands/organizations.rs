@@ -1,8 +1,8 @@
+use super::now;
 use super::{metadata, new_event};
 use crate::error::ApiError;
 use crate::keys;
 use chrono::{DateTime, Utc};
-use super::now;
 use gangway_domain::organization::OrganizationEvent;
 use gangway_domain::{ApiKeyId, OrganizationId};
 use gangway_event_store::{EventStore, ExpectedVersion, StreamRef};
@@ -34,8 +34,12 @@ pub async fn create_organization(store: &EventStore, name: String) -> Result<Cre
         )?,
     ];
     let mut tx = store.begin().await?;
-    tx.append(&StreamRef::of::<OrganizationEvent>(id.as_uuid()), ExpectedVersion::NoStream, events)
-        .await?;
+    tx.append(
+        &StreamRef::of::<OrganizationEvent>(id.as_uuid()),
+        ExpectedVersion::NoStream,
+        events,
+    )
+    .await?;
     sqlx::query("INSERT INTO api_keys (id, organization_id, prefix, key_hash) VALUES ($1, $2, $3, $4)")
         .bind(key_id.as_uuid())
         .bind(id.as_uuid())

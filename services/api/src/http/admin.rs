@@ -45,7 +45,9 @@ pub async fn create(
     _: Admin,
     ApiJson(body): ApiJson<CreateOrganizationRequest>,
 ) -> Result<(StatusCode, Json<Data<OrganizationCreatedResponse>>), ApiError> {
-    let name = body.name.ok_or_else(|| ApiError::validation("name", "is required"))?;
+    let name = body
+        .name
+        .ok_or_else(|| ApiError::validation("name", "is required"))?;
     let name = bounded_text(&name, 200).map_err(|m| ApiError::validation("name", m))?;
     let org = create_organization(&state.store, name).await?;
     let data = OrganizationCreatedResponse {

@@ -67,7 +67,9 @@ pub async fn create(
     Tenant(org): Tenant,
     ApiJson(body): ApiJson<CreateCustomerRequest>,
 ) -> Result<(StatusCode, Json<Data<CustomerResponse>>), ApiError> {
-    let name = body.name.ok_or_else(|| ApiError::validation("name", "is required"))?;
+    let name = body
+        .name
+        .ok_or_else(|| ApiError::validation("name", "is required"))?;
     let created = CustomerCreated {
         name: bounded_text(&name, 200).map_err(|m| ApiError::validation("name", m))?,
         external_id: body
@@ -81,7 +83,12 @@ pub async fn create(
             .unwrap_or_default(),
     };
     let customer = create_customer(&state.store, org, created).await?;
-    Ok((StatusCode::CREATED, Json(Data { data: customer.into() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(Data {
+            data: customer.into(),
+        }),
+    ))
 }
 
 /// Get one customer.

@@ -7,7 +7,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -31,7 +33,11 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     let nats_ok = state.bus.client().connection_state() == async_nats::connection::State::Connected;
     let label = |ok: bool| if ok { "ok" } else { "unavailable" };
     let ready = postgres_ok && nats_ok;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = Health {
         status: if ready { "ready" } else { "not_ready" },
         postgres: label(postgres_ok),

@@ -62,7 +62,10 @@ impl ListQuery {
                 None => Ok(default),
                 Some(text) => match text.parse::<u32>() {
                     Ok(n) if (1..=max).contains(&n) => Ok(n),
-                    _ => Err(ApiError::validation(name, format!("must be a whole number from 1 to {max}"))),
+                    _ => Err(ApiError::validation(
+                        name,
+                        format!("must be a whole number from 1 to {max}"),
+                    )),
                 },
             }
         };

@@ -74,7 +74,11 @@ pub async fn show(
     params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("api_key" = [])))]
-pub async fn remove(State(state): State<AppState>, Tenant(org): Tenant, PathId(id): PathId) -> Result<StatusCode, ApiError> {
+pub async fn remove(
+    State(state): State<AppState>,
+    Tenant(org): Tenant,
+    PathId(id): PathId,
+) -> Result<StatusCode, ApiError> {
     delete_link(&state, org, LinkId::from_uuid(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -99,12 +99,18 @@ impl CreateLinkRequest {
         let allowed_connection_types = match self.allowed_connection_types {
             None => vec![ConnectionType::Dedicated, ConnectionType::Coexistence],
             Some(list) if list.is_empty() => {
-                return Err(FieldError::new("allowedConnectionTypes", "must list at least one type"));
+                return Err(FieldError::new(
+                    "allowedConnectionTypes",
+                    "must list at least one type",
+                ));
             }
             Some(list) => {
                 let mut types = Vec::new();
                 for (i, raw) in list.iter().enumerate() {
-                    let t = field(&format!("allowedConnectionTypes[{i}]"), ConnectionType::parse(raw))?;
+                    let t = field(
+                        &format!("allowedConnectionTypes[{i}]"),
+                        ConnectionType::parse(raw),
+                    )?;
                     if !types.contains(&t) {
                         types.push(t);
                     }
@@ -131,7 +137,12 @@ impl CreateLinkRequest {
                     .countries
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| field(&format!("phoneProvisioning.countries[{i}]"), CountryCode::parse(c)))
+                    .map(|(i, c)| {
+                        field(
+                            &format!("phoneProvisioning.countries[{i}]"),
+                            CountryCode::parse(c),
+                        )
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 if p.enabled && countries.is_empty() {
                     return Err(FieldError::new(
@@ -191,10 +202,16 @@ fn webhook(
 ) -> Result<(Option<LinkWebhook>, Option<WebhookSecret>), FieldError> {
     let Some(raw_url) = url else {
         if secret.is_some() {
-            return Err(FieldError::new("webhookSecret", "only allowed together with webhookUrl"));
+            return Err(FieldError::new(
+                "webhookSecret",
+                "only allowed together with webhookUrl",
+            ));
         }
         if events.is_some() {
-            return Err(FieldError::new("webhookEvents", "only allowed together with webhookUrl"));
+            return Err(FieldError::new(
+                "webhookEvents",
+                "only allowed together with webhookUrl",
+            ));
         }
         return Ok((None, None));
     };
@@ -204,14 +221,20 @@ fn webhook(
     }
     let events = events.unwrap_or_default();
     if events.is_empty() {
-        return Err(FieldError::new("webhookEvents", "required with webhookUrl: list at least one event type"));
+        return Err(FieldError::new(
+            "webhookEvents",
+            "required with webhookUrl: list at least one event type",
+        ));
     }
     let mut subscribed = Vec::new();
     for (i, event) in events.into_iter().enumerate() {
         if !is_webhook_event_type(&event) {
             return Err(FieldError::new(
                 format!("webhookEvents[{i}]"),
-                format!("'{event}' is not an event type; use one of {}", WEBHOOK_EVENT_TYPES.join(", ")),
+                format!(
+                    "'{event}' is not an event type; use one of {}",
+                    WEBHOOK_EVENT_TYPES.join(", ")
+                ),
             ));
         }
         if !subscribed.contains(&event) {

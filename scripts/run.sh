@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Starts the whole system on the local defaults: PostgreSQL and NATS (started or installed if
+# needed), migrations, then the api (with the relay) and the projector. Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/services.sh
+
+ensure_rust
+ensure_postgres
+ensure_nats
+ensure_database gangway
+
+say "building (release)"
+cargo build --release --bins --quiet
+
+mkdir -p .gangway
+bin=target/release
+"$bin/gangway" migrate >/dev/null
+
+pids=()
+stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap stop EXIT INT TERM
+
+"$bin/gangway-api" >.gangway/api.log 2>&1 & pids+=($!)
+"$bin/gangway-projector" >.gangway/projector.log 2>&1 & pids+=($!)
+
+api="${GANGWAY_PUBLIC_URL:-http://127.0.0.1:8080}"
+for _ in $(seq 1 100); do
+  curl -fsS "$api/readyz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -fsS "$api/readyz" >/dev/null || { tail -n 20 .gangway/*.log; die "the api did not become ready"; }
+
+cat <<MSG
+
+Gangway is running.
+  api         $api   (OpenAPI: $api/openapi.json)
+  projector   consuming ${GANGWAY_NATS_STREAM:-GANGWAY_EVENTS}
+  logs        .gangway/api.log, .gangway/projector.log
+  admin token ${GANGWAY_ADMIN_TOKEN:-dev-admin-token}
+
+Create an organization:
+  curl -s -X POST $api/admin/organizations -H 'Authorization: Bearer ${GANGWAY_ADMIN_TOKEN:-dev-admin-token}' \\
+       -H 'content-type: application/json' -d '{"name":"Acme SaaS"}'
+
+Press Ctrl-C to stop.
+MSG
+wait -n "${pids[@]}"
+say "a process exited; stopping"
+tail -n 20 .gangway/*.log

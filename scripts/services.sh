@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Makes sure PostgreSQL and NATS (with JetStream) answer on their local default ports, installing
+# (Debian/Ubuntu, as root) or starting them when that is possible, and saying clearly what is
+# missing when it is not. Sourced by run.sh and test.sh.
+set -euo pipefail
+
+PG_HOST=127.0.0.1
+PG_PORT=5432
+NATS_PORT=4222
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+wait_port() {
+  local host=$1 port=$2 what=$3
+  for _ in $(seq 1 50); do port_open "$host" "$port" && return 0; sleep 0.2; done
+  die "$what did not come up on $host:$port"
+}
+
+can_install() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }
+
+apt_install() {
+  say "installing $*"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_rust() {
+  command -v cargo >/dev/null || die "cargo not found: install Rust from https://rustup.rs (stable toolchain)"
+}
+
+ensure_postgres() {
+  if port_open "$PG_HOST" "$PG_PORT"; then return 0; fi
+  if ! command -v pg_ctlcluster >/dev/null; then
+    can_install || die "PostgreSQL is not running on $PG_HOST:$PG_PORT and cannot be installed here (need root and apt-get). Start one with trust auth for user postgres, or set GANGWAY_DATABASE_URL."
+    apt_install postgresql
+  fi
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  say "starting PostgreSQL $version"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  wait_port "$PG_HOST" "$PG_PORT" PostgreSQL
+}
+
+ensure_nats() {
+  if port_open 127.0.0.1 "$NATS_PORT"; then return 0; fi
+  if ! command -v nats-server >/dev/null; then
+    can_install || die "NATS is not running on 127.0.0.1:$NATS_PORT and cannot be installed here (need root and apt-get). Run nats-server -js, or set GANGWAY_NATS_URL."
+    apt_install nats-server
+  fi
+  say "starting nats-server with JetStream"
+  mkdir -p /var/lib/nats-server
+  start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server)" -- \
+    -a 127.0.0.1 -p "$NATS_PORT" -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+  wait_port 127.0.0.1 "$NATS_PORT" NATS
+}
+
+psql_admin() { psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA "$@"; }
+
+ensure_database() {
+  local name=$1
+  command -v psql >/dev/null || { can_install && apt_install postgresql-client; }
+  if [ -z "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$name'")" ]; then
+    say "creating database $name"
+    psql_admin -c "CREATE DATABASE $name"
+  fi
+}
