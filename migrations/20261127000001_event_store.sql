@@ -23,7 +23,6 @@ CREATE TABLE events (
 );
 
 CREATE INDEX events_commit_order ON events (transaction_id, position);
-CREATE INDEX events_organization ON events (organization_id, position);
 
 -- Where each relay has published up to, in commit order.
 CREATE TABLE relay_checkpoints (

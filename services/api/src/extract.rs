@@ -81,17 +81,23 @@ impl FromRequestParts<AppState> for Tenant {
         let key = bearer(parts).ok_or(ApiError::Unauthorized)?;
         let prefix = keys::prefix_of(key).ok_or(ApiError::Unauthorized)?;
         let presented = keys::hash(key);
+        // The cache is keyed by the full hash, so a hit is an exact match of the presented key.
+        if let Some(org) = state.verified_keys.get(&presented) {
+            return Ok(Tenant(org));
+        }
         let candidates: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
             "SELECT organization_id, key_hash FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
         )
         .bind(prefix)
         .fetch_all(state.pool())
         .await?;
-        candidates
+        let org = candidates
             .into_iter()
             .find(|(_, stored)| bool::from(stored.as_slice().ct_eq(presented.as_slice())))
-            .map(|(org, _)| Tenant(OrganizationId::from_uuid(org)))
-            .ok_or(ApiError::Unauthorized)
+            .map(|(org, _)| OrganizationId::from_uuid(org))
+            .ok_or(ApiError::Unauthorized)?;
+        state.verified_keys.insert(presented, org);
+        Ok(Tenant(org))
     }
 }
 

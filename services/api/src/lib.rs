@@ -115,6 +115,7 @@ impl Application {
             vault,
             bus,
             config: Arc::new(config),
+            verified_keys: Default::default(),
         };
         Ok(Self {
             listener,

@@ -2,8 +2,11 @@ use crate::config::ApiConfig;
 use gangway_bus::Bus;
 use gangway_event_store::EventStore;
 use gangway_vault::Vault;
+use gangway_domain::OrganizationId;
 use sqlx::PgPool;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 /// Shared by every request handler.
 #[derive(Clone)]
@@ -12,6 +15,7 @@ pub struct AppState {
     pub vault: Vault,
     pub bus: Bus,
     pub config: Arc<ApiConfig>,
+    pub verified_keys: VerifiedKeys,
 }
 
 impl AppState {
@@ -21,5 +25,36 @@ impl AppState {
 
     pub fn hosted_url(&self, link_id: impl std::fmt::Display) -> String {
         format!("{}/signup/{link_id}", self.config.public_url())
+    }
+}
+
+/// API keys verified recently, by hash, so a busy integrator's key is not looked up on every
+/// request. Entries live for [`VerifiedKeys::TTL`]: a revoked key stops working within that time.
+#[derive(Clone, Default)]
+pub struct VerifiedKeys {
+    entries: Arc<RwLock<HashMap<Vec<u8>, (OrganizationId, Instant)>>>,
+}
+
+impl VerifiedKeys {
+    pub const TTL: Duration = Duration::from_secs(60);
+    const MAX_ENTRIES: usize = 10_000;
+
+    pub fn get(&self, key_hash: &[u8]) -> Option<OrganizationId> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(key_hash)
+            .filter(|(_, at)| at.elapsed() < Self::TTL)
+            .map(|(org, _)| *org)
+    }
+
+    pub fn insert(&self, key_hash: Vec<u8>, org: OrganizationId) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.retain(|_, (_, at)| at.elapsed() < Self::TTL);
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(key_hash, (org, Instant::now()));
     }
 }

@@ -1,5 +1,6 @@
 use crate::{NewEvent, RecordedEvent, StoreError, StreamRef};
-use sqlx::{PgConnection, Postgres, Transaction};
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor, Postgres, Transaction};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -49,9 +50,7 @@ FROM unnest($4::uuid[], $5::text[], $6::smallint[], $7::jsonb[], $8::uuid[], $9:
 WHERE $3 = 0 OR EXISTS (SELECT 1 FROM events WHERE stream_id = $2 AND stream_version = $3
                                        AND transaction_id <= pg_current_xact_id())
 ORDER BY e.ord
-RETURNING position, transaction_id::text::bigint AS transaction_id, event_id, stream_type,
-          stream_id, stream_version, event_type, schema_version, payload, organization_id,
-          causation_id, correlation_id, occurred_at, recorded_at
+RETURNING position, transaction_id::text::bigint, stream_version, recorded_at
 "#;
 
 impl AppendTransaction {
@@ -70,57 +69,9 @@ impl AppendTransaction {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let n = events.len();
-        let mut ids = Vec::with_capacity(n);
-        let mut types = Vec::with_capacity(n);
-        let mut schemas = Vec::with_capacity(n);
-        let mut payloads = Vec::with_capacity(n);
-        let mut orgs = Vec::with_capacity(n);
-        let mut causes = Vec::with_capacity(n);
-        let mut correlations = Vec::with_capacity(n);
-        let mut occurred = Vec::with_capacity(n);
-        for e in events {
-            ids.push(e.event_id);
-            types.push(e.event_type);
-            schemas.push(e.schema_version);
-            payloads.push(e.payload);
-            orgs.push(e.metadata.organization_id);
-            causes.push(e.metadata.causation_id);
-            correlations.push(e.metadata.correlation_id);
-            occurred.push(e.metadata.occurred_at);
-        }
-        let result = sqlx::query_as::<_, RecordedEvent>(APPEND_SQL)
-            .bind(&stream.stream_type)
-            .bind(stream.stream_id)
-            .bind(expected.as_version())
-            .bind(&ids)
-            .bind(&types)
-            .bind(&schemas)
-            .bind(&payloads)
-            .bind(&orgs)
-            .bind(&causes)
-            .bind(&correlations)
-            .bind(&occurred)
-            .fetch_all(&mut *self.tx)
-            .await;
-        let conflict = || StoreError::Conflict {
-            stream_id: stream.stream_id,
-            expected,
-        };
-        match result {
-            Ok(rows) if rows.len() == n => {
-                self.wrote = true;
-                Ok(rows)
-            }
-            Ok(_) => Err(conflict()),
-            Err(sqlx::Error::Database(db)) if db.constraint() == Some("events_stream_version_unique") => {
-                Err(conflict())
-            }
-            Err(e) => Err(e.into()),
-        }
+        let recorded = append_events(&mut *self.tx, stream, expected, events).await?;
+        self.wrote |= !recorded.is_empty();
+        Ok(recorded)
     }
 
     /// The underlying connection, for writes that must commit together with the events
@@ -135,5 +86,85 @@ impl AppendTransaction {
             self.appended.notify_one();
         }
         Ok(())
+    }
+}
+
+/// Runs the append statement on `db`. On its own (outside a transaction) the single statement is
+/// atomic, which saves the BEGIN and COMMIT round trips for single-stream appends.
+pub(crate) async fn append_events(
+    db: impl PgExecutor<'_>,
+    stream: &StreamRef,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = events.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut types = Vec::with_capacity(n);
+    let mut schemas = Vec::with_capacity(n);
+    let mut payloads = Vec::with_capacity(n);
+    let mut orgs = Vec::with_capacity(n);
+    let mut causes = Vec::with_capacity(n);
+    let mut correlations = Vec::with_capacity(n);
+    let mut occurred = Vec::with_capacity(n);
+    for e in &events {
+        ids.push(e.event_id);
+        types.push(e.event_type.as_str());
+        schemas.push(e.schema_version);
+        payloads.push(&e.payload);
+        orgs.push(e.metadata.organization_id);
+        causes.push(e.metadata.causation_id);
+        correlations.push(e.metadata.correlation_id);
+        occurred.push(e.metadata.occurred_at);
+    }
+    // Only what the database decides comes back; the rest of each record is what was sent.
+    let result = sqlx::query_as::<_, (i64, i64, i64, DateTime<Utc>)>(APPEND_SQL)
+        .bind(&stream.stream_type)
+        .bind(stream.stream_id)
+        .bind(expected.as_version())
+        .bind(&ids)
+        .bind(&types)
+        .bind(&schemas)
+        .bind(&payloads)
+        .bind(&orgs)
+        .bind(&causes)
+        .bind(&correlations)
+        .bind(&occurred)
+        .fetch_all(db)
+        .await
+        .map(|rows| {
+            rows.into_iter()
+                .zip(events)
+                .map(|((position, transaction_id, stream_version, recorded_at), e)| RecordedEvent {
+                    position,
+                    transaction_id,
+                    event_id: e.event_id,
+                    stream_type: stream.stream_type.clone(),
+                    stream_id: stream.stream_id,
+                    stream_version,
+                    event_type: e.event_type,
+                    schema_version: e.schema_version,
+                    payload: e.payload,
+                    organization_id: e.metadata.organization_id,
+                    causation_id: e.metadata.causation_id,
+                    correlation_id: e.metadata.correlation_id,
+                    occurred_at: e.metadata.occurred_at,
+                    recorded_at,
+                })
+                .collect::<Vec<_>>()
+        });
+    let conflict = || StoreError::Conflict {
+        stream_id: stream.stream_id,
+        expected,
+    };
+    match result {
+        Ok(rows) if rows.len() == n => Ok(rows),
+        Ok(_) => Err(conflict()),
+        Err(sqlx::Error::Database(db)) if db.constraint() == Some("events_stream_version_unique") => {
+            Err(conflict())
+        }
+        Err(e) => Err(e.into()),
     }
 }

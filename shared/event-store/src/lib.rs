@@ -64,7 +64,7 @@ impl EventStore {
         ))
     }
 
-    /// Appends events to one stream in their own transaction.
+    /// Appends events to one stream in their own transaction (a single atomic statement).
     #[tracing::instrument(skip(self, events), fields(stream = %stream.stream_id, count = events.len()))]
     pub async fn append(
         &self,
@@ -72,9 +72,10 @@ impl EventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut tx = self.begin().await?;
-        let recorded = tx.append(stream, expected, events).await?;
-        tx.commit().await?;
+        let recorded = append::append_events(&self.pool, stream, expected, events).await?;
+        if !recorded.is_empty() {
+            self.appended.notify_one();
+        }
         Ok(recorded)
     }
 

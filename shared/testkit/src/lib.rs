@@ -54,6 +54,7 @@ impl TestEnv {
         let database_url = url.to_string();
         let pool = PgPoolOptions::new()
             .max_connections(20)
+            .test_before_acquire(false)
             .connect(&database_url)
             .await
             .expect("connecting to the test database");
@@ -117,20 +118,15 @@ impl Drop for TestEnv {
     }
 }
 
-/// Path of a workspace binary (`gangway-api`, `gangway-projector`, `gangway`). Build them first:
-/// `make test` runs `cargo build --bins`.
+/// Path of a workspace binary (`gangway-api`, `gangway-projector`, `gangway`) next to the running
+/// executable (a test in `target/<profile>/deps/`, or a tool in `target/<profile>/`). Build them
+/// first: `make test` runs `cargo build --bins`.
 pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target directory");
-    let path = profile_dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --bins` first",
-        path.display()
-    );
-    path
+    let exe = std::env::current_exe().expect("executable path");
+    let here = exe.parent().expect("executable directory");
+    let candidates = [here.join(name), here.parent().map(|p| p.join(name)).unwrap_or_default()];
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is missing next to {}: run `cargo build --bins` first", exe.display()))
 }
