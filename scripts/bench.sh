@@ -10,4 +10,4 @@ ensure_nats
 command -v pgbench >/dev/null || { can_install && apt_install postgresql-contrib; } || die "pgbench not found"
 
 cargo build --release --bins --quiet
-exec target/release/gangway-bench
+GANGWAY_TEST_LOG=${GANGWAY_TEST_LOG:-error} exec target/release/gangway-bench

@@ -1,8 +1,8 @@
 use crate::config::ApiConfig;
 use gangway_bus::Bus;
+use gangway_domain::OrganizationId;
 use gangway_event_store::EventStore;
 use gangway_vault::Vault;
-use gangway_domain::OrganizationId;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -1,7 +1,10 @@
 //! The `gangway` operations CLI.
 
 use anyhow::Context;
+use async_nats::jetstream::{self, consumer::DeliverPolicy};
 use clap::{Parser, Subcommand};
+use futures::StreamExt;
+use gangway_bus::{decode_event, Bus, BusNames};
 use gangway_config::runtime::connect_database;
 use gangway_config::{InfraConfig, LogConfig};
 use gangway_domain::values::bounded_text;
@@ -31,6 +34,18 @@ pub enum Command {
     },
     /// Rebuild every read model from the Postgres event store.
     Replay,
+    /// Print events from JetStream as JSON lines, live.
+    Tail {
+        /// Start from the first event in the stream instead of new ones only.
+        #[arg(long)]
+        all: bool,
+        /// Only event types starting with this, e.g. `onboarding_link.`.
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// Stop after this many events.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -81,6 +96,54 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             bar.finish_and_clear();
             println!("replayed {applied} events into the read models");
         }
+        Command::Tail {
+            all,
+            event_type,
+            limit,
+        } => tail(&cli.infra, all, event_type, limit).await?,
+    }
+    Ok(())
+}
+
+async fn tail(
+    infra: &InfraConfig,
+    all: bool,
+    event_type: Option<String>,
+    limit: Option<u64>,
+) -> anyhow::Result<()> {
+    let names = BusNames {
+        stream: infra.nats_stream.clone(),
+        subject_prefix: infra.nats_subject_prefix.clone(),
+    };
+    let bus = Bus::connect(&infra.nats_url, names).await?;
+    let stream = bus.ensure_stream().await?;
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            deliver_policy: if all {
+                DeliverPolicy::All
+            } else {
+                DeliverPolicy::New
+            },
+            ..Default::default()
+        })
+        .await
+        .context("creating an ordered consumer")?;
+    let mut messages = consumer.messages().await.context("subscribing")?;
+    let mut printed = 0;
+    while limit.is_none_or(|l| printed < l) {
+        let Some(message) = messages.next().await else {
+            break;
+        };
+        let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let event = decode_event(&message.payload)?;
+        if event_type
+            .as_ref()
+            .is_some_and(|t| !event.event_type.starts_with(t.as_str()))
+        {
+            continue;
+        }
+        println!("{}", serde_json::to_string(&event)?);
+        printed += 1;
     }
     Ok(())
 }

@@ -137,22 +137,24 @@ pub(crate) async fn append_events(
         .map(|rows| {
             rows.into_iter()
                 .zip(events)
-                .map(|((position, transaction_id, stream_version, recorded_at), e)| RecordedEvent {
-                    position,
-                    transaction_id,
-                    event_id: e.event_id,
-                    stream_type: stream.stream_type.clone(),
-                    stream_id: stream.stream_id,
-                    stream_version,
-                    event_type: e.event_type,
-                    schema_version: e.schema_version,
-                    payload: e.payload,
-                    organization_id: e.metadata.organization_id,
-                    causation_id: e.metadata.causation_id,
-                    correlation_id: e.metadata.correlation_id,
-                    occurred_at: e.metadata.occurred_at,
-                    recorded_at,
-                })
+                .map(
+                    |((position, transaction_id, stream_version, recorded_at), e)| RecordedEvent {
+                        position,
+                        transaction_id,
+                        event_id: e.event_id,
+                        stream_type: stream.stream_type.clone(),
+                        stream_id: stream.stream_id,
+                        stream_version,
+                        event_type: e.event_type,
+                        schema_version: e.schema_version,
+                        payload: e.payload,
+                        organization_id: e.metadata.organization_id,
+                        causation_id: e.metadata.causation_id,
+                        correlation_id: e.metadata.correlation_id,
+                        occurred_at: e.metadata.occurred_at,
+                        recorded_at,
+                    },
+                )
                 .collect::<Vec<_>>()
         });
     let conflict = || StoreError::Conflict {

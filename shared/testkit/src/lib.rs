@@ -124,9 +124,14 @@ impl Drop for TestEnv {
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("executable path");
     let here = exe.parent().expect("executable directory");
-    let candidates = [here.join(name), here.parent().map(|p| p.join(name)).unwrap_or_default()];
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} is missing next to {}: run `cargo build --bins` first", exe.display()))
+    let candidates = [
+        here.join(name),
+        here.parent().map(|p| p.join(name)).unwrap_or_default(),
+    ];
+    candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!(
+            "{name} is missing next to {}: run `cargo build --bins` first",
+            exe.display()
+        )
+    })
 }

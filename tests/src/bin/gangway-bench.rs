@@ -22,7 +22,10 @@ const SECONDS: u64 = 10;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let seconds = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(SECONDS);
+    let seconds = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SECONDS);
     println!("Gangway benchmark ({seconds} s per phase, {WRITERS} concurrent writers/connections)\n");
 
     // Interleaved rounds, because this machine kind's disk swings a lot from minute to minute.
@@ -42,7 +45,10 @@ async fn main() -> anyhow::Result<()> {
         new_sum += new_streams;
         existing_sum += existing;
     }
-    println!("pgbench single-row INSERT, {WRITERS} clients: {:>6.0} tx/s (baseline)", baseline_sum / 2.0);
+    println!(
+        "pgbench single-row INSERT, {WRITERS} clients: {:>6.0} tx/s (baseline)",
+        baseline_sum / 2.0
+    );
     for (what, sum) in [("new streams", new_sum), ("existing streams", existing_sum)] {
         println!(
             "event appends to {what:<16} {:>6.0}/s = {:>3.0} % of baseline (target ≥ 60 %)",
@@ -86,9 +92,21 @@ async fn pgbench_insert_tps(seconds: u64) -> anyhow::Result<f64> {
         .execute(&env.pool)
         .await?;
     let script = std::env::temp_dir().join(format!("gangway-bench-{}.sql", Uuid::new_v4()));
-    std::fs::write(&script, "INSERT INTO bench_rows (payload) VALUES ('{\"n\": 1}');\n")?;
+    std::fs::write(
+        &script,
+        "INSERT INTO bench_rows (payload) VALUES ('{\"n\": 1}');\n",
+    )?;
     let output = tokio::process::Command::new("pgbench")
-        .args(["-n", "-c", &WRITERS.to_string(), "-j", "2", "-T", &seconds.to_string(), "-f"])
+        .args([
+            "-n",
+            "-c",
+            &WRITERS.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+            "-f",
+        ])
         .arg(&script)
         .arg(&env.database_url)
         .output()
@@ -147,7 +165,11 @@ async fn append_throughput(env: &TestEnv, seconds: u64, streams: Streams) -> any
                     stream = StreamRef::new("bench", Uuid::now_v7());
                     version = 0;
                 }
-                let expected = if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
+                let expected = if version == 0 {
+                    ExpectedVersion::NoStream
+                } else {
+                    ExpectedVersion::Exact(version)
+                };
                 store.append(&stream, expected, vec![event(org)]).await?;
                 version += 1;
                 count.fetch_add(1, Ordering::Relaxed);
@@ -186,7 +208,10 @@ async fn publish_lag(env: &TestEnv, rate: u64, seconds: u64) -> anyhow::Result<H
     .execute(&env.pool)
     .await?;
     let committed: Arc<Mutex<HashMap<Uuid, Instant>>> = Arc::default();
-    let mut subscription = bus.client().subscribe(format!("{}.bench.>", env.names.subject_prefix)).await?;
+    let mut subscription = bus
+        .client()
+        .subscribe(format!("{}.bench.>", env.names.subject_prefix))
+        .await?;
     let cancel = CancellationToken::new();
     let relay_task = tokio::spawn({
         let cancel = cancel.clone();
@@ -200,12 +225,17 @@ async fn publish_lag(env: &TestEnv, rate: u64, seconds: u64) -> anyhow::Result<H
             let mut lag = histogram();
             let mut seen = 0;
             while seen < total {
-                let Some(message) = subscription.next().await else { break };
+                let Some(message) = subscription.next().await else {
+                    break;
+                };
                 let received = Instant::now();
-                let Ok(event) = gangway_bus::decode_event(&message.payload) else { continue };
+                let Ok(event) = gangway_bus::decode_event(&message.payload) else {
+                    continue;
+                };
                 let at = committed.lock().expect("lock").remove(&event.event_id);
                 if let Some(at) = at {
-                    lag.record(received.saturating_duration_since(at).as_micros().max(1) as u64).ok();
+                    lag.record(received.saturating_duration_since(at).as_micros().max(1) as u64)
+                        .ok();
                 }
                 seen += 1;
             }
@@ -226,7 +256,11 @@ async fn publish_lag(env: &TestEnv, rate: u64, seconds: u64) -> anyhow::Result<H
                 let e = event(org);
                 let id = e.event_id;
                 store
-                    .append(&StreamRef::new("bench", Uuid::now_v7()), ExpectedVersion::NoStream, vec![e])
+                    .append(
+                        &StreamRef::new("bench", Uuid::now_v7()),
+                        ExpectedVersion::NoStream,
+                        vec![e],
+                    )
                     .await?;
                 committed.lock().expect("lock").insert(id, Instant::now());
             }
@@ -252,7 +286,9 @@ async fn create_link_load(seconds: u64) -> anyhow::Result<(f64, Histogram<u64>)>
     process_env.push(("GANGWAY_DATABASE_MAX_CONNECTIONS".into(), "32".into()));
     let _api = ChildProcess::start("gangway-api", process_env);
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder().pool_max_idle_per_host(WRITERS).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(WRITERS)
+        .build()?;
     wait_until("the api to be ready", Duration::from_secs(30), || {
         let request = http.get(format!("{base}/readyz")).send();
         async move { request.await.is_ok_and(|r| r.status().is_success()) }
