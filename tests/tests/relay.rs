@@ -367,3 +367,57 @@ async fn a_relay_killed_mid_stream_resumes_without_loss_or_duplicates() {
     assert_eq!(published.len(), EVENTS, "nothing duplicated");
     assert_eq!(ids.len(), EVENTS, "nothing lost");
 }
+
+#[tokio::test]
+async fn a_multi_stream_append_is_all_or_nothing() {
+    use gangway_event_store::StreamAppend;
+    let env = TestEnv::new().await;
+    let store = EventStore::new(env.pool.clone());
+    let org = Uuid::now_v7();
+    let existing = StreamRef::new("test", Uuid::now_v7());
+    store
+        .append(&existing, ExpectedVersion::NoStream, vec![event(org, 0)])
+        .await
+        .unwrap();
+    let fresh = StreamRef::new("test", Uuid::now_v7());
+    let batch = |expected_existing| {
+        vec![
+            StreamAppend {
+                stream: fresh.clone(),
+                expected: ExpectedVersion::NoStream,
+                events: vec![event(org, 1), event(org, 2)],
+            },
+            StreamAppend {
+                stream: existing.clone(),
+                expected: expected_existing,
+                events: vec![event(org, 3)],
+            },
+        ]
+    };
+
+    let mut tx = store.begin().await.unwrap();
+    let result = tx.append_all(batch(ExpectedVersion::Exact(7))).await;
+    assert!(matches!(result, Err(StoreError::Conflict { stream_id, .. }) if stream_id == existing.stream_id));
+    assert!(
+        tx.commit().await.is_err(),
+        "a transaction with a failed append cannot commit"
+    );
+    assert!(
+        store.read_stream(fresh.stream_id).await.unwrap().is_empty(),
+        "nothing of the batch remains"
+    );
+
+    let mut tx = store.begin().await.unwrap();
+    let recorded = tx.append_all(batch(ExpectedVersion::Exact(1))).await.unwrap();
+    tx.commit().await.unwrap();
+    let versions: Vec<(Uuid, i64)> = recorded.iter().map(|e| (e.stream_id, e.stream_version)).collect();
+    assert_eq!(
+        versions,
+        vec![
+            (fresh.stream_id, 1),
+            (fresh.stream_id, 2),
+            (existing.stream_id, 2)
+        ]
+    );
+    assert_eq!(store.read_stream(existing.stream_id).await.unwrap().len(), 2);
+}

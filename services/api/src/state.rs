@@ -32,8 +32,10 @@ impl AppState {
 /// request. Entries live for [`VerifiedKeys::TTL`]: a revoked key stops working within that time.
 #[derive(Clone, Default)]
 pub struct VerifiedKeys {
-    entries: Arc<RwLock<HashMap<Vec<u8>, (OrganizationId, Instant)>>>,
+    entries: Arc<RwLock<HashMap<KeyHash, (OrganizationId, Instant)>>>,
 }
+
+type KeyHash = Vec<u8>;
 
 impl VerifiedKeys {
     pub const TTL: Duration = Duration::from_secs(60);

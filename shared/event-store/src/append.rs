@@ -3,6 +3,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, Postgres, Transaction};
 use std::sync::Arc;
 use tokio::sync::Notify;
+use uuid::Uuid;
 
 /// The version a writer expects a stream to be at before its append.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,17 +23,27 @@ impl ExpectedVersion {
     }
 }
 
+/// Events for one stream, appended only if the stream is at `expected`.
+#[derive(Clone, Debug)]
+pub struct StreamAppend {
+    pub stream: StreamRef,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+}
+
 /// A transaction that appends to one or more streams and commits them together.
 pub struct AppendTransaction {
     tx: Transaction<'static, Postgres>,
     appended: Arc<Notify>,
     wrote: bool,
+    failed: bool,
 }
 
-// One statement appends a whole batch. It inserts versions expected+1.. and only if the stream
-// is exactly at `expected`: the EXISTS guard catches a stream that is behind, and the unique
-// (stream_id, stream_version) constraint catches one that is ahead, including a concurrent writer
-// that has not committed yet (the insert waits for it, then fails or proceeds).
+// One statement appends every event of a command, across streams. Each row inserts version
+// expected+offset of its stream, and only if that stream is exactly at `expected`: the EXISTS guard
+// drops the rows of a stream that is behind, and the unique (stream_id, stream_version) constraint
+// rejects one that is ahead, including a concurrent writer that has not committed yet (the insert
+// waits for it, then fails or proceeds).
 //
 // The guard also requires the previous event's transaction id to be no newer than ours. Readers
 // order events by transaction id; a transaction that got its id early, then read a version that a
@@ -41,16 +52,20 @@ pub struct AppendTransaction {
 const APPEND_SQL: &str = r#"
 INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, schema_version,
                     payload, organization_id, causation_id, correlation_id, occurred_at)
-SELECT e.event_id, $1, $2, $3 + e.ord, e.event_type, e.schema_version,
-       e.payload, e.organization_id, e.causation_id, e.correlation_id, e.occurred_at
-FROM unnest($4::uuid[], $5::text[], $6::smallint[], $7::jsonb[], $8::uuid[], $9::uuid[],
-            $10::uuid[], $11::timestamptz[])
-     WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, organization_id,
-                          causation_id, correlation_id, occurred_at, ord)
-WHERE $3 = 0 OR EXISTS (SELECT 1 FROM events WHERE stream_id = $2 AND stream_version = $3
-                                       AND transaction_id <= pg_current_xact_id())
+SELECT e.event_id, e.stream_type, e.stream_id, e.expected + e.stream_offset, e.event_type,
+       e.schema_version, e.payload, e.organization_id, e.causation_id, e.correlation_id,
+       e.occurred_at
+FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::bigint[], $5::uuid[], $6::text[],
+            $7::smallint[], $8::jsonb[], $9::uuid[], $10::uuid[], $11::uuid[], $12::timestamptz[])
+     WITH ORDINALITY AS e(stream_type, stream_id, expected, stream_offset, event_id, event_type,
+                          schema_version, payload, organization_id, causation_id, correlation_id,
+                          occurred_at, ord)
+WHERE e.expected = 0
+   OR EXISTS (SELECT 1 FROM events p
+              WHERE p.stream_id = e.stream_id AND p.stream_version = e.expected
+                AND p.transaction_id <= pg_current_xact_id())
 ORDER BY e.ord
-RETURNING position, transaction_id::text::bigint, stream_version, recorded_at
+RETURNING event_id, position, transaction_id::text::bigint, stream_version, recorded_at
 "#;
 
 impl AppendTransaction {
@@ -59,6 +74,7 @@ impl AppendTransaction {
             tx,
             appended,
             wrote: false,
+            failed: false,
         }
     }
 
@@ -69,9 +85,25 @@ impl AppendTransaction {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let recorded = append_events(&mut *self.tx, stream, expected, events).await?;
-        self.wrote |= !recorded.is_empty();
-        Ok(recorded)
+        self.append_all(vec![StreamAppend {
+            stream: stream.clone(),
+            expected,
+            events,
+        }])
+        .await
+    }
+
+    /// Appends to several streams in one statement; all or none of them.
+    ///
+    /// After a conflict the transaction must not be committed (some streams' rows may be in), so
+    /// [`AppendTransaction::commit`] then refuses.
+    pub async fn append_all(&mut self, appends: Vec<StreamAppend>) -> Result<Vec<RecordedEvent>, StoreError> {
+        let result = append_events(&mut *self.tx, appends).await;
+        match &result {
+            Ok(recorded) => self.wrote |= !recorded.is_empty(),
+            Err(_) => self.failed = true,
+        }
+        result
     }
 
     /// The underlying connection, for writes that must commit together with the events
@@ -81,6 +113,12 @@ impl AppendTransaction {
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {
+        if self.failed {
+            return Err(sqlx::Error::Protocol(
+                "an append in this transaction failed; it was rolled back".into(),
+            )
+            .into());
+        }
         self.tx.commit().await?;
         if self.wrote {
             self.appended.notify_one();
@@ -89,18 +127,20 @@ impl AppendTransaction {
     }
 }
 
-/// Runs the append statement on `db`. On its own (outside a transaction) the single statement is
-/// atomic, which saves the BEGIN and COMMIT round trips for single-stream appends.
+/// Runs the append statement on `db`. Outside a transaction, call it with one stream only: the
+/// statement is then atomic on its own, which saves the BEGIN and COMMIT round trips.
 pub(crate) async fn append_events(
     db: impl PgExecutor<'_>,
-    stream: &StreamRef,
-    expected: ExpectedVersion,
-    events: Vec<NewEvent>,
+    appends: Vec<StreamAppend>,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    if events.is_empty() {
+    let n: usize = appends.iter().map(|a| a.events.len()).sum();
+    if n == 0 {
         return Ok(Vec::new());
     }
-    let n = events.len();
+    let mut stream_types = Vec::with_capacity(n);
+    let mut stream_ids = Vec::with_capacity(n);
+    let mut expected = Vec::with_capacity(n);
+    let mut offsets = Vec::with_capacity(n);
     let mut ids = Vec::with_capacity(n);
     let mut types = Vec::with_capacity(n);
     let mut schemas = Vec::with_capacity(n);
@@ -109,21 +149,28 @@ pub(crate) async fn append_events(
     let mut causes = Vec::with_capacity(n);
     let mut correlations = Vec::with_capacity(n);
     let mut occurred = Vec::with_capacity(n);
-    for e in &events {
-        ids.push(e.event_id);
-        types.push(e.event_type.as_str());
-        schemas.push(e.schema_version);
-        payloads.push(&e.payload);
-        orgs.push(e.metadata.organization_id);
-        causes.push(e.metadata.causation_id);
-        correlations.push(e.metadata.correlation_id);
-        occurred.push(e.metadata.occurred_at);
+    for append in &appends {
+        for (offset, e) in (1i64..).zip(&append.events) {
+            stream_types.push(append.stream.stream_type.as_str());
+            stream_ids.push(append.stream.stream_id);
+            expected.push(append.expected.as_version());
+            offsets.push(offset);
+            ids.push(e.event_id);
+            types.push(e.event_type.as_str());
+            schemas.push(e.schema_version);
+            payloads.push(&e.payload);
+            orgs.push(e.metadata.organization_id);
+            causes.push(e.metadata.causation_id);
+            correlations.push(e.metadata.correlation_id);
+            occurred.push(e.metadata.occurred_at);
+        }
     }
     // Only what the database decides comes back; the rest of each record is what was sent.
-    let result = sqlx::query_as::<_, (i64, i64, i64, DateTime<Utc>)>(APPEND_SQL)
-        .bind(&stream.stream_type)
-        .bind(stream.stream_id)
-        .bind(expected.as_version())
+    let result = sqlx::query_as::<_, (Uuid, i64, i64, i64, DateTime<Utc>)>(APPEND_SQL)
+        .bind(&stream_types)
+        .bind(&stream_ids)
+        .bind(&expected)
+        .bind(&offsets)
         .bind(&ids)
         .bind(&types)
         .bind(&schemas)
@@ -133,40 +180,53 @@ pub(crate) async fn append_events(
         .bind(&correlations)
         .bind(&occurred)
         .fetch_all(db)
-        .await
-        .map(|rows| {
-            rows.into_iter()
-                .zip(events)
-                .map(
-                    |((position, transaction_id, stream_version, recorded_at), e)| RecordedEvent {
-                        position,
-                        transaction_id,
-                        event_id: e.event_id,
-                        stream_type: stream.stream_type.clone(),
-                        stream_id: stream.stream_id,
-                        stream_version,
-                        event_type: e.event_type,
-                        schema_version: e.schema_version,
-                        payload: e.payload,
-                        organization_id: e.metadata.organization_id,
-                        causation_id: e.metadata.causation_id,
-                        correlation_id: e.metadata.correlation_id,
-                        occurred_at: e.metadata.occurred_at,
-                        recorded_at,
-                    },
-                )
-                .collect::<Vec<_>>()
-        });
-    let conflict = || StoreError::Conflict {
-        stream_id: stream.stream_id,
-        expected,
-    };
-    match result {
-        Ok(rows) if rows.len() == n => Ok(rows),
-        Ok(_) => Err(conflict()),
+        .await;
+    let rows = match result {
+        Ok(rows) => rows,
         Err(sqlx::Error::Database(db)) if db.constraint() == Some("events_stream_version_unique") => {
-            Err(conflict())
+            // The stream the constraint names is not reported portably; name the first one.
+            return Err(conflict(&appends[0]));
         }
-        Err(e) => Err(e.into()),
+        Err(e) => return Err(e.into()),
+    };
+    if rows.len() != n {
+        let missing = appends
+            .iter()
+            .find(|a| a.events.iter().any(|e| !rows.iter().any(|r| r.0 == e.event_id)))
+            .unwrap_or(&appends[0]);
+        return Err(conflict(missing));
+    }
+    let mut recorded = Vec::with_capacity(n);
+    for append in appends {
+        for e in append.events {
+            let &(_, position, transaction_id, stream_version, recorded_at) = rows
+                .iter()
+                .find(|r| r.0 == e.event_id)
+                .expect("every appended event is returned");
+            recorded.push(RecordedEvent {
+                position,
+                transaction_id,
+                event_id: e.event_id,
+                stream_type: append.stream.stream_type.clone(),
+                stream_id: append.stream.stream_id,
+                stream_version,
+                event_type: e.event_type,
+                schema_version: e.schema_version,
+                payload: e.payload,
+                organization_id: e.metadata.organization_id,
+                causation_id: e.metadata.causation_id,
+                correlation_id: e.metadata.correlation_id,
+                occurred_at: e.metadata.occurred_at,
+                recorded_at,
+            });
+        }
+    }
+    Ok(recorded)
+}
+
+fn conflict(append: &StreamAppend) -> StoreError {
+    StoreError::Conflict {
+        stream_id: append.stream.stream_id,
+        expected: append.expected,
     }
 }

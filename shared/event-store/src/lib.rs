@@ -5,7 +5,7 @@ mod append;
 mod model;
 mod read;
 
-pub use append::{AppendTransaction, ExpectedVersion};
+pub use append::{AppendTransaction, ExpectedVersion, StreamAppend};
 pub use model::{CommitCursor, EventMetadata, NewEvent, RecordedEvent, StreamRef};
 pub use read::{read_committed_after, read_stream_after};
 
@@ -72,7 +72,12 @@ impl EventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let recorded = append::append_events(&self.pool, stream, expected, events).await?;
+        let append = StreamAppend {
+            stream: stream.clone(),
+            expected,
+            events,
+        };
+        let recorded = append::append_events(&self.pool, vec![append]).await?;
         if !recorded.is_empty() {
             self.appended.notify_one();
         }

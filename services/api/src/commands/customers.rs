@@ -2,18 +2,24 @@ use super::{load_customer, metadata, new_event, now, Loaded};
 use crate::error::ApiError;
 use gangway_domain::customer::{Customer, CustomerCreated, CustomerEvent};
 use gangway_domain::{CustomerId, OrganizationId};
-use gangway_event_store::{AppendTransaction, EventStore, ExpectedVersion, StreamRef};
+use gangway_event_store::{AppendTransaction, EventStore, ExpectedVersion, StreamAppend, StreamRef};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// Claims `external_id` for a new customer and appends its creation, inside `tx`. Returns `None`
+/// A customer about to be created: its state, and the stream append that creates it.
+pub(crate) struct NewCustomer {
+    pub state: Customer,
+    pub append: StreamAppend,
+}
+
+/// Claims `external_id` for a new customer inside `tx` and prepares its creation. Returns `None`
 /// if the external id already belongs to a customer (possibly one being created concurrently).
-pub(crate) async fn create_in(
+pub(crate) async fn claim_new(
     tx: &mut AppendTransaction,
     org: OrganizationId,
     created: CustomerCreated,
     correlation_id: Uuid,
-) -> Result<Option<Loaded<Customer>>, ApiError> {
+) -> Result<Option<NewCustomer>, ApiError> {
     let id = CustomerId::new();
     if let Some(external_id) = &created.external_id {
         let claimed = sqlx::query(
@@ -33,14 +39,13 @@ pub(crate) async fn create_in(
     let now = now();
     let event = CustomerEvent::Created(created);
     let meta = metadata(org, correlation_id, now);
-    tx.append(
-        &StreamRef::of::<CustomerEvent>(id.as_uuid()),
-        ExpectedVersion::NoStream,
-        vec![new_event(&event, &meta)?],
-    )
-    .await?;
+    let append = StreamAppend {
+        stream: StreamRef::of::<CustomerEvent>(id.as_uuid()),
+        expected: ExpectedVersion::NoStream,
+        events: vec![new_event(&event, &meta)?],
+    };
     let state = Customer::evolve(None, id, org, &event, now).expect("created starts a customer");
-    Ok(Some(Loaded { state, version: 1 }))
+    Ok(Some(NewCustomer { state, append }))
 }
 
 /// Creates a customer; an external id already in use is a conflict.
@@ -51,12 +56,13 @@ pub async fn create_customer(
     created: CustomerCreated,
 ) -> Result<Customer, ApiError> {
     let mut tx = store.begin().await?;
-    let Some(customer) = create_in(&mut tx, org, created, Uuid::now_v7()).await? else {
+    let Some(customer) = claim_new(&mut tx, org, created, Uuid::now_v7()).await? else {
         return Err(ApiError::Conflict {
             code: "customer_exists",
             message: "a customer with this externalId already exists".into(),
         });
     };
+    tx.append_all(vec![customer.append]).await?;
     tx.commit().await?;
     Ok(customer.state)
 }

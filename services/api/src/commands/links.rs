@@ -1,4 +1,4 @@
-use super::customers::{create_in, find_by_external_id};
+use super::customers::{claim_new, find_by_external_id};
 use super::{load_customer, load_link, lock_entity, metadata, new_event, now, Loaded, MAX_ATTEMPTS};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -6,7 +6,9 @@ use gangway_domain::customer::{Customer, CustomerCreated, CustomerEvent};
 use gangway_domain::link::{Link, LinkCreated, LinkEvent, LinkStatus};
 use gangway_domain::values::WebhookSecret;
 use gangway_domain::{CustomerId, LinkId, OrganizationId};
-use gangway_event_store::{AppendTransaction, EventMetadata, ExpectedVersion, StoreError, StreamRef};
+use gangway_event_store::{
+    AppendTransaction, EventMetadata, ExpectedVersion, StoreError, StreamAppend, StreamRef,
+};
 use uuid::Uuid;
 
 /// Which customer a new link is for.
@@ -66,24 +68,23 @@ async fn try_create_link(
 ) -> Result<Outcome<Link>, ApiError> {
     let now = now();
     let link_id = LinkId::new();
-    let correlation_id = Uuid::now_v7();
-    let meta = metadata(org, correlation_id, now);
+    let meta = metadata(org, Uuid::now_v7(), now);
     let mut tx = state.store.begin().await?;
 
-    let customer = match resolve_customer(&mut tx, org, &request.customer, correlation_id).await? {
-        Outcome::Done(customer) => customer,
+    // Every event of the command is collected first and appended in one statement at the end.
+    let mut appends = Vec::new();
+    let customer_id = match resolve_customer(&mut tx, org, &request.customer, &meta).await? {
         Outcome::Retry => return Ok(Outcome::Retry),
-    };
-    if let Some(customer) = &customer {
-        if let Outcome::Retry =
-            retry_on_conflict(supersede_previous(&mut tx, org, customer, link_id, &meta).await)?
-        {
-            return Ok(Outcome::Retry);
+        Outcome::Done(None) => None,
+        Outcome::Done(Some(customer)) => {
+            let id = customer.id;
+            appends.extend(supersede_previous(&mut tx, org, customer, link_id, &meta).await?);
+            Some(id)
         }
-    }
+    };
 
     let mut spec = request.spec.clone();
-    spec.customer_id = customer.as_ref().map(|c| c.state.id);
+    spec.customer_id = customer_id;
     if let (Some(webhook), Some(secret)) = (spec.webhook.as_mut(), &request.webhook_secret) {
         webhook.secret_ref = Some(
             state
@@ -93,45 +94,66 @@ async fn try_create_link(
         );
     }
     let created = LinkEvent::Created(Box::new(spec));
-    let stream = StreamRef::of::<LinkEvent>(link_id.as_uuid());
-    tx.append(
-        &stream,
-        ExpectedVersion::NoStream,
-        vec![new_event(&created, &meta)?],
-    )
-    .await?;
+    appends.push(StreamAppend {
+        stream: StreamRef::of::<LinkEvent>(link_id.as_uuid()),
+        expected: ExpectedVersion::NoStream,
+        events: vec![new_event(&created, &meta)?],
+    });
+    if let Outcome::Retry = retry_on_conflict(tx.append_all(appends).await)? {
+        return Ok(Outcome::Retry);
+    }
     tx.commit().await?;
     Ok(Outcome::Done(
         Link::evolve(None, link_id, org, &created, now).expect("created starts a link"),
     ))
 }
 
+/// The customer a link is for, with its stream version (0 and its creation pending when new).
+struct ChosenCustomer {
+    id: CustomerId,
+    latest_link_id: Option<LinkId>,
+    version: i64,
+    /// The creation of a customer made for this link, still to be appended.
+    creation: Option<StreamAppend>,
+}
+
 async fn resolve_customer(
     tx: &mut AppendTransaction,
     org: OrganizationId,
     choice: &CustomerChoice,
-    correlation_id: Uuid,
-) -> Result<Outcome<Option<Loaded<Customer>>>, ApiError> {
+    meta: &EventMetadata,
+) -> Result<Outcome<Option<ChosenCustomer>>, ApiError> {
+    let existing = |loaded: Loaded<Customer>| ChosenCustomer {
+        id: loaded.state.id,
+        latest_link_id: loaded.state.latest_link_id,
+        version: loaded.version,
+        creation: None,
+    };
     match choice {
         CustomerChoice::None => Ok(Outcome::Done(None)),
         CustomerChoice::Existing(id) => {
             lock_entity(tx.connection(), id.as_uuid()).await?;
             match load_customer(tx.connection(), org, *id).await? {
-                Some(customer) => Ok(Outcome::Done(Some(customer))),
+                Some(customer) => Ok(Outcome::Done(Some(existing(customer)))),
                 None => Err(ApiError::validation("customerId", "no customer with this id")),
             }
         }
         CustomerChoice::ByExternalId { external_id, name } => {
             if let Some(customer) = find_by_external_id(tx.connection(), org, external_id).await? {
-                return Ok(Outcome::Done(Some(customer)));
+                return Ok(Outcome::Done(Some(existing(customer))));
             }
             let created = CustomerCreated {
                 name: name.clone(),
                 external_id: Some(external_id.clone()),
                 metadata: Default::default(),
             };
-            match create_in(tx, org, created, correlation_id).await? {
-                Some(customer) => Ok(Outcome::Done(Some(customer))),
+            match claim_new(tx, org, created, meta.correlation_id).await? {
+                Some(new) => Ok(Outcome::Done(Some(ChosenCustomer {
+                    id: new.state.id,
+                    latest_link_id: None,
+                    version: 0,
+                    creation: Some(new.append),
+                }))),
                 // Another request created this customer a moment ago; start over to use it.
                 None => Ok(Outcome::Retry),
             }
@@ -139,34 +161,40 @@ async fn resolve_customer(
     }
 }
 
-/// Records the new link on the customer and revokes the customer's previous link if pending.
+/// The appends that record the new link on the customer and revoke the customer's previous link
+/// if it is still pending.
 async fn supersede_previous(
     tx: &mut AppendTransaction,
     org: OrganizationId,
-    customer: &Loaded<Customer>,
+    customer: ChosenCustomer,
     new_link: LinkId,
     meta: &EventMetadata,
-) -> Result<(), StoreError> {
-    if let Some(previous) = customer.state.latest_link_id {
+) -> Result<Vec<StreamAppend>, StoreError> {
+    let mut appends = Vec::new();
+    if let Some(previous) = customer.latest_link_id {
         if let Some(link) = load_link(tx.connection(), org, previous).await? {
             if let Some(revoked) = link.state.revoke(new_link, meta.occurred_at) {
-                tx.append(
-                    &StreamRef::of::<LinkEvent>(previous.as_uuid()),
-                    ExpectedVersion::Exact(link.version),
-                    vec![new_event(&revoked, meta)?],
-                )
-                .await?;
+                appends.push(StreamAppend {
+                    stream: StreamRef::of::<LinkEvent>(previous.as_uuid()),
+                    expected: ExpectedVersion::Exact(link.version),
+                    events: vec![new_event(&revoked, meta)?],
+                });
             }
         }
     }
-    let issued = CustomerEvent::LinkIssued { link_id: new_link };
-    tx.append(
-        &StreamRef::of::<CustomerEvent>(customer.state.id.as_uuid()),
-        ExpectedVersion::Exact(customer.version),
-        vec![new_event(&issued, meta)?],
-    )
-    .await?;
-    Ok(())
+    let issued = new_event(&CustomerEvent::LinkIssued { link_id: new_link }, meta)?;
+    match customer.creation {
+        Some(mut creation) => {
+            creation.events.push(issued);
+            appends.push(creation);
+        }
+        None => appends.push(StreamAppend {
+            stream: StreamRef::of::<CustomerEvent>(customer.id.as_uuid()),
+            expected: ExpectedVersion::Exact(customer.version),
+            events: vec![issued],
+        }),
+    }
+    Ok(appends)
 }
 
 /// Deletes a pending link.
