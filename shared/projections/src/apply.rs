@@ -7,7 +7,6 @@ use gangway_domain::{CustomerId, LinkId, OrganizationId, StreamEvent};
 use gangway_event_store::{read_stream_after, RecordedEvent};
 use serde::de::DeserializeOwned;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
@@ -56,67 +55,68 @@ pub async fn save_checkpoint(
     Ok(())
 }
 
-/// The row's current state and version, locked for this transaction.
-async fn load<S: DeserializeOwned>(
+/// What applying an event to a row comes to.
+enum Next<S> {
+    /// The row already reflects the event.
+    AlreadyApplied,
+    /// The stream does not make a state (it does not start with its creation event).
+    NoState,
+    /// The row's new state, as of the event's version.
+    State(S),
+}
+
+/// Locks the row, and folds into its state the event, plus any earlier events of the stream the
+/// row has not seen (read from the event store, which is the source of truth).
+async fn next_state<S: DeserializeOwned, E: StreamEvent>(
     conn: &mut PgConnection,
     table: &str,
-    id: Uuid,
-) -> Result<(i64, Option<S>), ProjectionError> {
-    let sql = format!("SELECT stream_version, document FROM {table} WHERE id = $1 FOR UPDATE");
-    let row: Option<(i64, serde_json::Value)> =
-        sqlx::query_as(&sql).bind(id).fetch_optional(&mut *conn).await?;
-    match row {
-        Some((version, document)) => Ok((version, Some(serde_json::from_value(document)?))),
-        None => Ok((0, None)),
-    }
-}
-
-/// The events to fold after `version` to reach `event`: just `event`, or the missing ones too.
-async fn events_to_apply(
-    conn: &mut PgConnection,
     event: &RecordedEvent,
-    version: i64,
-) -> Result<Option<Vec<RecordedEvent>>, ProjectionError> {
-    if event.stream_version <= version {
-        return Ok(None);
-    }
-    if event.stream_version == version + 1 {
-        return Ok(Some(vec![event.clone()]));
-    }
-    let mut missing = read_stream_after(&mut *conn, event.stream_id, version).await?;
-    missing.retain(|e| e.stream_version <= event.stream_version);
-    if missing.len() as i64 != event.stream_version - version {
-        return Err(ProjectionError::MissingEvents {
-            stream_id: event.stream_id,
-            missing: version + 1,
-        });
-    }
-    Ok(Some(missing))
-}
-
-fn fold<S, E: StreamEvent>(
-    mut state: Option<S>,
-    events: &[RecordedEvent],
     evolve: impl Fn(Option<S>, &E, DateTime<Utc>) -> Option<S>,
-) -> Result<Option<S>, ProjectionError> {
-    for recorded in events {
-        let event: E = recorded.decode()?;
-        state = evolve(state, &event, recorded.occurred_at);
+) -> Result<Next<S>, ProjectionError> {
+    let sql = format!("SELECT stream_version, document FROM {table} WHERE id = $1 FOR UPDATE");
+    let row: Option<(i64, serde_json::Value)> = sqlx::query_as(&sql)
+        .bind(event.stream_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let (version, mut state) = match row {
+        Some((version, document)) => (version, Some(serde_json::from_value(document)?)),
+        None => (0, None),
+    };
+    if event.stream_version <= version {
+        return Ok(Next::AlreadyApplied);
     }
-    Ok(state)
+    let events = if event.stream_version == version + 1 {
+        vec![event.clone()]
+    } else {
+        let mut missing = read_stream_after(&mut *conn, event.stream_id, version).await?;
+        missing.retain(|e| e.stream_version <= event.stream_version);
+        if missing.len() as i64 != event.stream_version - version {
+            return Err(ProjectionError::MissingEvents {
+                stream_id: event.stream_id,
+                missing: version + 1,
+            });
+        }
+        missing
+    };
+    for recorded in &events {
+        state = evolve(state, &recorded.decode::<E>()?, recorded.occurred_at);
+    }
+    Ok(state.map_or(Next::NoState, Next::State))
 }
 
 async fn project_organization(
     conn: &mut PgConnection,
     event: &RecordedEvent,
 ) -> Result<Applied, ProjectionError> {
-    let (version, state) = load::<Organization>(conn, "rm_organizations", event.stream_id).await?;
-    let Some(events) = events_to_apply(conn, event, version).await? else {
-        return Ok(Applied::AlreadyApplied);
-    };
     let id = OrganizationId::from_uuid(event.stream_id);
-    let Some(org) = fold(state, &events, |s, e, at| Organization::evolve(s, id, e, at))? else {
-        return Ok(Applied::Ignored);
+    let org = match next_state(conn, "rm_organizations", event, |s, e, at| {
+        Organization::evolve(s, id, e, at)
+    })
+    .await?
+    {
+        Next::State(org) => org,
+        Next::AlreadyApplied => return Ok(Applied::AlreadyApplied),
+        Next::NoState => return Ok(Applied::Ignored),
     };
     sqlx::query(
         "INSERT INTO rm_organizations (id, name, created_at, stream_version, document) \
@@ -138,16 +138,18 @@ async fn project_customer(
     conn: &mut PgConnection,
     event: &RecordedEvent,
 ) -> Result<Applied, ProjectionError> {
-    let (version, state) = load::<Customer>(conn, "rm_customers", event.stream_id).await?;
-    let Some(events) = events_to_apply(conn, event, version).await? else {
-        return Ok(Applied::AlreadyApplied);
-    };
     let (id, org) = (
         CustomerId::from_uuid(event.stream_id),
         OrganizationId::from_uuid(event.organization_id),
     );
-    let Some(customer) = fold(state, &events, |s, e, at| Customer::evolve(s, id, org, e, at))? else {
-        return Ok(Applied::Ignored);
+    let customer = match next_state(conn, "rm_customers", event, |s, e, at| {
+        Customer::evolve(s, id, org, e, at)
+    })
+    .await?
+    {
+        Next::State(customer) => customer,
+        Next::AlreadyApplied => return Ok(Applied::AlreadyApplied),
+        Next::NoState => return Ok(Applied::Ignored),
     };
     sqlx::query(
         "INSERT INTO rm_customers (id, organization_id, external_id, name, created_at, stream_version, document) \
@@ -168,16 +170,18 @@ async fn project_customer(
 }
 
 async fn project_link(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Applied, ProjectionError> {
-    let (version, state) = load::<Link>(conn, "rm_onboarding_links", event.stream_id).await?;
-    let Some(events) = events_to_apply(conn, event, version).await? else {
-        return Ok(Applied::AlreadyApplied);
-    };
     let (id, org) = (
         LinkId::from_uuid(event.stream_id),
         OrganizationId::from_uuid(event.organization_id),
     );
-    let Some(link) = fold(state, &events, |s, e, at| Link::evolve(s, id, org, e, at))? else {
-        return Ok(Applied::Ignored);
+    let link = match next_state(conn, "rm_onboarding_links", event, |s, e, at| {
+        Link::evolve(s, id, org, e, at)
+    })
+    .await?
+    {
+        Next::State(link) => link,
+        Next::AlreadyApplied => return Ok(Applied::AlreadyApplied),
+        Next::NoState => return Ok(Applied::Ignored),
     };
     sqlx::query(
         "INSERT INTO rm_onboarding_links (id, organization_id, customer_id, external_id, status, \

@@ -8,7 +8,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use gangway_domain::customer::{Customer, CustomerEvent};
 use gangway_domain::link::{Link, LinkEvent};
 use gangway_domain::{CustomerId, LinkId, OrganizationId, StreamEvent};
-use gangway_event_store::{read_stream_after, EventMetadata, NewEvent, RecordedEvent, StoreError};
+use gangway_event_store::{read_stream_after, EventMetadata, NewEvent, StoreError};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -21,33 +21,38 @@ pub struct Loaded<S> {
     pub version: i64,
 }
 
-fn fold<E: StreamEvent, S>(
-    events: &[RecordedEvent],
+/// Reads and folds a stream of `org`; `None` if it does not exist, is of another type, or belongs
+/// to another organization (which callers must not be able to tell apart).
+async fn load<E: StreamEvent, S>(
+    db: impl PgExecutor<'_>,
+    org: OrganizationId,
+    id: Uuid,
     mut evolve: impl FnMut(Option<S>, &E, DateTime<Utc>) -> Option<S>,
 ) -> Result<Option<Loaded<S>>, StoreError> {
+    let events = read_stream_after(db, id, 0).await?;
+    if events
+        .first()
+        .is_none_or(|e| e.organization_id != org.as_uuid() || e.stream_type != E::STREAM_TYPE)
+    {
+        return Ok(None);
+    }
     let mut state = None;
-    for recorded in events {
+    for recorded in &events {
         state = evolve(state, &recorded.decode::<E>()?, recorded.occurred_at);
     }
     let version = events.last().map_or(0, |e| e.stream_version);
     Ok(state.map(|state| Loaded { state, version }))
 }
 
-/// The link if it exists and belongs to `org`; another organization's link is indistinguishable
-/// from a missing one.
 pub async fn load_link(
     db: impl PgExecutor<'_>,
     org: OrganizationId,
     id: LinkId,
 ) -> Result<Option<Loaded<Link>>, StoreError> {
-    let events = read_stream_after(db, id.as_uuid(), 0).await?;
-    if events
-        .first()
-        .is_none_or(|e| e.organization_id != org.as_uuid() || e.stream_type != LinkEvent::STREAM_TYPE)
-    {
-        return Ok(None);
-    }
-    fold(&events, |s, e: &LinkEvent, at| Link::evolve(s, id, org, e, at))
+    load(db, org, id.as_uuid(), |s, e: &LinkEvent, at| {
+        Link::evolve(s, id, org, e, at)
+    })
+    .await
 }
 
 pub async fn load_customer(
@@ -55,16 +60,10 @@ pub async fn load_customer(
     org: OrganizationId,
     id: CustomerId,
 ) -> Result<Option<Loaded<Customer>>, StoreError> {
-    let events = read_stream_after(db, id.as_uuid(), 0).await?;
-    if events
-        .first()
-        .is_none_or(|e| e.organization_id != org.as_uuid() || e.stream_type != CustomerEvent::STREAM_TYPE)
-    {
-        return Ok(None);
-    }
-    fold(&events, |s, e: &CustomerEvent, at| {
+    load(db, org, id.as_uuid(), |s, e: &CustomerEvent, at| {
         Customer::evolve(s, id, org, e, at)
     })
+    .await
 }
 
 /// The current time at the precision Postgres stores, so what a command returns equals what is
