@@ -242,6 +242,14 @@ async fn malformed_or_oversized_bodies_get_our_error_shape() {
         let json: Value = response.json().await.unwrap();
         assert_eq!(json["error"]["code"], code);
     }
+    let (status, body) = api
+        .call(Method::GET, "/v1/onboarding-links?page=1&page=2", &key, None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("query")),
+        "{body}"
+    );
     let (status, body) = api.call(Method::GET, "/v1/nothing-here", &key, None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
 }

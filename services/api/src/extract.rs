@@ -133,3 +133,17 @@ impl FromRequestParts<AppState> for PathId {
             .map_err(|_| ApiError::NotFound("resource"))
     }
 }
+
+/// Query parameters. A query string that cannot be read answers 422 in our error shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| ApiQuery(value))
+            .map_err(|rejection| ApiError::validation("query", rejection.body_text()))
+    }
+}

@@ -89,7 +89,10 @@ impl LogConfig {
     pub fn init(&self) {
         let filter = tracing_subscriber::EnvFilter::try_new(&self.log_filter)
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let builder = tracing_subscriber::fmt().with_env_filter(filter);
+        // Logs go to stderr, so a command's own output on stdout stays clean to pipe.
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
         let _ = match self.log_format {
             LogFormat::Text => builder.try_init(),
             LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -3,10 +3,10 @@
 use crate::commands::customers::{create_customer, find_by_external_id};
 use crate::commands::load_customer;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, PathId, Tenant};
+use crate::extract::{ApiJson, ApiQuery, PathId, Tenant};
 use crate::http::Data;
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -123,7 +123,7 @@ pub struct CustomerQuery {
 pub async fn find(
     State(state): State<AppState>,
     Tenant(org): Tenant,
-    Query(query): Query<CustomerQuery>,
+    ApiQuery(query): ApiQuery<CustomerQuery>,
 ) -> Result<Json<Data<Vec<CustomerResponse>>>, ApiError> {
     let external_id = query
         .external_id

@@ -4,12 +4,12 @@ pub mod request;
 pub mod response;
 
 use crate::commands::links::{create_link, delete_link};
-use crate::commands::load_link;
+use crate::commands::{load_link, now};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, PathId, Tenant};
+use crate::extract::{ApiJson, ApiQuery, PathId, Tenant};
 use crate::http::{Data, EventResponse, ListQuery, Paginated};
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -43,7 +43,7 @@ pub async fn create(
     Tenant(org): Tenant,
     ApiJson(body): ApiJson<CreateLinkRequest>,
 ) -> Result<(StatusCode, Json<Data<LinkResponse>>), ApiError> {
-    let now = Utc::now();
+    let now = now();
     let require_https = state.config.environment == Environment::Production;
     let command = body.validate(now, require_https)?;
     let link = create_link(&state, org, command).await?;
@@ -101,8 +101,8 @@ pub struct LinkListFilter {
 pub async fn list(
     State(state): State<AppState>,
     Tenant(org): Tenant,
-    Query(paging): Query<ListQuery>,
-    Query(filter): Query<LinkListFilter>,
+    ApiQuery(paging): ApiQuery<ListQuery>,
+    ApiQuery(filter): ApiQuery<LinkListFilter>,
 ) -> Result<Json<Paginated<LinkResponse>>, ApiError> {
     let page = paging.validate()?;
     let filter = LinkFilter {
