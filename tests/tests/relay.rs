@@ -123,6 +123,18 @@ async fn concurrent_appends_reach_jetstream_exactly_once_in_commit_order() {
 
     let published = read_stream(&bus).await.unwrap();
     assert_eq!(published.len() as u64, total, "no duplicates and nothing missing");
+    let (txid, position): (i64, i64) = sqlx::query_as(
+        "SELECT transaction_id::text::bigint, position FROM relay_checkpoints WHERE name = 'default'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    let last = published.last().unwrap().1.cursor();
+    assert_eq!(
+        (txid, position),
+        (last.transaction_id, last.position),
+        "a stopping relay saves its checkpoint"
+    );
     let ids: HashSet<Uuid> = published.iter().map(|(_, e)| e.event_id).collect();
     assert_eq!(ids.len() as u64, total, "each event exactly once");
     let index: HashMap<Uuid, usize> = published

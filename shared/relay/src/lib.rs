@@ -10,7 +10,7 @@ use gangway_event_store::{read_committed_after, CommitCursor, RecordedEvent, Sto
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -59,7 +59,14 @@ pub struct LeadingRelay<'a> {
     relay: &'a Relay,
     conn: PgConnection,
     cursor: CommitCursor,
+    /// The cursor as last written to `relay_checkpoints`, and when.
+    saved: (CommitCursor, Instant),
 }
+
+/// How often a busy relay writes its checkpoint. It may lag: a restarted relay resumes from the
+/// stream's last message when that is further along, so the lag costs nothing but a few
+/// duplicate publishes that JetStream drops.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 
 impl Relay {
     /// `wake` is signalled by appends in this process (see `EventStore::appended_signal`).
@@ -94,6 +101,7 @@ impl Relay {
             relay: self,
             conn,
             cursor,
+            saved: (stored, Instant::now()),
         }))
     }
 
@@ -122,7 +130,8 @@ impl LeadingRelay<'_> {
         self.cursor
     }
 
-    /// Publishes the next batch of committed events and moves the checkpoint past them.
+    /// Publishes the next batch of committed events and moves the cursor past them (the
+    /// checkpoint follows within [`CHECKPOINT_INTERVAL`], or call [`LeadingRelay::save`]).
     /// Returns how many were published.
     pub async fn step(&mut self) -> Result<usize, RelayError> {
         let batch = read_committed_after(&mut self.conn, self.cursor, self.relay.config.batch_size).await?;
@@ -137,15 +146,27 @@ impl LeadingRelay<'_> {
         for ack in acks {
             ack.await.map_err(|e| BusError::JetStream(e.to_string()))?;
         }
-        save_checkpoint(&mut self.conn, &self.relay.config.name, last).await?;
         self.cursor = last;
         Ok(batch.len())
+    }
+
+    /// Writes the checkpoint if it moved since the last write.
+    pub async fn save(&mut self) -> Result<(), RelayError> {
+        if self.saved.0 != self.cursor {
+            save_checkpoint(&mut self.conn, &self.relay.config.name, self.cursor).await?;
+        }
+        self.saved = (self.cursor, Instant::now());
+        Ok(())
     }
 
     async fn run(&mut self, cancel: &CancellationToken) -> Result<(), RelayError> {
         let poll = self.relay.config.poll_interval;
         while !cancel.is_cancelled() {
-            if self.step().await? == 0 {
+            let published = self.step().await?;
+            if self.saved.1.elapsed() >= CHECKPOINT_INTERVAL {
+                self.save().await?;
+            }
+            if published == 0 {
                 tokio::select! {
                     _ = cancel.cancelled() => {}
                     _ = self.relay.wake.notified() => {}
@@ -153,7 +174,7 @@ impl LeadingRelay<'_> {
                 }
             }
         }
-        Ok(())
+        self.save().await
     }
 }
 
