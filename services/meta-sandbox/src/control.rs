@@ -1,0 +1,96 @@
+//! `/sandbox/*`: what the signup popup and tests use to drive the sandbox: mint a code for the
+//! assets a person picked, expire a code, invalidate a token, and queue failures.
+
+use crate::graph::graph_error;
+use crate::world::{random, Code, Fault, Grant};
+use crate::Sandbox;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Instant;
+
+pub fn router() -> Router<Sandbox> {
+    Router::new()
+        .route("/sandbox/world", get(world))
+        .route("/sandbox/codes", post(mint_code))
+        .route("/sandbox/codes/{code}/expire", post(expire_code))
+        .route("/sandbox/tokens/{token}/invalidate", post(invalidate_token))
+        .route("/sandbox/faults", post(add_fault))
+}
+
+/// Every WABA and phone number, as the popup lists them.
+async fn world(State(sandbox): State<Sandbox>) -> Json<serde_json::Value> {
+    let world = sandbox.world();
+    let mut wabas: Vec<_> = world.wabas.values().cloned().collect();
+    wabas.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut phones: Vec<_> = world.phones.values().cloned().collect();
+    phones.sort_by(|a, b| a.id.cmp(&b.id));
+    Json(json!({ "wabas": wabas, "phones": phones }))
+}
+
+#[derive(Deserialize)]
+struct MintCode {
+    waba_id: String,
+    phone_number_id: Option<String>,
+}
+
+/// Issues the code Embedded Signup would return for these assets.
+async fn mint_code(State(sandbox): State<Sandbox>, Json(body): Json<MintCode>) -> Response {
+    let mut world = sandbox.world();
+    let Some(waba) = world.wabas.get(&body.waba_id).cloned() else {
+        return graph_error(400, 100, None, "Unknown waba_id");
+    };
+    if let Some(phone) = &body.phone_number_id {
+        if world.phones.get(phone).is_none_or(|p| p.waba_id != waba.id) {
+            return graph_error(400, 100, None, "phone_number_id does not belong to waba_id");
+        }
+    }
+    let code = random("AQ", 64);
+    world.codes.insert(
+        code.clone(),
+        Code {
+            grant: Grant {
+                waba_id: waba.id.clone(),
+            },
+            issued: Instant::now(),
+            used: false,
+            expired: false,
+        },
+    );
+    (
+        StatusCode::CREATED,
+        Json(json!({ "code": code, "business_id": waba.business_id, "waba_id": waba.id })),
+    )
+        .into_response()
+}
+
+async fn expire_code(State(sandbox): State<Sandbox>, Path(code): Path<String>) -> StatusCode {
+    match sandbox.world().codes.get_mut(&code) {
+        Some(record) => {
+            record.expired = true;
+            StatusCode::NO_CONTENT
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+async fn invalidate_token(State(sandbox): State<Sandbox>, Path(token): Path<String>) -> StatusCode {
+    match sandbox.world().tokens.get_mut(&token) {
+        Some(record) => {
+            record.valid = false;
+            StatusCode::NO_CONTENT
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+async fn add_fault(State(sandbox): State<Sandbox>, Json(fault): Json<Fault>) -> StatusCode {
+    if fault.times > 0 {
+        sandbox.world().faults.push(fault);
+    }
+    StatusCode::NO_CONTENT
+}

@@ -1,0 +1,379 @@
+//! Graph API paths and shapes as reference/meta-embedded-signup.md §2-3 describes them, for any
+//! `/vNN.0/` version.
+
+use crate::world::{random, Grant, IssuedToken};
+use crate::Sandbox;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+type Params = Query<HashMap<String, String>>;
+
+pub fn router(sandbox: Sandbox) -> Router<Sandbox> {
+    Router::new()
+        .route("/{version}/oauth/access_token", get(exchange_code))
+        .route("/{version}/debug_token", get(debug_token))
+        .route("/{version}/{node}", get(read_node))
+        .route("/{version}/{node}/{edge}", get(read_edge).post(post_edge))
+        .layer(middleware::from_fn_with_state(sandbox, check_version_and_faults))
+}
+
+/// Meta's error object.
+pub fn graph_error(status: u16, code: i64, subcode: Option<i64>, message: &str) -> Response {
+    let mut error = json!({
+        "message": message,
+        "type": "OAuthException",
+        "code": code,
+        "fbtrace_id": random("A", 22),
+    });
+    if let Some(subcode) = subcode {
+        error["error_subcode"] = json!(subcode);
+    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+fn unsupported(node: &str) -> Response {
+    graph_error(
+        400,
+        100,
+        Some(33),
+        &format!(
+            "Unsupported get request. Object with ID '{node}' does not exist, cannot be loaded due to missing \
+             permissions, or does not support this operation."
+        ),
+    )
+}
+
+fn invalid_token() -> Response {
+    graph_error(
+        400,
+        190,
+        None,
+        "Invalid OAuth access token - Cannot parse access token",
+    )
+}
+
+async fn check_version_and_faults(State(sandbox): State<Sandbox>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let version = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let well_formed = version
+        .strip_prefix('v')
+        .and_then(|v| v.strip_suffix(".0"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if !well_formed {
+        return graph_error(400, 2635, None, &format!("Unknown API version '{version}'"));
+    }
+    if let Some(fault) = sandbox.world().take_fault(&path) {
+        return graph_error(fault.status, fault.code, fault.error_subcode, &fault.message);
+    }
+    next.run(request).await
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// `GET /oauth/access_token?client_id&client_secret&code`: single use, short-lived, and no
+/// `redirect_uri` for codes from the popup.
+async fn exchange_code(State(sandbox): State<Sandbox>, Query(q): Params) -> Response {
+    if q.get("client_id") != Some(&sandbox.config.app_id) {
+        return graph_error(
+            400,
+            101,
+            None,
+            "Error validating application. Invalid application ID.",
+        );
+    }
+    if q.get("client_secret") != Some(&sandbox.config.app_secret) {
+        return graph_error(400, 1, None, "Error validating client secret.");
+    }
+    let Some(code) = q.get("code") else {
+        return graph_error(400, 100, None, "Missing authorization code");
+    };
+    let mut world = sandbox.world();
+    let ttl = world.code_ttl;
+    let Some(record) = world.codes.get_mut(code) else {
+        return graph_error(400, 100, None, "Invalid verification code format.");
+    };
+    if record.used {
+        return graph_error(400, 100, Some(36009), "This authorization code has been used.");
+    }
+    // Any exchange attempt burns the code, failed or not.
+    record.used = true;
+    if q.contains_key("redirect_uri") {
+        return graph_error(
+            400,
+            100,
+            Some(36008),
+            "Error validating verification code. Please make sure your redirect_uri is identical to the one you \
+             used in the OAuth dialog request",
+        );
+    }
+    if record.expired || record.issued.elapsed() > ttl {
+        return graph_error(400, 100, Some(36007), "This authorization code has expired.");
+    }
+    let grant = record.grant.clone();
+    let token = random("EAAG", 48);
+    world.tokens.insert(
+        token.clone(),
+        IssuedToken {
+            grant,
+            valid: true,
+            issued_at: now_unix(),
+        },
+    );
+    Json(json!({ "access_token": token, "token_type": "bearer" })).into_response()
+}
+
+/// `GET /debug_token?input_token&access_token=APP_ID|APP_SECRET`.
+async fn debug_token(State(sandbox): State<Sandbox>, Query(q): Params, headers: HeaderMap) -> Response {
+    let app_token = format!("{}|{}", sandbox.config.app_id, sandbox.config.app_secret);
+    let presented = q.get("access_token").cloned().or_else(|| bearer(&headers));
+    if presented.as_deref() != Some(app_token.as_str()) {
+        return invalid_token();
+    }
+    let Some(input) = q.get("input_token") else {
+        return graph_error(400, 100, None, "The parameter input_token is required");
+    };
+    let world = sandbox.world();
+    let data = match world.tokens.get(input) {
+        Some(token) if token.valid => {
+            let scope = |name: &str| json!({ "scope": name, "target_ids": [token.grant.waba_id] });
+            json!({
+                "app_id": sandbox.config.app_id,
+                "type": "SYSTEM_USER",
+                "application": "Gangway Sandbox",
+                "data_access_expires_at": 0,
+                "expires_at": 0,
+                "is_valid": true,
+                "issued_at": token.issued_at,
+                "scopes": ["whatsapp_business_management", "whatsapp_business_messaging"],
+                "granular_scopes": [scope("whatsapp_business_management"), scope("whatsapp_business_messaging")],
+                "user_id": "104169029247128"
+            })
+        }
+        _ => json!({
+            "app_id": sandbox.config.app_id,
+            "is_valid": false,
+            "scopes": [],
+            "error": { "code": 190, "message": "Error validating access token: The session has been invalidated.", "subcode": 460 }
+        }),
+    };
+    Json(json!({ "data": data })).into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::to_owned)
+}
+
+/// The grant behind the request's valid access token (header or `access_token` parameter).
+fn granted(sandbox: &Sandbox, headers: &HeaderMap, q: &HashMap<String, String>) -> Option<Grant> {
+    let token = bearer(headers).or_else(|| q.get("access_token").cloned())?;
+    let world = sandbox.world();
+    world
+        .tokens
+        .get(&token)
+        .filter(|t| t.valid)
+        .map(|t| t.grant.clone())
+}
+
+fn phone_json(sandbox: &Sandbox, id: &str) -> Option<Value> {
+    let world = sandbox.world();
+    let phone = world.phones.get(id)?;
+    let registered = !phone.registrations.is_empty();
+    Some(json!({
+        "id": phone.id,
+        "display_phone_number": phone.display_phone_number,
+        "verified_name": phone.verified_name,
+        "code_verification_status": "VERIFIED",
+        "quality_rating": "GREEN",
+        "platform_type": if registered || phone.is_on_biz_app { "CLOUD_API" } else { "NOT_APPLICABLE" },
+        "throughput": { "level": "STANDARD" },
+        "name_status": "APPROVED",
+        "status": if registered || phone.is_on_biz_app { "CONNECTED" } else { "PENDING" },
+        "account_mode": "LIVE",
+        "is_official_business_account": false,
+        "is_pin_enabled": phone.pin.is_some(),
+        "is_on_biz_app": phone.is_on_biz_app,
+        "messaging_limit_tier": "TIER_1K",
+        "health_status": {
+            "can_send_message": "AVAILABLE",
+            "entities": [{ "entity_type": "PHONE_NUMBER", "id": phone.id, "can_send_message": "AVAILABLE" }]
+        }
+    }))
+}
+
+/// `GET /{waba-id}` or `GET /{phone-number-id}`, visible only with a token granted that WABA.
+async fn read_node(
+    State(sandbox): State<Sandbox>,
+    Path((_, node)): Path<(String, String)>,
+    Query(q): Params,
+    headers: HeaderMap,
+) -> Response {
+    let Some(grant) = granted(&sandbox, &headers, &q) else {
+        return invalid_token();
+    };
+    let waba = sandbox.world().wabas.get(&node).cloned();
+    if let Some(waba) = waba {
+        if waba.id != grant.waba_id {
+            return unsupported(&node);
+        }
+        return Json(json!({
+            "id": waba.id,
+            "name": waba.name,
+            "currency": "USD",
+            "timezone_id": "1",
+            "message_template_namespace": format!("ns_{}", waba.id),
+            "account_review_status": "APPROVED",
+            "business_verification_status": "verified",
+            "owner_business_info": { "id": waba.business_id, "name": waba.business_name }
+        }))
+        .into_response();
+    }
+    let phone_waba = sandbox.world().phones.get(&node).map(|p| p.waba_id.clone());
+    match phone_waba {
+        Some(waba_id) if waba_id == grant.waba_id => {
+            phone_json(&sandbox, &node).map_or_else(|| unsupported(&node), |p| Json(p).into_response())
+        }
+        _ => unsupported(&node),
+    }
+}
+
+/// `GET /{waba-id}/phone_numbers` and `GET /{waba-id}/subscribed_apps`.
+async fn read_edge(
+    State(sandbox): State<Sandbox>,
+    Path((_, node, edge)): Path<(String, String, String)>,
+    Query(q): Params,
+    headers: HeaderMap,
+) -> Response {
+    let Some(grant) = granted(&sandbox, &headers, &q) else {
+        return invalid_token();
+    };
+    if node != grant.waba_id {
+        return unsupported(&node);
+    }
+    match edge.as_str() {
+        "phone_numbers" => {
+            let mut ids: Vec<String> = sandbox
+                .world()
+                .phones
+                .values()
+                .filter(|p| p.waba_id == node)
+                .map(|p| p.id.clone())
+                .collect();
+            ids.sort();
+            let data: Vec<Value> = ids.iter().filter_map(|id| phone_json(&sandbox, id)).collect();
+            Json(json!({ "data": data, "paging": { "cursors": { "before": "QVFI", "after": "QVFI" } } }))
+                .into_response()
+        }
+        "subscribed_apps" => {
+            let apps = sandbox
+                .world()
+                .wabas
+                .get(&node)
+                .map(|w| w.subscribed_apps.clone())
+                .unwrap_or_default();
+            let data: Vec<Value> = apps
+                .iter()
+                .map(|id| json!({ "whatsapp_business_api_data": { "id": id, "name": "Gangway Sandbox" } }))
+                .collect();
+            Json(json!({ "data": data })).into_response()
+        }
+        _ => unsupported(&format!("{node}/{edge}")),
+    }
+}
+
+/// `POST /{waba-id}/subscribed_apps` and `POST /{phone-number-id}/register`.
+async fn post_edge(
+    State(sandbox): State<Sandbox>,
+    Path((_, node, edge)): Path<(String, String, String)>,
+    Query(q): Params,
+    headers: HeaderMap,
+    body: Option<Json<Value>>,
+) -> Response {
+    let Some(grant) = granted(&sandbox, &headers, &q) else {
+        return invalid_token();
+    };
+    let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
+    match edge.as_str() {
+        "subscribed_apps" if node == grant.waba_id => {
+            let app_id = sandbox.config.app_id.clone();
+            if let Some(waba) = sandbox.world().wabas.get_mut(&node) {
+                if !waba.subscribed_apps.contains(&app_id) {
+                    waba.subscribed_apps.push(app_id);
+                }
+            }
+            Json(json!({ "success": true })).into_response()
+        }
+        "register" => register(&sandbox, &grant, &node, &body),
+        _ => unsupported(&format!("{node}/{edge}")),
+    }
+}
+
+/// Registration rules: a six-digit PIN that must match an existing two-step PIN, at most 10
+/// register calls per number per 72 hours, and never a number on the Business app.
+fn register(sandbox: &Sandbox, grant: &Grant, phone_id: &str, body: &Value) -> Response {
+    let pin = body.get("pin").and_then(Value::as_str).unwrap_or("");
+    if body.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
+        return graph_error(
+            400,
+            100,
+            None,
+            "(#100) The parameter messaging_product is required.",
+        );
+    }
+    if pin.len() != 6 || !pin.bytes().all(|b| b.is_ascii_digit()) {
+        return graph_error(400, 100, None, "(#100) Param pin must be 6 digits.");
+    }
+    let mut world = sandbox.world();
+    let Some(phone) = world
+        .phones
+        .get_mut(phone_id)
+        .filter(|p| p.waba_id == grant.waba_id)
+    else {
+        return unsupported(phone_id);
+    };
+    if phone.is_on_biz_app {
+        return graph_error(
+            400,
+            100,
+            None,
+            "(#100) This number is on the WhatsApp Business app (coexistence); it is synced, not registered.",
+        );
+    }
+    let window = std::time::Duration::from_secs(72 * 3600);
+    phone.registrations.retain(|at| at.elapsed() < window);
+    if phone.registrations.len() >= 10 {
+        return graph_error(
+            400,
+            133016,
+            None,
+            "Account register deregister rate limit exceeded: 10 register or deregister requests in 72 hours.",
+        );
+    }
+    phone.registrations.push(Instant::now());
+    match &phone.pin {
+        Some(existing) if existing != pin => {
+            graph_error(400, 133005, None, "Two step verification PIN Mismatch")
+        }
+        _ => {
+            phone.pin = Some(pin.to_owned());
+            Json(json!({ "success": true })).into_response()
+        }
+    }
+}

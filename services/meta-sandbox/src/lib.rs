@@ -1,0 +1,89 @@
+//! The meta sandbox: a local Meta for development and tests. It serves the Graph API paths and
+//! shapes Gangway uses (reference/meta-embedded-signup.md), answers with Meta's error object, and
+//! can be told to fail the ways Meta fails.
+
+mod control;
+mod graph;
+mod world;
+
+use clap::Args;
+use gangway_config::LogConfig;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use world::World;
+
+#[derive(Args, Clone, Debug)]
+pub struct SandboxConfig {
+    #[command(flatten)]
+    pub log: LogConfig,
+    /// Address the sandbox listens on.
+    #[arg(long, env = "GANGWAY_SANDBOX_ADDR", default_value = "127.0.0.1:8090")]
+    pub addr: SocketAddr,
+    /// The Meta app id the sandbox accepts.
+    #[arg(long, env = "GANGWAY_META_APP_ID", default_value = "1234567890")]
+    pub app_id: String,
+    /// The Meta app secret the sandbox accepts.
+    #[arg(long, env = "GANGWAY_META_APP_SECRET", default_value = "sandbox-app-secret")]
+    pub app_secret: String,
+    /// How long an Embedded Signup code can be exchanged, in seconds (Meta: 30).
+    #[arg(long, env = "GANGWAY_SANDBOX_CODE_TTL_SECONDS", default_value_t = 30)]
+    pub code_ttl_seconds: u64,
+}
+
+#[derive(Clone)]
+pub struct Sandbox {
+    world: Arc<Mutex<World>>,
+    config: Arc<SandboxConfig>,
+}
+
+impl Sandbox {
+    pub fn new(config: SandboxConfig) -> Self {
+        Self {
+            world: Arc::new(Mutex::new(World::seeded(Duration::from_secs(
+                config.code_ttl_seconds,
+            )))),
+            config: Arc::new(config),
+        }
+    }
+
+    fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+pub fn app(sandbox: Sandbox) -> axum::Router {
+    control::router()
+        .merge(graph::router(sandbox.clone()))
+        .with_state(sandbox)
+}
+
+/// Binds the listener (port 0 picks a free one) and serves until `cancel`.
+pub struct SandboxServer {
+    listener: TcpListener,
+    sandbox: Sandbox,
+}
+
+impl SandboxServer {
+    pub async fn build(config: SandboxConfig) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.addr).await?;
+        Ok(Self {
+            listener,
+            sandbox: Sandbox::new(config),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub async fn run(self, cancel: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.listener.local_addr()?, "meta sandbox listening");
+        axum::serve(self.listener, app(self.sandbox))
+            .with_graceful_shutdown(async move { cancel.cancelled().await })
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,191 @@
+//! The sandbox's Meta: businesses, WABAs and phone numbers, and what has been granted, issued and
+//! registered. Kept in memory; a restart starts a fresh world.
+
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Phone {
+    pub id: String,
+    pub display_phone_number: String,
+    pub verified_name: String,
+    pub waba_id: String,
+    /// On the WhatsApp Business app: onboarded through coexistence, never registered.
+    pub is_on_biz_app: bool,
+    #[serde(skip)]
+    pub pin: Option<String>,
+    #[serde(skip)]
+    pub registrations: Vec<Instant>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Waba {
+    pub id: String,
+    pub name: String,
+    pub business_id: String,
+    pub business_name: String,
+    pub subscribed_apps: Vec<String>,
+}
+
+/// What a person chose in the signup popup: the assets the code (and its token) grant.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    pub waba_id: String,
+}
+
+#[derive(Debug)]
+pub struct Code {
+    pub grant: Grant,
+    pub issued: Instant,
+    pub used: bool,
+    pub expired: bool,
+}
+
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub grant: Grant,
+    pub valid: bool,
+    pub issued_at: i64,
+}
+
+/// A failure to answer instead of the real thing, for the next `times` calls matching `path`.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct Fault {
+    /// Part of the request path, e.g. `register`, `debug_token`, `oauth/access_token`.
+    pub path_contains: String,
+    #[serde(default = "bad_request")]
+    pub status: u16,
+    pub code: i64,
+    #[serde(default)]
+    pub error_subcode: Option<i64>,
+    #[serde(default = "default_message")]
+    pub message: String,
+    #[serde(default = "once")]
+    pub times: u32,
+}
+
+fn bad_request() -> u16 {
+    400
+}
+fn default_message() -> String {
+    "An unexpected error has occurred. Please retry your request later.".into()
+}
+fn once() -> u32 {
+    1
+}
+
+pub struct World {
+    pub wabas: HashMap<String, Waba>,
+    pub phones: HashMap<String, Phone>,
+    pub codes: HashMap<String, Code>,
+    pub tokens: HashMap<String, IssuedToken>,
+    pub faults: Vec<Fault>,
+    pub code_ttl: Duration,
+}
+
+pub fn random(prefix: &str, len: usize) -> String {
+    let tail: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect();
+    format!("{prefix}{tail}")
+}
+
+impl World {
+    /// Two businesses: a coffee shop with two dedicated numbers and one on the Business app, and
+    /// a bakery with one number.
+    pub fn seeded(code_ttl: Duration) -> Self {
+        let mut world = Self {
+            wabas: HashMap::new(),
+            phones: HashMap::new(),
+            codes: HashMap::new(),
+            tokens: HashMap::new(),
+            faults: Vec::new(),
+            code_ttl,
+        };
+        world.add_waba(
+            "524126980791429",
+            "Sandbox Coffee Co",
+            "2729063490586005",
+            "Sandbox Coffee Co",
+        );
+        world.add_phone(
+            "106540352242922",
+            "+1 555-010-0001",
+            "Sandbox Coffee",
+            "524126980791429",
+            false,
+        );
+        world.add_phone(
+            "106540352242923",
+            "+1 555-010-0002",
+            "Sandbox Coffee Two",
+            "524126980791429",
+            false,
+        );
+        world.add_phone(
+            "106540352242924",
+            "+1 555-010-0003",
+            "Sandbox Coffee App",
+            "524126980791429",
+            true,
+        );
+        world.add_waba(
+            "524126980791430",
+            "Sandbox Bakery",
+            "2729063490586006",
+            "Sandbox Bakery Ltd",
+        );
+        world.add_phone(
+            "106540352242925",
+            "+55 11 5555-0100",
+            "Padaria Sandbox",
+            "524126980791430",
+            false,
+        );
+        world
+    }
+
+    fn add_waba(&mut self, id: &str, name: &str, business_id: &str, business_name: &str) {
+        self.wabas.insert(
+            id.into(),
+            Waba {
+                id: id.into(),
+                name: name.into(),
+                business_id: business_id.into(),
+                business_name: business_name.into(),
+                subscribed_apps: Vec::new(),
+            },
+        );
+    }
+
+    fn add_phone(&mut self, id: &str, display: &str, name: &str, waba_id: &str, on_app: bool) {
+        self.phones.insert(
+            id.into(),
+            Phone {
+                id: id.into(),
+                display_phone_number: display.into(),
+                verified_name: name.into(),
+                waba_id: waba_id.into(),
+                is_on_biz_app: on_app,
+                pin: None,
+                registrations: Vec::new(),
+            },
+        );
+    }
+
+    /// The first matching fault, used up by one call.
+    pub fn take_fault(&mut self, path: &str) -> Option<Fault> {
+        let index = self.faults.iter().position(|f| path.contains(&f.path_contains))?;
+        let fault = self.faults[index].clone();
+        self.faults[index].times -= 1;
+        if self.faults[index].times == 0 {
+            self.faults.remove(index);
+        }
+        Some(fault)
+    }
+}
