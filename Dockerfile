@@ -4,7 +4,8 @@ WORKDIR /src
 COPY . .
 RUN cargo build --release --bins \
  && mkdir /out \
- && cp target/release/gangway target/release/gangway-api target/release/gangway-projector /out/
+ && cp target/release/gangway target/release/gangway-api target/release/gangway-projector \
+       target/release/gangway-meta-sandbox /out/
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
