@@ -112,6 +112,12 @@ impl TestApi {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// `POST /v1/onboarding-links` with `body`.
+    pub async fn create_link(&self, key: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, "/v1/onboarding-links", key, Some(body))
+            .await
+    }
+
     pub async fn stop(self) {
         self.cancel.cancel();
         let _ = self.task.await;

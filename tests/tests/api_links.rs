@@ -36,9 +36,7 @@ async fn a_created_link_is_pending_with_every_option_and_reads_back_at_once() {
     let api = TestApi::spawn(&env).await;
     let (_, key) = api.create_org("Example SaaS").await;
 
-    let (status, body) = api
-        .call(Method::POST, "/v1/onboarding-links", &key, Some(full_request()))
-        .await;
+    let (status, body) = api.create_link(&key, full_request()).await;
     assert_eq!(status, 201, "{body}");
     let link = &body["data"];
     let id = link["id"].as_str().unwrap();
@@ -113,9 +111,7 @@ async fn a_minimal_link_gets_the_defaults() {
     let api = TestApi::spawn(&env).await;
     let (_, key) = api.create_org("Minimal").await;
     let before = Utc::now();
-    let (status, body) = api
-        .call(Method::POST, "/v1/onboarding-links", &key, Some(json!({})))
-        .await;
+    let (status, body) = api.create_link(&key, json!({})).await;
     assert_eq!(status, 201, "{body}");
     let expires: chrono::DateTime<Utc> = body["data"]["expiresAt"].as_str().unwrap().parse().unwrap();
     assert!(expires >= before + Days::days(7) && expires <= Utc::now() + Days::days(7));
@@ -193,9 +189,7 @@ async fn every_validation_rule_answers_422_naming_the_field() {
         (json!({"theme": "dark"}), "theme"),
     ];
     for (body, field) in cases {
-        let (status, error) = api
-            .call(Method::POST, "/v1/onboarding-links", &key, Some(body.clone()))
-            .await;
+        let (status, error) = api.create_link(&key, body.clone()).await;
         assert_eq!(status, 422, "{body} → {error}");
         assert_eq!(error["error"]["code"], "validation_failed", "{body}");
         assert_eq!(error["error"]["field"], field, "{body} → {error}");
@@ -312,14 +306,7 @@ async fn another_organizations_link_is_not_found_anywhere() {
     let api = TestApi::spawn(&env).await;
     let (_, owner) = api.create_org("Owner").await;
     let (_, other) = api.create_org("Other").await;
-    let (_, body) = api
-        .call(
-            Method::POST,
-            "/v1/onboarding-links",
-            &owner,
-            Some(json!({"externalId": "c1"})),
-        )
-        .await;
+    let (_, body) = api.create_link(&owner, json!({"externalId": "c1"})).await;
     let id = body["data"]["id"].as_str().unwrap().to_owned();
     let customer = body["data"]["customerId"].as_str().unwrap().to_owned();
 
@@ -359,14 +346,7 @@ async fn a_new_link_for_a_customer_revokes_its_pending_link() {
     let env = TestEnv::new().await;
     let api = TestApi::spawn(&env).await;
     let (_, key) = api.create_org("Revoker").await;
-    let create = |ext: &str| {
-        api.call(
-            Method::POST,
-            "/v1/onboarding-links",
-            &key,
-            Some(json!({"externalId": ext})),
-        )
-    };
+    let create = |ext: &str| api.create_link(&key, json!({"externalId": ext}));
     let (_, first) = create("cust-1").await;
     let (_, unrelated) = create("cust-2").await;
     let (_, second) = create("cust-1").await;
@@ -425,13 +405,7 @@ async fn concurrent_links_for_one_customer_leave_exactly_one_pending() {
     for _ in 0..10 {
         let (api, key) = (api.clone(), key.clone());
         tasks.push(tokio::spawn(async move {
-            api.call(
-                Method::POST,
-                "/v1/onboarding-links",
-                &key,
-                Some(json!({"externalId": "same"})),
-            )
-            .await
+            api.create_link(&key, json!({"externalId": "same"})).await
         }));
     }
     let mut ids = Vec::new();
@@ -465,14 +439,7 @@ async fn only_pending_links_can_be_deleted() {
     let env = TestEnv::new().await;
     let api = TestApi::spawn(&env).await;
     let (_, key) = api.create_org("Deleter").await;
-    let create = |ext: &str| {
-        api.call(
-            Method::POST,
-            "/v1/onboarding-links",
-            &key,
-            Some(json!({"externalId": ext})),
-        )
-    };
+    let create = |ext: &str| api.create_link(&key, json!({"externalId": ext}));
     let (_, pending) = create("a").await;
     let id = pending["data"]["id"].as_str().unwrap();
     let (status, _) = api
@@ -524,14 +491,7 @@ async fn links_are_listed_newest_first_with_filters_and_pagination() {
     let (_, key) = api.create_org("Lister").await;
     let mut created = Vec::new();
     for ext in ["a", "b", "c", "a"] {
-        let (_, body) = api
-            .call(
-                Method::POST,
-                "/v1/onboarding-links",
-                &key,
-                Some(json!({"externalId": ext})),
-            )
-            .await;
+        let (_, body) = api.create_link(&key, json!({"externalId": ext})).await;
         created.push(body["data"].clone());
     }
     wait_for_projection(&env, &bus).await;
@@ -644,14 +604,7 @@ async fn customers_are_created_found_by_external_id_and_fetched() {
         (422, Some("externalId"))
     );
 
-    let (_, link) = api
-        .call(
-            Method::POST,
-            "/v1/onboarding-links",
-            &key,
-            Some(json!({"customerId": id})),
-        )
-        .await;
+    let (_, link) = api.create_link(&key, json!({"customerId": id})).await;
     assert_eq!(link["data"]["customerId"], id);
 }
 

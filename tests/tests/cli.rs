@@ -2,7 +2,6 @@
 
 use gangway_e2e::{run_cli, stream_message_count, wait_until, TestApi};
 use gangway_testkit::TestEnv;
-use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -13,9 +12,7 @@ async fn org_create_prints_an_api_key_that_works() {
     let output = run_cli(&env, &["org", "create", "--name", "From the CLI"]);
     let created: Value = serde_json::from_str(output.trim()).unwrap();
     let key = created["apiKey"].as_str().unwrap();
-    let (status, body) = api
-        .call(Method::POST, "/v1/onboarding-links", key, Some(json!({})))
-        .await;
+    let (status, body) = api.create_link(key, json!({})).await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -25,14 +22,7 @@ async fn tail_prints_a_links_events_from_jetstream() {
     let bus = env.bus().await;
     let api = TestApi::spawn(&env).await;
     let (_, key) = api.create_org("Tailed").await;
-    let (_, link) = api
-        .call(
-            Method::POST,
-            "/v1/onboarding-links",
-            &key,
-            Some(json!({"externalId": "t"})),
-        )
-        .await;
+    let (_, link) = api.create_link(&key, json!({"externalId": "t"})).await;
     wait_until("the events on JetStream", Duration::from_secs(10), || async {
         stream_message_count(&bus).await >= 5
     })

@@ -13,11 +13,9 @@ use std::sync::Arc;
 async fn traffic(api: &TestApi, key: &str, rounds: usize) {
     for i in 0..rounds {
         let (status, body) = api
-            .call(
-                Method::POST,
-                "/v1/onboarding-links",
+            .create_link(
                 key,
-                Some(json!({"externalId": format!("c{}", i % 25), "name": format!("Customer {i}")})),
+                json!({"externalId": format!("c{}", i % 25), "name": format!("Customer {i}")}),
             )
             .await;
         assert_eq!(status, 201, "{body}");
@@ -69,21 +67,8 @@ async fn redelivered_and_out_of_order_events_are_applied_once_in_stream_order() 
     let env = TestEnv::new().await;
     let api = TestApi::spawn(&env).await;
     let (_, key) = api.create_org("Redelivery").await;
-    let (_, first) = api
-        .call(
-            Method::POST,
-            "/v1/onboarding-links",
-            &key,
-            Some(json!({"externalId": "x"})),
-        )
-        .await;
-    api.call(
-        Method::POST,
-        "/v1/onboarding-links",
-        &key,
-        Some(json!({"externalId": "x"})),
-    )
-    .await;
+    let (_, first) = api.create_link(&key, json!({"externalId": "x"})).await;
+    api.create_link(&key, json!({"externalId": "x"})).await;
     let first_id: uuid::Uuid = first["data"]["id"].as_str().unwrap().parse().unwrap();
     let store = EventStore::new(env.pool.clone());
     let link_events = store.read_stream(first_id).await.unwrap();
