@@ -576,6 +576,13 @@ async fn customers_are_created_found_by_external_id_and_fetched() {
         .call(Method::GET, "/v1/customers?externalId=acme", &key, None)
         .await;
     assert_eq!(found["data"][0]["id"], id);
+    let (_, padded) = api
+        .call(Method::GET, "/v1/customers?externalId=%20acme%20", &key, None)
+        .await;
+    assert_eq!(
+        padded["data"][0]["id"], id,
+        "looked up the way it was stored: trimmed"
+    );
 
     let (status, dup) = api
         .call(

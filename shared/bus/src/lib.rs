@@ -28,6 +28,18 @@ pub enum BusError {
     Decode(#[from] DecodeError),
 }
 
+/// The URL without credentials, for messages.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_username("***");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 fn js_error(e: impl std::fmt::Display) -> BusError {
     BusError::JetStream(e.to_string())
 }
@@ -66,7 +78,7 @@ impl Bus {
             .connect(url)
             .await
             .map_err(|source| BusError::Connect {
-                url: url.to_owned(),
+                url: redact(url),
                 source,
             })?;
         let bus = Self {
@@ -100,18 +112,17 @@ impl Bus {
         let mut config: stream::Config = serde_json::from_str(STREAM_DEFINITION)?;
         config.name = self.names.stream.clone();
         config.subjects = vec![format!("{}.>", self.names.subject_prefix)];
-        match self.jetstream.get_stream(&config.name).await {
-            Ok(existing) if existing.cached_info().config.subjects == config.subjects => Ok(existing),
-            Ok(_) => {
-                self.jetstream.update_stream(&config).await.map_err(js_error)?;
-                self.jetstream.get_stream(&config.name).await.map_err(js_error)
+        if self.jetstream.get_stream(&config.name).await.is_ok() {
+            if let Err(error) = self.jetstream.update_stream(&config).await {
+                // E.g. a storage type change, which JetStream refuses: keep the stream as it is.
+                tracing::warn!(stream = %config.name, %error, "could not apply nats/streams/events.json");
             }
-            Err(_) => self
-                .jetstream
-                .get_or_create_stream(config)
-                .await
-                .map_err(js_error),
+            return self.jetstream.get_stream(&config.name).await.map_err(js_error);
         }
+        self.jetstream
+            .get_or_create_stream(config)
+            .await
+            .map_err(js_error)
     }
 
     /// The projector's durable pull consumer, created if missing.
@@ -140,26 +151,20 @@ impl Bus {
             .await
             .map_err(js_error)
     }
-
-    /// The last event in the stream, if any: where a restarted relay knows it got to even when
-    /// its own checkpoint write was lost.
-    pub async fn last_published(&self) -> Result<Option<RecordedEvent>, BusError> {
-        let mut stream = self.ensure_stream().await?;
-        let state = stream.info().await.map_err(js_error)?.state.clone();
-        if state.messages == 0 {
-            return Ok(None);
-        }
-        let message = stream
-            .get_raw_message(state.last_sequence)
-            .await
-            .map_err(js_error)?;
-        Ok(Some(decode_event(&message.payload)?))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_nats_urls_are_not_repeated_in_errors() {
+        assert_eq!(
+            redact("nats://user:pw@example.com:4222"),
+            "nats://***@example.com:4222"
+        );
+        assert_eq!(redact("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+    }
 
     #[test]
     fn the_checked_in_definitions_parse() {

@@ -45,7 +45,8 @@ pub async fn save_checkpoint(
          VALUES ($1, $2, $3, now()) \
          ON CONFLICT (name) DO UPDATE SET \
              stream_sequence = GREATEST(projection_checkpoints.stream_sequence, EXCLUDED.stream_sequence), \
-             event_position = EXCLUDED.event_position, updated_at = now()",
+             event_position = GREATEST(projection_checkpoints.event_position, EXCLUDED.event_position), \
+             updated_at = now()",
     )
     .bind(name)
     .bind(i64::try_from(stream_sequence).unwrap_or(i64::MAX))
@@ -66,7 +67,9 @@ enum Next<S> {
 }
 
 /// Locks the row, and folds into its state the event, plus any earlier events of the stream the
-/// row has not seen (read from the event store, which is the source of truth).
+/// row has not seen (read from the event store, which is the source of truth). A row that does not
+/// exist yet cannot be locked: the upserts' version guard keeps a slower projector replica from
+/// writing an older state over a newer one.
 async fn next_state<S: DeserializeOwned, E: StreamEvent>(
     conn: &mut PgConnection,
     table: &str,
@@ -122,7 +125,8 @@ async fn project_organization(
         "INSERT INTO rm_organizations (id, name, created_at, stream_version, document) \
          VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
-             stream_version = EXCLUDED.stream_version, document = EXCLUDED.document",
+             stream_version = EXCLUDED.stream_version, document = EXCLUDED.document \
+         WHERE rm_organizations.stream_version < EXCLUDED.stream_version",
     )
     .bind(org.id.as_uuid())
     .bind(&org.name)
@@ -155,7 +159,8 @@ async fn project_customer(
         "INSERT INTO rm_customers (id, organization_id, external_id, name, created_at, stream_version, document) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (id) DO UPDATE SET external_id = EXCLUDED.external_id, name = EXCLUDED.name, \
-             stream_version = EXCLUDED.stream_version, document = EXCLUDED.document",
+             stream_version = EXCLUDED.stream_version, document = EXCLUDED.document \
+         WHERE rm_customers.stream_version < EXCLUDED.stream_version",
     )
     .bind(customer.id.as_uuid())
     .bind(customer.organization_id.as_uuid())
@@ -188,7 +193,8 @@ async fn project_link(conn: &mut PgConnection, event: &RecordedEvent) -> Result<
              expires_at, created_at, stream_version, document) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, expires_at = EXCLUDED.expires_at, \
-             stream_version = EXCLUDED.stream_version, document = EXCLUDED.document",
+             stream_version = EXCLUDED.stream_version, document = EXCLUDED.document \
+         WHERE rm_onboarding_links.stream_version < EXCLUDED.stream_version",
     )
     .bind(link.id.as_uuid())
     .bind(link.organization_id.as_uuid())

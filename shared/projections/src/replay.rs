@@ -13,16 +13,20 @@ pub struct ReplayProgress {
 }
 
 /// Rebuilds every read model from the event store, in commit order, in one transaction: readers
-/// see the old models until the new ones are complete. Returns how many events were read.
+/// see the old models until the new ones are complete (rows are deleted, not truncated, so reads
+/// do not wait). While it runs, the projector waits on the rows it touches, and the relay, which
+/// only publishes transactions older than every open one, pauses. Returns how many events were read.
 pub async fn replay(pool: &PgPool, mut progress: impl FnMut(ReplayProgress)) -> Result<u64, ProjectionError> {
     let mut tx = pool.begin().await?;
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&mut *tx)
         .await?;
     let total = u64::try_from(total).unwrap_or(0);
-    sqlx::query(&format!("TRUNCATE {}", READ_MODEL_TABLES.join(", ")))
-        .execute(&mut *tx)
-        .await?;
+    for table in READ_MODEL_TABLES {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&mut *tx)
+            .await?;
+    }
     let mut cursor = CommitCursor::default();
     let mut applied = 0u64;
     loop {

@@ -63,9 +63,9 @@ pub struct LeadingRelay<'a> {
     saved: (CommitCursor, Instant),
 }
 
-/// How often a busy relay writes its checkpoint. It may lag: a restarted relay resumes from the
-/// stream's last message when that is further along, so the lag costs nothing but a few
-/// duplicate publishes that JetStream drops.
+/// How often a busy relay writes its checkpoint. A restarted relay publishes again what came after
+/// it; JetStream drops those repeats within its duplicate window (10 minutes), and consumers skip
+/// events they have applied.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 
 impl Relay {
@@ -91,17 +91,17 @@ impl Relay {
             conn.close().await.ok();
             return Ok(None);
         }
-        let stored = load_checkpoint(&mut conn, &self.config.name).await?;
-        // The checkpoint is written after JetStream acks; a crash in between leaves it behind.
-        // The stream's last message tells where publishing really got to.
-        let published = self.bus.last_published().await?.map(|e| e.cursor());
-        let cursor = stored.max(published.unwrap_or_default());
+        // The checkpoint trails what was published by up to CHECKPOINT_INTERVAL; what is sent
+        // again is dropped by JetStream (same Nats-Msg-Id) or skipped by consumers. Resuming from
+        // the stream's last message instead would be wrong: after a broken connection, a message
+        // can be lost while later ones of the same batch were stored.
+        let cursor = load_checkpoint(&mut conn, &self.config.name).await?;
         tracing::info!(relay = %self.config.name, ?cursor, "relay is leading");
         Ok(Some(LeadingRelay {
             relay: self,
             conn,
             cursor,
-            saved: (stored, Instant::now()),
+            saved: (cursor, Instant::now()),
         }))
     }
 

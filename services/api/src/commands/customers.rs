@@ -67,23 +67,27 @@ pub async fn create_customer(
     Ok(customer.state)
 }
 
-/// The customer holding `external_id` in `org`, read consistently (not from a read model) and
-/// locked until the caller's transaction ends.
+/// The customer holding `external_id` in `org`, read consistently (not from a read model). With
+/// `lock`, it is also locked until the caller's transaction ends, so commands on one customer queue.
 pub async fn find_by_external_id(
     conn: &mut PgConnection,
     org: OrganizationId,
     external_id: &str,
+    lock: bool,
 ) -> Result<Option<Loaded<Customer>>, ApiError> {
-    // Finds and locks (as `lock_entity` does) in one round trip.
-    let id: Option<Uuid> = sqlx::query_scalar(
+    // Finding and locking (as `lock_entity` does) take one round trip.
+    let sql = if lock {
         "SELECT c.customer_id FROM customer_external_ids c \
          CROSS JOIN LATERAL pg_advisory_xact_lock(hashtextextended(c.customer_id::text, 0)) \
-         WHERE c.organization_id = $1 AND c.external_id = $2",
-    )
-    .bind(org.as_uuid())
-    .bind(external_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+         WHERE c.organization_id = $1 AND c.external_id = $2"
+    } else {
+        "SELECT customer_id FROM customer_external_ids WHERE organization_id = $1 AND external_id = $2"
+    };
+    let id: Option<Uuid> = sqlx::query_scalar(sql)
+        .bind(org.as_uuid())
+        .bind(external_id)
+        .fetch_optional(&mut *conn)
+        .await?;
     let Some(id) = id else { return Ok(None) };
     Ok(load_customer(conn, org, CustomerId::from_uuid(id)).await?)
 }

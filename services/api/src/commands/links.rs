@@ -139,7 +139,7 @@ async fn resolve_customer(
             }
         }
         CustomerChoice::ByExternalId { external_id, name } => {
-            if let Some(customer) = find_by_external_id(tx.connection(), org, external_id).await? {
+            if let Some(customer) = find_by_external_id(tx.connection(), org, external_id, true).await? {
                 return Ok(Outcome::Done(Some(existing(customer))));
             }
             let created = CustomerCreated {

@@ -128,8 +128,9 @@ pub async fn find(
     let external_id = query
         .external_id
         .ok_or_else(|| ApiError::validation("externalId", "is required"))?;
+    // Stored external ids are trimmed; look up the same way.
     let mut conn = state.pool().acquire().await?;
-    let found = find_by_external_id(&mut conn, org, &external_id).await?;
+    let found = find_by_external_id(&mut conn, org, external_id.trim(), false).await?;
     Ok(Json(Data {
         data: found.into_iter().map(|c| c.state.into()).collect(),
     }))
