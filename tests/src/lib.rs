@@ -49,6 +49,8 @@ pub fn api_config(env: &TestEnv) -> ApiConfig {
 /// The real api (router, relay and all) serving on a free loopback port.
 pub struct TestApi {
     pub base_url: String,
+    /// The running api's state, for calling its step functions directly.
+    pub state: gangway_api::state::AppState,
     pub http: reqwest::Client,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -62,10 +64,12 @@ impl TestApi {
     pub async fn spawn_with(config: ApiConfig) -> Self {
         let app = Application::build(config).await.expect("building the api");
         let base_url = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state().clone();
         let cancel = CancellationToken::new();
         let task = tokio::spawn(app.run(cancel.clone()));
         Self {
             base_url,
+            state,
             http: reqwest::Client::new(),
             cancel,
             task,

@@ -34,6 +34,9 @@ pub struct ApiConfig {
     /// How often the relay looks for events appended by other processes, in milliseconds.
     #[arg(long, env = "GANGWAY_RELAY_POLL_MS", default_value_t = 10)]
     pub relay_poll_ms: u64,
+    /// How often pending links past their expiry are recorded as expired, in seconds (0: never).
+    #[arg(long, env = "GANGWAY_EXPIRY_SWEEP_SECONDS", default_value_t = 60)]
+    pub expiry_sweep_seconds: u64,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "GANGWAY_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,

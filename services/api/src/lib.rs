@@ -139,12 +139,21 @@ impl Application {
             let cancel = cancel.clone();
             tokio::spawn(async move { relay.run(cancel).await })
         });
+        let sweep_every = self.state.config.expiry_sweep_seconds;
+        let sweeper = (sweep_every > 0).then(|| {
+            let interval = std::time::Duration::from_secs(sweep_every);
+            tokio::spawn(commands::expiry::run_expiry_sweeper(
+                self.state.clone(),
+                interval,
+                cancel.clone(),
+            ))
+        });
         let shutdown = cancel.clone();
         axum::serve(self.listener, app(self.state))
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await?;
         cancel.cancel();
-        if let Some(task) = relay_task {
+        for task in [relay_task, sweeper].into_iter().flatten() {
             task.await.ok();
         }
         Ok(())

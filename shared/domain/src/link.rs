@@ -65,6 +65,9 @@ pub enum LinkEvent {
     Revoked { superseded_by: LinkId },
     #[serde(rename = "onboarding_link.deleted")]
     Deleted {},
+    /// The link passed its expiry while pending.
+    #[serde(rename = "onboarding_link.expired")]
+    Expired {},
 }
 
 impl StreamEvent for LinkEvent {
@@ -152,6 +155,10 @@ impl Link {
                 link.superseded_by = Some(*superseded_by);
                 Some(link)
             }
+            (Some(mut link), LinkEvent::Expired {}) => {
+                link.status = LinkStatus::Expired;
+                Some(link)
+            }
             (Some(mut link), LinkEvent::Deleted {}) => {
                 link.status = LinkStatus::Deleted;
                 link.deleted_at = Some(at);
@@ -174,6 +181,11 @@ impl Link {
     /// A newer link for the same customer supersedes this one if it is still pending.
     pub fn revoke(&self, superseded_by: LinkId, now: DateTime<Utc>) -> Option<LinkEvent> {
         (self.status_at(now) == LinkStatus::Pending).then_some(LinkEvent::Revoked { superseded_by })
+    }
+
+    /// A pending link past its expiry is recorded as expired, once.
+    pub fn expire(&self, now: DateTime<Utc>) -> Option<LinkEvent> {
+        (self.status == LinkStatus::Pending && now >= self.spec.expires_at).then_some(LinkEvent::Expired {})
     }
 
     /// Only pending links can be deleted.
@@ -266,6 +278,32 @@ mod tests {
             now,
         );
         assert_eq!(link.revoke(LinkId::new(), now + Duration::hours(2)), None);
+    }
+
+    #[test]
+    fn a_link_expires_once_and_only_after_its_expiry() {
+        let now = Utc::now();
+        let created = LinkEvent::Created(Box::new(spec(now + Duration::hours(1))));
+        let link = given(std::slice::from_ref(&created), now);
+        assert_eq!(link.expire(now), None);
+        assert_eq!(link.expire(now + Duration::hours(1)), Some(LinkEvent::Expired {}));
+        let expired = given(&[created.clone(), LinkEvent::Expired {}], now);
+        assert_eq!(expired.status, LinkStatus::Expired);
+        assert_eq!(expired.expire(now + Duration::days(2)), None);
+        let revoked = given(
+            &[
+                created,
+                LinkEvent::Revoked {
+                    superseded_by: LinkId::new(),
+                },
+            ],
+            now,
+        );
+        assert_eq!(
+            revoked.expire(now + Duration::days(2)),
+            None,
+            "only pending links expire"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Validated values. Each `parse` returns a message a person can act on; the caller names the field.
 
 use crate::countries::ISO_COUNTRY_CODES;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -182,8 +182,9 @@ pub fn metadata(value: serde_json::Value) -> Result<serde_json::Map<String, serd
 }
 
 /// When a link stops working: 7 days from now unless asked, never past 30 days, never in the past.
+/// Kept to microseconds, the precision timestamps are stored with.
 pub fn link_expiry(requested: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    let Some(at) = requested else {
+    let Some(at) = requested.map(|at| at.trunc_subsecs(6)) else {
         return Ok(now + DEFAULT_LINK_LIFETIME);
     };
     if at <= now {

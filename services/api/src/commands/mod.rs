@@ -1,6 +1,7 @@
 //! Command handling: load state by folding streams, decide with the domain rules, append.
 
 pub mod customers;
+pub mod expiry;
 pub mod links;
 pub mod organizations;
 
