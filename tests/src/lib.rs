@@ -122,6 +122,28 @@ impl TestApi {
             .await
     }
 
+    /// `GET /v1/onboarding-links/{id}`.
+    pub async fn get_link(&self, key: &str, id: &str) -> (u16, Value) {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/v1/onboarding-links/{id}"),
+            key,
+            None,
+        )
+        .await
+    }
+
+    /// `GET /v1/onboarding-links/{id}/events`.
+    pub async fn link_events(&self, key: &str, id: &str) -> (u16, Value) {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/v1/onboarding-links/{id}/events"),
+            key,
+            None,
+        )
+        .await
+    }
+
     pub async fn stop(self) {
         self.cancel.cancel();
         let _ = self.task.await;

@@ -74,20 +74,11 @@ async fn a_created_link_is_pending_with_every_option_and_reads_back_at_once() {
         "the secret is never returned"
     );
 
-    let (status, fetched) = api
-        .call(Method::GET, &format!("/v1/onboarding-links/{id}"), &key, None)
-        .await;
+    let (status, fetched) = api.get_link(&key, id).await;
     assert_eq!(status, 200);
     assert_eq!(fetched["data"], body["data"]);
 
-    let (status, trail) = api
-        .call(
-            Method::GET,
-            &format!("/v1/onboarding-links/{id}/events"),
-            &key,
-            None,
-        )
-        .await;
+    let (status, trail) = api.link_events(&key, id).await;
     assert_eq!(status, 200);
     assert_eq!(trail["data"][0]["type"], "onboarding_link.created");
     assert_eq!(trail["data"][0]["version"], 1);
@@ -331,9 +322,7 @@ async fn another_organizations_link_is_not_found_anywhere() {
     assert_eq!(list["pagination"]["total"], 0);
     let (_, list) = api.call(Method::GET, "/v1/onboarding-links", &owner, None).await;
     assert_eq!(list["pagination"]["total"], 1);
-    let (status, _) = api
-        .call(Method::GET, &format!("/v1/onboarding-links/{id}"), &owner, None)
-        .await;
+    let (status, _) = api.get_link(&owner, &id).await;
     assert_eq!(
         status, 200,
         "the failed delete by another organization changed nothing"
@@ -356,24 +345,10 @@ async fn a_new_link_for_a_customer_revokes_its_pending_link() {
         "one customer per external id"
     );
 
-    let (_, old) = api
-        .call(
-            Method::GET,
-            &format!("/v1/onboarding-links/{first_id}"),
-            &key,
-            None,
-        )
-        .await;
+    let (_, old) = api.get_link(&key, first_id).await;
     assert_eq!(old["data"]["status"], "revoked");
     assert_eq!(old["data"]["supersededBy"], second["data"]["id"]);
-    let (_, trail) = api
-        .call(
-            Method::GET,
-            &format!("/v1/onboarding-links/{first_id}/events"),
-            &key,
-            None,
-        )
-        .await;
+    let (_, trail) = api.link_events(&key, first_id).await;
     let types: Vec<&str> = trail["data"]
         .as_array()
         .unwrap()
@@ -384,9 +359,7 @@ async fn a_new_link_for_a_customer_revokes_its_pending_link() {
 
     for other in [&second, &unrelated] {
         let id = other["data"]["id"].as_str().unwrap();
-        let (_, link) = api
-            .call(Method::GET, &format!("/v1/onboarding-links/{id}"), &key, None)
-            .await;
+        let (_, link) = api.get_link(&key, id).await;
         assert_eq!(link["data"]["status"], "pending");
     }
     let (status, customers) = api
@@ -416,9 +389,7 @@ async fn concurrent_links_for_one_customer_leave_exactly_one_pending() {
     }
     let mut pending = 0;
     for id in &ids {
-        let (_, link) = api
-            .call(Method::GET, &format!("/v1/onboarding-links/{id}"), &key, None)
-            .await;
+        let (_, link) = api.get_link(&key, id).await;
         match link["data"]["status"].as_str().unwrap() {
             "pending" => pending += 1,
             "revoked" => {}
@@ -446,22 +417,13 @@ async fn only_pending_links_can_be_deleted() {
         .call(Method::DELETE, &format!("/v1/onboarding-links/{id}"), &key, None)
         .await;
     assert_eq!(status, 204);
-    let (status, _) = api
-        .call(Method::GET, &format!("/v1/onboarding-links/{id}"), &key, None)
-        .await;
+    let (status, _) = api.get_link(&key, id).await;
     assert_eq!(status, 404, "a deleted link is gone");
     let (status, _) = api
         .call(Method::DELETE, &format!("/v1/onboarding-links/{id}"), &key, None)
         .await;
     assert_eq!(status, 404);
-    let (_, trail) = api
-        .call(
-            Method::GET,
-            &format!("/v1/onboarding-links/{id}/events"),
-            &key,
-            None,
-        )
-        .await;
+    let (_, trail) = api.link_events(&key, id).await;
     assert_eq!(
         trail["data"][1]["type"], "onboarding_link.deleted",
         "the audit trail keeps the deletion"

@@ -50,21 +50,12 @@ async fn the_sweep_expires_pending_links_past_their_expiry_once() {
     );
 
     let id = soon["data"]["id"].as_str().unwrap();
-    let (_, link) = api
-        .call(Method::GET, &format!("/v1/onboarding-links/{id}"), &key, None)
-        .await;
+    let (_, link) = api.get_link(&key, id).await;
     assert_eq!(
         link["data"]["status"], "expired",
         "recorded, not just derived from the clock"
     );
-    let (_, trail) = api
-        .call(
-            Method::GET,
-            &format!("/v1/onboarding-links/{id}/events"),
-            &key,
-            None,
-        )
-        .await;
+    let (_, trail) = api.link_events(&key, id).await;
     assert_eq!(trail["data"][1]["type"], "onboarding_link.expired");
     assert_eq!(
         trail["data"][1]["occurredAt"],
@@ -77,14 +68,7 @@ async fn the_sweep_expires_pending_links_past_their_expiry_once() {
 
     for other in [&later, &revoked] {
         let id = other["data"]["id"].as_str().unwrap();
-        let (_, trail) = api
-            .call(
-                Method::GET,
-                &format!("/v1/onboarding-links/{id}/events"),
-                &key,
-                None,
-            )
-            .await;
+        let (_, trail) = api.link_events(&key, id).await;
         assert!(trail["data"]
             .as_array()
             .unwrap()
