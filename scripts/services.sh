@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Makes sure PostgreSQL and NATS (with JetStream) answer on their local default ports, installing
-# (Debian/Ubuntu, as root) or starting them when that is possible, and saying clearly what is
-# missing when it is not. Sourced by run.sh and test.sh.
+# Makes sure PostgreSQL and NATS (with JetStream) answer on their local default ports, and that
+# Chromium and ChromeDriver are there for the browser tests, installing (Debian/Ubuntu, as root)
+# or starting them when that is possible, and saying clearly what is missing when it is not.
+# Sourced by run.sh and test.sh.
 set -euo pipefail
 
 PG_HOST=127.0.0.1
@@ -54,6 +55,13 @@ ensure_nats() {
   start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server)" -- \
     -a 127.0.0.1 -p "$NATS_PORT" -js -sd /var/lib/nats-server -l /var/log/nats-server.log
   wait_port 127.0.0.1 "$NATS_PORT" NATS
+}
+
+ensure_browser() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then return 0; fi
+  can_install || die "the browser tests need /usr/bin/chromium and /usr/bin/chromedriver, and they cannot be installed here (need root and apt-get). Install Debian's chromium and chromium-driver packages."
+  apt_install chromium chromium-driver
+  [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || die "chromium and chromium-driver were installed but /usr/bin/chromium or /usr/bin/chromedriver is still missing"
 }
 
 psql_admin() { psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA "$@"; }

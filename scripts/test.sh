@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check and test against local PostgreSQL and NATS (started or installed if needed).
+# Runs every check and test against local PostgreSQL and NATS, and headless Chromium for the
+# browser tests (each started or installed if needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
@@ -7,6 +8,7 @@ source scripts/services.sh
 ensure_rust
 ensure_postgres
 ensure_nats
+ensure_browser
 psql_admin -c 'SELECT 1' >/dev/null 2>&1 || command -v psql >/dev/null || apt_install postgresql-client
 
 # Test databases whose test was killed before it could drop them.
