@@ -65,3 +65,19 @@ entity_id!(
     /// A secret kept encrypted in the vault; events carry this reference only.
     SecretRef
 );
+entity_id!(
+    /// A WhatsApp Business phone number onboarded through Gangway.
+    PhoneId
+);
+entity_id!(
+    /// A WhatsApp Business Account as Gangway knows it, within one organization.
+    WabaId
+);
+
+impl WabaId {
+    /// Gangway's id for Meta's WABA `meta_waba_id` in `org`: derived, not stored, so every phone
+    /// of one WABA carries the same id without a WABA stream to coordinate on.
+    pub fn for_meta(org: OrganizationId, meta_waba_id: &str) -> Self {
+        Self(Uuid::new_v5(&org.as_uuid(), format!("waba:{meta_waba_id}").as_bytes()))
+    }
+}

@@ -6,11 +6,15 @@ pub mod countries;
 pub mod customer;
 pub mod error;
 pub mod event;
+pub mod failure;
 pub mod ids;
 pub mod link;
 pub mod organization;
+pub mod phone;
+pub mod signup;
 pub mod values;
 
 pub use error::{FieldError, RuleViolation};
 pub use event::{EventCodecError, StreamEvent};
-pub use ids::{ApiKeyId, CustomerId, LinkId, OrganizationId, SecretRef};
+pub use failure::FailureCode;
+pub use ids::{ApiKeyId, CustomerId, LinkId, OrganizationId, PhoneId, SecretRef, WabaId};

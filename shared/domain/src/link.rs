@@ -2,7 +2,9 @@
 
 use crate::error::RuleViolation;
 use crate::event::StreamEvent;
+use crate::failure::FailureCode;
 use crate::ids::{CustomerId, LinkId, OrganizationId, SecretRef};
+pub use crate::signup::{LinkCompletion, SignupCallback};
 use crate::values::{ConnectionType, CountryCode, HexColor, HttpUrl, Language};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -68,6 +70,29 @@ pub enum LinkEvent {
     /// The link passed its expiry while pending.
     #[serde(rename = "onboarding_link.expired")]
     Expired {},
+    /// The hosted page was opened for the first time.
+    #[serde(rename = "onboarding_link.opened")]
+    Opened {},
+    /// The browser came back from Embedded Signup; an attempt to complete the link begins.
+    #[serde(rename = "onboarding_link.callback_received")]
+    CallbackReceived(Box<SignupCallback>),
+    /// The code was exchanged for a business token, now in the vault.
+    #[serde(rename = "onboarding_link.token_exchanged", rename_all = "camelCase")]
+    TokenExchanged {
+        token_ref: SecretRef,
+        /// The WABAs the token was granted, as debug_token lists them.
+        granted_waba_ids: Vec<String>,
+    },
+    #[serde(rename = "onboarding_link.completed")]
+    Completed(Box<LinkCompletion>),
+    /// The attempt failed; the link stays usable until it expires.
+    #[serde(rename = "onboarding_link.failed", rename_all = "camelCase")]
+    Failed {
+        error_code: FailureCode,
+        error: String,
+        /// Where in Embedded Signup the person stopped, when Meta said.
+        step: Option<String>,
+    },
 }
 
 impl StreamEvent for LinkEvent {
@@ -86,6 +111,11 @@ pub enum LinkStatus {
 }
 
 impl LinkStatus {
+    /// Pending, or failed and so still usable for another attempt.
+    pub const fn is_open(self) -> bool {
+        matches!(self, Self::Pending | Self::Failed)
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -126,6 +156,19 @@ pub struct Link {
     pub revoked_at: Option<DateTime<Utc>>,
     pub superseded_by: Option<LinkId>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// When the attempt under way began; see [`Link::begin_attempt`].
+    pub attempt_started_at: Option<DateTime<Utc>>,
+    pub last_failure: Option<LinkFailure>,
+    pub completion: Option<LinkCompletion>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkFailure {
+    pub error_code: FailureCode,
+    pub error: String,
+    pub step: Option<String>,
+    pub failed_at: DateTime<Utc>,
 }
 
 impl Link {
@@ -148,11 +191,40 @@ impl Link {
                 revoked_at: None,
                 superseded_by: None,
                 deleted_at: None,
+                attempt_started_at: None,
+                last_failure: None,
+                completion: None,
             }),
             (Some(mut link), LinkEvent::Revoked { superseded_by }) => {
                 link.status = LinkStatus::Revoked;
                 link.revoked_at = Some(at);
                 link.superseded_by = Some(*superseded_by);
+                Some(link)
+            }
+            (Some(mut link), LinkEvent::Opened {}) => {
+                link.used_at.get_or_insert(at);
+                Some(link)
+            }
+            (Some(mut link), LinkEvent::CallbackReceived(_)) => {
+                link.attempt_started_at = Some(at);
+                Some(link)
+            }
+            (Some(mut link), LinkEvent::Completed(completion)) => {
+                link.status = LinkStatus::Completed;
+                link.completed_at = Some(at);
+                link.attempt_started_at = None;
+                link.completion = Some((**completion).clone());
+                Some(link)
+            }
+            (Some(mut link), LinkEvent::Failed { error_code, error, step }) => {
+                link.status = LinkStatus::Failed;
+                link.attempt_started_at = None;
+                link.last_failure = Some(LinkFailure {
+                    error_code: *error_code,
+                    error: error.clone(),
+                    step: step.clone(),
+                    failed_at: at,
+                });
                 Some(link)
             }
             (Some(mut link), LinkEvent::Expired {}) => {
@@ -171,7 +243,7 @@ impl Link {
     /// The status as of `now`: a pending link past its expiry is expired even before the
     /// expiry sweep records it.
     pub fn status_at(&self, now: DateTime<Utc>) -> LinkStatus {
-        if self.status == LinkStatus::Pending && now >= self.spec.expires_at {
+        if self.status.is_open() && now >= self.spec.expires_at {
             LinkStatus::Expired
         } else {
             self.status
@@ -180,18 +252,20 @@ impl Link {
 
     /// A newer link for the same customer supersedes this one if it is still pending.
     pub fn revoke(&self, superseded_by: LinkId, now: DateTime<Utc>) -> Option<LinkEvent> {
-        (self.status_at(now) == LinkStatus::Pending).then_some(LinkEvent::Revoked { superseded_by })
+        self.status_at(now)
+            .is_open()
+            .then_some(LinkEvent::Revoked { superseded_by })
     }
 
-    /// A pending link past its expiry is recorded as expired, once.
+    /// An open link past its expiry is recorded as expired, once.
     pub fn expire(&self, now: DateTime<Utc>) -> Option<LinkEvent> {
-        (self.status == LinkStatus::Pending && now >= self.spec.expires_at).then_some(LinkEvent::Expired {})
+        (self.status.is_open() && now >= self.spec.expires_at).then_some(LinkEvent::Expired {})
     }
 
-    /// Only pending links can be deleted.
+    /// Only open (pending or failed) links can be deleted.
     pub fn delete(&self, now: DateTime<Utc>) -> Result<LinkEvent, RuleViolation> {
         match self.status_at(now) {
-            LinkStatus::Pending => Ok(LinkEvent::Deleted {}),
+            LinkStatus::Pending | LinkStatus::Failed => Ok(LinkEvent::Deleted {}),
             LinkStatus::Deleted => Err(RuleViolation::LinkDeleted),
             other => Err(RuleViolation::LinkNotPending(other.as_str())),
         }

@@ -1,5 +1,6 @@
 //! Meta's error object and what Gangway makes of it.
 
+pub use gangway_domain::FailureCode;
 use serde::Deserialize;
 
 /// `{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}` as Graph sends it.
@@ -23,26 +24,6 @@ pub enum GraphError {
     /// Meta could not be reached, timed out, or answered something that is not Graph JSON.
     #[error("Meta Graph API unreachable or unreadable: {0}")]
     Transport(String),
-}
-
-/// Why an onboarding failed, as integrators see it in the failure redirect (`error_code=`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureCode {
-    FacebookAuthFailed,
-    PhoneVerificationFailed,
-    WabaLimitReached,
-    TokenExchangeFailed,
-}
-
-impl FailureCode {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::FacebookAuthFailed => "facebook_auth_failed",
-            Self::PhoneVerificationFailed => "phone_verification_failed",
-            Self::WabaLimitReached => "waba_limit_reached",
-            Self::TokenExchangeFailed => "token_exchange_failed",
-        }
-    }
 }
 
 impl GraphError {

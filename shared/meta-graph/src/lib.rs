@@ -66,7 +66,7 @@ impl GraphClient {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .build()
-            .map_err(|e| GraphError::Transport(e.to_string()))?;
+            .map_err(|e| GraphError::Transport(e.without_url().to_string()))?;
         Ok(Self { http, config })
     }
 
@@ -210,12 +210,12 @@ async fn send<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T
     let response = request
         .send()
         .await
-        .map_err(|e| GraphError::Transport(e.to_string()))?;
+        .map_err(|e| GraphError::Transport(e.without_url().to_string()))?;
     let status = response.status().as_u16();
     let bytes = response
         .bytes()
         .await
-        .map_err(|e| GraphError::Transport(e.to_string()))?;
+        .map_err(|e| GraphError::Transport(e.without_url().to_string()))?;
     if (200..300).contains(&status) {
         return serde_json::from_slice(&bytes)
             .map_err(|e| GraphError::Transport(format!("unexpected answer: {e}")));

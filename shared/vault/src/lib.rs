@@ -8,11 +8,15 @@ use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use gangway_domain::{OrganizationId, SecretRef};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use rand::RngCore;
 use sqlx::PgExecutor;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+
+type HmacSha256 = Hmac<Sha256>;
 
 /// Key used when none is configured in development. Never valid in production.
 const DEVELOPMENT_KEY_ID: &str = "dev";
@@ -37,6 +41,14 @@ pub enum VaultError {
 pub struct Keyring {
     active: String,
     keys: HashMap<String, XChaCha20Poly1305>,
+    /// Per key id, a subkey for MACs, so no key is used by two algorithms.
+    mac_keys: HashMap<String, [u8; 32]>,
+}
+
+fn mac_subkey(key: &[u8]) -> [u8; 32] {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(b"gangway mac subkey v1");
+    mac.finalize().into_bytes().into()
 }
 
 impl fmt::Debug for Keyring {
@@ -54,6 +66,7 @@ impl Keyring {
     /// Parses `id:base64key[,id:base64key...]` (32-byte keys) with `active` naming one of them.
     pub fn parse(spec: &str, active: &str) -> Result<Self, VaultError> {
         let mut keys = HashMap::new();
+        let mut mac_keys = HashMap::new();
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (id, encoded) = entry
                 .split_once(':')
@@ -70,6 +83,7 @@ impl Keyring {
             let cipher = XChaCha20Poly1305::new_from_slice(&bytes)
                 .map_err(|_| VaultError::Config(format!("key '{id}' is unusable")))?;
             keys.insert(id.trim().to_owned(), cipher);
+            mac_keys.insert(id.trim().to_owned(), mac_subkey(&bytes));
         }
         if !keys.contains_key(active) {
             return Err(VaultError::Config(format!(
@@ -79,6 +93,7 @@ impl Keyring {
         Ok(Self {
             active: active.to_owned(),
             keys,
+            mac_keys,
         })
     }
 
@@ -88,11 +103,20 @@ impl Keyring {
         Self {
             active: DEVELOPMENT_KEY_ID.into(),
             keys: HashMap::from([(DEVELOPMENT_KEY_ID.to_owned(), cipher)]),
+            mac_keys: HashMap::from([(DEVELOPMENT_KEY_ID.to_owned(), mac_subkey(&DEVELOPMENT_KEY))]),
         }
     }
 
     pub fn active_key_id(&self) -> &str {
         &self.active
+    }
+
+    fn mac(&self, key_id: &str, purpose: &str, message: &[u8]) -> Option<HmacSha256> {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(self.mac_keys.get(key_id)?).ok()?;
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(message);
+        Some(mac)
     }
 }
 
@@ -115,6 +139,35 @@ impl Vault {
         Self {
             keyring: Arc::new(keyring),
         }
+    }
+
+    /// A tag over `message` under the active key, `keyid.base64url`, for values Gangway hands out
+    /// and must recognise later (the signup `state`). Tags made under any configured key verify,
+    /// so a key rotation does not break pages already open.
+    pub fn sign(&self, purpose: &str, message: &[u8]) -> String {
+        let keyring = &self.keyring;
+        let tag = keyring
+            .mac(&keyring.active, purpose, message)
+            .expect("the active key is configured")
+            .finalize()
+            .into_bytes();
+        format!(
+            "{}.{}",
+            keyring.active,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag)
+        )
+    }
+
+    pub fn verify(&self, purpose: &str, message: &[u8], signed: &str) -> bool {
+        let Some((key_id, encoded)) = signed.split_once('.') else {
+            return false;
+        };
+        let Ok(tag) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded) else {
+            return false;
+        };
+        self.keyring
+            .mac(key_id, purpose, message)
+            .is_some_and(|mac| mac.verify_slice(&tag).is_ok())
     }
 
     /// Encrypts and stores a secret; returns the reference events may carry.
@@ -211,6 +264,22 @@ impl Vault {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signatures_verify_under_any_configured_key_and_only_for_their_message() {
+        let key = |byte: u8| base64::engine::general_purpose::STANDARD.encode([byte; 32]);
+        let old = Vault::new(Keyring::parse(&format!("k1:{}", key(1)), "k1").unwrap());
+        let rotated = Vault::new(Keyring::parse(&format!("k1:{},k2:{}", key(1), key(2)), "k2").unwrap());
+        let tag = old.sign("signup-state", b"link-1");
+        assert!(rotated.verify("signup-state", b"link-1", &tag));
+        assert!(!rotated.verify("signup-state", b"link-2", &tag));
+        assert!(!rotated.verify("other", b"link-1", &tag));
+        assert!(!rotated.verify("signup-state", b"link-1", "k1.AAAA"));
+        assert!(!rotated.verify("signup-state", b"link-1", "garbage"));
+        let newer = rotated.sign("signup-state", b"link-1");
+        assert!(newer.starts_with("k2."));
+        assert!(!old.verify("signup-state", b"link-1", &newer), "k2 is unknown to the old keyring");
+    }
 
     #[test]
     fn keyring_rejects_bad_specs() {
