@@ -1,10 +1,13 @@
-//! `/sandbox/*`: what the signup popup and tests use to drive the sandbox: mint a code for the
-//! assets a person picked, expire a code, invalidate a token, and queue failures.
+//! `/sandbox/*`: what the signup dialog and tests use to drive the sandbox: mint a code for the
+//! assets a person picked, expire a code, invalidate a token, queue failures, and add or change
+//! phone numbers.
+
+mod phones;
 
 use crate::graph::graph_error;
 use crate::world::{random, Code, Fault, Grant};
 use crate::Sandbox;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,6 +16,24 @@ use serde::Deserialize;
 use serde_json::json;
 use std::time::Instant;
 
+/// A JSON body whose rejection is Meta's error object, like everything else the sandbox answers.
+pub struct MetaJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for MetaJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(graph_error(400, 100, None, &rejection.body_text())),
+        }
+    }
+}
+
 pub fn router() -> Router<Sandbox> {
     Router::new()
         .route("/sandbox/world", get(world))
@@ -20,6 +41,7 @@ pub fn router() -> Router<Sandbox> {
         .route("/sandbox/codes/{code}/expire", post(expire_code))
         .route("/sandbox/tokens/{token}/invalidate", post(invalidate_token))
         .route("/sandbox/faults", post(add_fault))
+        .merge(phones::router())
 }
 
 /// Every WABA and phone number, as the popup lists them.
@@ -36,10 +58,19 @@ async fn world(State(sandbox): State<Sandbox>) -> Json<serde_json::Value> {
 struct MintCode {
     waba_id: String,
     phone_number_id: Option<String>,
+    /// For the full-page dialog: the exchange must repeat this `redirect_uri`.
+    redirect_uri: Option<String>,
+    /// `false` issues a token that `debug_token` reports invalid and Graph refuses (190).
+    #[serde(default = "yes")]
+    token_valid: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Issues the code Embedded Signup would return for these assets.
-async fn mint_code(State(sandbox): State<Sandbox>, Json(body): Json<MintCode>) -> Response {
+async fn mint_code(State(sandbox): State<Sandbox>, MetaJson(body): MetaJson<MintCode>) -> Response {
     let mut world = sandbox.world();
     let Some(waba) = world.wabas.get(&body.waba_id).cloned() else {
         return graph_error(400, 100, None, "Unknown waba_id");
@@ -59,6 +90,8 @@ async fn mint_code(State(sandbox): State<Sandbox>, Json(body): Json<MintCode>) -
             issued: Instant::now(),
             used: false,
             expired: false,
+            redirect_uri: body.redirect_uri,
+            token_valid: body.token_valid,
         },
     );
     (
@@ -88,7 +121,7 @@ async fn invalidate_token(State(sandbox): State<Sandbox>, Path(token): Path<Stri
     }
 }
 
-async fn add_fault(State(sandbox): State<Sandbox>, Json(fault): Json<Fault>) -> StatusCode {
+async fn add_fault(State(sandbox): State<Sandbox>, MetaJson(fault): MetaJson<Fault>) -> StatusCode {
     if fault.times > 0 {
         sandbox.world().faults.push(fault);
     }

@@ -63,17 +63,21 @@ fn invalid_token() -> Response {
 async fn check_version_and_faults(State(sandbox): State<Sandbox>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let version = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    let well_formed = version
-        .strip_prefix('v')
-        .and_then(|v| v.strip_suffix(".0"))
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    if !well_formed {
+    if !is_version(version) {
         return graph_error(400, 2635, None, &format!("Unknown API version '{version}'"));
     }
     if let Some(fault) = sandbox.world().take_fault(&path) {
         return graph_error(fault.status, fault.code, fault.error_subcode, &fault.message);
     }
     next.run(request).await
+}
+
+/// `vNN.0`, the only version form Meta answers.
+pub fn is_version(version: &str) -> bool {
+    version
+        .strip_prefix('v')
+        .and_then(|v| v.strip_suffix(".0"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn now_unix() -> i64 {
@@ -83,8 +87,9 @@ fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
-/// `GET /oauth/access_token?client_id&client_secret&code`: single use, short-lived, and no
-/// `redirect_uri` for codes from the popup.
+/// `GET /oauth/access_token?client_id&client_secret&code`: single use, short-lived, no
+/// `redirect_uri` for codes from the popup and the identical one for codes from the full-page
+/// dialog.
 async fn exchange_code(State(sandbox): State<Sandbox>, Query(q): Params) -> Response {
     if q.get("client_id") != Some(&sandbox.config.app_id) {
         return graph_error(
@@ -110,7 +115,7 @@ async fn exchange_code(State(sandbox): State<Sandbox>, Query(q): Params) -> Resp
     }
     // Any exchange attempt burns the code, failed or not.
     record.used = true;
-    if q.contains_key("redirect_uri") {
+    if q.get("redirect_uri") != record.redirect_uri.as_ref() {
         return graph_error(
             400,
             100,
@@ -123,12 +128,13 @@ async fn exchange_code(State(sandbox): State<Sandbox>, Query(q): Params) -> Resp
         return graph_error(400, 100, Some(36007), "This authorization code has expired.");
     }
     let grant = record.grant.clone();
+    let valid = record.token_valid;
     let token = random("EAAG", 48);
     world.tokens.insert(
         token.clone(),
         IssuedToken {
             grant,
-            valid: true,
+            valid,
             issued_at: now_unix(),
         },
     );
@@ -200,7 +206,7 @@ fn phone_json(sandbox: &Sandbox, id: &str) -> Option<Value> {
         "id": phone.id,
         "display_phone_number": phone.display_phone_number,
         "verified_name": phone.verified_name,
-        "code_verification_status": "VERIFIED",
+        "code_verification_status": if phone.verified { "VERIFIED" } else { "NOT_VERIFIED" },
         "quality_rating": "GREEN",
         "platform_type": if registered || phone.is_on_biz_app { "CLOUD_API" } else { "NOT_APPLICABLE" },
         "throughput": { "level": "STANDARD" },
@@ -326,7 +332,8 @@ async fn post_edge(
 }
 
 /// Registration rules: a six-digit PIN that must match an existing two-step PIN, at most 10
-/// register calls per number per 72 hours, and never a number on the Business app.
+/// register calls per number per 72 hours, only verified numbers, and never a number on the
+/// Business app.
 fn register(sandbox: &Sandbox, grant: &Grant, phone_id: &str, body: &Value) -> Response {
     let pin = body.get("pin").and_then(Value::as_str).unwrap_or("");
     if body.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
@@ -354,6 +361,14 @@ fn register(sandbox: &Sandbox, grant: &Grant, phone_id: &str, body: &Value) -> R
             100,
             None,
             "(#100) This number is on the WhatsApp Business app (coexistence); it is synced, not registered.",
+        );
+    }
+    if !phone.verified {
+        return graph_error(
+            400,
+            133006,
+            None,
+            "(#133006) Phone number needs to be verified before registering",
         );
     }
     let window = std::time::Duration::from_secs(72 * 3600);

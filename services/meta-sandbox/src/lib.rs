@@ -3,6 +3,7 @@
 //! can be told to fail the ways Meta fails.
 
 mod control;
+mod countries;
 mod graph;
 mod world;
 

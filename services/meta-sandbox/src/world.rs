@@ -1,6 +1,7 @@
 //! The sandbox's Meta: businesses, WABAs and phone numbers, and what has been granted, issued and
 //! registered. Kept in memory; a restart starts a fresh world.
 
+use crate::countries::calling_code;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 use serde::Serialize;
@@ -15,6 +16,10 @@ pub struct Phone {
     pub waba_id: String,
     /// On the WhatsApp Business app: onboarded through coexistence, never registered.
     pub is_on_biz_app: bool,
+    /// Whether the person typed the right verification code; register needs it (133006).
+    pub verified: bool,
+    /// Registered by someone else, whose two-step PIN is set (register with another: 133005).
+    pub registered_elsewhere: bool,
     #[serde(skip)]
     pub pin: Option<String>,
     #[serde(skip)]
@@ -42,6 +47,10 @@ pub struct Code {
     pub issued: Instant,
     pub used: bool,
     pub expired: bool,
+    /// Set for codes from the full-page dialog: the exchange must repeat it exactly.
+    pub redirect_uri: Option<String>,
+    /// Whether the token this code is exchanged for works.
+    pub token_valid: bool,
 }
 
 #[derive(Debug)]
@@ -75,6 +84,12 @@ fn default_message() -> String {
 }
 fn once() -> u32 {
     1
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum NewPhoneError {
+    UnknownWaba,
+    UnknownCountry,
 }
 
 pub struct World {
@@ -172,10 +187,64 @@ impl World {
                 verified_name: name.into(),
                 waba_id: waba_id.into(),
                 is_on_biz_app: on_app,
+                verified: true,
+                registered_elsewhere: false,
                 pin: None,
                 registrations: Vec::new(),
             },
         );
+    }
+
+    /// A new number for `waba_id` in `country` (ISO 3166-1 alpha-2), as if the person added one
+    /// in the signup dialog.
+    pub fn add_new_phone(&mut self, waba_id: &str, country: &str) -> Result<Phone, NewPhoneError> {
+        let waba = self.wabas.get(waba_id).ok_or(NewPhoneError::UnknownWaba)?;
+        let calling_code = calling_code(country).ok_or(NewPhoneError::UnknownCountry)?;
+        let verified_name = waba.name.clone();
+        let mut rng = rand::thread_rng();
+        let (id, display) = loop {
+            let id = format!("1065{:011}", rng.gen_range(0..100_000_000_000u64));
+            let (a, b) = (rng.gen_range(0..1000), rng.gen_range(0..10_000));
+            let display = if calling_code == "1" {
+                format!("+1 555-{a:03}-{b:04}")
+            } else {
+                format!("+{calling_code} 555 {a:03} {b:04}")
+            };
+            let taken = self
+                .phones
+                .values()
+                .any(|p| p.id == id || p.display_phone_number == display);
+            if !taken {
+                break (id, display);
+            }
+        };
+        self.add_phone(&id, &display, &verified_name, waba_id, false);
+        Ok(self.phones[&id].clone())
+    }
+
+    /// Marks a number verified or not, and registered elsewhere (a PIN nobody here knows) or not.
+    pub fn set_phone_state(
+        &mut self,
+        phone_id: &str,
+        verified: Option<bool>,
+        registered_elsewhere: Option<bool>,
+    ) -> Option<Phone> {
+        let phone = self.phones.get_mut(phone_id)?;
+        if let Some(verified) = verified {
+            phone.verified = verified;
+        }
+        match registered_elsewhere {
+            Some(true) if !phone.registered_elsewhere => {
+                phone.registered_elsewhere = true;
+                phone.pin = Some(format!("{:06}", rand::thread_rng().gen_range(0..1_000_000)));
+            }
+            Some(false) if phone.registered_elsewhere => {
+                phone.registered_elsewhere = false;
+                phone.pin = None;
+            }
+            _ => {}
+        }
+        Some(phone.clone())
     }
 
     /// The first matching fault, used up by one call.
