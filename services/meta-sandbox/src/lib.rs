@@ -1,10 +1,13 @@
 //! The meta sandbox: a local Meta for development and tests. It serves the Graph API paths and
 //! shapes Gangway uses (reference/meta-embedded-signup.md), answers with Meta's error object, and
-//! can be told to fail the ways Meta fails.
+//! can be told to fail the ways Meta fails. For the browser it serves a stand-in JS SDK and the
+//! Embedded Signup dialog (docs/embedded-signup.md).
 
 mod control;
 mod countries;
+mod dialog;
 mod graph;
+mod sdk;
 mod world;
 
 use clap::Args;
@@ -56,7 +59,11 @@ impl Sandbox {
 }
 
 pub fn app(sandbox: Sandbox) -> axum::Router {
+    // The dialog and SDK paths are static where the Graph routes have parameters, so they win
+    // the match and never pass through the Graph version and fault layer.
     control::router()
+        .merge(sdk::router())
+        .merge(dialog::router())
         .merge(graph::router(sandbox.clone()))
         .with_state(sandbox)
 }
