@@ -289,3 +289,49 @@ pub fn run_cli(env: &TestEnv, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// The meta sandbox serving on a free loopback port in this process, stopped when dropped.
+pub struct TestSandbox {
+    pub base_url: String,
+    pub config: gangway_meta_sandbox::SandboxConfig,
+    pub http: reqwest::Client,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl TestSandbox {
+    pub async fn spawn() -> Self {
+        let mut config: gangway_meta_sandbox::SandboxConfig =
+            gangway_config::from_env().expect("sandbox configuration");
+        config.addr = "127.0.0.1:0".parse().expect("socket address");
+        let server = gangway_meta_sandbox::SandboxServer::build(config.clone())
+            .await
+            .expect("building the sandbox");
+        let base_url = format!("http://127.0.0.1:{}", server.port());
+        let cancel = CancellationToken::new();
+        tokio::spawn(server.run(cancel.clone()));
+        Self {
+            base_url,
+            config,
+            http: reqwest::Client::new(),
+            _stop: cancel.drop_guard(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// `POST` a JSON body to a sandbox path; returns (status, JSON body or Null).
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("sandbox request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
