@@ -319,6 +319,9 @@ async fn graph_paths_beside_the_dialog_still_answer_as_graph() {
     assert_meta_error(&serde_json::from_str(&body).unwrap(), 190);
     let (_, _, body) = get(&sandbox, "/v1/dialog/other").await;
     assert_meta_error(&serde_json::from_str(&body).unwrap(), 2635);
+    let (status, _, body) = get(&sandbox, "/v25.0/a/b/c").await;
+    assert_eq!(status, 400);
+    assert_meta_error(&serde_json::from_str(&body).unwrap(), 2500);
 
     let code = mint(&sandbox, json!({"waba_id": WABA, "phone_number_id": PHONE})).await;
     let token = graph(&sandbox).exchange_code(&code, None).await.unwrap();

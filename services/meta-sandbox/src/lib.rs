@@ -65,7 +65,17 @@ pub fn app(sandbox: Sandbox) -> axum::Router {
         .merge(sdk::router())
         .merge(dialog::router())
         .merge(graph::router(sandbox.clone()))
+        .fallback(unknown_path)
         .with_state(sandbox)
+}
+
+async fn unknown_path(uri: axum::http::Uri) -> axum::response::Response {
+    graph::graph_error(
+        400,
+        2500,
+        None,
+        &format!("Unknown path components: {}", uri.path()),
+    )
 }
 
 /// Binds the listener (port 0 picks a free one) and serves until `cancel`.
