@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: the api in-process on port 0, the real binaries as child
 //! processes, JetStream readers and condition waits with deadlines.
 
+pub mod browser;
+
 use anyhow::Context;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use futures::StreamExt;
