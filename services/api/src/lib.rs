@@ -41,6 +41,8 @@ pub fn app(state: AppState) -> Router {
         .merge(http::admin::router())
         .merge(http::customers::router())
         .merge(http::links::router())
+        .merge(http::phones::router())
+        .merge(http::signup::router())
         .route("/openapi.json", get(|| async { Json(openapi::ApiDoc::openapi()) }))
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(DefaultBodyLimit::max(max_body))
@@ -86,6 +88,11 @@ impl Application {
             bail!("set GANGWAY_ADMIN_TOKEN: the development admin token is refused in production");
         }
         let vault = Vault::new(keyring(&config)?);
+        let meta = config.meta.resolve(config.environment)?;
+        if meta.sandbox {
+            tracing::warn!(url = %config.meta.sandbox_url, "no GANGWAY_META_APP_ID set: Embedded Signup uses the meta sandbox");
+        }
+        let graph = gangway_meta_graph::GraphClient::new(meta.graph.clone())?;
         let pool =
             connect_database(&config.infra.database_url, config.infra.database_max_connections).await?;
         MIGRATOR.run(&pool).await.context("running database migrations")?;
@@ -116,6 +123,8 @@ impl Application {
             bus,
             config: Arc::new(config),
             verified_keys: Default::default(),
+            graph,
+            meta: Arc::new(meta),
         };
         Ok(Self {
             listener,

@@ -1,4 +1,4 @@
-use crate::http::{admin, customers, health, links};
+use crate::http::{admin, customers, health, links, phones};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -10,11 +10,13 @@ use utoipa::{Modify, OpenApi};
         admin::create,
         customers::create, customers::show, customers::find,
         links::create, links::show, links::list, links::remove, links::events,
+        phones::list, phones::show, phones::events,
     ),
     modifiers(&Security),
     tags(
         (name = "onboarding links", description = "One-time links your customers open to connect their number."),
         (name = "customers", description = "The businesses you onboard."),
+        (name = "phones", description = "The WhatsApp Business numbers your customers connected."),
         (name = "admin", description = "Operator endpoints (admin token)."),
         (name = "health", description = "Liveness and readiness."),
     )

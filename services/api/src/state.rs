@@ -1,7 +1,8 @@
-use crate::config::ApiConfig;
+use crate::config::{ApiConfig, MetaEndpoints};
 use gangway_bus::Bus;
 use gangway_domain::OrganizationId;
 use gangway_event_store::EventStore;
+use gangway_meta_graph::GraphClient;
 use gangway_vault::Vault;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -16,6 +17,8 @@ pub struct AppState {
     pub bus: Bus,
     pub config: Arc<ApiConfig>,
     pub verified_keys: VerifiedKeys,
+    pub graph: GraphClient,
+    pub meta: Arc<MetaEndpoints>,
 }
 
 impl AppState {

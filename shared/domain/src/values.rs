@@ -146,6 +146,10 @@ impl ConnectionType {
 pub struct HexColor(String);
 
 impl HexColor {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         let digits = raw.strip_prefix('#').unwrap_or("");
         let valid = matches!(digits.len(), 3 | 6) && digits.chars().all(|c| c.is_ascii_hexdigit());

@@ -62,6 +62,10 @@ pub struct GraphClient {
 }
 
 impl GraphClient {
+    pub fn config(&self) -> &GraphConfig {
+        &self.config
+    }
+
     pub fn new(config: GraphConfig) -> Result<Self, GraphError> {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)

@@ -3,7 +3,8 @@ use chrono::{DateTime, Utc};
 use gangway_domain::customer::{Customer, CustomerEvent};
 use gangway_domain::link::{Link, LinkEvent};
 use gangway_domain::organization::{Organization, OrganizationEvent};
-use gangway_domain::{CustomerId, LinkId, OrganizationId, StreamEvent};
+use gangway_domain::phone::{Phone, PhoneEvent};
+use gangway_domain::{CustomerId, LinkId, OrganizationId, PhoneId, StreamEvent};
 use gangway_event_store::{read_stream_after, RecordedEvent};
 use serde::de::DeserializeOwned;
 use sqlx::PgConnection;
@@ -29,6 +30,7 @@ pub async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<App
         OrganizationEvent::STREAM_TYPE => project_organization(conn, event).await,
         CustomerEvent::STREAM_TYPE => project_customer(conn, event).await,
         LinkEvent::STREAM_TYPE => project_link(conn, event).await,
+        PhoneEvent::STREAM_TYPE => project_phone(conn, event).await,
         _ => Ok(Applied::Ignored),
     }
 }
@@ -205,6 +207,43 @@ async fn project_link(conn: &mut PgConnection, event: &RecordedEvent) -> Result<
     .bind(link.created_at)
     .bind(event.stream_version)
     .bind(serde_json::to_value(&link)?)
+    .execute(conn)
+    .await?;
+    Ok(Applied::Applied)
+}
+
+async fn project_phone(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Applied, ProjectionError> {
+    let (id, org) = (
+        PhoneId::from_uuid(event.stream_id),
+        OrganizationId::from_uuid(event.organization_id),
+    );
+    let phone = match next_state(conn, "rm_phones", event, |s, e, at| {
+        Phone::evolve(s, id, org, e, at)
+    })
+    .await?
+    {
+        Next::State(phone) => phone,
+        Next::AlreadyApplied => return Ok(Applied::AlreadyApplied),
+        Next::NoState => return Ok(Applied::Ignored),
+    };
+    let status = serde_json::to_value(phone.status)?;
+    sqlx::query(
+        "INSERT INTO rm_phones (id, organization_id, customer_id, phone_number_id, waba_id, status, \
+             created_at, stream_version, document) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, \
+             stream_version = EXCLUDED.stream_version, document = EXCLUDED.document \
+         WHERE rm_phones.stream_version < EXCLUDED.stream_version",
+    )
+    .bind(phone.id.as_uuid())
+    .bind(phone.organization_id.as_uuid())
+    .bind(phone.details.customer_id.map(|c| c.as_uuid()))
+    .bind(&phone.details.phone_number_id)
+    .bind(phone.details.waba_id.as_uuid())
+    .bind(status.as_str().unwrap_or_default())
+    .bind(phone.created_at)
+    .bind(event.stream_version)
+    .bind(serde_json::to_value(&phone)?)
     .execute(conn)
     .await?;
     Ok(Applied::Applied)

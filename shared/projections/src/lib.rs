@@ -24,4 +24,9 @@ pub enum ProjectionError {
 }
 
 /// Every read model table, in the order replay clears them.
-pub const READ_MODEL_TABLES: [&str; 3] = ["rm_organizations", "rm_customers", "rm_onboarding_links"];
+pub const READ_MODEL_TABLES: [&str; 4] = [
+    "rm_organizations",
+    "rm_customers",
+    "rm_onboarding_links",
+    "rm_phones",
+];

@@ -3,7 +3,8 @@
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
 use gangway_domain::link::{Link, LinkStatus};
-use gangway_domain::{CustomerId, OrganizationId};
+use gangway_domain::phone::{Phone, PhoneStatus};
+use gangway_domain::{CustomerId, OrganizationId, WabaId};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 #[derive(Clone, Debug, Default)]
@@ -32,11 +33,14 @@ fn push_filter(
         None => {
             q.push(" AND status <> 'deleted'");
         }
-        Some(LinkStatus::Pending) => {
-            q.push(" AND status = 'pending' AND expires_at > ").push_bind(now);
+        Some(open @ (LinkStatus::Pending | LinkStatus::Failed)) => {
+            q.push(" AND status = ")
+                .push_bind(open.as_str())
+                .push(" AND expires_at > ")
+                .push_bind(now);
         }
         Some(LinkStatus::Expired) => {
-            q.push(" AND (status = 'expired' OR (status = 'pending' AND expires_at <= ")
+            q.push(" AND (status = 'expired' OR (status IN ('pending', 'failed') AND expires_at <= ")
                 .push_bind(now)
                 .push("))");
         }
@@ -66,14 +70,64 @@ pub async fn list_links(
 
     let mut rows = QueryBuilder::new("SELECT document FROM rm_onboarding_links");
     push_filter(&mut rows, org, filter, now);
-    rows.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+    paginate(&mut rows, page);
+    Ok((documents(rows, pool).await?, total))
+}
+
+fn paginate(q: &mut QueryBuilder<'_, Postgres>, page: Page) {
+    q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
         .push_bind(i64::from(page.limit))
         .push(" OFFSET ")
         .push_bind(i64::from(page.page.saturating_sub(1)) * i64::from(page.limit));
-    let documents: Vec<serde_json::Value> = rows.build_query_scalar().fetch_all(pool).await?;
-    let links = documents
+}
+
+async fn documents<T: serde::de::DeserializeOwned>(
+    mut q: QueryBuilder<'_, Postgres>,
+    pool: &PgPool,
+) -> Result<Vec<T>, ProjectionError> {
+    let documents: Vec<serde_json::Value> = q.build_query_scalar().fetch_all(pool).await?;
+    Ok(documents
         .into_iter()
         .map(serde_json::from_value)
-        .collect::<Result<Vec<Link>, _>>()?;
-    Ok((links, total))
+        .collect::<Result<Vec<T>, _>>()?)
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct PhoneFilter {
+    pub status: Option<PhoneStatus>,
+    pub customer_id: Option<CustomerId>,
+    pub waba_id: Option<WabaId>,
+}
+
+fn push_phone_filter(q: &mut QueryBuilder<'_, Postgres>, org: OrganizationId, filter: &PhoneFilter) {
+    q.push(" WHERE organization_id = ").push_bind(org.as_uuid());
+    if let Some(status) = filter.status {
+        let status = match status {
+            PhoneStatus::Connected => "connected",
+            PhoneStatus::Disconnected => "disconnected",
+        };
+        q.push(" AND status = ").push_bind(status);
+    }
+    if let Some(customer) = filter.customer_id {
+        q.push(" AND customer_id = ").push_bind(customer.as_uuid());
+    }
+    if let Some(waba) = filter.waba_id {
+        q.push(" AND waba_id = ").push_bind(waba.as_uuid());
+    }
+}
+
+/// One page of an organization's phone numbers, newest first, and the total matching the filter.
+pub async fn list_phones(
+    pool: &PgPool,
+    org: OrganizationId,
+    filter: &PhoneFilter,
+    page: Page,
+) -> Result<(Vec<Phone>, i64), ProjectionError> {
+    let mut count = QueryBuilder::new("SELECT count(*) FROM rm_phones");
+    push_phone_filter(&mut count, org, filter);
+    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+    let mut rows = QueryBuilder::new("SELECT document FROM rm_phones");
+    push_phone_filter(&mut rows, org, filter);
+    paginate(&mut rows, page);
+    Ok((documents(rows, pool).await?, total))
 }

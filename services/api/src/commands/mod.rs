@@ -4,12 +4,14 @@ pub mod customers;
 pub mod expiry;
 pub mod links;
 pub mod organizations;
+pub mod signup;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use gangway_domain::customer::{Customer, CustomerEvent};
 use gangway_domain::link::{Link, LinkEvent};
-use gangway_domain::{CustomerId, LinkId, OrganizationId, StreamEvent};
-use gangway_event_store::{read_stream_after, EventMetadata, NewEvent, StoreError};
+use gangway_domain::phone::{Phone, PhoneEvent};
+use gangway_domain::{CustomerId, LinkId, OrganizationId, PhoneId, StreamEvent};
+use gangway_event_store::{read_stream_after, EventMetadata, NewEvent, RecordedEvent, StoreError};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -28,7 +30,7 @@ async fn load<E: StreamEvent, S>(
     db: impl PgExecutor<'_>,
     org: OrganizationId,
     id: Uuid,
-    mut evolve: impl FnMut(Option<S>, &E, DateTime<Utc>) -> Option<S>,
+    evolve: impl FnMut(Option<S>, &E, DateTime<Utc>) -> Option<S>,
 ) -> Result<Option<Loaded<S>>, StoreError> {
     let events = read_stream_after(db, id, 0).await?;
     if events
@@ -37,8 +39,15 @@ async fn load<E: StreamEvent, S>(
     {
         return Ok(None);
     }
+    fold(&events, evolve)
+}
+
+fn fold<E: StreamEvent, S>(
+    events: &[RecordedEvent],
+    mut evolve: impl FnMut(Option<S>, &E, DateTime<Utc>) -> Option<S>,
+) -> Result<Option<Loaded<S>>, StoreError> {
     let mut state = None;
-    for recorded in &events {
+    for recorded in events {
         state = evolve(state, &recorded.decode::<E>()?, recorded.occurred_at);
     }
     let version = events.last().map_or(0, |e| e.stream_version);
@@ -52,6 +61,28 @@ pub async fn load_link(
 ) -> Result<Option<Loaded<Link>>, StoreError> {
     load(db, org, id.as_uuid(), |s, e: &LinkEvent, at| {
         Link::evolve(s, id, org, e, at)
+    })
+    .await
+}
+
+/// A link by id alone, whichever organization it belongs to. Only for the hosted page and its
+/// callback: everything tenant-facing uses [`load_link`].
+pub async fn find_link(db: impl PgExecutor<'_>, id: LinkId) -> Result<Option<Loaded<Link>>, StoreError> {
+    let events = read_stream_after(db, id.as_uuid(), 0).await?;
+    let Some(first) = events.first().filter(|e| e.stream_type == LinkEvent::STREAM_TYPE) else {
+        return Ok(None);
+    };
+    let org = OrganizationId::from_uuid(first.organization_id);
+    fold(&events, |s, e: &LinkEvent, at| Link::evolve(s, id, org, e, at))
+}
+
+pub async fn load_phone(
+    db: impl PgExecutor<'_>,
+    org: OrganizationId,
+    id: PhoneId,
+) -> Result<Option<Loaded<Phone>>, StoreError> {
+    load(db, org, id.as_uuid(), |s, e: &PhoneEvent, at| {
+        Phone::evolve(s, id, org, e, at)
     })
     .await
 }

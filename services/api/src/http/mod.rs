@@ -4,6 +4,8 @@ pub mod admin;
 pub mod customers;
 pub mod health;
 pub mod links;
+pub mod phones;
+pub mod signup;
 
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};

@@ -26,10 +26,21 @@ pub struct LinkResponse {
     pub revoked_at: Option<DateTime<Utc>>,
     /// The newer link that revoked this one.
     pub superseded_by: Option<Uuid>,
+    /// Once completed: the connected phone (`GET /v1/phones/{id}`).
     pub phone_number_id: Option<Uuid>,
+    /// Once completed: the number in E.164.
     pub phone_number: Option<String>,
-    pub waba_id: Option<String>,
+    /// Once completed: Gangway's id of the WhatsApp Business Account.
+    pub waba_id: Option<Uuid>,
+    /// Once completed: Meta's id of the WhatsApp Business Account.
+    pub resulting_waba_id: Option<String>,
+    /// Once completed: Meta's id of the phone number.
+    pub meta_phone_number_id: Option<String>,
+    /// Once completed: `dedicated` or `coexistence`.
+    pub connection_type: Option<String>,
     pub is_phone_registered: Option<bool>,
+    /// The last failed attempt, while the link can still be used again.
+    pub last_error: Option<LinkErrorResponse>,
     pub allowed_connection_types: Vec<String>,
     pub theme: ThemeResponse,
     pub language: String,
@@ -39,6 +50,17 @@ pub struct LinkResponse {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     pub webhook_url: Option<String>,
     pub webhook_events: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkErrorResponse {
+    /// e.g. `facebook_auth_failed`, `phone_verification_failed`.
+    pub error_code: &'static str,
+    pub error: String,
+    /// Where in Embedded Signup the person stopped, when Meta said.
+    pub step: Option<String>,
+    pub failed_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -68,6 +90,7 @@ fn as_string<T: Serialize>(value: &T) -> String {
 impl LinkResponse {
     pub fn new(link: &Link, hosted_url: String, now: DateTime<Utc>) -> Self {
         let spec = &link.spec;
+        let completion = link.completion.as_ref();
         Self {
             id: link.id.as_uuid(),
             status: link.status_at(now).as_str(),
@@ -84,10 +107,19 @@ impl LinkResponse {
             completed_at: link.completed_at,
             revoked_at: link.revoked_at,
             superseded_by: link.superseded_by.map(|l| l.as_uuid()),
-            phone_number_id: None,
-            phone_number: None,
-            waba_id: None,
-            is_phone_registered: None,
+            phone_number_id: completion.map(|c| c.phone_id.as_uuid()),
+            phone_number: completion.map(|c| c.phone_number.clone()),
+            waba_id: completion.map(|c| c.waba_id.as_uuid()),
+            resulting_waba_id: completion.map(|c| c.meta_waba_id.clone()),
+            meta_phone_number_id: completion.map(|c| c.phone_number_id.clone()),
+            connection_type: completion.map(|c| as_string(&c.connection_type)),
+            is_phone_registered: completion.map(|c| c.is_phone_registered),
+            last_error: link.last_failure.as_ref().map(|f| LinkErrorResponse {
+                error_code: f.error_code.as_str(),
+                error: f.error.clone(),
+                step: f.step.clone(),
+                failed_at: f.failed_at,
+            }),
             allowed_connection_types: spec.allowed_connection_types.iter().map(as_string).collect(),
             theme: ThemeResponse {
                 primary_color: spec.theme.primary_color.as_ref().map(as_string),

@@ -1,0 +1,284 @@
+//! Meta's side of an attempt: exchange the code, check what the token grants, find the number,
+//! subscribe our app to the WABA and register the number.
+
+use super::{Attempt, CallbackInput, Finish};
+use crate::commands::{load_phone, new_event};
+use crate::error::ApiError;
+use crate::state::AppState;
+use gangway_domain::link::LinkEvent;
+use gangway_domain::phone::{e164, Phone, PhoneCreated, PhoneEvent};
+use gangway_domain::signup::LinkCompletion;
+use gangway_domain::values::ConnectionType;
+use gangway_domain::{FailureCode, PhoneId, SecretRef, WabaId};
+use gangway_event_store::{ExpectedVersion, StreamAppend, StreamRef};
+use gangway_meta_graph::model::PhoneNumber;
+use gangway_meta_graph::{GraphError, Token};
+use rand::Rng;
+
+/// Why an attempt failed, as the integrator is told.
+pub type Failure = (FailureCode, String);
+
+fn graph_failure(error: GraphError) -> Failure {
+    tracing::warn!(%error, "Meta refused a signup step");
+    let message = match &error {
+        GraphError::Api { body, .. } => body.message.clone(),
+        GraphError::Transport(_) => "Meta could not be reached".into(),
+    };
+    (error.failure_code(), message)
+}
+
+fn fail(code: FailureCode, message: impl Into<String>) -> Failure {
+    (code, message.into())
+}
+
+/// Runs Meta's side; `Ok(Err(failure))` when Meta refused or the result is unusable.
+pub async fn connect(
+    state: &AppState,
+    attempt: &mut Attempt,
+    input: &CallbackInput,
+) -> Result<Result<Finish, Failure>, ApiError> {
+    let graph = &state.graph;
+    let code = input.code.as_deref().unwrap_or_default();
+    let token = match graph.exchange_code(code, input.redirect_uri.as_deref()).await {
+        Ok(token) => token,
+        Err(error) => return Ok(Err(graph_failure(error))),
+    };
+    let org = attempt.link().organization_id;
+    let token_ref = state
+        .vault
+        .store(state.pool(), org, "meta_business_token", &token.0)
+        .await?;
+    let info = match graph.debug_token(&token).await {
+        Ok(debug) => debug.data,
+        Err(error) => return Ok(Err(graph_failure(error))),
+    };
+    let granted: Vec<String> = info.granted_wabas().into_iter().map(str::to_owned).collect();
+    attempt
+        .record(
+            state,
+            LinkEvent::TokenExchanged {
+                token_ref,
+                granted_waba_ids: granted.clone(),
+            },
+        )
+        .await?;
+    if !info.is_usable_by(&graph.config().app_id) {
+        return Ok(Err(fail(
+            FailureCode::FacebookAuthFailed,
+            "the token Meta issued is not valid for WhatsApp Business management",
+        )));
+    }
+    let meta_waba_id = match choose_waba(&granted, input.report.waba_id.as_deref()) {
+        Ok(id) => id,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    match attempt.link().spec.reconnect_phone_number_id {
+        Some(phone_id) => reconnect(state, attempt, input, &token, token_ref, &meta_waba_id, phone_id.into()).await,
+        None => onboard(state, attempt, input, &token, token_ref, &meta_waba_id).await,
+    }
+}
+
+/// The WABA the person picked, which the token must have been granted; the only granted one when
+/// the browser reported none (the full-page flow).
+fn choose_waba(granted: &[String], reported: Option<&str>) -> Result<String, Failure> {
+    match reported.filter(|id| !id.is_empty()) {
+        Some(id) if granted.iter().any(|g| g == id) => Ok(id.to_owned()),
+        Some(_) => Err(fail(
+            FailureCode::FacebookAuthFailed,
+            "the WhatsApp Business Account reported by the browser was not granted to Gangway",
+        )),
+        None => match granted {
+            [only] => Ok(only.clone()),
+            [] => Err(fail(
+                FailureCode::FacebookAuthFailed,
+                "no WhatsApp Business Account was shared",
+            )),
+            [first, ..] => Ok(first.clone()),
+        },
+    }
+}
+
+/// The number to connect: the one reported (it must be in the WABA), else the WABA's Business-app
+/// number for coexistence, else its verified Cloud API number.
+async fn choose_phone(
+    state: &AppState,
+    token: &Token,
+    meta_waba_id: &str,
+    reported: Option<&str>,
+    coexistence: bool,
+) -> Result<Result<PhoneNumber, Failure>, ApiError> {
+    let numbers = match state.graph.phone_numbers(token, meta_waba_id).await {
+        Ok(numbers) => numbers,
+        Err(error) => return Ok(Err(graph_failure(error))),
+    };
+    let found = match reported {
+        Some(id) => numbers.into_iter().find(|n| n.id == id),
+        None if coexistence => numbers.into_iter().find(|n| n.is_on_biz_app == Some(true)),
+        None => numbers.into_iter().find(|n| n.is_on_biz_app != Some(true)),
+    };
+    Ok(found.ok_or_else(|| {
+        fail(
+            FailureCode::PhoneVerificationFailed,
+            "no phone number of the WhatsApp Business Account could be connected",
+        )
+    }))
+}
+
+async fn onboard(
+    state: &AppState,
+    attempt: &mut Attempt,
+    input: &CallbackInput,
+    token: &Token,
+    token_ref: SecretRef,
+    meta_waba_id: &str,
+) -> Result<Result<Finish, Failure>, ApiError> {
+    let report = &input.report;
+    let connection_type = if report.is_coexistence() {
+        ConnectionType::Coexistence
+    } else {
+        ConnectionType::Dedicated
+    };
+    if !attempt.link().spec.allowed_connection_types.contains(&connection_type) {
+        return Ok(Err(fail(
+            FailureCode::FacebookAuthFailed,
+            "this link does not allow this kind of connection",
+        )));
+    }
+    let coexistence = connection_type == ConnectionType::Coexistence;
+    let number = match choose_phone(state, token, meta_waba_id, report.reported_phone_number_id(), coexistence).await? {
+        Ok(number) => number,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    if let Err(error) = state.graph.subscribe_app(token, meta_waba_id).await {
+        return Ok(Err(graph_failure(error)));
+    }
+    let org = attempt.link().organization_id;
+    // Coexistence numbers stay on the Business app: they are synced, never registered.
+    let pin_ref = if coexistence {
+        None
+    } else {
+        let pin = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
+        let pin_ref = state.vault.store(state.pool(), org, "registration_pin", &pin).await?;
+        if let Err(error) = state.graph.register_phone(token, &number.id, &pin).await {
+            return Ok(Err(graph_failure(error)));
+        }
+        Some(pin_ref)
+    };
+    let link = attempt.link();
+    let existing: Option<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT phone_id FROM phone_number_ids WHERE organization_id = $1 AND meta_phone_number_id = $2",
+    )
+    .bind(org.as_uuid())
+    .bind(&number.id)
+    .fetch_optional(state.pool())
+    .await?;
+    if let Some(phone_id) = existing {
+        // The number was onboarded before: this is a reconnection of the same phone.
+        return reconnected(state, attempt, token_ref, PhoneId::from_uuid(phone_id)).await;
+    }
+    let phone_id = PhoneId::new();
+    let waba_id = WabaId::for_meta(org, meta_waba_id);
+    let phone_number = e164(number.display_phone_number.as_deref().unwrap_or_default());
+    let created = PhoneEvent::Created(Box::new(PhoneCreated {
+        customer_id: link.spec.customer_id,
+        external_id: link.spec.external_id.clone(),
+        onboarding_link_id: link.id,
+        phone_number_id: number.id.clone(),
+        phone_number: phone_number.clone(),
+        verified_name: number.verified_name.clone(),
+        waba_id,
+        meta_waba_id: meta_waba_id.to_owned(),
+        business_id: report.business_id.clone(),
+        connection_type,
+        token_ref,
+        pin_ref,
+        is_registered: !coexistence,
+    }));
+    Ok(Ok(Finish {
+        completion: LinkCompletion {
+            phone_id,
+            phone_number_id: number.id.clone(),
+            phone_number,
+            waba_id,
+            meta_waba_id: meta_waba_id.to_owned(),
+            connection_type,
+            is_phone_registered: !coexistence,
+            reconnected: false,
+        },
+        phone: StreamAppend {
+            stream: StreamRef::of::<PhoneEvent>(phone_id.as_uuid()),
+            expected: ExpectedVersion::NoStream,
+            events: vec![new_event(&created, attempt.meta())?],
+        },
+        claim: Some((number.id, phone_id)),
+    }))
+}
+
+/// A reconnect link: the same number comes back with a fresh token; no new WABA or phone.
+async fn reconnect(
+    state: &AppState,
+    attempt: &mut Attempt,
+    input: &CallbackInput,
+    token: &Token,
+    token_ref: SecretRef,
+    meta_waba_id: &str,
+    phone_id: PhoneId,
+) -> Result<Result<Finish, Failure>, ApiError> {
+    let org = attempt.link().organization_id;
+    let Some(phone) = load_phone(state.pool(), org, phone_id).await? else {
+        return Ok(Err(fail(
+            FailureCode::FacebookAuthFailed,
+            "the phone number this link reconnects no longer exists",
+        )));
+    };
+    let details = &phone.state.details;
+    let same_number = input
+        .report
+        .reported_phone_number_id()
+        .is_none_or(|reported| reported == details.phone_number_id);
+    if details.meta_waba_id != meta_waba_id || !same_number {
+        return Ok(Err(fail(
+            FailureCode::FacebookAuthFailed,
+            "a different number was chosen than the one this link reconnects",
+        )));
+    }
+    if let Err(error) = state.graph.subscribe_app(token, meta_waba_id).await {
+        return Ok(Err(graph_failure(error)));
+    }
+    reconnected(state, attempt, token_ref, phone_id).await
+}
+
+async fn reconnected(
+    state: &AppState,
+    attempt: &Attempt,
+    token_ref: SecretRef,
+    phone_id: PhoneId,
+) -> Result<Result<Finish, Failure>, ApiError> {
+    let link = attempt.link();
+    let phone = load_phone(state.pool(), link.organization_id, phone_id)
+        .await?
+        .ok_or(ApiError::NotFound("phone number"))?;
+    let Phone { details, .. } = &phone.state;
+    let event = PhoneEvent::Reconnected {
+        onboarding_link_id: link.id,
+        token_ref,
+    };
+    Ok(Ok(Finish {
+        completion: LinkCompletion {
+            phone_id,
+            phone_number_id: details.phone_number_id.clone(),
+            phone_number: details.phone_number.clone(),
+            waba_id: details.waba_id,
+            meta_waba_id: details.meta_waba_id.clone(),
+            connection_type: details.connection_type,
+            is_phone_registered: details.is_registered,
+            reconnected: true,
+        },
+        phone: StreamAppend {
+            stream: StreamRef::of::<PhoneEvent>(phone_id.as_uuid()),
+            expected: ExpectedVersion::Exact(phone.version),
+            events: vec![new_event(&event, attempt.meta())?],
+        },
+        claim: None,
+    }))
+}

@@ -1,0 +1,304 @@
+//! The hosted signup pages: `/signup/{id}` (landing), its callback and the full-page return.
+//! These answer people in browsers, so every outcome is a page or a redirect, never JSON.
+
+mod page;
+mod text;
+
+use crate::commands::signup::{complete_link, state_for, CallbackInput, CallbackOutcome};
+use crate::commands::{find_link, metadata, new_event, now};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use gangway_domain::link::{Link, LinkEvent};
+use gangway_domain::signup::{SignupCallback, Usability};
+use gangway_domain::{FailureCode, LinkId};
+use gangway_event_store::{ExpectedVersion, StoreError, StreamRef};
+use serde::Deserialize;
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/signup/{id}", get(landing))
+        .route("/signup/{id}/callback", post(callback))
+        .route("/signup/{id}/return", get(full_page_return))
+        .route("/signup/{id}/result", get(result))
+}
+
+fn not_found() -> Response {
+    let t = page::words(None);
+    page::message(StatusCode::NOT_FOUND, None, t.not_found, t.not_found, "not_found")
+}
+
+fn link_id(raw: &str) -> Option<LinkId> {
+    Uuid::parse_str(raw).ok().map(LinkId::from_uuid)
+}
+
+/// Any failure below is a page for the person, logged for us.
+fn unavailable(error: ApiError) -> Response {
+    tracing::error!(%error, "a hosted page could not be served");
+    page::message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        None,
+        "Service unavailable",
+        "Something went wrong on our side. Please try again in a moment.",
+        "service_unavailable",
+    )
+}
+
+/// `GET /signup/{id}`: the landing page. The first visit records `onboarding_link.opened`; a
+/// link past its expiry is recorded as expired on the spot.
+async fn landing(State(state): State<AppState>, Path(raw): Path<String>) -> Response {
+    let Some(id) = link_id(&raw) else {
+        return not_found();
+    };
+    match open(&state, id).await {
+        Ok(Some(link)) => match link.usability(now()) {
+            Usability::Usable => page::signup(&state, &link, &state_for(&state, id)),
+            Usability::Refused(code) => refused(&link, code),
+            Usability::Gone => not_found(),
+        },
+        Ok(None) => not_found(),
+        Err(error) => unavailable(error),
+    }
+}
+
+/// Loads the link and records what opening it means: opened (once), or expired.
+async fn open(state: &AppState, id: LinkId) -> Result<Option<Link>, ApiError> {
+    let Some(loaded) = find_link(state.pool(), id).await? else {
+        return Ok(None);
+    };
+    let (link, now) = (loaded.state, now());
+    let event = match link.usability(now) {
+        Usability::Usable if link.used_at.is_none() => Some(LinkEvent::Opened {}),
+        Usability::Refused(_) => link.expire(now),
+        _ => None,
+    };
+    let Some(event) = event else {
+        return Ok(Some(link));
+    };
+    let meta = metadata(link.organization_id, Uuid::now_v7(), now);
+    let stream = StreamRef::of::<LinkEvent>(id.as_uuid());
+    match state
+        .store
+        .append(&stream, ExpectedVersion::Exact(loaded.version), vec![new_event(&event, &meta)?])
+        .await
+    {
+        // Someone else opened or changed it a moment ago: theirs is the record.
+        Ok(_) | Err(StoreError::Conflict { .. }) => {}
+        Err(other) => return Err(other.into()),
+    }
+    let (org, at) = (link.organization_id, now);
+    Ok(Link::evolve(Some(link), id, org, &event, at))
+}
+
+/// A link that cannot be used: to the failure URL with the code, or a page saying why.
+fn refused(link: &Link, code: FailureCode) -> Response {
+    let t = page::words(Some(link));
+    match failure_redirect(link, code, t.refusal(code)) {
+        Some(url) => Redirect::to(&url).into_response(),
+        None => page::message(StatusCode::GONE, Some(link), t.failed_heading, t.refusal(code), code.as_str()),
+    }
+}
+
+fn with_params(base: &str, params: &[(&str, Option<&str>)]) -> Option<String> {
+    let mut url = url::Url::parse(base).ok()?;
+    {
+        let mut query = url.query_pairs_mut();
+        for (name, value) in params {
+            if let Some(value) = value {
+                query.append_pair(name, value);
+            }
+        }
+    }
+    Some(url.into())
+}
+
+fn failure_redirect(link: &Link, code: FailureCode, message: &str) -> Option<String> {
+    let base = link.failure_redirect()?;
+    with_params(
+        base.as_str(),
+        &[
+            ("status", Some("error")),
+            ("onboarding_link_id", Some(&link.id.to_string())),
+            ("external_id", link.spec.external_id.as_deref()),
+            ("error_code", Some(code.as_str())),
+            ("error", Some(message)),
+        ],
+    )
+}
+
+fn success_redirect(link: &Link) -> Option<String> {
+    let base = link.success_redirect()?;
+    let completion = link.completion.as_ref()?;
+    with_params(
+        base.as_str(),
+        &[
+            ("status", Some("success")),
+            ("onboarding_link_id", Some(&link.id.to_string())),
+            ("external_id", link.spec.external_id.as_deref()),
+            ("phone_number_id", Some(&completion.phone_id.to_string())),
+            ("waba_id", Some(&completion.waba_id.to_string())),
+            ("display_phone_number", Some(&completion.phone_number)),
+            ("meta_phone_number_id", Some(&completion.phone_number_id)),
+            ("meta_waba_id", Some(&completion.meta_waba_id)),
+        ],
+    )
+}
+
+/// The callback's fields as the hosted page posts them (see docs/embedded-signup.md).
+#[derive(Debug, Default, Deserialize)]
+struct CallbackForm {
+    state: Option<String>,
+    code: Option<String>,
+    event: Option<String>,
+    waba_id: Option<String>,
+    phone_number_id: Option<String>,
+    business_id: Option<String>,
+    current_step: Option<String>,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    session_id: Option<String>,
+}
+
+/// Browser-reported text is kept, but bounded.
+fn bounded(value: Option<String>) -> Option<String> {
+    value
+        .map(|v| v.trim().chars().take(500).collect::<String>())
+        .filter(|v| !v.is_empty())
+}
+
+impl CallbackForm {
+    fn into_input(self, redirect_uri: Option<String>) -> CallbackInput {
+        let code = bounded(self.code);
+        let report = SignupCallback {
+            session_event: bounded(self.event),
+            waba_id: bounded(self.waba_id),
+            phone_number_id: self.phone_number_id.map(|id| id.trim().chars().take(100).collect()),
+            business_id: bounded(self.business_id),
+            current_step: bounded(self.current_step),
+            error_code: bounded(self.error_code),
+            error_message: bounded(self.error_message),
+            session_id: bounded(self.session_id),
+            has_code: code.is_some(),
+            full_page: redirect_uri.is_some(),
+        };
+        CallbackInput {
+            state: self.state.unwrap_or_default(),
+            code,
+            redirect_uri,
+            report,
+        }
+    }
+}
+
+/// `POST /signup/{id}/callback`, form-encoded or JSON; answered with 303 to where the person
+/// goes next.
+async fn callback(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(id) = link_id(&raw) else {
+        return not_found();
+    };
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let form: Result<CallbackForm, String> = if is_json {
+        serde_json::from_slice(&body).map_err(|e| e.to_string())
+    } else {
+        serde_urlencoded::from_bytes(&body).map_err(|e| e.to_string())
+    };
+    match form {
+        Ok(form) => finish(&state, id, form.into_input(None)).await,
+        Err(error) => ApiError::MalformedJson(format!("the callback body is not readable: {error}")).into_response(),
+    }
+}
+
+/// `GET /signup/{id}/return`: where the full-page dialog sends the browser, with `code` and
+/// `state`, or `error` and `error_description`.
+#[derive(Debug, Deserialize)]
+struct ReturnQuery {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+async fn full_page_return(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Query(query): Query<ReturnQuery>,
+) -> Response {
+    let Some(id) = link_id(&raw) else {
+        return not_found();
+    };
+    let cancelled = query.error.is_some();
+    let form = CallbackForm {
+        state: query.state,
+        code: query.code,
+        event: cancelled.then(|| "CANCEL".to_owned()),
+        error_message: query.error_description.or(query.error),
+        ..Default::default()
+    };
+    let redirect_uri = format!("{}/signup/{id}/return", state.config.public_url());
+    finish(&state, id, form.into_input(Some(redirect_uri))).await
+}
+
+async fn finish(state: &AppState, id: LinkId, input: CallbackInput) -> Response {
+    match complete_link(state, id, input).await {
+        Ok(Some((link, CallbackOutcome::Completed(_)))) => match success_redirect(&link) {
+            Some(url) => Redirect::to(&url).into_response(),
+            None => Redirect::to(&format!("/signup/{id}/result")).into_response(),
+        },
+        Ok(Some((link, CallbackOutcome::Failed { code, message }))) => {
+            match failure_redirect(&link, code, &message) {
+                Some(url) => Redirect::to(&url).into_response(),
+                None => {
+                    let t = page::words(Some(&link));
+                    page::message(StatusCode::OK, Some(&link), t.failed_heading, &message, code.as_str())
+                }
+            }
+        }
+        Ok(None) => not_found(),
+        Err(ApiError::Validation(error)) if error.field == "state" => {
+            let t = page::words(None);
+            page::message(StatusCode::BAD_REQUEST, None, t.invalid_session, t.invalid_session, "invalid_state")
+        }
+        Err(error) => unavailable(error),
+    }
+}
+
+/// `GET /signup/{id}/result`: where a link without redirect URLs ends.
+async fn result(State(state): State<AppState>, Path(raw): Path<String>) -> Response {
+    let Some(id) = link_id(&raw) else {
+        return not_found();
+    };
+    let link = match find_link(state.pool(), id).await {
+        Ok(Some(loaded)) => loaded.state,
+        Ok(None) => return not_found(),
+        Err(error) => return unavailable(error.into()),
+    };
+    let t = page::words(Some(&link));
+    if link.completion.is_some() {
+        return page::message(StatusCode::OK, Some(&link), t.connected_heading, t.connected, "success");
+    }
+    match (&link.last_failure, link.usability(now())) {
+        (_, Usability::Gone) => not_found(),
+        (_, Usability::Refused(code)) => refused(&link, code),
+        (Some(failure), Usability::Usable) => page::message(
+            StatusCode::OK,
+            Some(&link),
+            t.failed_heading,
+            &failure.error,
+            failure.error_code.as_str(),
+        ),
+        (None, Usability::Usable) => Redirect::to(&format!("/signup/{id}")).into_response(),
+    }
+}

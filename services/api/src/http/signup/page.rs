@@ -1,0 +1,135 @@
+//! Rendering the hosted pages.
+
+use super::text::{language_tag, text, Text};
+use crate::state::AppState;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use gangway_domain::link::Link;
+use gangway_domain::values::{ConnectionType, Language};
+use minijinja::{context, Environment};
+use serde_json::json;
+use std::sync::LazyLock;
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    for (name, source) in [
+        ("base.html", include_str!("../../../templates/base.html")),
+        ("message.html", include_str!("../../../templates/message.html")),
+        ("signup.html", include_str!("../../../templates/signup.html")),
+        ("signup.js", include_str!("../../../templates/signup.js")),
+    ] {
+        env.add_template(name, source).expect("templates are valid");
+    }
+    env
+});
+
+fn render(name: &str, ctx: minijinja::Value) -> Result<String, minijinja::Error> {
+    TEMPLATES.get_template(name)?.render(ctx)
+}
+
+/// A page response: never cached, never framed, never leaking the link's URL as a referrer.
+fn page(status: StatusCode, body: Result<String, minijinja::Error>) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(%error, "a hosted page failed to render");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+    };
+    let mut response = (status, Html(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// The link's branding, shared by every page of it.
+fn theme(link: Option<&Link>) -> minijinja::Value {
+    let theme = link.map(|l| &l.spec.theme);
+    context! {
+        primary_color => theme.and_then(|t| t.primary_color.as_ref()).map_or("#1877f2", |c| c.as_str()),
+        background_image => theme.and_then(|t| t.background_image.as_ref()).map(|u| u.as_str()),
+        logo_url => theme.and_then(|t| t.logo_url.as_ref()).map(|u| u.as_str()),
+        company_name => theme.and_then(|t| t.company_name.as_deref()),
+    }
+}
+
+fn language(link: Option<&Link>) -> Language {
+    link.map(|l| l.spec.language).unwrap_or_default()
+}
+
+/// A page with one message: a refused link, a result, an error.
+pub fn message(status: StatusCode, link: Option<&Link>, heading: &str, message: &str, code: &str) -> Response {
+    let lang = language(link);
+    let ctx = context! {
+        ..theme(link),
+        ..context! { lang => language_tag(lang), title => text(lang).title, heading, message, code },
+    };
+    page(status, render("message.html", ctx))
+}
+
+pub fn words(link: Option<&Link>) -> &'static Text {
+    text(language(link))
+}
+
+/// Inline JSON for a `<script type="application/json">`: nothing in it can close the element.
+fn script_json(value: &serde_json::Value) -> String {
+    value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+/// The landing page with the "Continue with Facebook" button.
+pub fn signup(state: &AppState, link: &Link, signup_state: &str) -> Response {
+    let meta = &state.meta;
+    let t = words(Some(link));
+    let allowed = &link.spec.allowed_connection_types;
+    let base = format!("{}/signup/{}", state.config.public_url(), link.id);
+    let mut setup = json!({});
+    if link.spec.phone_provisioning.enabled {
+        setup["phoneProvisioning"] = json!({ "countries": link.spec.phone_provisioning.countries });
+    }
+    let config = json!({
+        "appId": meta.graph.app_id,
+        "configId": meta.config_id,
+        "version": meta.graph.api_version,
+        "messageOrigins": meta.message_origins,
+        "state": signup_state,
+        "setup": setup,
+        "text": { "waiting": t.waiting, "finishing": t.finishing, "popupClosed": t.popup_closed },
+    });
+    let fallback_url = url::Url::parse_with_params(
+        &format!("{}/{}/dialog/oauth", meta.dialog_url, meta.graph.api_version),
+        [
+            ("client_id", meta.graph.app_id.as_str()),
+            ("redirect_uri", &format!("{base}/return")),
+            ("config_id", meta.config_id.as_str()),
+            ("response_type", "code"),
+            ("override_default_response_type", "true"),
+            ("state", signup_state),
+            ("extras", &json!({ "setup": setup, "sessionInfoVersion": "3" }).to_string()),
+        ],
+    )
+    .map(String::from)
+    .unwrap_or_default();
+    let lang = language(Some(link));
+    let ctx = context! {
+        ..theme(Some(link)),
+        ..context! {
+            lang => language_tag(lang),
+            title => t.title,
+            t,
+            offer_dedicated => allowed.contains(&ConnectionType::Dedicated),
+            offer_coexistence => allowed.contains(&ConnectionType::Coexistence),
+            callback_url => format!("{base}/callback"),
+            fallback_url,
+            sdk_url => meta.sdk_url,
+            config_json => script_json(&config),
+        },
+    };
+    page(StatusCode::OK, render("signup.html", ctx))
+}
