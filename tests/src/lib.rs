@@ -2,6 +2,7 @@
 //! processes, JetStream readers and condition waits with deadlines.
 
 pub mod browser;
+pub mod signup;
 
 use anyhow::Context;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};

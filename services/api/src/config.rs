@@ -56,10 +56,18 @@ pub struct MetaConfig {
     /// The Embedded Signup configuration id (Facebook Login for Business).
     #[arg(long = "meta-config-id", env = "GANGWAY_META_CONFIG_ID", default_value = "")]
     pub config_id: String,
-    #[arg(long = "meta-api-version", env = "GANGWAY_META_API_VERSION", default_value = "v25.0")]
+    #[arg(
+        long = "meta-api-version",
+        env = "GANGWAY_META_API_VERSION",
+        default_value = "v25.0"
+    )]
     pub api_version: String,
     /// The meta sandbox, used when no app id is configured.
-    #[arg(long = "meta-sandbox-url", env = "GANGWAY_META_SANDBOX_URL", default_value = "http://127.0.0.1:8090")]
+    #[arg(
+        long = "meta-sandbox-url",
+        env = "GANGWAY_META_SANDBOX_URL",
+        default_value = "http://127.0.0.1:8090"
+    )]
     pub sandbox_url: String,
     /// Graph API base URL (default: Meta's, or the sandbox).
     #[arg(long = "meta-graph-url", env = "GANGWAY_META_GRAPH_URL")]
@@ -72,13 +80,25 @@ pub struct MetaConfig {
     pub dialog_url: Option<String>,
     /// Comma-separated origins whose `WA_EMBEDDED_SIGNUP` messages the hosted page accepts, matched
     /// exactly (default: www. and web.facebook.com, or the sandbox's origin).
-    #[arg(long = "meta-message-origins", env = "GANGWAY_META_MESSAGE_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        long = "meta-message-origins",
+        env = "GANGWAY_META_MESSAGE_ORIGINS",
+        value_delimiter = ','
+    )]
     pub message_origins: Option<Vec<String>>,
     /// Per-request timeout for Graph API calls, in seconds.
-    #[arg(long = "meta-timeout-seconds", env = "GANGWAY_META_TIMEOUT_SECONDS", default_value_t = 10)]
+    #[arg(
+        long = "meta-timeout-seconds",
+        env = "GANGWAY_META_TIMEOUT_SECONDS",
+        default_value_t = 10
+    )]
     pub timeout_seconds: u64,
     /// How long rate-limited or transient Graph calls are retried, in seconds.
-    #[arg(long = "meta-max-retry-seconds", env = "GANGWAY_META_MAX_RETRY_SECONDS", default_value_t = 20)]
+    #[arg(
+        long = "meta-max-retry-seconds",
+        env = "GANGWAY_META_MAX_RETRY_SECONDS",
+        default_value_t = 20
+    )]
     pub max_retry_seconds: u64,
 }
 
@@ -113,17 +133,31 @@ impl MetaConfig {
                 .to_owned()
         };
         let (app_id, app_secret, config_id) = if sandbox {
-            (SANDBOX_APP_ID.into(), SANDBOX_APP_SECRET.into(), SANDBOX_CONFIG_ID.into())
+            (
+                SANDBOX_APP_ID.into(),
+                SANDBOX_APP_SECRET.into(),
+                SANDBOX_CONFIG_ID.into(),
+            )
         } else {
             if self.app_secret.expose().is_empty() || self.config_id.is_empty() {
                 anyhow::bail!("GANGWAY_META_APP_ID is set: GANGWAY_META_APP_SECRET and GANGWAY_META_CONFIG_ID are required too");
             }
-            (self.app_id.clone(), self.app_secret.expose().to_owned(), self.config_id.clone())
+            (
+                self.app_id.clone(),
+                self.app_secret.expose().to_owned(),
+                self.config_id.clone(),
+            )
         };
         let message_origins = match &self.message_origins {
-            Some(origins) => origins.iter().map(|o| o.trim().trim_end_matches('/').to_owned()).collect(),
+            Some(origins) => origins
+                .iter()
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .collect(),
             None if sandbox => vec![origin_of(&sandbox_url)?],
-            None => vec!["https://www.facebook.com".into(), "https://web.facebook.com".into()],
+            None => vec![
+                "https://www.facebook.com".into(),
+                "https://web.facebook.com".into(),
+            ],
         };
         Ok(MetaEndpoints {
             graph: gangway_meta_graph::GraphConfig {

@@ -38,7 +38,9 @@ impl FailureCode {
     /// "WABA limit reached", so its message is the only sign of it.
     pub fn of_session_error(error_message: Option<&str>) -> Self {
         let message = error_message.unwrap_or_default().to_ascii_lowercase();
-        if message.contains("limit") && (message.contains("whatsapp business account") || message.contains("waba")) {
+        if message.contains("limit")
+            && (message.contains("whatsapp business account") || message.contains("waba"))
+        {
             Self::WabaLimitReached
         } else {
             Self::FacebookAuthFailed
@@ -71,6 +73,9 @@ mod tests {
             FailureCode::of_session_error(Some("Something went wrong")),
             FailureCode::FacebookAuthFailed
         );
-        assert_eq!(FailureCode::of_session_error(None), FailureCode::FacebookAuthFailed);
+        assert_eq!(
+            FailureCode::of_session_error(None),
+            FailureCode::FacebookAuthFailed
+        );
     }
 }

@@ -78,6 +78,9 @@ impl WabaId {
     /// Gangway's id for Meta's WABA `meta_waba_id` in `org`: derived, not stored, so every phone
     /// of one WABA carries the same id without a WABA stream to coordinate on.
     pub fn for_meta(org: OrganizationId, meta_waba_id: &str) -> Self {
-        Self(Uuid::new_v5(&org.as_uuid(), format!("waba:{meta_waba_id}").as_bytes()))
+        Self(Uuid::new_v5(
+            &org.as_uuid(),
+            format!("waba:{meta_waba_id}").as_bytes(),
+        ))
     }
 }

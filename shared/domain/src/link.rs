@@ -216,7 +216,14 @@ impl Link {
                 link.completion = Some((**completion).clone());
                 Some(link)
             }
-            (Some(mut link), LinkEvent::Failed { error_code, error, step }) => {
+            (
+                Some(mut link),
+                LinkEvent::Failed {
+                    error_code,
+                    error,
+                    step,
+                },
+            ) => {
                 link.status = LinkStatus::Failed;
                 link.attempt_started_at = None;
                 link.last_failure = Some(LinkFailure {

@@ -104,7 +104,10 @@ impl Phone {
 
 /// Meta's display number ("+1 555-010-0001", "15550100001") as E.164 ("+15550100001").
 pub fn e164(display_phone_number: &str) -> String {
-    let digits: String = display_phone_number.chars().filter(char::is_ascii_digit).collect();
+    let digits: String = display_phone_number
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
     format!("+{digits}")
 }
 

@@ -109,7 +109,9 @@ impl Link {
     /// way, so that of many concurrent callbacks exactly one exchanges the code.
     pub fn begin_attempt(&self, now: DateTime<Utc>) -> Usability {
         match self.usability(now) {
-            Usability::Usable if self.attempt_in_progress(now) => Usability::Refused(FailureCode::AlreadyUsed),
+            Usability::Usable if self.attempt_in_progress(now) => {
+                Usability::Refused(FailureCode::AlreadyUsed)
+            }
             other => other,
         }
     }
@@ -178,10 +180,7 @@ mod tests {
         assert_eq!(link.begin_attempt(now), Usability::Usable);
         let failure = link.last_failure.as_ref().expect("recorded");
         assert_eq!(failure.step.as_deref(), Some("PHONE_NUMBER_SETUP"));
-        assert_eq!(
-            link.expire(now + Duration::days(8)),
-            Some(LinkEvent::Expired {})
-        );
+        assert_eq!(link.expire(now + Duration::days(8)), Some(LinkEvent::Expired {}));
     }
 
     #[test]
@@ -198,7 +197,10 @@ mod tests {
             reconnected: false,
         }));
         let done = link_after(&[callback(), completed], now);
-        assert_eq!(done.begin_attempt(now), Usability::Refused(FailureCode::AlreadyUsed));
+        assert_eq!(
+            done.begin_attempt(now),
+            Usability::Refused(FailureCode::AlreadyUsed)
+        );
         assert!(done.completion.is_some() && done.completed_at.is_some());
         assert_eq!(
             link_after(&[], now).begin_attempt(now + Duration::days(8)),

@@ -9,8 +9,8 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use gangway_domain::{OrganizationId, SecretRef};
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use rand::RngCore;
+use sha2::Sha256;
 use sqlx::PgExecutor;
 use std::collections::HashMap;
 use std::fmt;
@@ -278,7 +278,10 @@ mod tests {
         assert!(!rotated.verify("signup-state", b"link-1", "garbage"));
         let newer = rotated.sign("signup-state", b"link-1");
         assert!(newer.starts_with("k2."));
-        assert!(!old.verify("signup-state", b"link-1", &newer), "k2 is unknown to the old keyring");
+        assert!(
+            !old.verify("signup-state", b"link-1", &newer),
+            "k2 is unknown to the old keyring"
+        );
     }
 
     #[test]

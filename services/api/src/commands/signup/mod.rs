@@ -73,7 +73,11 @@ pub async fn complete_link(
     };
     let outcome = match outcome {
         Ok(finish) => attempt.finish(state, finish).await?,
-        Err((code, message)) => attempt.fail(state, code, message, input.report.current_step.clone()).await?,
+        Err((code, message)) => {
+            attempt
+                .fail(state, code, message, input.report.current_step.clone())
+                .await?
+        }
     };
     Ok(Some(outcome))
 }
@@ -139,7 +143,10 @@ async fn append_to_link(
     events: &[LinkEvent],
     meta: &EventMetadata,
 ) -> Result<(), StoreError> {
-    let events = events.iter().map(|e| new_event(e, meta)).collect::<Result<_, _>>()?;
+    let events = events
+        .iter()
+        .map(|e| new_event(e, meta))
+        .collect::<Result<_, _>>()?;
     tx.append_all(vec![StreamAppend {
         stream: StreamRef::of::<LinkEvent>(id.as_uuid()),
         expected: ExpectedVersion::Exact(version),

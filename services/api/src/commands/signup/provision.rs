@@ -73,7 +73,18 @@ pub async fn connect(
         Err(failure) => return Ok(Err(failure)),
     };
     match attempt.link().spec.reconnect_phone_number_id {
-        Some(phone_id) => reconnect(state, attempt, input, &token, token_ref, &meta_waba_id, phone_id.into()).await,
+        Some(phone_id) => {
+            reconnect(
+                state,
+                attempt,
+                input,
+                &token,
+                token_ref,
+                &meta_waba_id,
+                phone_id.into(),
+            )
+            .await
+        }
         None => onboard(state, attempt, input, &token, token_ref, &meta_waba_id).await,
     }
 }
@@ -138,14 +149,27 @@ async fn onboard(
     } else {
         ConnectionType::Dedicated
     };
-    if !attempt.link().spec.allowed_connection_types.contains(&connection_type) {
+    if !attempt
+        .link()
+        .spec
+        .allowed_connection_types
+        .contains(&connection_type)
+    {
         return Ok(Err(fail(
             FailureCode::FacebookAuthFailed,
             "this link does not allow this kind of connection",
         )));
     }
     let coexistence = connection_type == ConnectionType::Coexistence;
-    let number = match choose_phone(state, token, meta_waba_id, report.reported_phone_number_id(), coexistence).await? {
+    let number = match choose_phone(
+        state,
+        token,
+        meta_waba_id,
+        report.reported_phone_number_id(),
+        coexistence,
+    )
+    .await?
+    {
         Ok(number) => number,
         Err(failure) => return Ok(Err(failure)),
     };
@@ -158,7 +182,10 @@ async fn onboard(
         None
     } else {
         let pin = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
-        let pin_ref = state.vault.store(state.pool(), org, "registration_pin", &pin).await?;
+        let pin_ref = state
+            .vault
+            .store(state.pool(), org, "registration_pin", &pin)
+            .await?;
         if let Err(error) = state.graph.register_phone(token, &number.id, &pin).await {
             return Ok(Err(graph_failure(error)));
         }

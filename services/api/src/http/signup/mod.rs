@@ -84,7 +84,11 @@ async fn open(state: &AppState, id: LinkId) -> Result<Option<Link>, ApiError> {
     let stream = StreamRef::of::<LinkEvent>(id.as_uuid());
     match state
         .store
-        .append(&stream, ExpectedVersion::Exact(loaded.version), vec![new_event(&event, &meta)?])
+        .append(
+            &stream,
+            ExpectedVersion::Exact(loaded.version),
+            vec![new_event(&event, &meta)?],
+        )
         .await
     {
         // Someone else opened or changed it a moment ago: theirs is the record.
@@ -100,7 +104,13 @@ fn refused(link: &Link, code: FailureCode) -> Response {
     let t = page::words(Some(link));
     match failure_redirect(link, code, t.refusal(code)) {
         Some(url) => Redirect::to(&url).into_response(),
-        None => page::message(StatusCode::GONE, Some(link), t.failed_heading, t.refusal(code), code.as_str()),
+        None => page::message(
+            StatusCode::GONE,
+            Some(link),
+            t.failed_heading,
+            t.refusal(code),
+            code.as_str(),
+        ),
     }
 }
 
@@ -177,7 +187,9 @@ impl CallbackForm {
         let report = SignupCallback {
             session_event: bounded(self.event),
             waba_id: bounded(self.waba_id),
-            phone_number_id: self.phone_number_id.map(|id| id.trim().chars().take(100).collect()),
+            phone_number_id: self
+                .phone_number_id
+                .map(|id| id.trim().chars().take(100).collect()),
             business_id: bounded(self.business_id),
             current_step: bounded(self.current_step),
             error_code: bounded(self.error_code),
@@ -217,7 +229,9 @@ async fn callback(
     };
     match form {
         Ok(form) => finish(&state, id, form.into_input(None)).await,
-        Err(error) => ApiError::MalformedJson(format!("the callback body is not readable: {error}")).into_response(),
+        Err(error) => {
+            ApiError::MalformedJson(format!("the callback body is not readable: {error}")).into_response()
+        }
     }
 }
 
@@ -262,14 +276,26 @@ async fn finish(state: &AppState, id: LinkId, input: CallbackInput) -> Response 
                 Some(url) => Redirect::to(&url).into_response(),
                 None => {
                     let t = page::words(Some(&link));
-                    page::message(StatusCode::OK, Some(&link), t.failed_heading, &message, code.as_str())
+                    page::message(
+                        StatusCode::OK,
+                        Some(&link),
+                        t.failed_heading,
+                        &message,
+                        code.as_str(),
+                    )
                 }
             }
         }
         Ok(None) => not_found(),
         Err(ApiError::Validation(error)) if error.field == "state" => {
             let t = page::words(None);
-            page::message(StatusCode::BAD_REQUEST, None, t.invalid_session, t.invalid_session, "invalid_state")
+            page::message(
+                StatusCode::BAD_REQUEST,
+                None,
+                t.invalid_session,
+                t.invalid_session,
+                "invalid_state",
+            )
         }
         Err(error) => unavailable(error),
     }
@@ -287,7 +313,13 @@ async fn result(State(state): State<AppState>, Path(raw): Path<String>) -> Respo
     };
     let t = page::words(Some(&link));
     if link.completion.is_some() {
-        return page::message(StatusCode::OK, Some(&link), t.connected_heading, t.connected, "success");
+        return page::message(
+            StatusCode::OK,
+            Some(&link),
+            t.connected_heading,
+            t.connected,
+            "success",
+        );
     }
     match (&link.last_failure, link.usability(now())) {
         (_, Usability::Gone) => not_found(),

@@ -41,7 +41,10 @@ fn page(status: StatusCode, body: Result<String, minijinja::Error>) -> Response 
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
@@ -61,7 +64,13 @@ fn language(link: Option<&Link>) -> Language {
 }
 
 /// A page with one message: a refused link, a result, an error.
-pub fn message(status: StatusCode, link: Option<&Link>, heading: &str, message: &str, code: &str) -> Response {
+pub fn message(
+    status: StatusCode,
+    link: Option<&Link>,
+    heading: &str,
+    message: &str,
+    code: &str,
+) -> Response {
     let lang = language(link);
     let ctx = context! {
         ..theme(link),
@@ -111,7 +120,10 @@ pub fn signup(state: &AppState, link: &Link, signup_state: &str) -> Response {
             ("response_type", "code"),
             ("override_default_response_type", "true"),
             ("state", signup_state),
-            ("extras", &json!({ "setup": setup, "sessionInfoVersion": "3" }).to_string()),
+            (
+                "extras",
+                &json!({ "setup": setup, "sessionInfoVersion": "3" }).to_string(),
+            ),
         ],
     )
     .map(String::from)

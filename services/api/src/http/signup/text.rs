@@ -33,7 +33,8 @@ pub struct Text {
 const EN: Text = Text {
     title: "Connect WhatsApp",
     heading: "Connect your WhatsApp Business number",
-    intro: "You will sign in with Facebook and choose the WhatsApp Business account and phone number to connect.",
+    intro:
+        "You will sign in with Facebook and choose the WhatsApp Business account and phone number to connect.",
     expect_heading: "What to expect",
     step_login: "A Facebook window opens: sign in and allow access.",
     step_business: "Choose your business and WhatsApp Business account, or create one.",
@@ -93,7 +94,8 @@ const PT: Text = Text {
     continue_coexistence: "Uso o app WhatsApp Business neste número",
     waiting: "Conclua as etapas na janela do Facebook…",
     finishing: "Conectando seu número…",
-    popup_closed: "A janela do Facebook fechou antes de terminar. Tente de novo ou continue em uma página inteira.",
+    popup_closed:
+        "A janela do Facebook fechou antes de terminar. Tente de novo ou continue em uma página inteira.",
     fallback: "Continuar em uma página inteira",
     connected_heading: "Seu número está conectado",
     connected: "Número do WhatsApp Business conectado. Você pode fechar esta página.",
