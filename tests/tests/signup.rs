@@ -495,3 +495,39 @@ async fn a_reconnect_link_refreshes_the_token_of_the_same_phone() {
         .await;
     assert_eq!(wrong.params["error_code"], "facebook_auth_failed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_provisioned_in_the_flow_is_connected() {
+    let world = SignupWorld::new().await;
+    let link = world
+        .link(json!({ "phoneProvisioning": { "enabled": true, "countries": ["BR"] } }))
+        .await;
+    let state = world.state(&link).await;
+    let (status, phone) = world
+        .sandbox
+        .post(
+            "/sandbox/phones",
+            json!({ "waba_id": BAKERY_WABA, "country": "BR" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{phone}");
+    let meta_id = phone["id"].as_str().unwrap().to_owned();
+    let code = world
+        .code(json!({ "waba_id": BAKERY_WABA, "phone_number_id": meta_id }))
+        .await;
+    let landing = world
+        .callback(
+            &link,
+            &[
+                ("state", &state),
+                ("code", &code),
+                ("event", "FINISH"),
+                ("waba_id", BAKERY_WABA),
+                ("phone_number_id", &meta_id),
+            ],
+        )
+        .await;
+    assert_eq!(landing.params["status"], "success", "{landing:?}");
+    assert_eq!(landing.params["meta_phone_number_id"], meta_id);
+    assert!(landing.params["display_phone_number"].starts_with("+55"));
+}
