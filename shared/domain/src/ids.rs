@@ -84,3 +84,7 @@ impl WabaId {
         ))
     }
 }
+entity_id!(
+    /// An integrator's webhook endpoint.
+    EndpointId
+);

@@ -13,8 +13,9 @@ pub mod organization;
 pub mod phone;
 pub mod signup;
 pub mod values;
+pub mod webhook;
 
 pub use error::{FieldError, RuleViolation};
 pub use event::{EventCodecError, StreamEvent};
 pub use failure::FailureCode;
-pub use ids::{ApiKeyId, CustomerId, LinkId, OrganizationId, PhoneId, SecretRef, WabaId};
+pub use ids::{ApiKeyId, CustomerId, EndpointId, LinkId, OrganizationId, PhoneId, SecretRef, WabaId};

@@ -1,0 +1,243 @@
+//! Webhook endpoints: where an organization wants its events delivered. Stream `webhook_endpoint`.
+
+use crate::event::StreamEvent;
+use crate::values::HttpUrl;
+use crate::{EndpointId, LinkId, OrganizationId, SecretRef, WabaId};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How long a rotated-out secret keeps signing deliveries beside the new one.
+pub const DEFAULT_ROTATION_GRACE: Duration = Duration::hours(24);
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointCreated {
+    pub url: HttpUrl,
+    /// Catalog event types (see [`crate::catalog`]).
+    pub event_types: Vec<String>,
+    pub description: Option<String>,
+    /// Only events of this WABA, when set.
+    pub waba_id: Option<WabaId>,
+    pub secret_ref: SecretRef,
+    /// The link whose `webhookUrl` registered this endpoint when its phone connected.
+    pub registered_by_link: Option<LinkId>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointChanges {
+    pub url: Option<HttpUrl>,
+    pub event_types: Option<Vec<String>>,
+    /// `Some(None)` clears the description.
+    pub description: Option<Option<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum EndpointEvent {
+    #[serde(rename = "webhook_endpoint.created")]
+    Created(Box<EndpointCreated>),
+    #[serde(rename = "webhook_endpoint.updated")]
+    Updated(Box<EndpointChanges>),
+    /// A new secret signs from now on; the previous one also signs until `previous_expires_at`.
+    #[serde(rename = "webhook_endpoint.secret_rotated", rename_all = "camelCase")]
+    SecretRotated {
+        secret_ref: SecretRef,
+        previous_secret_ref: SecretRef,
+        previous_expires_at: DateTime<Utc>,
+    },
+    /// By the integrator, or by the dispatcher (410 Gone, failing for too long).
+    #[serde(rename = "webhook_endpoint.disabled")]
+    Disabled { reason: String },
+    #[serde(rename = "webhook_endpoint.enabled")]
+    Enabled {},
+    #[serde(rename = "webhook_endpoint.deleted")]
+    Deleted {},
+}
+
+impl StreamEvent for EndpointEvent {
+    const STREAM_TYPE: &'static str = "webhook_endpoint";
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointStatus {
+    Enabled,
+    Disabled,
+    Deleted,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub organization_id: OrganizationId,
+    pub url: HttpUrl,
+    pub event_types: Vec<String>,
+    pub description: Option<String>,
+    pub waba_id: Option<WabaId>,
+    pub secret_ref: SecretRef,
+    pub previous_secret_ref: Option<SecretRef>,
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    pub registered_by_link: Option<LinkId>,
+    pub status: EndpointStatus,
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Endpoint {
+    pub fn evolve(
+        state: Option<Self>,
+        id: EndpointId,
+        organization_id: OrganizationId,
+        event: &EndpointEvent,
+        at: DateTime<Utc>,
+    ) -> Option<Self> {
+        let mut endpoint = match (state, event) {
+            (None, EndpointEvent::Created(created)) => {
+                let created = (**created).clone();
+                return Some(Self {
+                    id,
+                    organization_id,
+                    url: created.url,
+                    event_types: created.event_types,
+                    description: created.description,
+                    waba_id: created.waba_id,
+                    secret_ref: created.secret_ref,
+                    previous_secret_ref: None,
+                    previous_secret_expires_at: None,
+                    registered_by_link: created.registered_by_link,
+                    status: EndpointStatus::Enabled,
+                    disabled_reason: None,
+                    created_at: at,
+                    updated_at: at,
+                });
+            }
+            (Some(endpoint), _) => endpoint,
+            (None, _) => return None,
+        };
+        match event {
+            EndpointEvent::Created(_) => return Some(endpoint),
+            EndpointEvent::Updated(changes) => {
+                if let Some(url) = &changes.url {
+                    endpoint.url = url.clone();
+                }
+                if let Some(types) = &changes.event_types {
+                    endpoint.event_types = types.clone();
+                }
+                if let Some(description) = &changes.description {
+                    endpoint.description = description.clone();
+                }
+            }
+            EndpointEvent::SecretRotated {
+                secret_ref,
+                previous_secret_ref,
+                previous_expires_at,
+            } => {
+                endpoint.secret_ref = *secret_ref;
+                endpoint.previous_secret_ref = Some(*previous_secret_ref);
+                endpoint.previous_secret_expires_at = Some(*previous_expires_at);
+            }
+            EndpointEvent::Disabled { reason } => {
+                endpoint.status = EndpointStatus::Disabled;
+                endpoint.disabled_reason = Some(reason.clone());
+            }
+            EndpointEvent::Enabled {} => {
+                endpoint.status = EndpointStatus::Enabled;
+                endpoint.disabled_reason = None;
+            }
+            EndpointEvent::Deleted {} => endpoint.status = EndpointStatus::Deleted,
+        }
+        endpoint.updated_at = at;
+        Some(endpoint)
+    }
+
+    /// Whether an event of `event_type` for `waba` (if the event concerns one) goes here.
+    pub fn wants(&self, event_type: &str, waba: Option<WabaId>) -> bool {
+        self.status == EndpointStatus::Enabled
+            && self.event_types.iter().any(|t| t == event_type)
+            && match self.waba_id {
+                None => true,
+                Some(scope) => waba == Some(scope),
+            }
+    }
+
+    /// The secrets deliveries are signed with at `now`: the current one, and the previous one
+    /// during its grace period.
+    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<SecretRef> {
+        let mut secrets = vec![self.secret_ref];
+        if let (Some(previous), Some(until)) = (self.previous_secret_ref, self.previous_secret_expires_at) {
+            if now < until {
+                secrets.push(previous);
+            }
+        }
+        secrets
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created(waba: Option<WabaId>) -> EndpointEvent {
+        EndpointEvent::Created(Box::new(EndpointCreated {
+            url: HttpUrl::parse("https://hooks.example.com/in").unwrap(),
+            event_types: vec!["phone_number.connected".into()],
+            description: None,
+            waba_id: waba,
+            secret_ref: SecretRef::new(),
+            registered_by_link: None,
+        }))
+    }
+
+    fn fold(events: &[EndpointEvent], at: DateTime<Utc>) -> Endpoint {
+        let (id, org) = (EndpointId::new(), OrganizationId::new());
+        events
+            .iter()
+            .fold(None, |s, e| Endpoint::evolve(s, id, org, e, at))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_endpoint_wants_its_types_and_its_waba_only_while_enabled() {
+        let now = Utc::now();
+        let waba = WabaId::new();
+        let scoped = fold(&[created(Some(waba))], now);
+        assert!(scoped.wants("phone_number.connected", Some(waba)));
+        assert!(!scoped.wants("phone_number.connected", Some(WabaId::new())));
+        assert!(!scoped.wants("phone_number.connected", None));
+        assert!(!scoped.wants("message.received", Some(waba)));
+        let everywhere = fold(&[created(None)], now);
+        assert!(everywhere.wants("phone_number.connected", None));
+        let disabled = fold(
+            &[created(None), EndpointEvent::Disabled { reason: "410 Gone".into() }],
+            now,
+        );
+        assert!(!disabled.wants("phone_number.connected", None));
+        let enabled = fold(
+            &[created(None), EndpointEvent::Disabled { reason: "x".into() }, EndpointEvent::Enabled {}],
+            now,
+        );
+        assert!(enabled.wants("phone_number.connected", None));
+    }
+
+    #[test]
+    fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends() {
+        let now = Utc::now();
+        let (new, old) = (SecretRef::new(), SecretRef::new());
+        let endpoint = fold(
+            &[
+                created(None),
+                EndpointEvent::SecretRotated {
+                    secret_ref: new,
+                    previous_secret_ref: old,
+                    previous_expires_at: now + Duration::hours(1),
+                },
+            ],
+            now,
+        );
+        assert_eq!(endpoint.signing_secrets(now), vec![new, old]);
+        assert_eq!(endpoint.signing_secrets(now + Duration::hours(2)), vec![new]);
+    }
+}
