@@ -43,6 +43,7 @@ pub fn app(state: AppState) -> Router {
         .merge(http::links::router())
         .merge(http::phones::router())
         .merge(http::signup::router())
+        .merge(http::webhooks::router())
         .route("/openapi.json", get(|| async { Json(openapi::ApiDoc::openapi()) }))
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(DefaultBodyLimit::max(max_body))
@@ -62,16 +63,10 @@ pub fn app(state: AppState) -> Router {
 }
 
 fn keyring(config: &ApiConfig) -> anyhow::Result<Keyring> {
-    if config.encryption_keys.expose().is_empty() {
-        if config.environment == Environment::Production {
-            bail!("GANGWAY_ENCRYPTION_KEYS is required in production");
-        }
-        tracing::warn!("no GANGWAY_ENCRYPTION_KEYS set: using the fixed development key");
-        return Ok(Keyring::development());
-    }
-    Ok(Keyring::parse(
+    Ok(Keyring::from_settings(
         config.encryption_keys.expose(),
         &config.encryption_key_id,
+        config.environment == Environment::Production,
     )?)
 }
 

@@ -11,6 +11,7 @@ use gangway_event_store::RecordedEvent;
 
 const STREAM_DEFINITION: &str = include_str!("../../../nats/streams/events.json");
 const PROJECTOR_CONSUMER_DEFINITION: &str = include_str!("../../../nats/consumers/projector.json");
+const DISPATCHER_CONSUMER_DEFINITION: &str = include_str!("../../../nats/consumers/dispatcher.json");
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -130,7 +131,25 @@ impl Bus {
         &self,
         durable_name: &str,
     ) -> Result<consumer::Consumer<consumer::pull::Config>, BusError> {
-        let mut config: consumer::pull::Config = serde_json::from_str(PROJECTOR_CONSUMER_DEFINITION)?;
+        self.durable_consumer(PROJECTOR_CONSUMER_DEFINITION, durable_name)
+            .await
+    }
+
+    /// The dispatcher's durable pull consumer, created if missing.
+    pub async fn dispatcher_consumer(
+        &self,
+        durable_name: &str,
+    ) -> Result<consumer::Consumer<consumer::pull::Config>, BusError> {
+        self.durable_consumer(DISPATCHER_CONSUMER_DEFINITION, durable_name)
+            .await
+    }
+
+    async fn durable_consumer(
+        &self,
+        definition: &str,
+        durable_name: &str,
+    ) -> Result<consumer::Consumer<consumer::pull::Config>, BusError> {
+        let mut config: consumer::pull::Config = serde_json::from_str(definition)?;
         config.durable_name = Some(durable_name.to_owned());
         let stream = self.ensure_stream().await?;
         stream

@@ -97,6 +97,21 @@ impl Keyring {
         })
     }
 
+    /// The keyring a process is configured with: `keys` as [`Keyring::parse`] reads them, or the
+    /// development key when none are set, which production refuses.
+    pub fn from_settings(keys: &str, active: &str, production: bool) -> Result<Self, VaultError> {
+        if !keys.trim().is_empty() {
+            return Self::parse(keys, active);
+        }
+        if production {
+            return Err(VaultError::Config(
+                "GANGWAY_ENCRYPTION_KEYS is required in production".into(),
+            ));
+        }
+        tracing::warn!("no GANGWAY_ENCRYPTION_KEYS set: using the fixed development key");
+        Ok(Self::development())
+    }
+
     /// The fixed development key. Anyone can read secrets sealed with it.
     pub fn development() -> Self {
         let cipher = XChaCha20Poly1305::new((&DEVELOPMENT_KEY).into());

@@ -1,0 +1,184 @@
+//! One delivery attempt: sign, send to a checked address, classify the answer.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use gangway_domain::webhook::Endpoint;
+use gangway_webhook_signing::{check_target, pinned_client, sign, Policy, SigningKey};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// A claimed message, ready to send.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub message_id: Uuid,
+    pub organization_id: Uuid,
+    pub endpoint_id: Uuid,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub body: String,
+    pub occurred_at: DateTime<Utc>,
+    /// Including this one.
+    pub attempts: i32,
+}
+
+impl Delivery {
+    /// The `webhook-id` header: the same for every attempt at this message.
+    pub fn webhook_id(&self) -> String {
+        format!("msg_{}", self.message_id.simple())
+    }
+}
+
+#[derive(Debug)]
+pub struct AttemptResult {
+    pub attempted_at: DateTime<Utc>,
+    pub latency: Duration,
+    pub status_code: Option<u16>,
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+    /// From `Retry-After` on 429 or 503.
+    pub retry_after: Option<Duration>,
+}
+
+impl AttemptResult {
+    pub fn succeeded(&self) -> bool {
+        self.status_code.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    pub fn gone(&self) -> bool {
+        self.status_code == Some(410)
+    }
+}
+
+const EXCERPT_CHARS: usize = 1_000;
+
+/// Sends deliveries; keeps a checked, address-pinned client per endpoint URL for a short while,
+/// so DNS is re-checked regularly without a lookup per request.
+pub struct Sender {
+    policy: Policy,
+    timeout: Duration,
+    clients: Mutex<HashMap<String, (reqwest::Client, Instant)>>,
+}
+
+const CLIENT_TTL: Duration = Duration::from_secs(30);
+
+impl Sender {
+    pub fn new(policy: Policy, timeout: Duration) -> Self {
+        Self {
+            policy,
+            timeout,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn client(&self, url: &url::Url) -> Result<reqwest::Client, String> {
+        let key = url.as_str().to_owned();
+        if let Some((client, at)) = self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            if at.elapsed() < CLIENT_TTL {
+                return Ok(client.clone());
+            }
+        }
+        let addrs = check_target(url, self.policy).await.map_err(|e| e.to_string())?;
+        let client = pinned_client(url, &addrs, self.timeout).map_err(|e| e.to_string())?;
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (client.clone(), Instant::now()));
+        Ok(client)
+    }
+
+    /// One attempt. Never fails: every outcome is an [`AttemptResult`] to record.
+    pub async fn send(&self, delivery: &Delivery, endpoint: &Endpoint, keys: &[SigningKey]) -> AttemptResult {
+        let attempted_at = Utc::now();
+        let started = Instant::now();
+        let failed = |error: String| AttemptResult {
+            attempted_at,
+            latency: started.elapsed(),
+            status_code: None,
+            response_excerpt: None,
+            error: Some(error),
+            retry_after: None,
+        };
+        let Ok(url) = url::Url::parse(endpoint.url.as_str()) else {
+            return failed("the endpoint URL is not valid".into());
+        };
+        let client = match self.client(&url).await {
+            Ok(client) => client,
+            Err(error) => return failed(error),
+        };
+        let headers = match headers(delivery, endpoint, keys, attempted_at) {
+            Ok(headers) => headers,
+            Err(error) => return failed(error),
+        };
+        let response = client
+            .post(url)
+            .headers(headers)
+            .body(delivery.body.clone())
+            .send()
+            .await;
+        let response = match response {
+            Ok(response) => response,
+            Err(error) if error.is_timeout() => {
+                return failed(format!("no answer within {:?}", self.timeout))
+            }
+            Err(error) => return failed(format!("request failed: {}", error.without_url())),
+        };
+        let status = response.status().as_u16();
+        let retry_after = matches!(status, 429 | 503)
+            .then(|| response.headers().get(RETRY_AFTER).and_then(parse_retry_after))
+            .flatten();
+        let excerpt = match response.text().await {
+            Ok(text) => Some(text.chars().take(EXCERPT_CHARS).collect()),
+            Err(_) => None,
+        };
+        AttemptResult {
+            attempted_at,
+            latency: started.elapsed(),
+            status_code: Some(status),
+            response_excerpt: excerpt,
+            error: None,
+            retry_after,
+        }
+    }
+}
+
+/// Standard Webhooks signature headers, CloudEvents binary-mode headers, JSON content type.
+fn headers(
+    delivery: &Delivery,
+    endpoint: &Endpoint,
+    keys: &[SigningKey],
+    now: DateTime<Utc>,
+) -> Result<HeaderMap, String> {
+    let id = delivery.webhook_id();
+    let signed = sign(keys, &id, now.timestamp(), delivery.body.as_bytes()).map_err(|e| e.to_string())?;
+    let mut headers = HeaderMap::new();
+    let mut put = |name: &'static str, value: &str| -> Result<(), String> {
+        let value = HeaderValue::from_str(value).map_err(|_| format!("header {name} is not valid"))?;
+        headers.insert(name, value);
+        Ok(())
+    };
+    for (name, value) in signed.pairs() {
+        put(name, value)?;
+    }
+    put("ce-specversion", "1.0")?;
+    put("ce-id", &id)?;
+    put("ce-type", &delivery.event_type)?;
+    put(
+        "ce-source",
+        &format!("/gangway/organizations/{}", endpoint.organization_id),
+    )?;
+    put(
+        "ce-time",
+        &delivery.occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    )?;
+    put(CONTENT_TYPE.as_str(), "application/json")?;
+    put("user-agent", "Gangway-Webhooks/1")?;
+    Ok(headers)
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare for webhooks and is ignored).
+fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
+    let seconds: u64 = value.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds.min(86_400)))
+}

@@ -1,0 +1,75 @@
+use clap::Args;
+use gangway_config::{Environment, InfraConfig, LogConfig, Secret};
+use std::time::Duration;
+
+#[derive(Args, Clone, Debug)]
+pub struct DispatcherConfig {
+    #[command(flatten)]
+    pub infra: InfraConfig,
+    #[command(flatten)]
+    pub log: LogConfig,
+    #[arg(long, env = "GANGWAY_ENVIRONMENT", value_enum, default_value = "development")]
+    pub environment: Environment,
+    /// Durable consumer name; replicas with the same name share the work.
+    #[arg(long, env = "GANGWAY_DISPATCHER_CONSUMER", default_value = "dispatcher")]
+    pub consumer: String,
+    /// The same keys as the api's, to read webhook secrets.
+    #[arg(long, env = "GANGWAY_ENCRYPTION_KEYS", default_value = "")]
+    pub encryption_keys: Secret,
+    #[arg(long, env = "GANGWAY_ENCRYPTION_KEY_ID", default_value = "")]
+    pub encryption_key_id: String,
+    /// Deliveries in flight at once, over all endpoints.
+    #[arg(long, env = "GANGWAY_DISPATCH_CONCURRENCY", default_value_t = 256)]
+    pub concurrency: usize,
+    /// Deliveries in flight at once to one endpoint.
+    #[arg(long, env = "GANGWAY_DISPATCH_ENDPOINT_CONCURRENCY", default_value_t = 16)]
+    pub endpoint_concurrency: usize,
+    /// How long one attempt may take, in milliseconds.
+    #[arg(long, env = "GANGWAY_DISPATCH_TIMEOUT_MS", default_value_t = 15_000)]
+    pub attempt_timeout_ms: u64,
+    /// First retry delay, in milliseconds; each next one is `GANGWAY_DISPATCH_RETRY_MULTIPLIER`
+    /// times longer, capped at `GANGWAY_DISPATCH_RETRY_MAX_MS`, with ±20% jitter.
+    #[arg(long, env = "GANGWAY_DISPATCH_RETRY_INITIAL_MS", default_value_t = 5_000)]
+    pub retry_initial_ms: u64,
+    #[arg(long, env = "GANGWAY_DISPATCH_RETRY_MULTIPLIER", default_value_t = 4.0)]
+    pub retry_multiplier: f64,
+    #[arg(long, env = "GANGWAY_DISPATCH_RETRY_MAX_MS", default_value_t = 10 * 3_600_000)]
+    pub retry_max_ms: u64,
+    /// Attempts per message before it is marked failed (the default schedule spans about a day).
+    #[arg(long, env = "GANGWAY_DISPATCH_MAX_ATTEMPTS", default_value_t = 10)]
+    pub max_attempts: u32,
+    /// Consecutive failures after which an endpoint's backlog is parked for a while.
+    #[arg(long, env = "GANGWAY_DISPATCH_CIRCUIT_FAILURES", default_value_t = 5)]
+    pub circuit_failures: u32,
+    /// How long a parked endpoint waits before one probe delivery, in milliseconds.
+    #[arg(long, env = "GANGWAY_DISPATCH_CIRCUIT_OPEN_MS", default_value_t = 30_000)]
+    pub circuit_open_ms: u64,
+    /// An endpoint failing without a single success for this long is disabled, in seconds.
+    #[arg(long, env = "GANGWAY_DISPATCH_DISABLE_AFTER_SECONDS", default_value_t = 5 * 86_400)]
+    pub disable_after_seconds: u64,
+    /// How often due retries are looked for when nothing new arrives, in milliseconds.
+    #[arg(long, env = "GANGWAY_DISPATCH_POLL_MS", default_value_t = 200)]
+    pub poll_ms: u64,
+    /// Allow http:// endpoint URLs (development and tests).
+    #[arg(long, env = "GANGWAY_WEBHOOK_ALLOW_HTTP", action = clap::ArgAction::Set)]
+    pub allow_http: Option<bool>,
+    /// Allow endpoints on private, loopback and link-local addresses (tests).
+    #[arg(long, env = "GANGWAY_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_private: bool,
+}
+
+impl DispatcherConfig {
+    pub fn attempt_timeout(&self) -> Duration {
+        Duration::from_millis(self.attempt_timeout_ms.max(1))
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_ms.max(1))
+    }
+
+    /// http is allowed outside production unless configured otherwise.
+    pub fn http_allowed(&self) -> bool {
+        self.allow_http
+            .unwrap_or(self.environment != Environment::Production)
+    }
+}

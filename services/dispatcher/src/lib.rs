@@ -1,0 +1,158 @@
+//! The dispatcher process: turns events into webhook messages and delivers them, signed, with
+//! retries, to the organizations' endpoints.
+//!
+//! Two loops share the work: `consume` reads the event stream (a durable JetStream consumer) and
+//! records messages in Postgres before acknowledging; `deliver` sends what is due. Everything a
+//! restart needs is in Postgres.
+
+pub mod attempt;
+pub mod config;
+pub mod deliver;
+pub mod ingest;
+pub mod keys;
+pub mod outgoing;
+pub mod schedule;
+
+use anyhow::Context;
+use async_nats::jetstream::{self, AckKind};
+use attempt::Sender;
+use config::DispatcherConfig;
+use deliver::{Deliverer, DeliveryConfig};
+use futures::StreamExt;
+use gangway_bus::{decode_event, Bus, BusNames};
+use gangway_config::Environment;
+use gangway_event_store::EventStore;
+use gangway_vault::{Keyring, Vault};
+use keys::Keys;
+use schedule::RetrySchedule;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A dispatcher with its connections made.
+pub struct Dispatcher {
+    pool: PgPool,
+    bus: Bus,
+    consumer: String,
+    deliverer: Arc<Deliverer>,
+}
+
+impl Dispatcher {
+    pub async fn build(config: DispatcherConfig) -> anyhow::Result<Self> {
+        let keyring = Keyring::from_settings(
+            config.encryption_keys.expose(),
+            &config.encryption_key_id,
+            config.environment == Environment::Production,
+        )?;
+        let pool = gangway_config::runtime::connect_database(
+            &config.infra.database_url,
+            config.infra.database_max_connections,
+        )
+        .await?;
+        gangway_event_store::MIGRATOR
+            .run(&pool)
+            .await
+            .context("running database migrations")?;
+        let names = BusNames {
+            stream: config.infra.nats_stream.clone(),
+            subject_prefix: config.infra.nats_subject_prefix.clone(),
+        };
+        let bus = Bus::connect(&config.infra.nats_url, names).await?;
+        let policy = gangway_webhook_signing::Policy {
+            allow_http: config.http_allowed(),
+            allow_private: config.allow_private,
+        };
+        let delivery = DeliveryConfig {
+            concurrency: config.concurrency,
+            endpoint_concurrency: config.endpoint_concurrency.max(1),
+            attempt_timeout: config.attempt_timeout(),
+            schedule: RetrySchedule {
+                initial: Duration::from_millis(config.retry_initial_ms.max(1)),
+                multiplier: config.retry_multiplier,
+                max: Duration::from_millis(config.retry_max_ms.max(1)),
+                max_attempts: config.max_attempts.max(1),
+            },
+            circuit_failures: config.circuit_failures,
+            circuit_open: Duration::from_millis(config.circuit_open_ms),
+            disable_after: Duration::from_secs(config.disable_after_seconds),
+            poll_interval: config.poll_interval(),
+        };
+        let deliverer = Deliverer::new(
+            pool.clone(),
+            EventStore::new(pool.clone()),
+            Sender::new(policy, config.attempt_timeout()),
+            Keys::new(pool.clone(), Vault::new(keyring)),
+            delivery,
+        );
+        Ok(Self {
+            pool,
+            bus,
+            consumer: config.consumer,
+            deliverer: Arc::new(deliverer),
+        })
+    }
+
+    /// Consumes and delivers until cancelled; then finishes the attempts under way.
+    pub async fn run(self, cancel: CancellationToken) {
+        tracing::info!(consumer = %self.consumer, "dispatcher running");
+        let delivering = tokio::spawn(self.deliverer.clone().run(cancel.clone()));
+        while !cancel.is_cancelled() {
+            if let Err(error) = self.consume(&cancel).await {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "dispatcher consumer failed; retrying"
+                );
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+        let _ = delivering.await;
+    }
+
+    async fn consume(&self, cancel: &CancellationToken) -> anyhow::Result<()> {
+        let consumer = self.bus.dispatcher_consumer(&self.consumer).await?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .context("subscribing to the dispatcher consumer")?;
+        loop {
+            let next = tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                next = messages.next() => next,
+            };
+            let Some(message) = next else {
+                anyhow::bail!("consumer stream ended");
+            };
+            self.process(&message.context("receiving from JetStream")?).await;
+        }
+    }
+
+    async fn process(&self, message: &jetstream::Message) {
+        let event = match decode_event(&message.payload) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::error!(%error, "dropping undecodable message");
+                let _ = message.ack_with(AckKind::Term).await;
+                return;
+            }
+        };
+        let ack = match ingest::ingest(&self.pool, &event).await {
+            Ok(ingested) => {
+                if ingested.messages > 0 {
+                    self.deliverer.wake.notify_one();
+                }
+                AckKind::Ack
+            }
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), event_id = %event.event_id, "recording webhook messages failed; will be redelivered");
+                AckKind::Nak(Some(Duration::from_secs(1)))
+            }
+        };
+        if let Err(error) = message.ack_with(ack).await {
+            tracing::warn!(%error, "ack failed; the event will be redelivered and skipped");
+        }
+    }
+}

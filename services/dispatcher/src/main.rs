@@ -1,0 +1,22 @@
+use clap::Parser;
+use gangway_dispatcher::config::DispatcherConfig;
+use gangway_dispatcher::Dispatcher;
+use tokio_util::sync::CancellationToken;
+
+/// Gangway dispatcher: delivers signed webhooks with retries.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(flatten)]
+    config: DispatcherConfig,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Cli::parse().config;
+    config.log.init();
+    let cancel = CancellationToken::new();
+    gangway_config::runtime::cancel_on_signal(cancel.clone());
+    Dispatcher::build(config).await?.run(cancel).await;
+    Ok(())
+}
