@@ -4,7 +4,8 @@ use gangway_domain::customer::{Customer, CustomerEvent};
 use gangway_domain::link::{Link, LinkEvent};
 use gangway_domain::organization::{Organization, OrganizationEvent};
 use gangway_domain::phone::{Phone, PhoneEvent};
-use gangway_domain::{CustomerId, LinkId, OrganizationId, PhoneId, StreamEvent};
+use gangway_domain::webhook::{Endpoint, EndpointEvent};
+use gangway_domain::{CustomerId, EndpointId, LinkId, OrganizationId, PhoneId, StreamEvent};
 use gangway_event_store::{read_stream_after, RecordedEvent};
 use serde::de::DeserializeOwned;
 use sqlx::PgConnection;
@@ -31,6 +32,7 @@ pub async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<App
         CustomerEvent::STREAM_TYPE => project_customer(conn, event).await,
         LinkEvent::STREAM_TYPE => project_link(conn, event).await,
         PhoneEvent::STREAM_TYPE => project_phone(conn, event).await,
+        EndpointEvent::STREAM_TYPE => project_endpoint(conn, event).await,
         _ => Ok(Applied::Ignored),
     }
 }
@@ -244,6 +246,44 @@ async fn project_phone(conn: &mut PgConnection, event: &RecordedEvent) -> Result
     .bind(phone.created_at)
     .bind(event.stream_version)
     .bind(serde_json::to_value(&phone)?)
+    .execute(conn)
+    .await?;
+    Ok(Applied::Applied)
+}
+
+async fn project_endpoint(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<Applied, ProjectionError> {
+    let (id, org) = (
+        EndpointId::from_uuid(event.stream_id),
+        OrganizationId::from_uuid(event.organization_id),
+    );
+    let endpoint = match next_state(conn, "rm_webhook_endpoints", event, |s, e, at| {
+        Endpoint::evolve(s, id, org, e, at)
+    })
+    .await?
+    {
+        Next::State(endpoint) => endpoint,
+        Next::AlreadyApplied => return Ok(Applied::AlreadyApplied),
+        Next::NoState => return Ok(Applied::Ignored),
+    };
+    let status = serde_json::to_value(endpoint.status)?;
+    sqlx::query(
+        "INSERT INTO rm_webhook_endpoints (id, organization_id, status, waba_id, created_at, \
+             stream_version, document) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, waba_id = EXCLUDED.waba_id, \
+             stream_version = EXCLUDED.stream_version, document = EXCLUDED.document \
+         WHERE rm_webhook_endpoints.stream_version < EXCLUDED.stream_version",
+    )
+    .bind(endpoint.id.as_uuid())
+    .bind(endpoint.organization_id.as_uuid())
+    .bind(status.as_str().unwrap_or_default())
+    .bind(endpoint.waba_id.map(|w| w.as_uuid()))
+    .bind(endpoint.created_at)
+    .bind(event.stream_version)
+    .bind(serde_json::to_value(&endpoint)?)
     .execute(conn)
     .await?;
     Ok(Applied::Applied)

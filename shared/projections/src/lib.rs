@@ -24,9 +24,10 @@ pub enum ProjectionError {
 }
 
 /// Every read model table, in the order replay clears them.
-pub const READ_MODEL_TABLES: [&str; 4] = [
+pub const READ_MODEL_TABLES: [&str; 5] = [
     "rm_organizations",
     "rm_customers",
     "rm_onboarding_links",
     "rm_phones",
+    "rm_webhook_endpoints",
 ];

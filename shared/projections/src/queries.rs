@@ -4,6 +4,7 @@ use crate::ProjectionError;
 use chrono::{DateTime, Utc};
 use gangway_domain::link::{Link, LinkStatus};
 use gangway_domain::phone::{Phone, PhoneStatus};
+use gangway_domain::webhook::{Endpoint, EndpointStatus};
 use gangway_domain::{CustomerId, OrganizationId, WabaId};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
@@ -128,6 +129,42 @@ pub async fn list_phones(
     let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
     let mut rows = QueryBuilder::new("SELECT document FROM rm_phones");
     push_phone_filter(&mut rows, org, filter);
+    paginate(&mut rows, page);
+    Ok((documents(rows, pool).await?, total))
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EndpointFilter {
+    /// Any status but deleted when `None`.
+    pub status: Option<EndpointStatus>,
+}
+
+fn push_endpoint_filter(q: &mut QueryBuilder<'_, Postgres>, org: OrganizationId, filter: &EndpointFilter) {
+    q.push(" WHERE organization_id = ").push_bind(org.as_uuid());
+    let status = match filter.status {
+        None => {
+            q.push(" AND status <> 'deleted'");
+            return;
+        }
+        Some(EndpointStatus::Enabled) => "enabled",
+        Some(EndpointStatus::Disabled) => "disabled",
+        Some(EndpointStatus::Deleted) => "deleted",
+    };
+    q.push(" AND status = ").push_bind(status);
+}
+
+/// One page of an organization's webhook endpoints, newest first, and the total matching.
+pub async fn list_endpoints(
+    pool: &PgPool,
+    org: OrganizationId,
+    filter: &EndpointFilter,
+    page: Page,
+) -> Result<(Vec<Endpoint>, i64), ProjectionError> {
+    let mut count = QueryBuilder::new("SELECT count(*) FROM rm_webhook_endpoints");
+    push_endpoint_filter(&mut count, org, filter);
+    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+    let mut rows = QueryBuilder::new("SELECT document FROM rm_webhook_endpoints");
+    push_endpoint_filter(&mut rows, org, filter);
     paginate(&mut rows, page);
     Ok((documents(rows, pool).await?, total))
 }
