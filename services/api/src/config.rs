@@ -37,6 +37,13 @@ pub struct ApiConfig {
     /// How often pending links past their expiry are recorded as expired, in seconds (0: never).
     #[arg(long, env = "GANGWAY_EXPIRY_SWEEP_SECONDS", default_value_t = 60)]
     pub expiry_sweep_seconds: u64,
+    /// Accept `http://` webhook endpoint URLs. Default: yes in development, no in production.
+    #[arg(long, env = "GANGWAY_WEBHOOK_ALLOW_HTTP", action = clap::ArgAction::Set)]
+    pub webhook_allow_http: Option<bool>,
+    /// Accept webhook endpoint URLs whose host is `localhost` or a private, loopback or link-local
+    /// address.
+    #[arg(long, env = "GANGWAY_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "GANGWAY_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
@@ -190,6 +197,11 @@ fn origin_of(url: &str) -> anyhow::Result<String> {
 impl ApiConfig {
     pub fn relay_poll_interval(&self) -> Duration {
         Duration::from_millis(self.relay_poll_ms.max(1))
+    }
+
+    pub fn webhook_allow_http(&self) -> bool {
+        self.webhook_allow_http
+            .unwrap_or(self.environment == Environment::Development)
     }
 
     pub fn public_url(&self) -> &str {

@@ -1,4 +1,4 @@
-use crate::http::{admin, customers, health, links, phones};
+use crate::http::{admin, customers, health, links, phones, webhooks};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -11,12 +11,16 @@ use utoipa::{Modify, OpenApi};
         customers::create, customers::show, customers::find,
         links::create, links::show, links::list, links::remove, links::events,
         phones::list, phones::show, phones::events,
+        webhooks::create, webhooks::list, webhooks::show, webhooks::update, webhooks::remove,
+        webhooks::secret, webhooks::rotate_secret, webhooks::disable, webhooks::enable,
+        webhooks::events, webhooks::event_types,
     ),
     modifiers(&Security),
     tags(
         (name = "onboarding links", description = "One-time links your customers open to connect their number."),
         (name = "customers", description = "The businesses you onboard."),
         (name = "phones", description = "The WhatsApp Business numbers your customers connected."),
+        (name = "webhooks", description = "Endpoints your events are delivered to, signed; the event catalog."),
         (name = "admin", description = "Operator endpoints (admin token)."),
         (name = "health", description = "Liveness and readiness."),
     )

@@ -5,6 +5,7 @@ pub mod expiry;
 pub mod links;
 pub mod organizations;
 pub mod signup;
+pub mod webhooks;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use gangway_domain::customer::{Customer, CustomerEvent};

@@ -6,6 +6,7 @@ pub mod health;
 pub mod links;
 pub mod phones;
 pub mod signup;
+pub mod webhooks;
 
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
