@@ -2,6 +2,7 @@
 //! processes, JetStream readers and condition waits with deadlines.
 
 pub mod browser;
+pub mod dispatch;
 pub mod signup;
 
 use anyhow::Context;

@@ -1,0 +1,207 @@
+//! Webhook delivery in tests: a receiver on loopback that records what arrives and answers as
+//! told, the dispatcher in-process with a compressed retry schedule, and endpoints.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use gangway_dispatcher::config::DispatcherConfig;
+use gangway_dispatcher::Dispatcher;
+use gangway_domain::values::HttpUrl;
+use gangway_domain::webhook::{EndpointCreated, EndpointEvent};
+use gangway_domain::{EndpointId, OrganizationId, WabaId};
+use gangway_event_store::{EventMetadata, ExpectedVersion, NewEvent, StreamRef};
+use gangway_testkit::TestEnv;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_default()
+    }
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    received: Vec<Received>,
+    /// Statuses to answer with, in order; 200 once empty.
+    script: VecDeque<u16>,
+    /// Hold every request this long before answering.
+    delay: Duration,
+}
+
+/// An HTTP receiver on 127.0.0.1; each path is an endpoint.
+#[derive(Clone)]
+pub struct Receiver {
+    pub base_url: String,
+    state: Arc<Mutex<ReceiverState>>,
+    _stop: Arc<tokio_util::sync::DropGuard>,
+}
+
+async fn receive(
+    State(state): State<Arc<Mutex<ReceiverState>>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: String,
+) -> StatusCode {
+    let (status, delay) = {
+        let mut state = state.lock().unwrap();
+        state.received.push(Received {
+            path: uri.path().to_owned(),
+            headers,
+            body,
+        });
+        (state.script.pop_front().unwrap_or(200), state.delay)
+    };
+    tokio::time::sleep(delay).await;
+    StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        Self::start_with(Vec::new(), Duration::ZERO).await
+    }
+
+    /// Answers `script` in order (then 200), each after `delay`.
+    pub async fn start_with(script: Vec<u16>, delay: Duration) -> Self {
+        let state = Arc::new(Mutex::new(ReceiverState {
+            received: Vec::new(),
+            script: script.into(),
+            delay,
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
+        let base_url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let app = Router::new().fallback(post(receive)).with_state(state.clone());
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        });
+        Self {
+            base_url,
+            state,
+            _stop: Arc::new(cancel.drop_guard()),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    pub fn received_at(&self, path: &str) -> Vec<Received> {
+        self.received().into_iter().filter(|r| r.path == path).collect()
+    }
+}
+
+/// Dispatcher settings for tests: loopback and http allowed, retries in tens of milliseconds.
+pub fn dispatcher_config(env: &TestEnv) -> DispatcherConfig {
+    let mut config: DispatcherConfig = gangway_config::from_env().expect("dispatcher configuration");
+    config.infra.database_url = env.database_url.clone();
+    config.infra.nats_url = env.nats_url.clone();
+    config.infra.nats_stream = env.names.stream.clone();
+    config.infra.nats_subject_prefix = env.names.subject_prefix.clone();
+    config.infra.database_max_connections = 10;
+    config.allow_http = Some(true);
+    config.allow_private = true;
+    config.retry_initial_ms = 50;
+    config.retry_multiplier = 2.0;
+    config.retry_max_ms = 400;
+    config.attempt_timeout_ms = 2_000;
+    config.poll_ms = 20;
+    config.circuit_open_ms = 300;
+    config
+}
+
+/// The same settings as environment variables, for the dispatcher binary.
+pub fn dispatcher_env(env: &TestEnv) -> Vec<(String, String)> {
+    let mut vars = env.process_env();
+    vars.extend(
+        [
+            ("GANGWAY_WEBHOOK_ALLOW_HTTP", "true"),
+            ("GANGWAY_WEBHOOK_ALLOW_PRIVATE", "true"),
+            ("GANGWAY_DISPATCH_RETRY_INITIAL_MS", "50"),
+            ("GANGWAY_DISPATCH_RETRY_MULTIPLIER", "2"),
+            ("GANGWAY_DISPATCH_RETRY_MAX_MS", "400"),
+            ("GANGWAY_DISPATCH_POLL_MS", "20"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    vars
+}
+
+/// Runs a dispatcher in this process until the returned token is cancelled or dropped.
+pub async fn spawn_dispatcher(config: DispatcherConfig) -> tokio_util::sync::DropGuard {
+    let dispatcher = Dispatcher::build(config).await.expect("building the dispatcher");
+    let cancel = CancellationToken::new();
+    tokio::spawn(dispatcher.run(cancel.clone()));
+    cancel.drop_guard()
+}
+
+/// Registers an endpoint for `org` by appending its creation, as the endpoints API does; the
+/// secret goes to the vault.
+pub async fn create_endpoint(
+    api: &crate::TestApi,
+    org: OrganizationId,
+    url: &str,
+    event_types: &[&str],
+    waba: Option<WabaId>,
+    secret: &str,
+) -> EndpointId {
+    let state = &api.state;
+    let secret_ref = state
+        .vault
+        .store(state.pool(), org, "webhook_secret", secret)
+        .await
+        .expect("vault");
+    let id = EndpointId::new();
+    let created = EndpointEvent::Created(Box::new(EndpointCreated {
+        url: HttpUrl::parse(url).expect("url"),
+        event_types: event_types.iter().map(|t| t.to_string()).collect(),
+        description: None,
+        waba_id: waba,
+        secret_ref,
+        registered_by_link: None,
+    }));
+    let meta = EventMetadata {
+        organization_id: org.as_uuid(),
+        causation_id: None,
+        correlation_id: Uuid::now_v7(),
+        occurred_at: gangway_api::commands::now(),
+    };
+    state
+        .store
+        .append(
+            &StreamRef::of::<EndpointEvent>(id.as_uuid()),
+            ExpectedVersion::NoStream,
+            vec![NewEvent::from_domain(&created, meta).expect("event")],
+        )
+        .await
+        .expect("append endpoint");
+    id
+}

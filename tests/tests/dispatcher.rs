@@ -1,0 +1,251 @@
+//! Webhook delivery end to end: the api (with its relay), the dispatcher and a receiver on
+//! loopback, over real Postgres, JetStream and HTTP.
+
+use gangway_domain::{OrganizationId, WabaId};
+use gangway_e2e::dispatch::{create_endpoint, dispatcher_config, spawn_dispatcher, Receiver};
+use gangway_e2e::signup::{SignupWorld, COFFEE_WABA};
+use gangway_e2e::wait_until;
+use gangway_webhook_signing::{verify, SigningKey, WebhookHeaders};
+use serde_json::json;
+use std::time::Duration;
+use uuid::Uuid;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn verifies(received: &gangway_e2e::dispatch::Received, secret: &str) -> bool {
+    let key = SigningKey::from_secret(secret).expect("key");
+    let headers =
+        WebhookHeaders::from_lookup(|name| received.headers.get(name).and_then(|v| v.to_str().ok()))
+            .expect("signature headers");
+    verify(&key, &headers, received.body.as_bytes()).is_ok()
+}
+
+async fn org_id(world: &SignupWorld) -> OrganizationId {
+    let id: Uuid = sqlx::query_scalar("SELECT DISTINCT organization_id FROM api_keys")
+        .fetch_one(world.api.state.pool())
+        .await
+        .expect("the world's organization");
+    OrganizationId::from_uuid(id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_links_webhook_is_registered_on_connect_and_receives_signed_events() {
+    let world = SignupWorld::new().await;
+    let receiver = Receiver::start().await;
+    let _dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
+    let link = world
+        .link(json!({
+            "externalId": "cus_9",
+            "webhookUrl": receiver.url("/hooks"),
+            "webhookSecret": SECRET,
+            "webhookEvents": ["phone_number.connected", "whatsapp.phone_number.created"]
+        }))
+        .await;
+    let landing = world.finish(&link).await;
+    assert_eq!(landing.params["status"], "success");
+
+    wait_until("both webhooks arrive", Duration::from_secs(15), || async {
+        receiver.received().len() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let received = receiver.received();
+    assert_eq!(received.len(), 2, "only the subscribed types: {received:#?}");
+    let connected = received
+        .iter()
+        .find(|r| r.json()["event"] == "phone_number.connected")
+        .expect("phone_number.connected");
+    assert!(verifies(connected, SECRET));
+    assert!(!verifies(
+        connected,
+        "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+    ));
+    let body = connected.json();
+    assert_eq!(body["organizationId"], org_id(&world).await.to_string());
+    let data = &body["data"];
+    assert_eq!(data["onboardingLinkId"], link.as_str());
+    assert_eq!(data["externalId"], "cus_9");
+    assert_eq!(data["phoneNumberId"], landing.params["phone_number_id"].as_str());
+    assert_eq!(data["wabaId"], landing.params["waba_id"].as_str());
+    assert_eq!(data["metaWabaId"], COFFEE_WABA);
+    assert_eq!(data["phoneNumber"], "+15550100001");
+    assert_eq!(data["isPhoneRegistered"], true);
+    assert_eq!(connected.header("ce-specversion"), "1.0");
+    assert_eq!(connected.header("ce-type"), "phone_number.connected");
+    assert_eq!(connected.header("ce-id"), connected.header("webhook-id"));
+    assert!(connected.header("webhook-id").starts_with("msg_"));
+    assert_eq!(connected.header("content-type"), "application/json");
+
+    let created = received
+        .iter()
+        .find(|r| r.json()["event"] == "whatsapp.phone_number.created")
+        .expect("whatsapp.phone_number.created");
+    assert!(verifies(created, SECRET));
+    assert_eq!(created.json()["data"]["phone_number_id"], "106540352242922");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_receiver_gets_the_same_message_until_it_answers_2xx() {
+    let world = SignupWorld::new().await;
+    let receiver = Receiver::start_with(vec![500, 500], Duration::ZERO).await;
+    let org = org_id(&world).await;
+    create_endpoint(
+        &world.api,
+        org,
+        &receiver.url("/r"),
+        &["phone_number.connected"],
+        None,
+        SECRET,
+    )
+    .await;
+    let _dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
+    let link = world.link(json!({})).await;
+    world.finish(&link).await;
+
+    wait_until("three attempts", Duration::from_secs(15), || async {
+        receiver.received().len() >= 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = receiver.received();
+    assert_eq!(received.len(), 3, "delivered once it answered 200: {received:#?}");
+    let ids: Vec<_> = received
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+    assert!(
+        ids.iter().all(|id| id == &ids[0]),
+        "one webhook-id across retries: {ids:?}"
+    );
+    assert!(received.iter().all(|r| verifies(r, SECRET)));
+
+    let pool = world.api.state.pool();
+    let (status, attempts): (String, i32) = sqlx::query_as("SELECT status, attempts FROM webhook_messages")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!((status.as_str(), attempts), ("delivered", 3));
+    let codes: Vec<Option<i32>> = sqlx::query_scalar("SELECT status_code FROM webhook_attempts ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert_eq!(codes, [Some(500), Some(500), Some(200)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_get_only_their_types_their_waba_and_their_organization() {
+    let world = SignupWorld::new().await;
+    let receiver = Receiver::start().await;
+    let org = org_id(&world).await;
+    let coffee = WabaId::for_meta(org, COFFEE_WABA);
+    let types = ["phone_number.connected"];
+    create_endpoint(&world.api, org, &receiver.url("/all"), &types, None, SECRET).await;
+    create_endpoint(
+        &world.api,
+        org,
+        &receiver.url("/coffee"),
+        &types,
+        Some(coffee),
+        SECRET,
+    )
+    .await;
+    create_endpoint(
+        &world.api,
+        org,
+        &receiver.url("/other-waba"),
+        &types,
+        Some(WabaId::new()),
+        SECRET,
+    )
+    .await;
+    create_endpoint(
+        &world.api,
+        org,
+        &receiver.url("/failures"),
+        &["onboarding_link.failed"],
+        None,
+        SECRET,
+    )
+    .await;
+    let (other_org, _) = world.api.create_org("Other").await;
+    let other_org = OrganizationId::from_uuid(other_org.parse().unwrap());
+    create_endpoint(
+        &world.api,
+        other_org,
+        &receiver.url("/other-org"),
+        &types,
+        None,
+        SECRET,
+    )
+    .await;
+    let _dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
+
+    let link = world.link(json!({})).await;
+    world.finish(&link).await;
+    wait_until(
+        "the two connected deliveries",
+        Duration::from_secs(15),
+        || async { receiver.received().len() >= 2 },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut paths: Vec<_> = receiver.received().into_iter().map(|r| r.path).collect();
+    paths.sort();
+    assert_eq!(paths, ["/all", "/coffee"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_targets_are_refused_unless_allowed() {
+    let world = SignupWorld::new().await;
+    let receiver = Receiver::start().await;
+    let org = org_id(&world).await;
+    let port = receiver.base_url.rsplit(':').next().unwrap().to_owned();
+    // A hostname that resolves to loopback is refused like the literal address.
+    create_endpoint(
+        &world.api,
+        org,
+        &format!("http://localhost:{port}/name"),
+        &["phone_number.connected"],
+        None,
+        SECRET,
+    )
+    .await;
+    create_endpoint(
+        &world.api,
+        org,
+        &receiver.url("/literal"),
+        &["phone_number.connected"],
+        None,
+        SECRET,
+    )
+    .await;
+    let mut config = dispatcher_config(&world.env);
+    config.allow_private = false;
+    config.max_attempts = 1;
+    let _dispatcher = spawn_dispatcher(config).await;
+    let link = world.link(json!({})).await;
+    world.finish(&link).await;
+
+    let pool = world.api.state.pool().clone();
+    wait_until("both messages fail", Duration::from_secs(15), || {
+        let pool = pool.clone();
+        async move {
+            let failed: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM webhook_messages WHERE status = 'failed'")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            failed == 2
+        }
+    })
+    .await;
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the loopback receiver"
+    );
+    let errors: Vec<String> = sqlx::query_scalar("SELECT error FROM webhook_attempts")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(errors.iter().all(|e| e.contains("loopback")), "{errors:?}");
+}
