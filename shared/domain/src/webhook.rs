@@ -28,8 +28,19 @@ pub struct EndpointCreated {
 pub struct EndpointChanges {
     pub url: Option<HttpUrl>,
     pub event_types: Option<Vec<String>>,
-    /// `Some(None)` clears the description.
+    /// `Some(None)` clears the description. Stored as absent (no change) or `null` (clear).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub description: Option<Option<String>>,
+}
+
+/// Reads a field that is present, `null` included, as `Some`; `#[serde(default)]` makes an absent
+/// one `None`. Plain `Option<Option<_>>` would read `null` as `None` and lose the clearing.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(de: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(de).map(Some)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -211,15 +222,43 @@ mod tests {
         let everywhere = fold(&[created(None)], now);
         assert!(everywhere.wants("phone_number.connected", None));
         let disabled = fold(
-            &[created(None), EndpointEvent::Disabled { reason: "410 Gone".into() }],
+            &[
+                created(None),
+                EndpointEvent::Disabled {
+                    reason: "410 Gone".into(),
+                },
+            ],
             now,
         );
         assert!(!disabled.wants("phone_number.connected", None));
         let enabled = fold(
-            &[created(None), EndpointEvent::Disabled { reason: "x".into() }, EndpointEvent::Enabled {}],
+            &[
+                created(None),
+                EndpointEvent::Disabled { reason: "x".into() },
+                EndpointEvent::Enabled {},
+            ],
             now,
         );
         assert!(enabled.wants("phone_number.connected", None));
+    }
+
+    #[test]
+    fn a_cleared_description_survives_storage_and_an_unchanged_one_stays_absent() {
+        let clear = EndpointEvent::Updated(Box::new(EndpointChanges {
+            description: Some(None),
+            ..Default::default()
+        }));
+        let (event_type, data) = clear.encode().unwrap();
+        assert_eq!(data["description"], serde_json::Value::Null);
+        assert_eq!(EndpointEvent::decode(&event_type, &data).unwrap(), clear);
+
+        let keep = EndpointEvent::Updated(Box::new(EndpointChanges {
+            event_types: Some(vec!["message.sent".into()]),
+            ..Default::default()
+        }));
+        let (event_type, data) = keep.encode().unwrap();
+        assert!(data.get("description").is_none());
+        assert_eq!(EndpointEvent::decode(&event_type, &data).unwrap(), keep);
     }
 
     #[test]
