@@ -20,10 +20,12 @@ const MAX_GRACE: Duration = Duration::days(7);
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateEndpointRequest {
-    /// Where deliveries are POSTed. https (http only where the deployment allows it).
-    pub url: String,
+    /// Where deliveries are POSTed: https (http only where the deployment allows it).
+    #[schema(value_type = String, required = true)]
+    pub url: Option<String>,
     /// Catalog event types to deliver (`GET /v1/webhook-event-types`); at least one.
-    pub events: Vec<String>,
+    #[schema(value_type = Vec<String>, required = true)]
+    pub events: Option<Vec<String>>,
     pub description: Option<String>,
     /// Signing secret, 16-256 characters. Omit it and Gangway generates a `whsec_` secret; read it
     /// with `GET /v1/webhooks/{id}/secret`.
@@ -119,9 +121,13 @@ fn secret(raw: Option<&str>) -> Result<Option<WebhookSecret>, FieldError> {
 
 impl CreateEndpointRequest {
     pub fn validate(self, policy: Policy) -> Result<NewEndpoint, ApiError> {
+        let url = self.url.ok_or_else(|| FieldError::new("url", "is required"))?;
+        let events = self
+            .events
+            .ok_or_else(|| FieldError::new("events", "is required"))?;
         let spec = EndpointCreated {
-            url: endpoint_url(&self.url, policy)?,
-            event_types: event_types("events", self.events)?,
+            url: endpoint_url(&url, policy)?,
+            event_types: event_types("events", events)?,
             description: self
                 .description
                 .map(|d| field("description", bounded_text(&d, MAX_DESCRIPTION)))
