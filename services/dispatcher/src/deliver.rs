@@ -120,7 +120,8 @@ impl Deliverer {
                 .map(|(id, _)| *id)
                 .collect()
         };
-        let lease = self.config.attempt_timeout * 2 + Duration::from_secs(30);
+        // Covers one attempt and its recording; after a crash the message is due again then.
+        let lease = self.config.attempt_timeout + Duration::from_secs(5);
         let rows: Vec<ClaimedRow> = sqlx::query_as(
                 "WITH ranked AS ( \
                      SELECT m.id, row_number() OVER (PARTITION BY m.endpoint_id ORDER BY m.next_attempt_at) AS rank, \
@@ -186,13 +187,17 @@ impl Deliverer {
             // The lease runs out and the message is tried again: at least once, never lost.
             tracing::warn!(%error, message = %delivery.message_id, "recording a delivery attempt failed");
         }
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = in_flight.get_mut(&delivery.endpoint_id) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                in_flight.remove(&delivery.endpoint_id);
+        {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = in_flight.get_mut(&delivery.endpoint_id) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    in_flight.remove(&delivery.endpoint_id);
+                }
             }
         }
+        // A slot is free: the loop may claim the endpoint's next message now.
+        self.wake.notify_one();
     }
 
     async fn record(

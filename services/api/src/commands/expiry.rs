@@ -18,7 +18,7 @@ use uuid::Uuid;
 pub async fn expire_due_links(state: &AppState, now: DateTime<Utc>, limit: i64) -> Result<usize, ApiError> {
     let due: Vec<(Uuid, Uuid)> = sqlx::query_as(
         "SELECT id, organization_id FROM rm_onboarding_links \
-         WHERE status = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+         WHERE status IN ('pending', 'failed') AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
     )
     .bind(now)
     .bind(limit)
