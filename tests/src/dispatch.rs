@@ -7,11 +7,13 @@ use axum::routing::post;
 use axum::Router;
 use gangway_dispatcher::config::DispatcherConfig;
 use gangway_dispatcher::Dispatcher;
+use gangway_domain::link::{LinkCreated, LinkEvent};
 use gangway_domain::values::HttpUrl;
 use gangway_domain::webhook::{EndpointCreated, EndpointEvent};
-use gangway_domain::{EndpointId, OrganizationId, WabaId};
-use gangway_event_store::{EventMetadata, ExpectedVersion, NewEvent, StreamRef};
+use gangway_domain::{EndpointId, LinkId, OrganizationId, WabaId};
+use gangway_event_store::{EventMetadata, ExpectedVersion, NewEvent, StreamAppend, StreamRef};
 use gangway_testkit::TestEnv;
+use serde_json::json;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -204,4 +206,38 @@ pub async fn create_endpoint(
         .await
         .expect("append endpoint");
     id
+}
+
+/// `count` links that were created and expired: one `onboarding_link.expired` webhook each.
+pub async fn expired_links(api: &crate::TestApi, org: OrganizationId, count: usize) {
+    let spec: LinkCreated = serde_json::from_value(json!({
+        "customerId": null, "name": null, "externalId": null, "redirectUrl": null,
+        "successRedirectUrl": null, "failureRedirectUrl": null,
+        "expiresAt": chrono::Utc::now(), "allowedConnectionTypes": ["dedicated"],
+        "theme": {}, "language": "en", "phoneProvisioning": {"enabled": false, "countries": []},
+        "reconnectPhoneNumberId": null, "metadata": {}, "webhook": null
+    }))
+    .expect("a link spec");
+    for chunk in (0..count).collect::<Vec<_>>().chunks(100) {
+        let meta = EventMetadata {
+            organization_id: org.as_uuid(),
+            causation_id: None,
+            correlation_id: Uuid::now_v7(),
+            occurred_at: gangway_api::commands::now(),
+        };
+        let appends = chunk
+            .iter()
+            .map(|_| StreamAppend {
+                stream: StreamRef::of::<LinkEvent>(LinkId::new().as_uuid()),
+                expected: ExpectedVersion::NoStream,
+                events: vec![
+                    NewEvent::from_domain(&LinkEvent::Created(Box::new(spec.clone())), meta.clone()).unwrap(),
+                    NewEvent::from_domain(&LinkEvent::Expired {}, meta.clone()).unwrap(),
+                ],
+            })
+            .collect();
+        let mut tx = api.state.store.begin().await.unwrap();
+        tx.append_all(appends).await.unwrap();
+        tx.commit().await.unwrap();
+    }
 }

@@ -1,52 +1,15 @@
 //! The dispatcher killed with SIGKILL in the middle of 1,000 deliveries and restarted: every
 //! message arrives at least once, under the webhook-id it was recorded with.
 
-use gangway_domain::link::{LinkCreated, LinkEvent};
-use gangway_domain::{LinkId, OrganizationId};
-use gangway_e2e::dispatch::{create_endpoint, dispatcher_env, Receiver};
+use gangway_domain::OrganizationId;
+use gangway_e2e::dispatch::{create_endpoint, dispatcher_env, expired_links, Receiver};
 use gangway_e2e::{wait_until, ChildProcess, TestApi};
-use gangway_event_store::{EventMetadata, ExpectedVersion, NewEvent, StreamAppend, StreamRef};
 use gangway_testkit::TestEnv;
-use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;
 use uuid::Uuid;
 
 const MESSAGES: usize = 1_000;
-
-/// `count` links that were created and expired: one `onboarding_link.expired` webhook each.
-async fn expired_links(api: &TestApi, org: OrganizationId, count: usize) {
-    let spec: LinkCreated = serde_json::from_value(json!({
-        "customerId": null, "name": null, "externalId": null, "redirectUrl": null,
-        "successRedirectUrl": null, "failureRedirectUrl": null,
-        "expiresAt": chrono::Utc::now(), "allowedConnectionTypes": ["dedicated"],
-        "theme": {}, "language": "en", "phoneProvisioning": {"enabled": false, "countries": []},
-        "reconnectPhoneNumberId": null, "metadata": {}, "webhook": null
-    }))
-    .expect("a link spec");
-    for chunk in (0..count).collect::<Vec<_>>().chunks(100) {
-        let meta = EventMetadata {
-            organization_id: org.as_uuid(),
-            causation_id: None,
-            correlation_id: Uuid::now_v7(),
-            occurred_at: gangway_api::commands::now(),
-        };
-        let appends = chunk
-            .iter()
-            .map(|_| StreamAppend {
-                stream: StreamRef::of::<LinkEvent>(LinkId::new().as_uuid()),
-                expected: ExpectedVersion::NoStream,
-                events: vec![
-                    NewEvent::from_domain(&LinkEvent::Created(Box::new(spec.clone())), meta.clone()).unwrap(),
-                    NewEvent::from_domain(&LinkEvent::Expired {}, meta.clone()).unwrap(),
-                ],
-            })
-            .collect();
-        let mut tx = api.state.store.begin().await.unwrap();
-        tx.append_all(appends).await.unwrap();
-        tx.commit().await.unwrap();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_dispatcher_loses_nothing_and_keeps_webhook_ids() {
