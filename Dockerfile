@@ -4,7 +4,7 @@ WORKDIR /src
 COPY . .
 RUN cargo build --release --bins \
  && mkdir /out \
- && cp target/release/gangway target/release/gangway-api target/release/gangway-projector \
+ && cp target/release/gangway target/release/gangway-api target/release/gangway-projector target/release/gangway-dispatcher \
        target/release/gangway-meta-sandbox /out/
 
 FROM debian:bookworm-slim

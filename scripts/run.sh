@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the whole system on the local defaults: PostgreSQL and NATS (started or installed if
-# needed), migrations, then the api (with the relay), the projector and the meta sandbox.
+# needed), migrations, then the api (with the relay), the projector, the dispatcher and the
+# meta sandbox.
 # Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,7 @@ trap stop EXIT INT TERM
 
 "$bin/gangway-api" >.gangway/api.log 2>&1 & pids+=($!)
 "$bin/gangway-projector" >.gangway/projector.log 2>&1 & pids+=($!)
+"$bin/gangway-dispatcher" >.gangway/dispatcher.log 2>&1 & pids+=($!)
 "$bin/gangway-meta-sandbox" >.gangway/meta-sandbox.log 2>&1 & pids+=($!)
 
 api="${GANGWAY_PUBLIC_URL:-http://127.0.0.1:8080}"
@@ -38,8 +40,9 @@ cat <<MSG
 Gangway is running.
   api         $api   (OpenAPI: $api/openapi.json)
   projector   consuming ${GANGWAY_NATS_STREAM:-GANGWAY_EVENTS}
-  meta        sandbox Graph API on http://${GANGWAY_SANDBOX_ADDR:-127.0.0.1:8090}
-  logs        .gangway/api.log, .gangway/projector.log, .gangway/meta-sandbox.log
+  dispatcher  delivering webhooks (http and https; private addresses refused unless GANGWAY_WEBHOOK_ALLOW_PRIVATE=true)
+  meta        sandbox (Graph API, Facebook SDK, signup dialog) on http://${GANGWAY_SANDBOX_ADDR:-127.0.0.1:8090}
+  logs        .gangway/api.log, .gangway/projector.log, .gangway/dispatcher.log, .gangway/meta-sandbox.log
   admin token ${GANGWAY_ADMIN_TOKEN:-dev-admin-token}
 
 Create an organization:
