@@ -249,3 +249,112 @@ async fn loopback_targets_are_refused_unless_allowed() {
         .unwrap();
     assert!(errors.iter().all(|e| e.contains("loopback")), "{errors:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delivery_log_shows_attempts_and_failed_messages_can_be_retried_and_recovered() {
+    let world = SignupWorld::new().await;
+    // Two failures, then the receiver accepts.
+    let receiver = Receiver::start_with(vec![503, 500], Duration::ZERO).await;
+    let org = org_id(&world).await;
+    let endpoint = create_endpoint(
+        &world.api,
+        org,
+        &receiver.url("/log"),
+        &["phone_number.connected", "onboarding_link.completed"],
+        None,
+        SECRET,
+    )
+    .await;
+    let mut config = dispatcher_config(&world.env);
+    config.max_attempts = 1;
+    let _dispatcher = spawn_dispatcher(config).await;
+    let link = world.link(json!({})).await;
+    world.finish(&link).await;
+
+    let messages_path = format!("/v1/webhooks/{endpoint}/messages");
+    wait_until("both messages fail once", Duration::from_secs(15), || async {
+        let (_, body) = world
+            .api
+            .call(
+                reqwest::Method::GET,
+                &format!("{messages_path}?status=failed"),
+                &world.key,
+                None,
+            )
+            .await;
+        body["pagination"]["total"] == 2
+    })
+    .await;
+    let failed = world.get(&format!("{messages_path}?status=failed")).await;
+    let first = failed["data"][0].clone();
+    assert!(first["webhookId"].as_str().unwrap().starts_with("msg_"));
+    assert_eq!(first["attempts"], 1);
+    let message_id = first["id"].as_str().unwrap().to_owned();
+    let detail = world.get(&format!("/v1/messages/{message_id}")).await["data"].clone();
+    assert_eq!(detail["status"], "failed");
+    let log = detail["attemptsLog"].as_array().unwrap();
+    assert_eq!(log.len(), 1);
+    assert!(
+        log[0]["statusCode"] == 503 || log[0]["statusCode"] == 500,
+        "{log:?}"
+    );
+    assert!(log[0]["latencyMs"].is_number());
+
+    // Manual retry of one message: the receiver now answers 200.
+    let (status, _) = world
+        .api
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/messages/{message_id}/retry"),
+            &world.key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    wait_until(
+        "the retried message is delivered",
+        Duration::from_secs(15),
+        || async { world.get(&format!("/v1/messages/{message_id}")).await["data"]["status"] == "delivered" },
+    )
+    .await;
+
+    // Recovery re-queues every failed message since a time: the other one.
+    let (status, body) = world
+        .api
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/webhooks/{endpoint}/recover"),
+            &world.key,
+            Some(json!({ "since": "2020-01-01T00:00:00Z" })),
+        )
+        .await;
+    assert_eq!((status, body["data"]["recovered"].clone()), (202, json!(1)));
+    wait_until("everything delivered", Duration::from_secs(15), || async {
+        world.get(&format!("{messages_path}?status=delivered")).await["pagination"]["total"] == 2
+    })
+    .await;
+    let ids: std::collections::HashSet<_> = receiver
+        .received()
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2, "retries keep their webhook-id");
+
+    // Another organization sees none of it.
+    let (_, other_key) = world.api.create_org("Other").await;
+    let (status, _) = world
+        .api
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/messages/{message_id}"),
+            &other_key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = world
+        .api
+        .call(reqwest::Method::GET, &messages_path, &other_key, None)
+        .await;
+    assert_eq!(status, 404);
+}

@@ -42,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .merge(http::customers::router())
         .merge(http::links::router())
         .merge(http::phones::router())
+        .merge(http::messages::router())
         .merge(http::signup::router())
         .merge(http::webhooks::router())
         .route("/openapi.json", get(|| async { Json(openapi::ApiDoc::openapi()) }))

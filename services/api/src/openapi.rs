@@ -1,4 +1,4 @@
-use crate::http::{admin, customers, health, links, phones, webhooks};
+use crate::http::{admin, customers, health, links, messages, phones, webhooks};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
         webhooks::create, webhooks::list, webhooks::show, webhooks::update, webhooks::remove,
         webhooks::secret, webhooks::rotate_secret, webhooks::disable, webhooks::enable,
         webhooks::events, webhooks::event_types,
+        messages::list, messages::show, messages::retry, messages::recover,
     ),
     modifiers(&Security),
     tags(

@@ -30,7 +30,11 @@ pub struct SandboxConfig {
     #[arg(long, env = "GANGWAY_SANDBOX_APP_ID", default_value = "1234567890")]
     pub app_id: String,
     /// The Meta app secret the sandbox accepts.
-    #[arg(long, env = "GANGWAY_SANDBOX_APP_SECRET", default_value = "sandbox-app-secret")]
+    #[arg(
+        long,
+        env = "GANGWAY_SANDBOX_APP_SECRET",
+        default_value = "sandbox-app-secret"
+    )]
     pub app_secret: String,
     /// How long an Embedded Signup code can be exchanged, in seconds (Meta: 30).
     #[arg(long, env = "GANGWAY_SANDBOX_CODE_TTL_SECONDS", default_value_t = 30)]

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod customers;
 pub mod health;
 pub mod links;
+pub mod messages;
 pub mod phones;
 pub mod signup;
 pub mod webhooks;
