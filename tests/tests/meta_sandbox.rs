@@ -328,3 +328,30 @@ async fn graph_paths_beside_the_dialog_still_answer_as_graph() {
     let waba = graph(&sandbox).waba(&token, WABA).await.unwrap();
     assert_eq!(waba.owner_business_info.unwrap().id, BUSINESS);
 }
+
+#[tokio::test]
+async fn coexistence_sync_works_once_per_type_and_only_for_business_app_numbers() {
+    let sandbox = TestSandbox::spawn().await;
+    let graph = graph(&sandbox);
+    let token = token(&sandbox).await;
+    let app_phone = "106540352242924";
+    let contacts = graph
+        .sync_smb_app_data(&token, app_phone, "smb_app_state_sync")
+        .await
+        .unwrap();
+    let history = graph
+        .sync_smb_app_data(&token, app_phone, "history")
+        .await
+        .unwrap();
+    assert!(!contacts.is_empty() && contacts != history);
+    let again = graph
+        .sync_smb_app_data(&token, app_phone, "history")
+        .await
+        .unwrap_err();
+    assert_eq!(codes(&again), (Some(2593107), None));
+    let dedicated = graph
+        .sync_smb_app_data(&token, PHONE, "history")
+        .await
+        .unwrap_err();
+    assert_eq!(codes(&dedicated).0, Some(100));
+}

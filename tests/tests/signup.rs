@@ -424,6 +424,15 @@ async fn coexistence_connects_the_business_app_number_without_registering_it() {
     let read = world.get(&format!("/v1/onboarding-links/{link}")).await["data"].clone();
     assert_eq!(read["connectionType"], "coexistence");
     assert_eq!(read["isPhoneRegistered"], false);
+    // Contacts and history syncs were requested, once each.
+    let phone = world
+        .get(&format!("/v1/phones/{}", landing.params["phone_number_id"]))
+        .await;
+    assert_eq!(
+        phone["data"]["syncRequestIds"].as_array().unwrap().len(),
+        2,
+        "{phone}"
+    );
 
     // A dedicated finish on a coexistence-only link is refused.
     let link = world

@@ -327,8 +327,51 @@ async fn post_edge(
             Json(json!({ "success": true })).into_response()
         }
         "register" => register(&sandbox, &grant, &node, &body),
+        "smb_app_data" => sync_smb_app_data(&sandbox, &grant, &node, &body),
         _ => unsupported(&format!("{node}/{edge}")),
     }
+}
+
+/// Coexistence sync (reference §5): only for Business-app numbers, each sync type once (2593107).
+/// The 24-hour window after onboarding (2593108) is not modelled.
+fn sync_smb_app_data(sandbox: &Sandbox, grant: &Grant, phone_id: &str, body: &Value) -> Response {
+    let sync_type = body.get("sync_type").and_then(Value::as_str).unwrap_or("");
+    if body.get("messaging_product").and_then(Value::as_str) != Some("whatsapp")
+        || !matches!(sync_type, "smb_app_state_sync" | "history")
+    {
+        return graph_error(
+            400,
+            100,
+            None,
+            "(#100) Param sync_type must be one of {smb_app_state_sync, history} and messaging_product must be whatsapp",
+        );
+    }
+    let mut world = sandbox.world();
+    let Some(phone) = world
+        .phones
+        .get_mut(phone_id)
+        .filter(|p| p.waba_id == grant.waba_id)
+    else {
+        return unsupported(&format!("{phone_id}/smb_app_data"));
+    };
+    if !phone.is_on_biz_app {
+        return graph_error(
+            400,
+            100,
+            None,
+            "(#100) This phone number is not onboarded through the WhatsApp Business app",
+        );
+    }
+    if phone.synced.iter().any(|t| t == sync_type) {
+        return graph_error(
+            400,
+            2593107,
+            None,
+            "Synchronization of WhatsApp Business app data was already requested for this phone number",
+        );
+    }
+    phone.synced.push(sync_type.to_owned());
+    Json(json!({ "messaging_product": "whatsapp", "request_id": random("", 24) })).into_response()
 }
 
 /// Registration rules: a six-digit PIN that must match an existing two-step PIN, at most 10

@@ -24,6 +24,9 @@ pub struct Phone {
     pub pin: Option<String>,
     #[serde(skip)]
     pub registrations: Vec<Instant>,
+    /// The `smb_app_data` sync types already requested (each works once).
+    #[serde(skip)]
+    pub synced: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -191,6 +194,7 @@ impl World {
                 registered_elsewhere: false,
                 pin: None,
                 registrations: Vec::new(),
+                synced: Vec::new(),
             },
         );
     }

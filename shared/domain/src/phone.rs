@@ -26,6 +26,9 @@ pub struct PhoneCreated {
     /// The two-step verification PIN Gangway registered the number with, in the vault.
     pub pin_ref: Option<SecretRef>,
     pub is_registered: bool,
+    /// Meta's request ids of the coexistence data syncs (contacts, history).
+    #[serde(default)]
+    pub sync_request_ids: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -131,6 +134,7 @@ mod tests {
             token_ref: SecretRef::new(),
             pin_ref: Some(SecretRef::new()),
             is_registered: true,
+            sync_request_ids: Vec::new(),
         }
     }
 

@@ -210,6 +210,33 @@ impl GraphClient {
     }
 }
 
+impl GraphClient {
+    /// Asks Meta to sync a coexistence number's Business-app data (`smb_app_state_sync`, then
+    /// `history`). Each type works once per number and within 24 hours of onboarding, so this is
+    /// not retried. Returns Meta's request id (support needs it).
+    #[tracing::instrument(skip(self, token))]
+    pub async fn sync_smb_app_data(
+        &self,
+        token: &Token,
+        phone_number_id: &str,
+        sync_type: &str,
+    ) -> Result<String, GraphError> {
+        #[derive(serde::Deserialize)]
+        struct Accepted {
+            request_id: String,
+        }
+        let body = serde_json::json!({ "messaging_product": "whatsapp", "sync_type": sync_type });
+        let accepted: Accepted = send(
+            self.http
+                .post(self.url(&format!("{phone_number_id}/smb_app_data")))
+                .bearer_auth(&token.0)
+                .json(&body),
+        )
+        .await?;
+        Ok(accepted.request_id)
+    }
+}
+
 async fn send<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T, GraphError> {
     let response = request
         .send()

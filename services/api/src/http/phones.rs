@@ -42,6 +42,8 @@ pub struct PhoneResponse {
     /// dedicated or coexistence.
     pub connection_type: &'static str,
     pub is_registered: bool,
+    /// Coexistence: Meta's request ids of the Business-app data syncs (contacts, history).
+    pub sync_request_ids: Vec<String>,
     pub customer_id: Option<Uuid>,
     pub external_id: Option<String>,
     /// The link that connected (or last reconnected) the number.
@@ -71,6 +73,7 @@ impl From<&Phone> for PhoneResponse {
                 gangway_domain::values::ConnectionType::Coexistence => "coexistence",
             },
             is_registered: d.is_registered,
+            sync_request_ids: d.sync_request_ids.clone(),
             customer_id: d.customer_id.map(|c| c.as_uuid()),
             external_id: d.external_id.clone(),
             onboarding_link_id: d.onboarding_link_id.as_uuid(),

@@ -191,6 +191,11 @@ async fn onboard(
         }
         Some(pin_ref)
     };
+    let sync_request_ids = if coexistence {
+        sync_business_app(state, token, &number.id).await
+    } else {
+        Vec::new()
+    };
     let link = attempt.link();
     let existing: Option<uuid::Uuid> = sqlx::query_scalar(
         "SELECT phone_id FROM phone_number_ids WHERE organization_id = $1 AND meta_phone_number_id = $2",
@@ -220,6 +225,7 @@ async fn onboard(
         token_ref,
         pin_ref,
         is_registered: !coexistence,
+        sync_request_ids,
     }));
     Ok(Ok(Finish {
         completion: LinkCompletion {
@@ -239,6 +245,24 @@ async fn onboard(
         },
         claim: Some((number.id, phone_id)),
     }))
+}
+
+/// Starts the coexistence syncs (contacts, then history) after the WABA subscription, so their
+/// webhooks reach us. A refused sync does not undo the connection: the number works, and support
+/// can see the missing request id.
+async fn sync_business_app(state: &AppState, token: &Token, phone_number_id: &str) -> Vec<String> {
+    let mut request_ids = Vec::new();
+    for sync_type in ["smb_app_state_sync", "history"] {
+        match state
+            .graph
+            .sync_smb_app_data(token, phone_number_id, sync_type)
+            .await
+        {
+            Ok(request_id) => request_ids.push(request_id),
+            Err(error) => tracing::warn!(%error, sync_type, "Meta refused a coexistence sync"),
+        }
+    }
+    request_ids
 }
 
 /// A reconnect link: the same number comes back with a fresh token; no new WABA or phone.
