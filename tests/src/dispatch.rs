@@ -11,7 +11,9 @@ use gangway_domain::link::{LinkCreated, LinkEvent};
 use gangway_domain::values::HttpUrl;
 use gangway_domain::webhook::{EndpointCreated, EndpointEvent};
 use gangway_domain::{EndpointId, LinkId, OrganizationId, WabaId};
-use gangway_event_store::{EventMetadata, ExpectedVersion, NewEvent, StreamAppend, StreamRef};
+use gangway_event_store::{
+    EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamAppend, StreamRef,
+};
 use gangway_testkit::TestEnv;
 use serde_json::json;
 use std::collections::VecDeque;
@@ -210,34 +212,48 @@ pub async fn create_endpoint(
 
 /// `count` links that were created and expired: one `onboarding_link.expired` webhook each.
 pub async fn expired_links(api: &crate::TestApi, org: OrganizationId, count: usize) {
+    let links: Vec<LinkId> = (0..count).map(|_| LinkId::new()).collect();
+    for chunk in links.chunks(100) {
+        append_expired_links(&api.state.store, org, chunk)
+            .await
+            .expect("appending expired links");
+    }
+}
+
+/// Appends, in one transaction, the creation and expiry of each of `links`, as the api's expiry
+/// sweep would: one `onboarding_link.expired` webhook each per subscribed endpoint. The relay
+/// of whichever process polls this database publishes them.
+pub async fn append_expired_links(
+    store: &EventStore,
+    org: OrganizationId,
+    links: &[LinkId],
+) -> anyhow::Result<()> {
     let spec: LinkCreated = serde_json::from_value(json!({
         "customerId": null, "name": null, "externalId": null, "redirectUrl": null,
         "successRedirectUrl": null, "failureRedirectUrl": null,
         "expiresAt": chrono::Utc::now(), "allowedConnectionTypes": ["dedicated"],
         "theme": {}, "language": "en", "phoneProvisioning": {"enabled": false, "countries": []},
         "reconnectPhoneNumberId": null, "metadata": {}, "webhook": null
-    }))
-    .expect("a link spec");
-    for chunk in (0..count).collect::<Vec<_>>().chunks(100) {
-        let meta = EventMetadata {
-            organization_id: org.as_uuid(),
-            causation_id: None,
-            correlation_id: Uuid::now_v7(),
-            occurred_at: gangway_api::commands::now(),
-        };
-        let appends = chunk
-            .iter()
-            .map(|_| StreamAppend {
-                stream: StreamRef::of::<LinkEvent>(LinkId::new().as_uuid()),
-                expected: ExpectedVersion::NoStream,
-                events: vec![
-                    NewEvent::from_domain(&LinkEvent::Created(Box::new(spec.clone())), meta.clone()).unwrap(),
-                    NewEvent::from_domain(&LinkEvent::Expired {}, meta.clone()).unwrap(),
-                ],
-            })
-            .collect();
-        let mut tx = api.state.store.begin().await.unwrap();
-        tx.append_all(appends).await.unwrap();
-        tx.commit().await.unwrap();
+    }))?;
+    let meta = EventMetadata {
+        organization_id: org.as_uuid(),
+        causation_id: None,
+        correlation_id: Uuid::now_v7(),
+        occurred_at: gangway_api::commands::now(),
+    };
+    let mut appends = Vec::with_capacity(links.len());
+    for link in links {
+        appends.push(StreamAppend {
+            stream: StreamRef::of::<LinkEvent>(link.as_uuid()),
+            expected: ExpectedVersion::NoStream,
+            events: vec![
+                NewEvent::from_domain(&LinkEvent::Created(Box::new(spec.clone())), meta.clone())?,
+                NewEvent::from_domain(&LinkEvent::Expired {}, meta.clone())?,
+            ],
+        });
     }
+    let mut tx = store.begin().await?;
+    tx.append_all(appends).await?;
+    tx.commit().await?;
+    Ok(())
 }

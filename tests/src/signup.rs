@@ -36,6 +36,8 @@ impl SignupWorld {
         let sandbox = TestSandbox::spawn().await;
         let mut config = api_config(&env);
         config.meta.sandbox_url = sandbox.base_url.clone();
+        // Receivers in tests listen on loopback.
+        config.webhook_allow_private = true;
         // Hosted URLs and the full-page redirect_uri are built from the public URL, so it must
         // name the port the api really listens on.
         let port = std::net::TcpListener::bind("127.0.0.1:0")

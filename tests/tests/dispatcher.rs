@@ -358,3 +358,87 @@ async fn the_delivery_log_shows_attempts_and_failed_messages_can_be_retried_and_
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_a_rotation_grace_period_both_secrets_verify_and_afterwards_only_the_new_one() {
+    let world = SignupWorld::new().await;
+    let receiver = Receiver::start().await;
+    let _dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
+    let (status, created) = world
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/v1/webhooks",
+            &world.key,
+            Some(json!({ "url": receiver.url("/rotating"), "events": ["phone_number.connected"], "secret": SECRET })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let endpoint = created["data"]["id"].as_str().unwrap().to_owned();
+    let (status, rotated) = world
+        .api
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/webhooks/{endpoint}/rotate-secret"),
+            &world.key,
+            Some(json!({ "gracePeriodSeconds": 3600 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let new_secret = rotated["data"]["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, SECRET);
+
+    let link = world.link(json!({})).await;
+    world.finish(&link).await;
+    wait_until("the delivery", Duration::from_secs(15), || async {
+        !receiver.received().is_empty()
+    })
+    .await;
+    let delivery = &receiver.received()[0];
+    assert_eq!(delivery.header("webhook-signature").split(' ').count(), 2);
+    assert!(
+        verifies(delivery, SECRET),
+        "the old secret still verifies during the grace period"
+    );
+    assert!(verifies(delivery, &new_secret), "the new secret verifies");
+
+    // Without a grace period the old secret stops signing at once.
+    let (status, rotated) = world
+        .api
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/webhooks/{endpoint}/rotate-secret"),
+            &world.key,
+            Some(json!({ "gracePeriodSeconds": 0 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let newest = rotated["data"]["secret"].as_str().unwrap().to_owned();
+    let second = world.link(json!({ "externalId": "second" })).await;
+    // Another number, so the second signup is a new connection.
+    let state = world.state(&second).await;
+    let code = world
+        .code(json!({ "waba_id": COFFEE_WABA, "phone_number_id": "106540352242923" }))
+        .await;
+    let landing = world
+        .callback(
+            &second,
+            &[
+                ("state", &state),
+                ("code", &code),
+                ("event", "FINISH"),
+                ("waba_id", COFFEE_WABA),
+                ("phone_number_id", "106540352242923"),
+            ],
+        )
+        .await;
+    assert_eq!(landing.params["status"], "success", "{landing:?}");
+    wait_until("the second delivery", Duration::from_secs(15), || async {
+        receiver.received().len() >= 2
+    })
+    .await;
+    let later = &receiver.received()[1];
+    assert_eq!(later.header("webhook-signature").split(' ').count(), 1);
+    assert!(verifies(later, &newest));
+    assert!(!verifies(later, &new_secret));
+}
