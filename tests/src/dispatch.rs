@@ -11,9 +11,7 @@ use gangway_domain::link::{LinkCreated, LinkEvent};
 use gangway_domain::values::HttpUrl;
 use gangway_domain::webhook::{EndpointCreated, EndpointEvent};
 use gangway_domain::{EndpointId, LinkId, OrganizationId, WabaId};
-use gangway_event_store::{
-    EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamAppend, StreamRef,
-};
+use gangway_event_store::{EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamAppend, StreamRef};
 use gangway_testkit::TestEnv;
 use serde_json::json;
 use std::collections::VecDeque;
