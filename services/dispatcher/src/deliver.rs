@@ -112,27 +112,28 @@ impl Deliverer {
     /// concurrency cap here, taking at most the cap per endpoint so one endpoint's backlog
     /// cannot fill every slot.
     async fn claim(&self, limit: usize) -> Result<Vec<(Delivery, Endpoint)>, sqlx::Error> {
-        let saturated: Vec<Uuid> = {
+        // What this replica already has in flight per endpoint: each endpoint gets at most the
+        // rest of its cap.
+        let (busy, busy_counts): (Vec<Uuid>, Vec<i32>) = {
             let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            in_flight
-                .iter()
-                .filter(|(_, n)| **n >= self.config.endpoint_concurrency)
-                .map(|(id, _)| *id)
-                .collect()
+            in_flight.iter().map(|(id, n)| (*id, *n as i32)).unzip()
         };
         // Covers one attempt and its recording; after a crash the message is due again then.
         let lease = self.config.attempt_timeout + Duration::from_secs(5);
         let rows: Vec<ClaimedRow> = sqlx::query_as(
                 "WITH ranked AS ( \
-                     SELECT m.id, row_number() OVER (PARTITION BY m.endpoint_id ORDER BY m.next_attempt_at) AS rank, \
-                            m.next_attempt_at \
+                     SELECT m.id, m.endpoint_id, m.next_attempt_at, \
+                            row_number() OVER (PARTITION BY m.endpoint_id ORDER BY m.next_attempt_at) AS rank \
                      FROM webhook_messages m JOIN dispatch_endpoints e ON e.id = m.endpoint_id \
                      WHERE m.status = 'pending' AND m.next_attempt_at <= now() \
                        AND (m.leased_until IS NULL OR m.leased_until < now()) \
                        AND e.enabled AND (e.circuit_open_until IS NULL OR e.circuit_open_until <= now()) \
-                       AND NOT (m.endpoint_id = ANY($3)) \
+                 ), busy AS ( \
+                     SELECT * FROM unnest($3::uuid[], $5::int[]) AS b(endpoint_id, in_flight) \
                  ), picked AS ( \
-                     SELECT id FROM ranked WHERE rank <= $4 ORDER BY rank, next_attempt_at LIMIT $1 \
+                     SELECT r.id FROM ranked r LEFT JOIN busy b ON b.endpoint_id = r.endpoint_id \
+                     WHERE r.rank <= $4 - COALESCE(b.in_flight, 0) \
+                     ORDER BY r.rank, r.next_attempt_at LIMIT $1 \
                  ) \
                  UPDATE webhook_messages m SET leased_until = now() + make_interval(secs => $2), \
                      attempts = m.attempts + 1 \
@@ -144,8 +145,9 @@ impl Deliverer {
             )
             .bind(limit as i64)
             .bind(lease.as_secs_f64())
-            .bind(&saturated)
+            .bind(&busy)
             .bind(self.config.endpoint_concurrency as i64)
+            .bind(&busy_counts)
             .fetch_all(&self.pool)
             .await?;
         let mut claimed = Vec::with_capacity(rows.len());
