@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod dispatch;
 pub mod signup;
+pub mod standard_webhooks;
 
 use anyhow::Context;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};

@@ -4,6 +4,7 @@
 use gangway_domain::{OrganizationId, WabaId};
 use gangway_e2e::dispatch::{create_endpoint, dispatcher_config, spawn_dispatcher, Receiver};
 use gangway_e2e::signup::{SignupWorld, COFFEE_WABA};
+use gangway_e2e::standard_webhooks::{reference_verdict, ReceiverSecret};
 use gangway_e2e::wait_until;
 use gangway_webhook_signing::{verify, SigningKey, WebhookHeaders};
 use serde_json::json;
@@ -11,6 +12,20 @@ use std::time::Duration;
 use uuid::Uuid;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// The Standard Webhooks reference library (Python, from PyPI) accepts this delivery.
+fn reference_accepts(received: &gangway_e2e::dispatch::Received, secret: &str) -> bool {
+    let headers =
+        WebhookHeaders::from_lookup(|name| received.headers.get(name).and_then(|v| v.to_str().ok()))
+            .expect("signature headers");
+    reference_verdict(
+        env!("CARGO_TARGET_TMPDIR"),
+        ReceiverSecret::Whsec(secret),
+        &headers,
+        &received.body,
+    )
+    .is_ok()
+}
 
 fn verifies(received: &gangway_e2e::dispatch::Received, secret: &str) -> bool {
     let key = SigningKey::from_secret(secret).expect("key");
@@ -401,6 +416,7 @@ async fn during_a_rotation_grace_period_both_secrets_verify_and_afterwards_only_
         "the old secret still verifies during the grace period"
     );
     assert!(verifies(delivery, &new_secret), "the new secret verifies");
+    assert!(reference_accepts(delivery, SECRET) && reference_accepts(delivery, &new_secret));
 
     // Without a grace period the old secret stops signing at once.
     let (status, rotated) = world

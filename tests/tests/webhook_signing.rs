@@ -4,108 +4,16 @@
 //! target directory on first use; without it (no python3, pip or PyPI) these tests fail and say
 //! why, since skipping them would leave interoperability unproven.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
+use gangway_e2e::standard_webhooks::{self, ReceiverSecret};
 use gangway_webhook_signing::{generate_secret, sign, SigningKey, WebhookHeaders};
-use serde_json::{json, Value};
+use serde_json::json;
 
-const SUPPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/support");
-
-/// The directory holding the installed library, installing it the first time.
-fn reference_library() -> &'static Path {
-    static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let installed = INSTALLED.get_or_init(|| {
-        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .parent()
-            .ok_or("CARGO_TARGET_TMPDIR has no parent")?;
-        let dir = target_dir.join("pyenv");
-        let output = Command::new("bash")
-            .arg(Path::new(SUPPORT).join("install_standardwebhooks.sh"))
-            .arg(&dir)
-            .output()
-            .map_err(|e| format!("could not run bash to install the library: {e}"))?;
-        if output.status.success() {
-            Ok(dir)
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
-        }
-    });
-    match installed {
-        Ok(dir) => dir,
-        Err(why) => panic!(
-            "the Standard Webhooks Python library is needed to check our signatures and could not \
-             be installed (scripts/test.sh installs it too): {why}"
-        ),
-    }
-}
-
-/// How a receiver holds its secret when handing it to the library.
-enum ReceiverSecret<'a> {
-    /// `Webhook("whsec_...")`.
-    Whsec(&'a str),
-    /// `Webhook(secret.encode())`, for a secret that is not in the `whsec_` form.
-    Bytes(&'a str),
-}
-
-/// The reference library's verdict on one delivery: `Ok` when accepted, `Err(reason)` when
-/// rejected. Panics when the verifier itself fails.
 fn reference_verdict(secret: ReceiverSecret<'_>, headers: &WebhookHeaders, body: &str) -> Result<(), String> {
-    let library = reference_library();
-    let (whsec, raw) = match secret {
-        ReceiverSecret::Whsec(secret) => (Some(secret), None),
-        ReceiverSecret::Bytes(secret) => (None, Some(secret)),
-    };
-    let header_map: serde_json::Map<String, Value> = headers
-        .pairs()
-        .into_iter()
-        .map(|(name, value)| (name.to_owned(), json!(value)))
-        .collect();
-    let request = json!({ "secret": whsec, "raw_secret": raw, "body": body, "headers": header_map });
-
-    let mut child = Command::new("python3")
-        .arg(Path::new(SUPPORT).join("verify_standard_webhooks.py"))
-        .env("PYTHONPATH", library)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start python3");
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(request.to_string().as_bytes())
-        .expect("write the delivery to the verifier");
-    let output = child.wait_with_output().expect("wait for the verifier");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| {
-        panic!(
-            "the verifier failed ({}): {}{}",
-            output.status,
-            stdout,
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-
-    // The verdict must come from the library installed from the registry, not one found elsewhere.
-    let module = report["module"].as_str().expect("module path");
-    assert!(
-        Path::new(module).starts_with(library),
-        "verified by {module}, not the installed library"
-    );
-    assert_eq!(report["library"], "standardwebhooks 1.1.0");
-
-    match (output.status.code(), report["verdict"].as_str()) {
-        (Some(0), Some("accepted")) => Ok(()),
-        (Some(3), Some("rejected")) => Err(report["reason"].as_str().unwrap_or_default().to_owned()),
-        _ => panic!("unexpected verifier result ({}): {report}", output.status),
-    }
+    standard_webhooks::reference_verdict(env!("CARGO_TARGET_TMPDIR"), secret, headers, body)
 }
 
 fn now() -> i64 {
