@@ -3,7 +3,7 @@
 use crate::commands::load_phone;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, PathId, Tenant};
-use crate::http::{Data, EventResponse, ListQuery, Paginated};
+use crate::http::{audit_trail, Data, EventResponse, ListQuery, Paginated};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::routing::get;
@@ -165,14 +165,5 @@ pub async fn events(
     Tenant(org): Tenant,
     PathId(id): PathId,
 ) -> Result<Json<Data<Vec<EventResponse>>>, ApiError> {
-    let events = state.store.read_stream(id).await?;
-    let owned = events
-        .first()
-        .is_some_and(|e| e.organization_id == org.as_uuid() && e.stream_type == PhoneEvent::STREAM_TYPE);
-    if !owned {
-        return Err(ApiError::NotFound("phone number"));
-    }
-    Ok(Json(Data {
-        data: events.iter().map(EventResponse::from).collect(),
-    }))
+    audit_trail(&state, org, id, PhoneEvent::STREAM_TYPE, "phone number").await
 }

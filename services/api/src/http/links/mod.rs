@@ -7,7 +7,7 @@ use crate::commands::links::{create_link, delete_link};
 use crate::commands::{load_link, now};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, PathId, Tenant};
-use crate::http::{Data, EventResponse, ListQuery, Paginated};
+use crate::http::{audit_trail, Data, EventResponse, ListQuery, Paginated};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -139,14 +139,5 @@ pub async fn events(
     Tenant(org): Tenant,
     PathId(id): PathId,
 ) -> Result<Json<Data<Vec<EventResponse>>>, ApiError> {
-    let events = state.store.read_stream(id).await?;
-    let owned = events
-        .first()
-        .is_some_and(|e| e.organization_id == org.as_uuid() && e.stream_type == "onboarding_link");
-    if !owned {
-        return Err(ApiError::NotFound("onboarding link"));
-    }
-    Ok(Json(Data {
-        data: events.iter().map(EventResponse::from).collect(),
-    }))
+    audit_trail(&state, org, id, "onboarding_link", "onboarding link").await
 }

@@ -9,7 +9,7 @@ use crate::commands::webhooks::{
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson, PathId, Tenant};
-use crate::http::{Data, EventResponse, ListQuery, Paginated};
+use crate::http::{audit_trail, Data, EventResponse, ListQuery, Paginated};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -229,16 +229,7 @@ pub async fn events(
     Tenant(org): Tenant,
     PathId(id): PathId,
 ) -> Result<Json<Data<Vec<EventResponse>>>, ApiError> {
-    let events = state.store.read_stream(id).await?;
-    let owned = events
-        .first()
-        .is_some_and(|e| e.organization_id == org.as_uuid() && e.stream_type == EndpointEvent::STREAM_TYPE);
-    if !owned {
-        return Err(ApiError::NotFound("webhook endpoint"));
-    }
-    Ok(Json(Data {
-        data: events.iter().map(EventResponse::from).collect(),
-    }))
+    audit_trail(&state, org, id, EndpointEvent::STREAM_TYPE, "webhook endpoint").await
 }
 
 /// The event types endpoints can subscribe to, each with an example delivery body.
