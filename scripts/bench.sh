@@ -7,7 +7,19 @@ source scripts/services.sh
 ensure_rust
 ensure_postgres
 ensure_nats
-command -v pgbench >/dev/null || { can_install && apt_install postgresql-contrib; } || die "pgbench not found"
+
+# BENCH_PHASES picks phases: lag, appends and api run in gangway-bench, webhooks in
+# gangway-webhook-bench.
+export BENCH_PHASES=${BENCH_PHASES:-lag,appends,api,webhooks}
+export GANGWAY_TEST_LOG=${GANGWAY_TEST_LOG:-error}
+if [[ $BENCH_PHASES == *appends* ]]; then
+  command -v pgbench >/dev/null || { can_install && apt_install postgresql-contrib; } || die "pgbench not found"
+fi
 
 cargo build --release --bins --quiet
-GANGWAY_TEST_LOG=${GANGWAY_TEST_LOG:-error} exec target/release/gangway-bench
+if [[ $BENCH_PHASES =~ lag|appends|api ]]; then
+  target/release/gangway-bench
+fi
+if [[ $BENCH_PHASES == *webhooks* ]]; then
+  target/release/gangway-webhook-bench
+fi

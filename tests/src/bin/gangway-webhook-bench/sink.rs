@@ -132,11 +132,17 @@ fn typical_webhook() -> (HeaderMap, String) {
     for (name, value) in [
         ("webhook-id", id.as_str()),
         ("webhook-timestamp", "1795860000"),
-        ("webhook-signature", "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="),
+        (
+            "webhook-signature",
+            "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+        ),
         ("ce-specversion", "1.0"),
         ("ce-id", id.as_str()),
         ("ce-type", "onboarding_link.completed"),
-        ("ce-source", "/gangway/organizations/0190f5c2-8a4e-7c1b-9a0e-3d2f1b6c7a88"),
+        (
+            "ce-source",
+            "/gangway/organizations/0190f5c2-8a4e-7c1b-9a0e-3d2f1b6c7a88",
+        ),
         ("ce-time", "2026-11-28T10:00:00.000Z"),
         ("content-type", "application/json"),
         ("user-agent", "Gangway-Webhooks/1"),
@@ -148,7 +154,12 @@ fn typical_webhook() -> (HeaderMap, String) {
 
 /// Requests/s the sink answers to `connections` keep-alive connections POSTing typical webhooks
 /// over `paths` for `seconds`: what this machine allows a webhook sender at best.
-pub async fn baseline(sink: &Sink, paths: &[String], connections: usize, seconds: u64) -> anyhow::Result<f64> {
+pub async fn baseline(
+    sink: &Sink,
+    paths: &[String],
+    connections: usize,
+    seconds: u64,
+) -> anyhow::Result<f64> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
         .build()?;
@@ -161,8 +172,17 @@ pub async fn baseline(sink: &Sink, paths: &[String], connections: usize, seconds
         let (http, headers, body, stop) = (http.clone(), headers.clone(), body.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                let response = http.post(&url).headers(headers.clone()).body(body.clone()).send().await?;
-                anyhow::ensure!(response.status() == 200, "the sink answered {}", response.status());
+                let response = http
+                    .post(&url)
+                    .headers(headers.clone())
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    response.status() == 200,
+                    "the sink answered {}",
+                    response.status()
+                );
                 response.bytes().await?;
             }
             anyhow::Ok(())

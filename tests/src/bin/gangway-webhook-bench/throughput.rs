@@ -1,0 +1,131 @@
+//! Draining a backlog: events recorded and published while the dispatcher is down, then the
+//! dispatcher started; deliveries/s from the first delivery received to the last, and the
+//! processes' memory idle and while draining.
+
+use crate::profile::Profile;
+use crate::services::{max_rss, start_dispatcher, Api, Service};
+use crate::sink::Sink;
+use anyhow::bail;
+use gangway_domain::LinkId;
+use gangway_e2e::dispatch::append_expired_links;
+use gangway_e2e::{stream_message_count, wait_until};
+use gangway_event_store::EventStore;
+use gangway_testkit::TestEnv;
+use std::time::{Duration, Instant};
+
+pub struct Throughput {
+    pub deliveries: u64,
+    pub span: Duration,
+    /// The same messages again, already recorded: delivery alone, without ingest.
+    pub redelivery_span: Duration,
+    /// Resident memory in MiB: (dispatcher, api).
+    pub idle: (f64, f64),
+    pub draining: (f64, f64),
+    pub after: (f64, f64),
+    pub profile: Profile,
+}
+
+impl Throughput {
+    pub fn per_second(&self) -> f64 {
+        self.deliveries as f64 / self.span.as_secs_f64()
+    }
+
+    pub fn redelivered_per_second(&self) -> f64 {
+        self.deliveries as f64 / self.redelivery_span.as_secs_f64()
+    }
+}
+
+pub async fn throughput(sink: &Sink, events: usize, endpoints: usize) -> anyhow::Result<Throughput> {
+    let env = TestEnv::new().await;
+    let api = Api::start(&env, None).await?;
+    let (org, key) = api.organization("bench").await?;
+    for i in 0..endpoints {
+        api.endpoint(&key, &sink.url(&format!("/e{i}"))).await?;
+    }
+    let mut dispatcher = start_dispatcher(&env, endpoints as i64).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = tokio::join!(
+        max_rss(&dispatcher, Duration::from_secs(1)),
+        max_rss(&api.process, Duration::from_secs(1))
+    );
+
+    // The backlog: recorded and on the stream while no dispatcher runs.
+    dispatcher.kill().await?;
+    let store = EventStore::new(env.pool.clone());
+    let links: Vec<LinkId> = (0..events).map(|_| LinkId::new()).collect();
+    for chunk in links.chunks(100) {
+        append_expired_links(&store, org, chunk).await?;
+    }
+    let bus = env.bus().await;
+    wait_until(
+        "the relay to publish the backlog",
+        Duration::from_secs(120),
+        || async {
+            let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+                .fetch_one(&env.pool)
+                .await
+                .unwrap_or(i64::MAX);
+            stream_message_count(&bus).await as i64 >= stored
+        },
+    )
+    .await;
+
+    let expected = (events * endpoints) as u64;
+    let mut draining: (f64, f64) = (0.0, 0.0);
+    let span = drain(sink, &mut dispatcher, &api, expected, &mut draining).await?;
+    let deliveries = sink.requests();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = (
+        dispatcher.rss_mib().unwrap_or(0.0),
+        api.process.rss_mib().unwrap_or(0.0),
+    );
+    let profile = Profile::read(&env.pool).await?;
+
+    // Every message due again, with the dispatcher down: what delivery alone manages.
+    dispatcher.kill().await?;
+    sqlx::query(
+        "UPDATE webhook_messages SET status = 'pending', attempts = 0, next_attempt_at = now(), \
+             leased_until = NULL, delivered_at = NULL",
+    )
+    .execute(&env.pool)
+    .await?;
+    sqlx::query("VACUUM ANALYZE webhook_messages")
+        .execute(&env.pool)
+        .await?;
+    let redelivery_span = drain(sink, &mut dispatcher, &api, expected, &mut draining).await?;
+    Ok(Throughput {
+        deliveries,
+        span,
+        redelivery_span,
+        idle,
+        draining,
+        after,
+        profile,
+    })
+}
+
+/// Starts the stopped dispatcher and waits for `expected` deliveries, noting the most memory
+/// (dispatcher, api) on the way; returns the time from the first delivery to the last.
+async fn drain(
+    sink: &Sink,
+    dispatcher: &mut Service,
+    api: &Api,
+    expected: u64,
+    max_rss: &mut (f64, f64),
+) -> anyhow::Result<Duration> {
+    sink.reset();
+    let started = Instant::now();
+    dispatcher.start_again()?;
+    while sink.requests() < expected {
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!(
+                "only {} of {expected} deliveries within 10 minutes",
+                sink.requests()
+            );
+        }
+        max_rss.0 = max_rss.0.max(dispatcher.rss_mib().unwrap_or(0.0));
+        max_rss.1 = max_rss.1.max(api.process.rss_mib().unwrap_or(0.0));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(sink.span())
+}
