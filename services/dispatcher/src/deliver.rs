@@ -245,9 +245,13 @@ impl Deliverer {
         .execute(&mut *tx)
         .await?;
         let failing_since: Option<chrono::DateTime<Utc>> = if result.succeeded() {
+            // Only an unhealthy endpoint's row is written: a healthy one's is not locked by every
+            // success, so deliveries to one endpoint do not queue behind each other's commits.
             sqlx::query(
                 "UPDATE dispatch_endpoints SET failing_since = NULL, consecutive_failures = 0, \
-                     circuit_open_until = NULL WHERE id = $1",
+                     circuit_open_until = NULL \
+                 WHERE id = $1 AND (failing_since IS NOT NULL OR consecutive_failures > 0 \
+                     OR circuit_open_until IS NOT NULL)",
             )
             .bind(delivery.endpoint_id)
             .execute(&mut *tx)
