@@ -45,17 +45,17 @@ async fn a_hanging_and_a_failing_endpoint_do_not_hold_up_a_healthy_one() {
     .await;
     let elapsed = started.elapsed();
 
-    // The hanging endpoint holds at most its cap of 8 attempts; none has answered, so almost none
-    // of its 1,000-message backlog was sent (a connection error under load can free a slot, hence
-    // the margin).
+    // The hanging endpoint holds its cap of 8 attempts, none of which has answered, so nothing
+    // else of its 1,000-message backlog was sent.
     assert!(
-        hanging.received().len() <= 16,
+        hanging.received().len() <= 8,
         "{} requests",
         hanging.received().len()
     );
-    // The failing endpoint was parked after a few consecutive failures.
+    // The failing endpoint was parked after 5 consecutive failures; attempts already claimed when
+    // the breaker opened still went out, so a few more than 5 arrive, never its backlog.
     assert!(
-        failing.received().len() <= 8,
+        failing.received().len() <= 16,
         "{} requests",
         failing.received().len()
     );
