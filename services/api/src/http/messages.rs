@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, PathId, Tenant};
-use crate::http::{Data, ListQuery, Paginated};
+use crate::http::{owned_stream, Data, ListQuery, Paginated};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -82,15 +82,8 @@ const COLUMNS: &str =
 
 /// 404 unless the endpoint is the caller's.
 async fn owned_endpoint(state: &AppState, org: OrganizationId, id: Uuid) -> Result<(), ApiError> {
-    let events = state.store.read_stream(id).await?;
-    let owned = events
-        .first()
-        .is_some_and(|e| e.organization_id == org.as_uuid() && e.stream_type == EndpointEvent::STREAM_TYPE);
-    if owned {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound("webhook endpoint"))
-    }
+    owned_stream(state, org, id, EndpointEvent::STREAM_TYPE, "webhook endpoint").await?;
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

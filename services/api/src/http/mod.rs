@@ -111,8 +111,27 @@ impl From<&RecordedEvent> for EventResponse {
     }
 }
 
-/// The audit trail of one of `org`'s streams of `stream_type`: every event, oldest first. Any
-/// other stream (another organization's, another type, none) is `not_found`.
+/// The events of one of `org`'s streams of `stream_type`, oldest first. Any other stream
+/// (another organization's, another type, none) is `not_found`.
+pub async fn owned_stream(
+    state: &crate::state::AppState,
+    org: gangway_domain::OrganizationId,
+    id: Uuid,
+    stream_type: &str,
+    not_found: &'static str,
+) -> Result<Vec<RecordedEvent>, ApiError> {
+    let events = state.store.read_stream(id).await?;
+    let owned = events
+        .first()
+        .is_some_and(|e| e.organization_id == org.as_uuid() && e.stream_type == stream_type);
+    if owned {
+        Ok(events)
+    } else {
+        Err(ApiError::NotFound(not_found))
+    }
+}
+
+/// The audit trail of one of `org`'s streams: every event, oldest first.
 pub async fn audit_trail(
     state: &crate::state::AppState,
     org: gangway_domain::OrganizationId,
@@ -120,13 +139,7 @@ pub async fn audit_trail(
     stream_type: &str,
     not_found: &'static str,
 ) -> Result<axum::Json<Data<Vec<EventResponse>>>, ApiError> {
-    let events = state.store.read_stream(id).await?;
-    let owned = events
-        .first()
-        .is_some_and(|e| e.organization_id == org.as_uuid() && e.stream_type == stream_type);
-    if !owned {
-        return Err(ApiError::NotFound(not_found));
-    }
+    let events = owned_stream(state, org, id, stream_type, not_found).await?;
     Ok(axum::Json(Data {
         data: events.iter().map(EventResponse::from).collect(),
     }))
