@@ -1,6 +1,7 @@
 //! A WhatsApp Business phone number onboarded through a link: its stream `phone_number`.
 
 use crate::event::StreamEvent;
+use crate::phone_health::PhoneHealth;
 use crate::values::ConnectionType;
 use crate::{CustomerId, LinkId, OrganizationId, PhoneId, SecretRef, WabaId};
 use chrono::{DateTime, Utc};
@@ -42,6 +43,74 @@ pub enum PhoneEvent {
         onboarding_link_id: LinkId,
         token_ref: SecretRef,
     },
+    /// Gangway can no longer act for the number until it is reconnected.
+    #[serde(rename = "phone_number.disconnected")]
+    Disconnected(Disconnection),
+    /// The health monitor saw the token or Meta's health status change.
+    #[serde(rename = "phone_number.health_changed")]
+    HealthChanged(PhoneHealth),
+    /// Meta changed the number's quality or messaging limit (`phone_number_quality_update`).
+    #[serde(rename = "phone_number.quality_updated", rename_all = "camelCase")]
+    QualityUpdated {
+        /// FLAGGED, UNFLAGGED, UPGRADE, DOWNGRADE, ...
+        event: String,
+        current_limit: Option<String>,
+    },
+    /// Meta decided on a display name request (`phone_number_name_update`).
+    #[serde(rename = "phone_number.name_reviewed", rename_all = "camelCase")]
+    NameReviewed {
+        /// APPROVED, REJECTED or DEFERRED.
+        decision: String,
+        requested_name: Option<String>,
+        rejection_reason: Option<String>,
+    },
+    /// An `account_update` about the WABA that does not disconnect it (a violation, a
+    /// restriction, a ban decision), kept in the number's history for support.
+    #[serde(rename = "phone_number.account_updated")]
+    AccountUpdated {
+        event: String,
+        info: serde_json::Value,
+    },
+}
+
+/// Why a number was disconnected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisconnectReason {
+    /// The customer unshared the WABA with us (`PARTNER_REMOVED`).
+    PartnerRemoved,
+    /// The customer removed our app's permissions (`PARTNER_APP_UNINSTALLED`).
+    AppUninstalled,
+    /// The WhatsApp account was deleted (`ACCOUNT_DELETED`).
+    AccountDeleted,
+    /// Meta disabled the WABA (`DISABLED_UPDATE`).
+    AccountDisabled,
+    /// Meta no longer accepts the token (revoked, expired or stripped of its scopes).
+    TokenInvalid,
+}
+
+impl DisconnectReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PartnerRemoved => "partner_removed",
+            Self::AppUninstalled => "app_uninstalled",
+            Self::AccountDeleted => "account_deleted",
+            Self::AccountDisabled => "account_disabled",
+            Self::TokenInvalid => "token_invalid",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Disconnection {
+    pub reason: DisconnectReason,
+    /// Meta's own words, e.g. `disconnection_info.reason` (`ACCOUNT_DISCONNECTED`).
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// USER or SYSTEM, when Meta says.
+    #[serde(default)]
+    pub initiated_by: Option<String>,
 }
 
 impl StreamEvent for PhoneEvent {
@@ -66,6 +135,21 @@ pub struct Phone {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub reconnected_at: Option<DateTime<Utc>>,
+    /// Why and when the number was disconnected; cleared by a reconnect.
+    #[serde(default)]
+    pub disconnection: Option<Disconnection>,
+    #[serde(default)]
+    pub disconnected_at: Option<DateTime<Utc>>,
+    /// The last health the monitor recorded; unknown again after a reconnect.
+    #[serde(default)]
+    pub health: Option<PhoneHealth>,
+    #[serde(default)]
+    pub health_changed_at: Option<DateTime<Utc>>,
+    /// Meta's last quality event and messaging limit.
+    #[serde(default)]
+    pub quality_event: Option<String>,
+    #[serde(default)]
+    pub messaging_limit: Option<String>,
 }
 
 impl Phone {
@@ -85,6 +169,12 @@ impl Phone {
                 created_at: at,
                 updated_at: at,
                 reconnected_at: None,
+                disconnection: None,
+                disconnected_at: None,
+                health: None,
+                health_changed_at: None,
+                quality_event: None,
+                messaging_limit: None,
             }),
             (
                 Some(mut phone),
@@ -97,11 +187,53 @@ impl Phone {
                 phone.details.token_ref = *token_ref;
                 phone.status = PhoneStatus::Connected;
                 phone.reconnected_at = Some(at);
+                phone.disconnection = None;
+                phone.disconnected_at = None;
+                phone.health = None;
+                phone.health_changed_at = None;
                 phone.updated_at = at;
                 Some(phone)
             }
-            (state, _) => state,
+            (Some(mut phone), event) => {
+                phone.apply_change(event, at);
+                phone.updated_at = at;
+                Some(phone)
+            }
+            (None, _) => None,
         }
+    }
+
+    fn apply_change(&mut self, event: &PhoneEvent, at: DateTime<Utc>) {
+        match event {
+            PhoneEvent::Disconnected(disconnection) => {
+                self.status = PhoneStatus::Disconnected;
+                self.disconnection = Some(disconnection.clone());
+                self.disconnected_at = Some(at);
+            }
+            PhoneEvent::HealthChanged(health) => {
+                self.health = Some(health.clone());
+                self.health_changed_at = Some(at);
+            }
+            PhoneEvent::QualityUpdated {
+                event,
+                current_limit,
+            } => {
+                self.quality_event = Some(event.clone());
+                if current_limit.is_some() {
+                    self.messaging_limit = current_limit.clone();
+                }
+            }
+            PhoneEvent::NameReviewed {
+                decision,
+                requested_name: Some(name),
+                ..
+            } if decision == "APPROVED" => self.details.verified_name = Some(name.clone()),
+            _ => {}
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.status == PhoneStatus::Connected
     }
 }
 

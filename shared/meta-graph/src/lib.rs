@@ -2,6 +2,7 @@
 //! `https://graph.facebook.com` in production and at the meta sandbox locally.
 
 mod error;
+pub mod inbound;
 pub mod model;
 
 pub use error::{FailureCode, GraphError, GraphErrorBody};
