@@ -1,0 +1,50 @@
+//! The event store and the relay: events appended, events published, and how long publishing
+//! took.
+
+use chrono::{DateTime, Utc};
+
+pub const EVENTS_APPENDED: &str = "gangway_events_appended_total";
+pub const RELAY_PUBLISHED: &str = "gangway_relay_published_events_total";
+pub const RELAY_LAG: &str = "gangway_relay_lag_seconds";
+pub const RELAY_LEADING: &str = "gangway_relay_leading";
+
+pub(crate) fn describe() {
+    metrics::describe_counter!(
+        EVENTS_APPENDED,
+        "Events appended to the event store by this process (counted when their transaction commits), by event type."
+    );
+    metrics::describe_counter!(
+        RELAY_PUBLISHED,
+        "Events the relay published to JetStream and JetStream acknowledged."
+    );
+    metrics::describe_histogram!(
+        RELAY_LAG,
+        metrics::Unit::Seconds,
+        "Time from an event's recording in the event store (its transaction's start) to JetStream's acknowledgement of its publish."
+    );
+    metrics::describe_gauge!(
+        RELAY_LEADING,
+        "1 while this process's relay holds the publishing lock, else 0 (one replica publishes at a time)."
+    );
+}
+
+/// Events of a committed append, by type.
+pub fn appended<'a>(event_types: impl IntoIterator<Item = &'a str>) {
+    for event_type in event_types {
+        metrics::counter!(EVENTS_APPENDED, "event_type" => event_type.to_owned()).increment(1);
+    }
+}
+
+/// A batch JetStream acknowledged: when each of its events was recorded.
+pub fn published(recorded_at: impl ExactSizeIterator<Item = DateTime<Utc>>) {
+    metrics::counter!(RELAY_PUBLISHED).increment(recorded_at.len() as u64);
+    let lag = metrics::histogram!(RELAY_LAG);
+    for at in recorded_at {
+        lag.record(crate::seconds_since(at));
+    }
+}
+
+/// Whether this process's relay is the one publishing.
+pub fn leading(is_leading: bool) {
+    metrics::gauge!(RELAY_LEADING).set(if is_leading { 1.0 } else { 0.0 });
+}
