@@ -49,6 +49,8 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     #[command(flatten)]
     pub meta: MetaConfig,
+    #[command(flatten)]
+    pub metrics: gangway_telemetry::MetricsConfig,
 }
 
 /// Meta's side of Embedded Signup. With no app id configured, everything points at the meta

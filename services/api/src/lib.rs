@@ -38,6 +38,10 @@ pub fn app(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     Router::new()
         .merge(http::health::router())
+        .merge(gangway_telemetry::router(
+            gangway_telemetry::install("api"),
+            &state.config.metrics,
+        ))
         .merge(http::admin::router())
         .merge(http::customers::router())
         .merge(http::links::router())
@@ -48,6 +52,8 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(|| async { Json(openapi::ApiDoc::openapi()) }))
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(DefaultBodyLimit::max(max_body))
+        // Inside the routes (Router::layer), so it sees the matched route template.
+        .layer(axum::middleware::from_fn(gangway_telemetry::http::track))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -84,6 +90,8 @@ impl Application {
             bail!("set GANGWAY_ADMIN_TOKEN: the development admin token is refused in production");
         }
         let vault = Vault::new(keyring(&config)?);
+        // Before the relay starts, so its first publishes are counted.
+        gangway_telemetry::install("api");
         let meta = config.meta.resolve(config.environment)?;
         if meta.sandbox {
             tracing::warn!(url = %config.meta.sandbox_url, "no GANGWAY_META_APP_ID set: Embedded Signup uses the meta sandbox");

@@ -37,6 +37,8 @@ pub struct AppendTransaction {
     appended: Arc<Notify>,
     wrote: bool,
     failed: bool,
+    /// Types of the events appended so far, counted in metrics once they commit.
+    event_types: Vec<String>,
 }
 
 // One statement appends every event of a command, across streams. Each row inserts version
@@ -75,6 +77,7 @@ impl AppendTransaction {
             appended,
             wrote: false,
             failed: false,
+            event_types: Vec::new(),
         }
     }
 
@@ -100,7 +103,11 @@ impl AppendTransaction {
     pub async fn append_all(&mut self, appends: Vec<StreamAppend>) -> Result<Vec<RecordedEvent>, StoreError> {
         let result = append_events(&mut *self.tx, appends).await;
         match &result {
-            Ok(recorded) => self.wrote |= !recorded.is_empty(),
+            Ok(recorded) => {
+                self.wrote |= !recorded.is_empty();
+                self.event_types
+                    .extend(recorded.iter().map(|e| e.event_type.clone()));
+            }
             Err(_) => self.failed = true,
         }
         result
@@ -123,6 +130,7 @@ impl AppendTransaction {
         if self.wrote {
             self.appended.notify_one();
         }
+        gangway_telemetry::store::appended(self.event_types.iter().map(String::as_str));
         Ok(())
     }
 }

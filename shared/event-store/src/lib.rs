@@ -81,6 +81,7 @@ impl EventStore {
         if !recorded.is_empty() {
             self.appended.notify_one();
         }
+        gangway_telemetry::store::appended(recorded.iter().map(|e| e.event_type.as_str()));
         Ok(recorded)
     }
 

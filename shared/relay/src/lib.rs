@@ -107,12 +107,15 @@ impl Relay {
 
     /// Runs until cancelled: waits for the lock, publishes, and starts over after any error.
     pub async fn run(&self, cancel: CancellationToken) {
+        gangway_telemetry::store::leading(false);
         while !cancel.is_cancelled() {
             match self.try_lead().await {
                 Ok(Some(mut leading)) => {
+                    gangway_telemetry::store::leading(true);
                     if let Err(error) = leading.run(&cancel).await {
                         tracing::warn!(%error, "relay stopped leading; retrying");
                     }
+                    gangway_telemetry::store::leading(false);
                 }
                 Ok(None) => tracing::debug!("another relay is publishing"),
                 Err(error) => tracing::warn!(%error, "relay could not start; retrying"),
@@ -146,6 +149,7 @@ impl LeadingRelay<'_> {
         for ack in acks {
             ack.await.map_err(|e| BusError::JetStream(e.to_string()))?;
         }
+        gangway_telemetry::store::published(batch.iter().map(|e| e.recorded_at));
         self.cursor = last;
         Ok(batch.len())
     }
