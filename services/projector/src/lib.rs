@@ -1,6 +1,8 @@
 //! The projector process: a durable JetStream consumer that applies each event to the read models
 //! in one transaction together with its checkpoint.
 
+pub mod metrics;
+
 use anyhow::Context;
 use async_nats::jetstream::{self, AckKind};
 use clap::Args;
@@ -10,6 +12,7 @@ use gangway_config::{InfraConfig, LogConfig};
 use gangway_event_store::RecordedEvent;
 use gangway_projections::{apply, save_checkpoint, Applied, ProjectionError};
 use sqlx::PgPool;
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +25,11 @@ pub struct ProjectorConfig {
     /// Durable consumer name; replicas with the same name share the work.
     #[arg(long, env = "GANGWAY_PROJECTOR_CONSUMER", default_value = "projector")]
     pub consumer: String,
+    /// Where `/metrics` is served. Port 0 picks a free port.
+    #[arg(long, env = "GANGWAY_METRICS_ADDR", default_value = "127.0.0.1:8081")]
+    pub metrics_addr: SocketAddr,
+    #[command(flatten)]
+    pub metrics: gangway_telemetry::MetricsConfig,
 }
 
 /// Applies events to the read models. `handle` is the step the loop and the tests call.
@@ -99,7 +107,13 @@ impl Projector {
                 return;
             }
         };
-        let ack = match self.handle(&event, sequence).await {
+        let handled = self.handle(&event, sequence).await;
+        metrics::observe(
+            &event,
+            handled.as_ref().ok().copied(),
+            metrics::first_delivery(message),
+        );
+        let ack = match handled {
             Ok(_) => AckKind::Ack,
             Err(error) => {
                 tracing::warn!(%error, event_id = %event.event_id, "projection failed; will be redelivered");
@@ -114,6 +128,9 @@ impl Projector {
 
 /// Connects to Postgres and NATS and runs until cancelled.
 pub async fn run(config: ProjectorConfig, cancel: CancellationToken) -> anyhow::Result<()> {
+    let metrics_server =
+        gangway_telemetry::MetricsServer::bind(config.metrics_addr, "projector", &config.metrics).await?;
+    gangway_telemetry::funnel::register();
     let pool = gangway_config::runtime::connect_database(
         &config.infra.database_url,
         config.infra.database_max_connections,
@@ -129,6 +146,14 @@ pub async fn run(config: ProjectorConfig, cancel: CancellationToken) -> anyhow::
     };
     let bus = Bus::connect(&config.infra.nats_url, names).await?;
     tracing::info!(consumer = %config.consumer, "projector running");
+    let serving = metrics_server.spawn(cancel.clone());
+    let backlog = tokio::spawn(metrics::refresh_backlog(
+        bus.clone(),
+        config.consumer.clone(),
+        config.metrics.refresh_interval(),
+        cancel.clone(),
+    ));
     Projector::new(pool, config.consumer).run(&bus, cancel).await;
+    let _ = tokio::join!(serving, backlog);
     Ok(())
 }

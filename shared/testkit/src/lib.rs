@@ -89,6 +89,8 @@ impl TestEnv {
                 self.names.subject_prefix.clone(),
             ),
             ("GANGWAY_LOG".into(), "warn".into()),
+            // Processes of parallel tests must not compete for the default metrics ports.
+            ("GANGWAY_METRICS_ADDR".into(), "127.0.0.1:0".into()),
         ]
     }
 }
