@@ -1,5 +1,6 @@
 use clap::Args;
 use gangway_config::{Environment, InfraConfig, LogConfig, Secret};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 #[derive(Args, Clone, Debug)]
@@ -56,6 +57,11 @@ pub struct DispatcherConfig {
     /// Allow endpoints on private, loopback and link-local addresses (tests).
     #[arg(long, env = "GANGWAY_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
     pub allow_private: bool,
+    /// Where `/metrics` is served. Port 0 picks a free port.
+    #[arg(long, env = "GANGWAY_METRICS_ADDR", default_value = "127.0.0.1:8082")]
+    pub metrics_addr: SocketAddr,
+    #[command(flatten)]
+    pub metrics: gangway_telemetry::MetricsConfig,
 }
 
 impl DispatcherConfig {

@@ -11,6 +11,7 @@ use gangway_domain::webhook::{Endpoint, EndpointEvent};
 use gangway_event_store::{
     read_stream_after, EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamRef,
 };
+use gangway_telemetry::webhooks::Outcome;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -244,7 +245,8 @@ impl Deliverer {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let failing_since: Option<chrono::DateTime<Utc>> = if result.succeeded() {
+        // When the endpoint started failing, and whether this failure parked its backlog.
+        let failing: Option<(chrono::DateTime<Utc>, bool)> = if result.succeeded() {
             // Only an unhealthy endpoint's row is written: a healthy one's is not locked by every
             // success, so deliveries to one endpoint do not queue behind each other's commits.
             sqlx::query(
@@ -258,12 +260,12 @@ impl Deliverer {
             .await?;
             None
         } else {
-            sqlx::query_scalar(
+            sqlx::query_as(
                 "UPDATE dispatch_endpoints SET failing_since = COALESCE(failing_since, $2), \
                      consecutive_failures = consecutive_failures + 1, \
                      circuit_open_until = CASE WHEN consecutive_failures + 1 >= $3 THEN $4 \
                                           ELSE circuit_open_until END \
-                 WHERE id = $1 RETURNING failing_since",
+                 WHERE id = $1 RETURNING failing_since, consecutive_failures >= $3",
             )
             .bind(delivery.endpoint_id)
             .bind(result.attempted_at)
@@ -273,6 +275,14 @@ impl Deliverer {
             .await?
         };
         tx.commit().await?;
+        let outcome = match (status, failing) {
+            ("delivered", _) => Outcome::Success,
+            ("failed", _) => Outcome::Failed,
+            (_, Some((_, true))) => Outcome::Parked,
+            _ => Outcome::Retry,
+        };
+        gangway_telemetry::webhooks::attempted(outcome, result.latency, delivery.occurred_at);
+        let failing_since = failing.map(|(since, _)| since);
 
         let failing_too_long = failing_since.is_some_and(|since| {
             now - since >= Span::from_std(self.config.disable_after).unwrap_or(Span::days(5))

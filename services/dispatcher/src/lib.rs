@@ -10,6 +10,7 @@ pub mod config;
 pub mod deliver;
 pub mod ingest;
 pub mod keys;
+pub mod metrics;
 pub mod outgoing;
 pub mod schedule;
 
@@ -141,6 +142,7 @@ impl Dispatcher {
         };
         let ack = match ingest::ingest(&self.pool, &event).await {
             Ok(ingested) => {
+                gangway_telemetry::webhooks::recorded(ingested.messages);
                 if ingested.messages > 0 {
                     self.deliverer.wake.notify_one();
                 }
@@ -155,4 +157,23 @@ impl Dispatcher {
             tracing::warn!(%error, "ack failed; the event will be redelivered and skipped");
         }
     }
+}
+
+/// The dispatcher process: serves `/metrics`, connects, and consumes and delivers until
+/// cancelled.
+pub async fn run(config: DispatcherConfig, cancel: CancellationToken) -> anyhow::Result<()> {
+    let metrics_server =
+        gangway_telemetry::MetricsServer::bind(config.metrics_addr, "dispatcher", &config.metrics).await?;
+    gangway_telemetry::webhooks::register();
+    let refresh = config.metrics.refresh_interval();
+    let dispatcher = Dispatcher::build(config).await?;
+    let serving = metrics_server.spawn(cancel.clone());
+    let gauge = tokio::spawn(metrics::run_queue_gauge(
+        dispatcher.pool.clone(),
+        refresh,
+        cancel.clone(),
+    ));
+    dispatcher.run(cancel).await;
+    let _ = tokio::join!(serving, gauge);
+    Ok(())
 }

@@ -1,6 +1,5 @@
 use clap::Parser;
 use gangway_dispatcher::config::DispatcherConfig;
-use gangway_dispatcher::Dispatcher;
 use tokio_util::sync::CancellationToken;
 
 /// Gangway dispatcher: delivers signed webhooks with retries.
@@ -17,6 +16,5 @@ async fn main() -> anyhow::Result<()> {
     config.log.init();
     let cancel = CancellationToken::new();
     gangway_config::runtime::cancel_on_signal(cancel.clone());
-    Dispatcher::build(config).await?.run(cancel).await;
-    Ok(())
+    gangway_dispatcher::run(config, cancel).await
 }
