@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod dispatch;
+pub mod hosted_signup;
 pub mod signup;
 pub mod standard_webhooks;
 
@@ -48,6 +49,8 @@ pub fn api_config(env: &TestEnv) -> ApiConfig {
     config.infra.database_max_connections = 10;
     config.api_addr = "127.0.0.1:0".parse().expect("socket address");
     config.admin_token = ADMIN_TOKEN.parse().expect("token");
+    // Tests that want the health monitor turn it on; elsewhere it would add events to phones.
+    config.health_check_seconds = 0;
     config
 }
 

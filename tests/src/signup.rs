@@ -32,6 +32,11 @@ pub struct Landing {
 
 impl SignupWorld {
     pub async fn new() -> Self {
+        Self::new_with(|_| {}).await
+    }
+
+    /// A world whose api settings `configure` adjusts (e.g. the health check interval).
+    pub async fn new_with(configure: impl FnOnce(&mut gangway_api::config::ApiConfig)) -> Self {
         let env = TestEnv::new().await;
         let sandbox = TestSandbox::spawn().await;
         let mut config = api_config(&env);
@@ -46,6 +51,7 @@ impl SignupWorld {
             .port();
         config.api_addr = ([127, 0, 0, 1], port).into();
         config.public_url = format!("http://127.0.0.1:{port}");
+        configure(&mut config);
         let api = TestApi::spawn_with(config).await;
         let (_, key) = api.create_org("Signup Co").await;
         let browser = reqwest::Client::builder()

@@ -44,6 +44,10 @@ pub struct ApiConfig {
     /// address.
     #[arg(long, env = "GANGWAY_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
     pub webhook_allow_private: bool,
+    /// How often each connected number's token and health are checked with Meta, in seconds
+    /// (0: never; `GET /v1/phones/{id}/health?refresh=true` still checks on demand).
+    #[arg(long, env = "GANGWAY_HEALTH_CHECK_SECONDS", default_value_t = 900)]
+    pub health_check_seconds: u64,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "GANGWAY_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
@@ -62,6 +66,14 @@ pub struct MetaConfig {
     pub app_id: String,
     #[arg(long = "meta-app-secret", env = "GANGWAY_META_APP_SECRET", default_value = "")]
     pub app_secret: Secret,
+    /// What Meta must send as `hub.verify_token` when it verifies `/meta/webhooks` (the value
+    /// set in the app's webhook settings). Empty with the sandbox: `sandbox-verify-token`.
+    #[arg(
+        long = "meta-webhook-verify-token",
+        env = "GANGWAY_META_WEBHOOK_VERIFY_TOKEN",
+        default_value = ""
+    )]
+    pub webhook_verify_token: Secret,
     /// The Embedded Signup configuration id (Facebook Login for Business).
     #[arg(long = "meta-config-id", env = "GANGWAY_META_CONFIG_ID", default_value = "")]
     pub config_id: String,
@@ -115,6 +127,7 @@ pub struct MetaConfig {
 const SANDBOX_APP_ID: &str = "1234567890";
 const SANDBOX_APP_SECRET: &str = "sandbox-app-secret";
 const SANDBOX_CONFIG_ID: &str = "sandbox-config";
+const SANDBOX_VERIFY_TOKEN: &str = "sandbox-verify-token";
 
 /// Where Meta is, resolved from [`MetaConfig`].
 #[derive(Clone, Debug)]
@@ -124,6 +137,8 @@ pub struct MetaEndpoints {
     pub sdk_url: String,
     pub dialog_url: String,
     pub message_origins: Vec<String>,
+    /// `None`: Meta's verification requests are refused (no verify token configured).
+    pub webhook_verify_token: Option<Secret>,
     pub sandbox: bool,
 }
 
@@ -185,6 +200,11 @@ impl MetaConfig {
             ),
             dialog_url: pick(&self.dialog_url, "https://www.facebook.com", sandbox_url.clone()),
             message_origins,
+            webhook_verify_token: match self.webhook_verify_token.expose() {
+                "" if sandbox => Some(Secret::new(SANDBOX_VERIFY_TOKEN)),
+                "" => None,
+                _ => Some(self.webhook_verify_token.clone()),
+            },
             sandbox,
         })
     }

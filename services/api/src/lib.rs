@@ -46,9 +46,11 @@ pub fn app(state: AppState) -> Router {
         .merge(http::customers::router())
         .merge(http::links::router())
         .merge(http::phones::router())
+        .merge(http::phone_health::router())
         .merge(http::messages::router())
         .merge(http::signup::router())
         .merge(http::webhooks::router())
+        .merge(http::meta_webhooks::router())
         .route("/openapi.json", get(|| async { Json(openapi::ApiDoc::openapi()) }))
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(DefaultBodyLimit::max(max_body))
@@ -161,12 +163,20 @@ impl Application {
                 cancel.clone(),
             ))
         });
+        let check_every = self.state.config.health_check_seconds;
+        let monitor = (check_every > 0).then(|| {
+            tokio::spawn(commands::health::run_health_monitor(
+                self.state.clone(),
+                std::time::Duration::from_secs(check_every),
+                cancel.clone(),
+            ))
+        });
         let shutdown = cancel.clone();
         axum::serve(self.listener, app(self.state))
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await?;
         cancel.cancel();
-        for task in [relay_task, sweeper].into_iter().flatten() {
+        for task in [relay_task, sweeper, monitor].into_iter().flatten() {
             task.await.ok();
         }
         Ok(())

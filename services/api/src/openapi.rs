@@ -1,4 +1,4 @@
-use crate::http::{admin, customers, health, links, messages, phones, webhooks};
+use crate::http::{admin, customers, health, links, messages, phone_health, phones, webhooks};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
         admin::create,
         customers::create, customers::show, customers::find,
         links::create, links::show, links::list, links::remove, links::events,
-        phones::list, phones::show, phones::events,
+        phones::list, phones::show, phones::events, phone_health::health,
         webhooks::create, webhooks::list, webhooks::show, webhooks::update, webhooks::remove,
         webhooks::secret, webhooks::rotate_secret, webhooks::disable, webhooks::enable,
         webhooks::events, webhooks::event_types,

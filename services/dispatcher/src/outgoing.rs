@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use gangway_domain::link::{Link, LinkEvent};
-use gangway_domain::phone::PhoneEvent;
-use gangway_domain::{LinkId, OrganizationId, StreamEvent, WabaId};
+use gangway_domain::message::MessageEvent;
+use gangway_domain::phone::{Phone, PhoneEvent};
+use gangway_domain::{LinkId, OrganizationId, PhoneId, StreamEvent, WabaId};
 use gangway_event_store::{read_stream_after, RecordedEvent, StoreError};
 use serde_json::{json, Value};
 use sqlx::PgConnection;
@@ -35,12 +36,69 @@ impl Outgoing {
 pub async fn outgoing(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Vec<Outgoing>, StoreError> {
     match event.stream_type.as_str() {
         LinkEvent::STREAM_TYPE => from_link_event(conn, event).await,
-        PhoneEvent::STREAM_TYPE => Ok(from_phone_event(event)?.into_iter().collect()),
+        PhoneEvent::STREAM_TYPE => Ok(from_phone_event(conn, event).await?.into_iter().collect()),
+        MessageEvent::STREAM_TYPE => Ok(vec![from_message_event(event)?]),
         _ => Ok(Vec::new()),
     }
 }
 
-fn from_phone_event(event: &RecordedEvent) -> Result<Option<Outgoing>, StoreError> {
+/// Relayed WhatsApp traffic: Meta's own message and status objects, with the number they belong
+/// to.
+fn from_message_event(event: &RecordedEvent) -> Result<Outgoing, StoreError> {
+    let (event_type, phone, mut data) = match event.decode::<MessageEvent>()? {
+        MessageEvent::Received {
+            phone,
+            message,
+            contact,
+        } => (
+            "message.received",
+            phone,
+            json!({ "message": message, "contact": contact }),
+        ),
+        MessageEvent::StatusUpdated { phone, status } => {
+            ("message.sent", phone, json!({ "status": status }))
+        }
+    };
+    data["phoneNumberId"] = json!(phone.phone_id);
+    data["metaPhoneNumberId"] = json!(phone.meta_phone_number_id);
+    data["wabaId"] = json!(phone.waba_id);
+    data["metaWabaId"] = json!(phone.meta_waba_id);
+    Ok(Outgoing {
+        event_type,
+        waba: Some(phone.waba_id),
+        data,
+    })
+}
+
+async fn from_phone_event(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<Option<Outgoing>, StoreError> {
+    if let PhoneEvent::Disconnected(disconnection) = event.decode::<PhoneEvent>()? {
+        let (id, org) = (
+            PhoneId::from_uuid(event.stream_id),
+            OrganizationId::from_uuid(event.organization_id),
+        );
+        let phone = state_as_of(conn, event, |s, e: &PhoneEvent, at| {
+            Phone::evolve(s, id, org, e, at)
+        })
+        .await?;
+        return Ok(phone.map(|phone| Outgoing {
+            event_type: "phone_number.disconnected",
+            waba: Some(phone.details.waba_id),
+            data: json!({
+                "phoneNumberId": phone.id,
+                "phoneNumber": phone.details.phone_number,
+                "metaPhoneNumberId": phone.details.phone_number_id,
+                "wabaId": phone.details.waba_id,
+                "metaWabaId": phone.details.meta_waba_id,
+                "externalId": phone.details.external_id,
+                "reason": disconnection.reason.as_str(),
+                "detail": disconnection.detail,
+                "initiatedBy": disconnection.initiated_by,
+            }),
+        }));
+    }
     Ok(match event.decode::<PhoneEvent>()? {
         PhoneEvent::Created(created) => Some(Outgoing {
             event_type: "whatsapp.phone_number.created",
@@ -51,7 +109,7 @@ fn from_phone_event(event: &RecordedEvent) -> Result<Option<Outgoing>, StoreErro
                 "customer": { "id": created.customer_id },
             }),
         }),
-        PhoneEvent::Reconnected { .. } => None,
+        _ => None,
     })
 }
 
@@ -66,7 +124,11 @@ async fn from_link_event(
     ) {
         return Ok(Vec::new());
     }
-    let link = link_as_of(conn, event).await?;
+    let (id, org) = (
+        LinkId::from_uuid(event.stream_id),
+        OrganizationId::from_uuid(event.organization_id),
+    );
+    let link = state_as_of(conn, event, |s, e: &LinkEvent, at| Link::evolve(s, id, org, e, at)).await?;
     let link_id = event.stream_id;
     let external_id = link.as_ref().and_then(|l| l.spec.external_id.clone());
     Ok(match decoded {
@@ -125,24 +187,18 @@ async fn from_link_event(
     })
 }
 
-/// The link as of this event, folded from the event store (the source of truth).
-async fn link_as_of(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Option<Link>, StoreError> {
-    let (id, org) = (
-        LinkId::from_uuid(event.stream_id),
-        OrganizationId::from_uuid(event.organization_id),
-    );
-    let mut link = None;
+/// The entity as of this event, folded from the event store (the source of truth).
+async fn state_as_of<E: StreamEvent, S>(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+    mut evolve: impl FnMut(Option<S>, &E, DateTime<Utc>) -> Option<S>,
+) -> Result<Option<S>, StoreError> {
+    let mut state = None;
     for recorded in read_stream_after(conn, event.stream_id, 0).await? {
         if recorded.stream_version > event.stream_version {
             break;
         }
-        link = Link::evolve(
-            link,
-            id,
-            org,
-            &recorded.decode::<LinkEvent>()?,
-            recorded.occurred_at,
-        );
+        state = evolve(state, &recorded.decode::<E>()?, recorded.occurred_at);
     }
-    Ok(link)
+    Ok(state)
 }

@@ -1,8 +1,9 @@
 //! `/sandbox/*`: what the signup dialog and tests use to drive the sandbox: mint a code for the
-//! assets a person picked, expire a code, invalidate a token, queue failures, and add or change
-//! phone numbers.
+//! assets a person picked, expire a code, invalidate tokens, queue failures, add or change phone
+//! numbers, and send Meta's webhooks.
 
 mod phones;
+mod webhooks;
 
 use crate::graph::graph_error;
 use crate::world::{random, Code, Fault, Grant};
@@ -40,8 +41,10 @@ pub fn router() -> Router<Sandbox> {
         .route("/sandbox/codes", post(mint_code))
         .route("/sandbox/codes/{code}/expire", post(expire_code))
         .route("/sandbox/tokens/{token}/invalidate", post(invalidate_token))
+        .route("/sandbox/wabas/{waba}/tokens/invalidate", post(invalidate_waba_tokens))
         .route("/sandbox/faults", post(add_fault))
         .merge(phones::router())
+        .merge(webhooks::router())
 }
 
 /// Every WABA and phone number, as the popup lists them.
@@ -126,4 +129,19 @@ async fn add_fault(State(sandbox): State<Sandbox>, MetaJson(fault): MetaJson<Fau
         sandbox.world().faults.push(fault);
     }
     StatusCode::NO_CONTENT
+}
+
+/// Every token granted this WABA stops working, as when the customer revokes the business
+/// integration in Meta's settings.
+async fn invalidate_waba_tokens(State(sandbox): State<Sandbox>, Path(waba): Path<String>) -> Response {
+    let mut world = sandbox.world();
+    if !world.wabas.contains_key(&waba) {
+        return graph_error(400, 100, Some(33), "Unknown waba_id");
+    }
+    let mut invalidated = 0;
+    for token in world.tokens.values_mut().filter(|t| t.grant.waba_id == waba && t.valid) {
+        token.valid = false;
+        invalidated += 1;
+    }
+    Json(json!({ "invalidated": invalidated })).into_response()
 }

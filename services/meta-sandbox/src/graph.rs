@@ -207,7 +207,7 @@ fn phone_json(sandbox: &Sandbox, id: &str) -> Option<Value> {
         "display_phone_number": phone.display_phone_number,
         "verified_name": phone.verified_name,
         "code_verification_status": if phone.verified { "VERIFIED" } else { "NOT_VERIFIED" },
-        "quality_rating": "GREEN",
+        "quality_rating": phone.quality_rating,
         "platform_type": if registered || phone.is_on_biz_app { "CLOUD_API" } else { "NOT_APPLICABLE" },
         "throughput": { "level": "STANDARD" },
         "name_status": "APPROVED",
@@ -218,8 +218,8 @@ fn phone_json(sandbox: &Sandbox, id: &str) -> Option<Value> {
         "is_on_biz_app": phone.is_on_biz_app,
         "messaging_limit_tier": "TIER_1K",
         "health_status": {
-            "can_send_message": "AVAILABLE",
-            "entities": [{ "entity_type": "PHONE_NUMBER", "id": phone.id, "can_send_message": "AVAILABLE" }]
+            "can_send_message": phone.can_send_message,
+            "entities": [{ "entity_type": "PHONE_NUMBER", "id": phone.id, "can_send_message": phone.can_send_message }]
         }
     }))
 }

@@ -36,6 +36,14 @@ pub struct SandboxConfig {
         default_value = "sandbox-app-secret"
     )]
     pub app_secret: String,
+    /// Where `POST /sandbox/webhooks` sends Meta's webhooks unless told otherwise: the api's
+    /// `/meta/webhooks`.
+    #[arg(
+        long,
+        env = "GANGWAY_SANDBOX_WEBHOOK_URL",
+        default_value = "http://127.0.0.1:8080/meta/webhooks"
+    )]
+    pub webhook_url: String,
     /// How long an Embedded Signup code can be exchanged, in seconds (Meta: 30).
     #[arg(long, env = "GANGWAY_SANDBOX_CODE_TTL_SECONDS", default_value_t = 30)]
     pub code_ttl_seconds: u64,

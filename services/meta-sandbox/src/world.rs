@@ -27,6 +27,19 @@ pub struct Phone {
     /// The `smb_app_data` sync types already requested (each works once).
     #[serde(skip)]
     pub synced: Vec<String>,
+    /// Meta's verdict in `health_status`: AVAILABLE, LIMITED or BLOCKED.
+    pub can_send_message: String,
+    /// GREEN, YELLOW, RED or UNKNOWN.
+    pub quality_rating: String,
+}
+
+/// A change to a number's state (`POST /sandbox/phones/{id}/state`); absent fields stay.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PhoneStateChange {
+    pub verified: Option<bool>,
+    pub registered_elsewhere: Option<bool>,
+    pub can_send_message: Option<String>,
+    pub quality_rating: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -195,6 +208,8 @@ impl World {
                 pin: None,
                 registrations: Vec::new(),
                 synced: Vec::new(),
+                can_send_message: "AVAILABLE".into(),
+                quality_rating: "GREEN".into(),
             },
         );
     }
@@ -227,17 +242,18 @@ impl World {
     }
 
     /// Marks a number verified or not, and registered elsewhere (a PIN nobody here knows) or not.
-    pub fn set_phone_state(
-        &mut self,
-        phone_id: &str,
-        verified: Option<bool>,
-        registered_elsewhere: Option<bool>,
-    ) -> Option<Phone> {
+    pub fn set_phone_state(&mut self, phone_id: &str, change: PhoneStateChange) -> Option<Phone> {
         let phone = self.phones.get_mut(phone_id)?;
-        if let Some(verified) = verified {
+        if let Some(verified) = change.verified {
             phone.verified = verified;
         }
-        match registered_elsewhere {
+        if let Some(verdict) = change.can_send_message {
+            phone.can_send_message = verdict;
+        }
+        if let Some(rating) = change.quality_rating {
+            phone.quality_rating = rating;
+        }
+        match change.registered_elsewhere {
             Some(true) if !phone.registered_elsewhere => {
                 phone.registered_elsewhere = true;
                 phone.pin = Some(format!("{:06}", rand::thread_rng().gen_range(0..1_000_000)));

@@ -40,6 +40,9 @@ pub struct Notification {
 pub struct Entry {
     /// The WABA id (the partner's business id for some `account_update`s).
     pub id: String,
+    /// Unix seconds; the same for every redelivery of one notification.
+    #[serde(default)]
+    pub time: Option<i64>,
     #[serde(default)]
     pub changes: Vec<Change>,
 }
@@ -117,7 +120,8 @@ fn text(value: &Value, path: &[&str]) -> Option<String> {
     }
 }
 
-fn read_change(entry_id: &str, change: &Change) -> Update {
+/// What one change of the entry `entry_id` is about.
+pub fn read_change(entry_id: &str, change: &Change) -> Update {
     let value = &change.value;
     match change.field.as_str() {
         "account_update" => Update::Account(AccountUpdate {

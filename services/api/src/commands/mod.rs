@@ -2,8 +2,10 @@
 
 pub mod customers;
 pub mod expiry;
+pub mod health;
 pub mod links;
 pub mod organizations;
+pub mod phones;
 pub mod signup;
 pub mod webhooks;
 

@@ -5,6 +5,8 @@ pub mod customers;
 pub mod health;
 pub mod links;
 pub mod messages;
+pub mod meta_webhooks;
+pub mod phone_health;
 pub mod phones;
 pub mod signup;
 pub mod webhooks;

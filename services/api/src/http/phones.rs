@@ -51,6 +51,31 @@ pub struct PhoneResponse {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub reconnected_at: Option<DateTime<Utc>>,
+    /// Why the number is disconnected, while it is.
+    pub disconnection: Option<DisconnectionResponse>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DisconnectionResponse {
+    /// partner_removed, app_uninstalled, account_deleted, account_disabled or token_invalid.
+    pub reason: &'static str,
+    /// Meta's words, e.g. ACCOUNT_DISCONNECTED, or what the health check found.
+    pub detail: Option<String>,
+    /// USER or SYSTEM, when Meta says.
+    pub initiated_by: Option<String>,
+    pub disconnected_at: Option<DateTime<Utc>>,
+}
+
+impl DisconnectionResponse {
+    pub fn of(phone: &Phone) -> Option<Self> {
+        phone.disconnection.as_ref().map(|d| Self {
+            reason: d.reason.as_str(),
+            detail: d.detail.clone(),
+            initiated_by: d.initiated_by.clone(),
+            disconnected_at: phone.disconnected_at,
+        })
+    }
 }
 
 impl From<&Phone> for PhoneResponse {
@@ -80,6 +105,7 @@ impl From<&Phone> for PhoneResponse {
             created_at: phone.created_at,
             updated_at: phone.updated_at,
             reconnected_at: phone.reconnected_at,
+            disconnection: DisconnectionResponse::of(phone),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::MetaJson;
 use crate::graph::graph_error;
-use crate::world::NewPhoneError;
+use crate::world::{NewPhoneError, PhoneStateChange};
 use crate::Sandbox;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -38,20 +38,14 @@ async fn add_phone(State(sandbox): State<Sandbox>, MetaJson(body): MetaJson<NewP
     }
 }
 
-#[derive(Deserialize)]
-struct PhoneState {
-    verified: Option<bool>,
-    registered_elsewhere: Option<bool>,
-}
-
 async fn set_state(
     State(sandbox): State<Sandbox>,
     Path(id): Path<String>,
-    MetaJson(body): MetaJson<PhoneState>,
+    MetaJson(change): MetaJson<PhoneStateChange>,
 ) -> Response {
     match sandbox
         .world()
-        .set_phone_state(&id, body.verified, body.registered_elsewhere)
+        .set_phone_state(&id, change)
     {
         Some(phone) => Json(phone).into_response(),
         None => graph_error(400, 100, Some(33), "Unknown phone number id"),

@@ -195,11 +195,13 @@ impl Attempt {
         let mut tx = state.store.begin().await?;
         if let Some((meta_phone_id, phone_id)) = &finish.claim {
             sqlx::query(
-                "INSERT INTO phone_number_ids (organization_id, meta_phone_number_id, phone_id) VALUES ($1, $2, $3)",
+                "INSERT INTO phone_number_ids (organization_id, meta_phone_number_id, phone_id, meta_waba_id) \
+                 VALUES ($1, $2, $3, $4)",
             )
             .bind(self.link.organization_id.as_uuid())
             .bind(meta_phone_id)
             .bind(phone_id.as_uuid())
+            .bind(&finish.completion.meta_waba_id)
             .execute(&mut *tx.connection())
             .await?;
         }

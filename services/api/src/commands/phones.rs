@@ -1,0 +1,268 @@
+//! What Meta's webhooks change: connected numbers (disconnections, quality, names, account
+//! notes) and the message traffic relayed to the owning organization.
+
+use super::{load_phone, lock_entity, metadata, new_event, now, MAX_ATTEMPTS};
+use crate::error::ApiError;
+use crate::state::AppState;
+use gangway_domain::message::{MessageEvent, MessagePhone};
+use gangway_domain::phone::{e164, DisconnectReason, Disconnection, Phone, PhoneEvent};
+use gangway_domain::{OrganizationId, PhoneId, StreamEvent};
+use gangway_event_store::{AppendTransaction, ExpectedVersion, StoreError, StreamAppend, StreamRef};
+use gangway_meta_graph::inbound::{AccountUpdate, Update};
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// One change of a Meta webhook, with what identifies it for de-duplication.
+pub struct MetaChange<'a> {
+    pub entry_id: &'a str,
+    pub entry_time: Option<i64>,
+    pub field: &'a str,
+    pub value: &'a serde_json::Value,
+    pub update: Update,
+}
+
+impl MetaChange<'_> {
+    fn digest(&self) -> Vec<u8> {
+        let mut hasher = Sha256::new();
+        for part in [
+            self.entry_id,
+            &self.entry_time.unwrap_or_default().to_string(),
+            self.field,
+            &self.value.to_string(),
+        ] {
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part.as_bytes());
+        }
+        hasher.finalize().to_vec()
+    }
+}
+
+/// Applies one change at most once. Returns how many events it appended (0 for a redelivery, a
+/// change for numbers Gangway does not hold, or a field Gangway does not act on).
+#[tracing::instrument(skip_all, fields(field = change.field))]
+pub async fn apply_meta_change(state: &AppState, change: &MetaChange<'_>) -> Result<usize, ApiError> {
+    if matches!(change.update, Update::Ignored { .. }) {
+        return Ok(0);
+    }
+    let digest = change.digest();
+    for _ in 0..MAX_ATTEMPTS {
+        let mut tx = state.store.begin().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO meta_webhook_receipts (digest, field) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(&digest)
+        .bind(change.field)
+        .execute(&mut *tx.connection())
+        .await?
+        .rows_affected();
+        if fresh == 0 {
+            tracing::info!("Meta redelivered a change already applied");
+            return Ok(0);
+        }
+        let appends = match &change.update {
+            Update::Messages {
+                meta_phone_number_id,
+                messages,
+                statuses,
+            } => relayed_messages(tx.connection(), meta_phone_number_id, messages, statuses).await?,
+            update => phone_changes(&mut tx, update).await?,
+        };
+        let count = appends.iter().map(|a| a.events.len()).sum();
+        match tx.append_all(appends).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(other) => return Err(other.into()),
+        }
+        tx.commit().await?;
+        return Ok(count);
+    }
+    Err(ApiError::Unavailable(
+        "the numbers kept changing concurrently".into(),
+    ))
+}
+
+/// The phones Meta's change is about: (organization, phone) pairs, in a stable order so that
+/// concurrent changes lock them in the same order.
+async fn phones_where(
+    conn: &mut PgConnection,
+    column: &str,
+    value: &str,
+) -> Result<Vec<(OrganizationId, PhoneId)>, sqlx::Error> {
+    let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(&format!(
+        "SELECT organization_id, phone_id FROM phone_number_ids WHERE {column} = $1 ORDER BY phone_id"
+    ))
+    .bind(value)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(org, phone)| (OrganizationId::from_uuid(org), PhoneId::from_uuid(phone)))
+        .collect())
+}
+
+async fn phone_changes(tx: &mut AppendTransaction, update: &Update) -> Result<Vec<StreamAppend>, ApiError> {
+    let (waba, number) = match update {
+        Update::Account(account) => (&account.meta_waba_id, account.phone_number.as_deref()),
+        Update::Quality {
+            meta_waba_id,
+            display_phone_number,
+            ..
+        }
+        | Update::Name {
+            meta_waba_id,
+            display_phone_number,
+            ..
+        } => (meta_waba_id, Some(display_phone_number.as_str())),
+        Update::Messages { .. } | Update::Ignored { .. } => return Ok(Vec::new()),
+    };
+    let number = number.filter(|n| !n.is_empty()).map(e164);
+    let mut appends = Vec::new();
+    let at = now();
+    for (org, id) in phones_where(tx.connection(), "meta_waba_id", waba).await? {
+        lock_entity(tx.connection(), id.as_uuid()).await?;
+        let Some(loaded) = load_phone(&mut *tx.connection(), org, id).await? else {
+            continue;
+        };
+        if number.as_ref().is_some_and(|n| *n != loaded.state.details.phone_number) {
+            continue;
+        }
+        let Some(event) = phone_event(&loaded.state, update) else {
+            continue;
+        };
+        let meta = metadata(org, Uuid::now_v7(), at);
+        appends.push(StreamAppend {
+            stream: StreamRef::of::<PhoneEvent>(id.as_uuid()),
+            expected: ExpectedVersion::Exact(loaded.version),
+            events: vec![new_event(&event, &meta)?],
+        });
+    }
+    Ok(appends)
+}
+
+/// What a Meta change means for one number, if anything.
+fn phone_event(phone: &Phone, update: &Update) -> Option<PhoneEvent> {
+    match update {
+        Update::Account(account) => match disconnect_reason(account) {
+            Some(reason) if phone.is_connected() => Some(PhoneEvent::Disconnected(Disconnection {
+                reason,
+                detail: account.disconnection_reason.clone().or(Some(account.event.clone())),
+                initiated_by: account.initiated_by.clone(),
+            })),
+            Some(_) => None,
+            None if is_noteworthy(&account.event) => Some(PhoneEvent::AccountUpdated {
+                event: account.event.clone(),
+                info: account.value.clone(),
+            }),
+            None => None,
+        },
+        Update::Quality {
+            event,
+            current_limit,
+            ..
+        } => Some(PhoneEvent::QualityUpdated {
+            event: event.clone(),
+            current_limit: current_limit.clone(),
+        }),
+        Update::Name {
+            decision,
+            requested_name,
+            rejection_reason,
+            ..
+        } => Some(PhoneEvent::NameReviewed {
+            decision: decision.clone(),
+            requested_name: requested_name.clone(),
+            rejection_reason: rejection_reason.clone(),
+        }),
+        Update::Messages { .. } | Update::Ignored { .. } => None,
+    }
+}
+
+fn disconnect_reason(account: &AccountUpdate) -> Option<DisconnectReason> {
+    match account.event.as_str() {
+        "PARTNER_REMOVED" => Some(DisconnectReason::PartnerRemoved),
+        "PARTNER_APP_UNINSTALLED" => Some(DisconnectReason::AppUninstalled),
+        "ACCOUNT_DELETED" => Some(DisconnectReason::AccountDeleted),
+        "DISABLED_UPDATE"
+            if account.value["ban_info"]["waba_ban_state"].as_str() == Some("DISABLE") =>
+        {
+            Some(DisconnectReason::AccountDisabled)
+        }
+        _ => None,
+    }
+}
+
+/// Account updates support wants in a number's history; the rest (pricing tiers, partner added,
+/// ...) change nothing about the number.
+fn is_noteworthy(event: &str) -> bool {
+    matches!(
+        event,
+        "ACCOUNT_VIOLATION"
+            | "ACCOUNT_RESTRICTION"
+            | "DISABLED_UPDATE"
+            | "ACCOUNT_OFFBOARDED"
+            | "ACCOUNT_RECONNECTED"
+    )
+}
+
+/// One stream per message (and per status of an outbound message), for every connected number
+/// with this Meta id. Streams that already exist were relayed by an earlier delivery.
+async fn relayed_messages(
+    conn: &mut PgConnection,
+    meta_phone_number_id: &str,
+    messages: &[(serde_json::Value, Option<serde_json::Value>)],
+    statuses: &[serde_json::Value],
+) -> Result<Vec<StreamAppend>, ApiError> {
+    let at = now();
+    let mut events = Vec::new();
+    for (org, id) in phones_where(conn, "meta_phone_number_id", meta_phone_number_id).await? {
+        let Some(phone) = load_phone(&mut *conn, org, id).await?.map(|l| l.state) else {
+            continue;
+        };
+        if !phone.is_connected() {
+            continue;
+        }
+        let relayed = MessagePhone {
+            phone_id: id,
+            meta_phone_number_id: meta_phone_number_id.to_owned(),
+            waba_id: phone.details.waba_id,
+            meta_waba_id: phone.details.meta_waba_id.clone(),
+        };
+        for (message, contact) in messages {
+            let event = MessageEvent::Received {
+                phone: relayed.clone(),
+                message: message.clone(),
+                contact: contact.clone(),
+            };
+            events.push((org, event));
+        }
+        for status in statuses {
+            let event = MessageEvent::StatusUpdated {
+                phone: relayed.clone(),
+                status: status.clone(),
+            };
+            events.push((org, event));
+        }
+    }
+    let streams: Vec<Uuid> = events.iter().map(|(org, e)| e.stream_id(*org)).collect();
+    let existing: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT DISTINCT stream_id FROM events WHERE stream_id = ANY($1) AND stream_type = $2",
+    )
+    .bind(&streams)
+    .bind(MessageEvent::STREAM_TYPE)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut appends = Vec::new();
+    for ((org, event), stream_id) in events.into_iter().zip(streams) {
+        if existing.contains(&stream_id) || appends.iter().any(|a: &StreamAppend| a.stream.stream_id == stream_id) {
+            continue;
+        }
+        let meta = metadata(org, Uuid::now_v7(), at);
+        appends.push(StreamAppend {
+            stream: StreamRef::of::<MessageEvent>(stream_id),
+            expected: ExpectedVersion::NoStream,
+            events: vec![new_event(&event, &meta)?],
+        });
+    }
+    Ok(appends)
+}

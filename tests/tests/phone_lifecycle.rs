@@ -1,0 +1,287 @@
+//! After onboarding: Meta's inbound webhooks (signature, de-duplication, disconnections, message
+//! relay) and the health monitor, from the sandbox sending what Meta sends to the webhooks an
+//! integrator receives. Real api, dispatcher, projector, Postgres and NATS.
+
+use gangway_e2e::dispatch::{dispatcher_config, spawn_dispatcher, Receiver};
+use gangway_e2e::signup::{SignupWorld, COFFEE_PHONE, COFFEE_WABA};
+use gangway_e2e::{spawn_projector, wait_until};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Connects the coffee shop's first number and returns Gangway's phone id.
+async fn connect(world: &SignupWorld, external_id: &str) -> String {
+    let link = world.link(json!({ "externalId": external_id })).await;
+    let landing = world.finish(&link).await;
+    assert_eq!(landing.params["status"], "success", "{landing:?}");
+    landing.params["phone_number_id"].clone()
+}
+
+/// Subscribes `receiver`'s `path` to `events` for the organization behind `key`.
+async fn subscribe(world: &SignupWorld, key: &str, receiver: &Receiver, path: &str, events: &[&str]) {
+    let body = json!({ "url": receiver.url(path), "events": events });
+    let (status, created) = world
+        .api
+        .call(reqwest::Method::POST, "/v1/webhooks", key, Some(body))
+        .await;
+    assert_eq!(status, 201, "{created}");
+}
+
+/// Has the sandbox send one of Meta's webhooks to the api; returns the sandbox's answer (the
+/// api's status and reply, and the notification sent).
+async fn meta_sends(world: &SignupWorld, request: Value) -> Value {
+    let mut request = request;
+    request["callback_url"] = json!(world.api.url("/meta/webhooks"));
+    let (status, answer) = world.sandbox.post("/sandbox/webhooks", request).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+async fn phone(world: &SignupWorld, id: &str) -> Value {
+    world.get(&format!("/v1/phones/{id}")).await["data"].clone()
+}
+
+async fn phone_event_types(world: &SignupWorld, id: &str) -> Vec<String> {
+    world.get(&format!("/v1/phones/{id}/events")).await["data"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn wait_for_webhooks(receiver: &Receiver, path: &str, count: usize) -> Vec<Value> {
+    wait_until(&format!("{count} webhook(s) at {path}"), WAIT, || async {
+        receiver.received_at(path).len() >= count
+    })
+    .await;
+    receiver.received_at(path).iter().map(|r| r.json()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_signed_notifications_count_and_a_removed_partner_disconnects_the_phone() {
+    let world = SignupWorld::new().await;
+    let receiver = Receiver::start().await;
+    let _dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
+    subscribe(&world, &world.key, &receiver, "/hooks", &["phone_number.disconnected"]).await;
+    let phone_id = connect(&world, "cus_partner").await;
+    let events_before = phone_event_types(&world, &phone_id).await;
+
+    // Meta's verification handshake.
+    let verify = |token: &str| {
+        world.api.http.get(world.api.url("/meta/webhooks")).query(&[
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", token),
+            ("hub.challenge", "1158201444"),
+        ])
+    };
+    let answer = verify("sandbox-verify-token").send().await.expect("verify");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().await.expect("body"), "1158201444");
+    let answer = verify("guess").send().await.expect("verify");
+    assert_eq!(answer.status(), 403);
+    let body: Value = answer.json().await.expect("json error");
+    assert_eq!(body["error"]["field"], "hub.verify_token");
+
+    // The same removal, unsigned or signed with another secret: refused, nothing changes.
+    let removal = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": COFFEE_WABA, "time": 1764300000, "changes": [{
+            "field": "account_update",
+            "value": { "event": "PARTNER_REMOVED", "waba_info": { "waba_id": COFFEE_WABA } }
+        }]}]
+    })
+    .to_string();
+    for signature in [None, Some("sha256=00ff"), Some("sha1=abc")] {
+        let mut request = world
+            .api
+            .http
+            .post(world.api.url("/meta/webhooks"))
+            .header("content-type", "application/json")
+            .body(removal.clone());
+        if let Some(signature) = signature {
+            request = request.header("x-hub-signature-256", signature);
+        }
+        let answer = request.send().await.expect("meta webhook");
+        assert_eq!(answer.status(), 401, "{signature:?}");
+        let body: Value = answer.json().await.expect("json error");
+        assert_eq!(body["error"]["field"], "X-Hub-Signature-256");
+    }
+    assert_eq!(phone(&world, &phone_id).await["status"], "connected");
+    assert_eq!(phone_event_types(&world, &phone_id).await, events_before);
+
+    // Signed by Meta (the sandbox, with the app secret): the phone is disconnected at once.
+    let sent = meta_sends(&world, json!({ "kind": "partner_removed", "waba_id": COFFEE_WABA })).await;
+    assert_eq!(sent["status"], 200, "{sent}");
+    let read = phone(&world, &phone_id).await;
+    assert_eq!(read["status"], "disconnected", "{read}");
+    assert_eq!(read["disconnection"]["reason"], "partner_removed");
+
+    let hooks = wait_for_webhooks(&receiver, "/hooks", 1).await;
+    assert_eq!(hooks[0]["event"], "phone_number.disconnected");
+    assert_eq!(hooks[0]["data"]["phoneNumberId"], phone_id.as_str());
+    assert_eq!(hooks[0]["data"]["reason"], "partner_removed");
+    assert_eq!(hooks[0]["data"]["metaPhoneNumberId"], COFFEE_PHONE);
+    assert_eq!(hooks[0]["data"]["externalId"], "cus_partner");
+
+    // Meta delivers the same notification again: nothing more happens.
+    let again = meta_sends(&world, json!({ "kind": "raw", "notification": sent["notification"] })).await;
+    assert_eq!(again["status"], 200, "{again}");
+    let reply: Value = serde_json::from_str(again["response"].as_str().expect("reply")).expect("json");
+    assert_eq!(reply["applied"], 0, "{reply}");
+    let types = phone_event_types(&world, &phone_id).await;
+    let disconnections = types.iter().filter(|t| *t == "phone_number.disconnected").count();
+    assert_eq!(disconnections, 1, "{types:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received_at("/hooks").len(), 1, "one webhook only");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_and_statuses_reach_the_owning_organization_once() {
+    let world = SignupWorld::new().await;
+    let receiver = Receiver::start().await;
+    let _dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
+    let message_events = ["message.received", "message.sent"];
+    subscribe(&world, &world.key, &receiver, "/ours", &message_events).await;
+    let (_, other_key) = world.api.create_org("Someone Else").await;
+    subscribe(&world, &other_key, &receiver, "/theirs", &message_events).await;
+
+    // Before the number is connected, its traffic belongs to nobody.
+    let early = meta_sends(
+        &world,
+        json!({ "kind": "message", "phone_number_id": COFFEE_PHONE, "text": "anyone there?" }),
+    )
+    .await;
+    assert_eq!(early["status"], 200, "{early}");
+    let phone_id = connect(&world, "cus_messages").await;
+
+    let inbound = meta_sends(
+        &world,
+        json!({ "kind": "message", "phone_number_id": COFFEE_PHONE, "text": "Is my order on its way?" }),
+    )
+    .await;
+    let status = meta_sends(
+        &world,
+        json!({ "kind": "status", "phone_number_id": COFFEE_PHONE,
+                "message_id": "wamid.OUTBOUND1", "status": "delivered" }),
+    )
+    .await;
+    let hooks = wait_for_webhooks(&receiver, "/ours", 2).await;
+    let received = hooks
+        .iter()
+        .find(|h| h["event"] == "message.received")
+        .expect("message.received");
+    let sent_message = &inbound["notification"]["entry"][0]["changes"][0]["value"]["messages"][0];
+    assert_eq!(received["data"]["message"], *sent_message, "Meta's message as sent");
+    assert_eq!(received["data"]["message"]["text"]["body"], "Is my order on its way?");
+    assert_eq!(received["data"]["contact"]["profile"]["name"], "Sandbox Customer");
+    assert_eq!(received["data"]["phoneNumberId"], phone_id.as_str());
+    assert_eq!(received["data"]["metaPhoneNumberId"], COFFEE_PHONE);
+    let delivered = hooks
+        .iter()
+        .find(|h| h["event"] == "message.sent")
+        .expect("message.sent");
+    assert_eq!(delivered["data"]["status"]["id"], "wamid.OUTBOUND1");
+    assert_eq!(delivered["data"]["status"]["status"], "delivered");
+
+    // Redelivered by Meta: relayed once. The early message never is.
+    for sent in [&inbound, &status] {
+        let again = meta_sends(&world, json!({ "kind": "raw", "notification": sent["notification"] })).await;
+        assert_eq!(again["status"], 200);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.received_at("/ours").len(), 2, "no duplicates");
+    assert!(
+        receiver.received_at("/theirs").is_empty(),
+        "another organization never sees this number's traffic"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quality_and_name_updates_are_kept_in_the_phone_history() {
+    let world = SignupWorld::new().await;
+    let phone_id = connect(&world, "cus_quality").await;
+    meta_sends(
+        &world,
+        json!({ "kind": "quality_update", "phone_number_id": COFFEE_PHONE,
+                "event": "UPGRADE", "current_limit": "TIER_10K" }),
+    )
+    .await;
+    meta_sends(
+        &world,
+        json!({ "kind": "name_update", "phone_number_id": COFFEE_PHONE,
+                "decision": "APPROVED", "requested_verified_name": "Coffee & Co" }),
+    )
+    .await;
+    meta_sends(&world, json!({ "kind": "account_violation", "waba_id": COFFEE_WABA })).await;
+
+    let types = phone_event_types(&world, &phone_id).await;
+    assert_eq!(
+        types[1..],
+        [
+            "phone_number.quality_updated",
+            "phone_number.name_reviewed",
+            "phone_number.account_updated"
+        ],
+        "{types:?}"
+    );
+    let read = phone(&world, &phone_id).await;
+    assert_eq!(read["verifiedName"], "Coffee & Co");
+    assert_eq!(read["status"], "connected", "a violation alone does not disconnect");
+    let health = world.get(&format!("/v1/phones/{phone_id}/health")).await["data"].clone();
+    assert_eq!(health["messagingLimit"], "TIER_10K");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_monitor_reports_changes_and_disconnects_a_dead_token() {
+    let world = SignupWorld::new_with(|config| config.health_check_seconds = 1).await;
+    let _projector = spawn_projector(&world.env, world.api.state.bus.clone()).drop_guard();
+    let receiver = Receiver::start().await;
+    let _dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
+    subscribe(&world, &world.key, &receiver, "/hooks", &["phone_number.disconnected"]).await;
+    let phone_id = connect(&world, "cus_health").await;
+    let health_of = |refresh: bool| {
+        let path = format!("/v1/phones/{phone_id}/health?refresh={refresh}");
+        let world = &world;
+        async move { world.get(&path).await["data"].clone() }
+    };
+
+    let checked = health_of(true).await;
+    assert_eq!(checked["tokenStatus"], "healthy", "{checked}");
+    assert_eq!(checked["capabilities"]["canSendMessages"], true);
+    assert_eq!(checked["healthStatus"]["can_send_message"], "AVAILABLE");
+    assert!(checked["checkedAt"].is_string());
+
+    // Meta blocks sending: one health change, however often it is checked.
+    let (status, _) = world
+        .sandbox
+        .post(
+            &format!("/sandbox/phones/{COFFEE_PHONE}/state"),
+            json!({ "can_send_message": "BLOCKED" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let blocked = health_of(true).await;
+    assert_eq!(blocked["capabilities"]["canSendMessages"], false, "{blocked}");
+    assert_eq!(blocked["capabilities"]["canReceiveMessages"], true);
+    health_of(true).await;
+    let changes = |types: Vec<String>| types.iter().filter(|t| *t == "phone_number.health_changed").count();
+    assert_eq!(changes(phone_event_types(&world, &phone_id).await), 2, "healthy, then blocked");
+
+    // The customer revokes the token in Meta: the monitor (every second) finds it down and
+    // disconnects the number, and the integrator hears of it.
+    let (status, _) = world
+        .sandbox
+        .post(&format!("/sandbox/wabas/{COFFEE_WABA}/tokens/invalidate"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let hooks = wait_for_webhooks(&receiver, "/hooks", 1).await;
+    assert_eq!(hooks[0]["data"]["reason"], "token_invalid", "{}", hooks[0]);
+    let down = health_of(false).await;
+    assert_eq!(down["status"], "disconnected", "{down}");
+    assert_eq!(down["tokenStatus"], "down");
+    assert_eq!(down["capabilities"]["canSendMessages"], false);
+    assert_eq!(down["capabilities"]["canReceiveMessages"], false);
+    assert_eq!(down["disconnection"]["reason"], "token_invalid");
+}
