@@ -258,4 +258,3 @@ pub async fn assert_failure(
     assert_eq!(p["error_code"], error_code, "{landing:?}");
     signup.read_link(link).await
 }
-

@@ -1,8 +1,10 @@
 //! After onboarding: Meta's inbound webhooks (signature, de-duplication, disconnections, message
 //! relay) and the health monitor, from the sandbox sending what Meta sends to the webhooks an
-//! integrator receives. Real api, dispatcher, projector, Postgres and NATS.
+//! integrator receives, and a disconnected number reconnected in a real browser. Real api,
+//! dispatcher, projector, Postgres and NATS.
 
 use gangway_e2e::dispatch::{dispatcher_config, spawn_dispatcher, Receiver};
+use gangway_e2e::hosted_signup::{assert_success, Choice, Signup};
 use gangway_e2e::signup::{SignupWorld, COFFEE_PHONE, COFFEE_WABA};
 use gangway_e2e::{spawn_projector, wait_until};
 use serde_json::{json, Value};
@@ -64,7 +66,14 @@ async fn only_signed_notifications_count_and_a_removed_partner_disconnects_the_p
     let world = SignupWorld::new().await;
     let receiver = Receiver::start().await;
     let _dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
-    subscribe(&world, &world.key, &receiver, "/hooks", &["phone_number.disconnected"]).await;
+    subscribe(
+        &world,
+        &world.key,
+        &receiver,
+        "/hooks",
+        &["phone_number.disconnected"],
+    )
+    .await;
     let phone_id = connect(&world, "cus_partner").await;
     let events_before = phone_event_types(&world, &phone_id).await;
 
@@ -112,7 +121,11 @@ async fn only_signed_notifications_count_and_a_removed_partner_disconnects_the_p
     assert_eq!(phone_event_types(&world, &phone_id).await, events_before);
 
     // Signed by Meta (the sandbox, with the app secret): the phone is disconnected at once.
-    let sent = meta_sends(&world, json!({ "kind": "partner_removed", "waba_id": COFFEE_WABA })).await;
+    let sent = meta_sends(
+        &world,
+        json!({ "kind": "partner_removed", "waba_id": COFFEE_WABA }),
+    )
+    .await;
     assert_eq!(sent["status"], 200, "{sent}");
     let read = phone(&world, &phone_id).await;
     assert_eq!(read["status"], "disconnected", "{read}");
@@ -126,7 +139,11 @@ async fn only_signed_notifications_count_and_a_removed_partner_disconnects_the_p
     assert_eq!(hooks[0]["data"]["externalId"], "cus_partner");
 
     // Meta delivers the same notification again: nothing more happens.
-    let again = meta_sends(&world, json!({ "kind": "raw", "notification": sent["notification"] })).await;
+    let again = meta_sends(
+        &world,
+        json!({ "kind": "raw", "notification": sent["notification"] }),
+    )
+    .await;
     assert_eq!(again["status"], 200, "{again}");
     let reply: Value = serde_json::from_str(again["response"].as_str().expect("reply")).expect("json");
     assert_eq!(reply["applied"], 0, "{reply}");
@@ -173,8 +190,14 @@ async fn messages_and_statuses_reach_the_owning_organization_once() {
         .find(|h| h["event"] == "message.received")
         .expect("message.received");
     let sent_message = &inbound["notification"]["entry"][0]["changes"][0]["value"]["messages"][0];
-    assert_eq!(received["data"]["message"], *sent_message, "Meta's message as sent");
-    assert_eq!(received["data"]["message"]["text"]["body"], "Is my order on its way?");
+    assert_eq!(
+        received["data"]["message"], *sent_message,
+        "Meta's message as sent"
+    );
+    assert_eq!(
+        received["data"]["message"]["text"]["body"],
+        "Is my order on its way?"
+    );
     assert_eq!(received["data"]["contact"]["profile"]["name"], "Sandbox Customer");
     assert_eq!(received["data"]["phoneNumberId"], phone_id.as_str());
     assert_eq!(received["data"]["metaPhoneNumberId"], COFFEE_PHONE);
@@ -187,7 +210,11 @@ async fn messages_and_statuses_reach_the_owning_organization_once() {
 
     // Redelivered by Meta: relayed once. The early message never is.
     for sent in [&inbound, &status] {
-        let again = meta_sends(&world, json!({ "kind": "raw", "notification": sent["notification"] })).await;
+        let again = meta_sends(
+            &world,
+            json!({ "kind": "raw", "notification": sent["notification"] }),
+        )
+        .await;
         assert_eq!(again["status"], 200);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -214,7 +241,11 @@ async fn quality_and_name_updates_are_kept_in_the_phone_history() {
                 "decision": "APPROVED", "requested_verified_name": "Coffee & Co" }),
     )
     .await;
-    meta_sends(&world, json!({ "kind": "account_violation", "waba_id": COFFEE_WABA })).await;
+    meta_sends(
+        &world,
+        json!({ "kind": "account_violation", "waba_id": COFFEE_WABA }),
+    )
+    .await;
 
     let types = phone_event_types(&world, &phone_id).await;
     assert_eq!(
@@ -228,7 +259,10 @@ async fn quality_and_name_updates_are_kept_in_the_phone_history() {
     );
     let read = phone(&world, &phone_id).await;
     assert_eq!(read["verifiedName"], "Coffee & Co");
-    assert_eq!(read["status"], "connected", "a violation alone does not disconnect");
+    assert_eq!(
+        read["status"], "connected",
+        "a violation alone does not disconnect"
+    );
     let health = world.get(&format!("/v1/phones/{phone_id}/health")).await["data"].clone();
     assert_eq!(health["messagingLimit"], "TIER_10K");
 }
@@ -239,7 +273,14 @@ async fn the_health_monitor_reports_changes_and_disconnects_a_dead_token() {
     let _projector = spawn_projector(&world.env, world.api.state.bus.clone()).drop_guard();
     let receiver = Receiver::start().await;
     let _dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
-    subscribe(&world, &world.key, &receiver, "/hooks", &["phone_number.disconnected"]).await;
+    subscribe(
+        &world,
+        &world.key,
+        &receiver,
+        "/hooks",
+        &["phone_number.disconnected"],
+    )
+    .await;
     let phone_id = connect(&world, "cus_health").await;
     let health_of = |refresh: bool| {
         let path = format!("/v1/phones/{phone_id}/health?refresh={refresh}");
@@ -266,14 +307,26 @@ async fn the_health_monitor_reports_changes_and_disconnects_a_dead_token() {
     assert_eq!(blocked["capabilities"]["canSendMessages"], false, "{blocked}");
     assert_eq!(blocked["capabilities"]["canReceiveMessages"], true);
     health_of(true).await;
-    let changes = |types: Vec<String>| types.iter().filter(|t| *t == "phone_number.health_changed").count();
-    assert_eq!(changes(phone_event_types(&world, &phone_id).await), 2, "healthy, then blocked");
+    let changes = |types: Vec<String>| {
+        types
+            .iter()
+            .filter(|t| *t == "phone_number.health_changed")
+            .count()
+    };
+    assert_eq!(
+        changes(phone_event_types(&world, &phone_id).await),
+        2,
+        "healthy, then blocked"
+    );
 
     // The customer revokes the token in Meta: the monitor (every second) finds it down and
     // disconnects the number, and the integrator hears of it.
     let (status, _) = world
         .sandbox
-        .post(&format!("/sandbox/wabas/{COFFEE_WABA}/tokens/invalidate"), json!({}))
+        .post(
+            &format!("/sandbox/wabas/{COFFEE_WABA}/tokens/invalidate"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200);
     let hooks = wait_for_webhooks(&receiver, "/hooks", 1).await;
@@ -284,4 +337,50 @@ async fn the_health_monitor_reports_changes_and_disconnects_a_dead_token() {
     assert_eq!(down["capabilities"]["canSendMessages"], false);
     assert_eq!(down["capabilities"]["canReceiveMessages"], false);
     assert_eq!(down["disconnection"]["reason"], "token_invalid");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnected_number_comes_back_through_a_reconnect_link_in_the_browser() -> anyhow::Result<()> {
+    let world = SignupWorld::new().await;
+    let receiver = Receiver::start().await;
+    let _dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
+    let lifecycle = ["phone_number.disconnected", "phone_number.reconnected"];
+    subscribe(&world, &world.key, &receiver, "/hooks", &lifecycle).await;
+    let phone_id = connect(&world, "cus_back").await;
+    meta_sends(
+        &world,
+        json!({ "kind": "partner_removed", "waba_id": COFFEE_WABA }),
+    )
+    .await;
+    assert_eq!(phone(&world, &phone_id).await["status"], "disconnected");
+
+    let mut signup = Signup::start(&world).await?;
+    let link = signup
+        .link(json!({ "externalId": "cus_back", "reconnectPhoneNumberId": phone_id }))
+        .await;
+    let landing = signup
+        .sign_up(&link, "#continue", Choice::finish(COFFEE_PHONE))
+        .await?;
+    let reconnected = assert_success(
+        &signup,
+        &landing,
+        &link,
+        "cus_back",
+        (COFFEE_PHONE, "+15550100001"),
+    )
+    .await;
+    assert_eq!(reconnected, phone_id, "the same phone id");
+    let read = phone(&world, &phone_id).await;
+    assert_eq!(read["status"], "connected", "{read}");
+    assert!(read["disconnection"].is_null(), "{read}");
+
+    let hooks = wait_for_webhooks(&receiver, "/hooks", 2).await;
+    let events: Vec<_> = hooks
+        .iter()
+        .map(|h| h["event"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(events, lifecycle, "disconnected, then reconnected");
+    assert_eq!(hooks[1]["data"]["phoneNumberId"], phone_id.as_str());
+    assert_eq!(hooks[1]["data"]["onboardingLinkId"], link.as_str());
+    signup.browser.close().await
 }

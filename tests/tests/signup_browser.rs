@@ -7,9 +7,7 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use gangway_e2e::hosted_signup::{
-    assert_failure, assert_success, Choice, Signup, COFFEE_PHONE_TWO, WAIT,
-};
+use gangway_e2e::hosted_signup::{assert_failure, assert_success, Choice, Signup, COFFEE_PHONE_TWO, WAIT};
 use gangway_e2e::signup::{SignupWorld, COFFEE_APP_PHONE, COFFEE_PHONE};
 use serde_json::json;
 use std::collections::HashMap;

@@ -55,9 +55,7 @@ fn from_message_event(event: &RecordedEvent) -> Result<Outgoing, StoreError> {
             phone,
             json!({ "message": message, "contact": contact }),
         ),
-        MessageEvent::StatusUpdated { phone, status } => {
-            ("message.sent", phone, json!({ "status": status }))
-        }
+        MessageEvent::StatusUpdated { phone, status } => ("message.sent", phone, json!({ "status": status })),
     };
     data["phoneNumberId"] = json!(phone.phone_id);
     data["metaPhoneNumberId"] = json!(phone.meta_phone_number_id);
@@ -128,7 +126,10 @@ async fn from_link_event(
         LinkId::from_uuid(event.stream_id),
         OrganizationId::from_uuid(event.organization_id),
     );
-    let link = state_as_of(conn, event, |s, e: &LinkEvent, at| Link::evolve(s, id, org, e, at)).await?;
+    let link = state_as_of(conn, event, |s, e: &LinkEvent, at| {
+        Link::evolve(s, id, org, e, at)
+    })
+    .await?;
     let link_id = event.stream_id;
     let external_id = link.as_ref().and_then(|l| l.spec.external_id.clone());
     Ok(match decoded {

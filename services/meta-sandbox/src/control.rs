@@ -41,7 +41,10 @@ pub fn router() -> Router<Sandbox> {
         .route("/sandbox/codes", post(mint_code))
         .route("/sandbox/codes/{code}/expire", post(expire_code))
         .route("/sandbox/tokens/{token}/invalidate", post(invalidate_token))
-        .route("/sandbox/wabas/{waba}/tokens/invalidate", post(invalidate_waba_tokens))
+        .route(
+            "/sandbox/wabas/{waba}/tokens/invalidate",
+            post(invalidate_waba_tokens),
+        )
         .route("/sandbox/faults", post(add_fault))
         .merge(phones::router())
         .merge(webhooks::router())
@@ -139,7 +142,11 @@ async fn invalidate_waba_tokens(State(sandbox): State<Sandbox>, Path(waba): Path
         return graph_error(400, 100, Some(33), "Unknown waba_id");
     }
     let mut invalidated = 0;
-    for token in world.tokens.values_mut().filter(|t| t.grant.waba_id == waba && t.valid) {
+    for token in world
+        .tokens
+        .values_mut()
+        .filter(|t| t.grant.waba_id == waba && t.valid)
+    {
         token.valid = false;
         invalidated += 1;
     }

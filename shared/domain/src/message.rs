@@ -84,8 +84,14 @@ mod tests {
             message: json!({ "id": id, "type": "text" }),
             contact: None,
         };
-        assert_eq!(received("wamid.A").stream_id(org), received("wamid.A").stream_id(org));
-        assert_ne!(received("wamid.A").stream_id(org), received("wamid.B").stream_id(org));
+        assert_eq!(
+            received("wamid.A").stream_id(org),
+            received("wamid.A").stream_id(org)
+        );
+        assert_ne!(
+            received("wamid.A").stream_id(org),
+            received("wamid.B").stream_id(org)
+        );
         assert_ne!(
             received("wamid.A").stream_id(org),
             received("wamid.A").stream_id(OrganizationId::new())

@@ -140,7 +140,10 @@ mod tests {
         let health = PhoneHealth::assess(&token, &MetaPhoneStatus::default(), Utc::now());
         assert_eq!(health.token_status, TokenStatus::Down);
         assert!(!health.can_send_messages && !health.can_receive_messages);
-        assert_eq!(health.token_problem.as_deref(), Some("Error validating access token"));
+        assert_eq!(
+            health.token_problem.as_deref(),
+            Some("Error validating access token")
+        );
     }
 
     #[test]

@@ -80,7 +80,9 @@ pub enum Update {
         statuses: Vec<Value>,
     },
     /// A field Gangway does not act on (history, templates, ...).
-    Ignored { field: String },
+    Ignored {
+        field: String,
+    },
 }
 
 /// An `account_update`: keyed on `waba_info.waba_id` when present (PARTNER_* events), else the
@@ -102,9 +104,12 @@ pub struct AccountUpdate {
 
 impl Notification {
     pub fn updates(&self) -> impl Iterator<Item = Update> + '_ {
-        self.entry
-            .iter()
-            .flat_map(|entry| entry.changes.iter().map(move |change| read_change(&entry.id, change)))
+        self.entry.iter().flat_map(|entry| {
+            entry
+                .changes
+                .iter()
+                .map(move |change| read_change(&entry.id, change))
+        })
     }
 }
 
@@ -149,10 +154,7 @@ pub fn read_change(entry_id: &str, change: &Change) -> Update {
             let contacts = value.get("contacts").and_then(Value::as_array);
             let contact_of = |message: &Value| {
                 let from = message.get("from")?;
-                contacts?
-                    .iter()
-                    .find(|c| c.get("wa_id") == Some(from))
-                    .cloned()
+                contacts?.iter().find(|c| c.get("wa_id") == Some(from)).cloned()
             };
             let list = |key: &str| {
                 value
@@ -204,7 +206,10 @@ mod tests {
             verify_signature("app-secret", reformatted, Some(&good)),
             Err(SignatureError::Mismatch)
         );
-        assert_eq!(verify_signature("app-secret", body, None), Err(SignatureError::Missing));
+        assert_eq!(
+            verify_signature("app-secret", body, None),
+            Err(SignatureError::Missing)
+        );
         assert_eq!(
             verify_signature("app-secret", body, Some("sha1=abc")),
             Err(SignatureError::Malformed)
@@ -246,9 +251,15 @@ mod tests {
         let Update::Account(account) = &updates[0] else {
             panic!("{:?}", updates[0])
         };
-        assert_eq!(account.meta_waba_id, "WABA1", "keyed on waba_info, not the entry id");
+        assert_eq!(
+            account.meta_waba_id, "WABA1",
+            "keyed on waba_info, not the entry id"
+        );
         assert_eq!(account.event, "PARTNER_REMOVED");
-        assert_eq!(account.disconnection_reason.as_deref(), Some("ACCOUNT_DISCONNECTED"));
+        assert_eq!(
+            account.disconnection_reason.as_deref(),
+            Some("ACCOUNT_DISCONNECTED")
+        );
         assert_eq!(account.initiated_by.as_deref(), Some("USER"));
         let Update::Messages {
             meta_phone_number_id,

@@ -34,7 +34,11 @@ pub enum CheckOutcome {
 
 /// Checks one number now, whatever its schedule.
 #[tracing::instrument(skip(state), fields(org = %org, phone = %id))]
-pub async fn check_phone(state: &AppState, org: OrganizationId, id: PhoneId) -> Result<CheckOutcome, ApiError> {
+pub async fn check_phone(
+    state: &AppState,
+    org: OrganizationId,
+    id: PhoneId,
+) -> Result<CheckOutcome, ApiError> {
     let Some(phone) = load_phone(state.store.pool(), org, id).await?.map(|l| l.state) else {
         return Err(ApiError::NotFound("phone number"));
     };
@@ -74,7 +78,10 @@ pub async fn check_phone(state: &AppState, org: OrganizationId, id: PhoneId) -> 
 /// The number's health as Meta sees it now, or why Meta could not say.
 async fn ask_meta(state: &AppState, token: &Token, phone: &Phone) -> Result<PhoneHealth, String> {
     let token_check = match state.graph.debug_token(token).await {
-        Ok(debug) if debug.data.is_valid && debug.data.app_id.as_deref() == Some(state.graph.config().app_id.as_str()) => {
+        Ok(debug)
+            if debug.data.is_valid
+                && debug.data.app_id.as_deref() == Some(state.graph.config().app_id.as_str()) =>
+        {
             TokenCheck::Valid {
                 scopes: debug.data.scopes.clone(),
                 expires_at: (debug.data.expires_at > 0)
@@ -88,7 +95,11 @@ async fn ask_meta(state: &AppState, token: &Token, phone: &Phone) -> Result<Phon
     };
     let meta = match &token_check {
         TokenCheck::Invalid(_) => MetaPhoneStatus::default(),
-        TokenCheck::Valid { .. } => match state.graph.phone_number(token, &phone.details.phone_number_id).await {
+        TokenCheck::Valid { .. } => match state
+            .graph
+            .phone_number(token, &phone.details.phone_number_id)
+            .await
+        {
             Ok(number) => MetaPhoneStatus {
                 health_status: number.health_status,
                 quality_rating: number.quality_rating,
@@ -105,7 +116,12 @@ fn is_invalid_token(error: &GraphError) -> bool {
 
 /// Appends the health if it changed, and the disconnection a dead token means, under the
 /// number's lock (a webhook may be changing it at the same moment).
-async fn record(state: &AppState, org: OrganizationId, id: PhoneId, health: &PhoneHealth) -> Result<(), ApiError> {
+async fn record(
+    state: &AppState,
+    org: OrganizationId,
+    id: PhoneId,
+    health: &PhoneHealth,
+) -> Result<(), ApiError> {
     for _ in 0..MAX_ATTEMPTS {
         let mut tx = state.store.begin().await?;
         lock_entity(tx.connection(), id.as_uuid()).await?;
@@ -132,7 +148,10 @@ async fn record(state: &AppState, org: OrganizationId, id: PhoneId, health: &Pho
             .map(|e| new_event(e, &meta))
             .collect::<Result<Vec<_>, _>>()?;
         let stream = StreamRef::of::<PhoneEvent>(id.as_uuid());
-        match tx.append(&stream, ExpectedVersion::Exact(loaded.version), events).await {
+        match tx
+            .append(&stream, ExpectedVersion::Exact(loaded.version), events)
+            .await
+        {
             Ok(_) => {}
             Err(StoreError::Conflict { .. }) => continue,
             Err(other) => return Err(other.into()),
@@ -140,12 +159,18 @@ async fn record(state: &AppState, org: OrganizationId, id: PhoneId, health: &Pho
         tx.commit().await?;
         return Ok(());
     }
-    Err(ApiError::Unavailable("the number kept changing concurrently".into()))
+    Err(ApiError::Unavailable(
+        "the number kept changing concurrently".into(),
+    ))
 }
 
 /// Connected numbers not checked within `every`, oldest check first. Each is claimed by moving
 /// its check time, so several api replicas share the work instead of repeating it.
-async fn claim_due(state: &AppState, every: Duration, limit: i64) -> Result<Vec<(OrganizationId, PhoneId)>, sqlx::Error> {
+async fn claim_due(
+    state: &AppState,
+    every: Duration,
+    limit: i64,
+) -> Result<Vec<(OrganizationId, PhoneId)>, sqlx::Error> {
     let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
         "WITH due AS ( \
              SELECT p.id, p.organization_id FROM rm_phones p \

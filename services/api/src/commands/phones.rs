@@ -124,7 +124,10 @@ async fn phone_changes(tx: &mut AppendTransaction, update: &Update) -> Result<Ve
         let Some(loaded) = load_phone(&mut *tx.connection(), org, id).await? else {
             continue;
         };
-        if number.as_ref().is_some_and(|n| *n != loaded.state.details.phone_number) {
+        if number
+            .as_ref()
+            .is_some_and(|n| *n != loaded.state.details.phone_number)
+        {
             continue;
         }
         let Some(event) = phone_event(&loaded.state, update) else {
@@ -146,7 +149,10 @@ fn phone_event(phone: &Phone, update: &Update) -> Option<PhoneEvent> {
         Update::Account(account) => match disconnect_reason(account) {
             Some(reason) if phone.is_connected() => Some(PhoneEvent::Disconnected(Disconnection {
                 reason,
-                detail: account.disconnection_reason.clone().or(Some(account.event.clone())),
+                detail: account
+                    .disconnection_reason
+                    .clone()
+                    .or(Some(account.event.clone())),
                 initiated_by: account.initiated_by.clone(),
             })),
             Some(_) => None,
@@ -157,9 +163,7 @@ fn phone_event(phone: &Phone, update: &Update) -> Option<PhoneEvent> {
             None => None,
         },
         Update::Quality {
-            event,
-            current_limit,
-            ..
+            event, current_limit, ..
         } => Some(PhoneEvent::QualityUpdated {
             event: event.clone(),
             current_limit: current_limit.clone(),
@@ -183,9 +187,7 @@ fn disconnect_reason(account: &AccountUpdate) -> Option<DisconnectReason> {
         "PARTNER_REMOVED" => Some(DisconnectReason::PartnerRemoved),
         "PARTNER_APP_UNINSTALLED" => Some(DisconnectReason::AppUninstalled),
         "ACCOUNT_DELETED" => Some(DisconnectReason::AccountDeleted),
-        "DISABLED_UPDATE"
-            if account.value["ban_info"]["waba_ban_state"].as_str() == Some("DISABLE") =>
-        {
+        "DISABLED_UPDATE" if account.value["ban_info"]["waba_ban_state"].as_str() == Some("DISABLE") => {
             Some(DisconnectReason::AccountDisabled)
         }
         _ => None,
@@ -254,7 +256,11 @@ async fn relayed_messages(
     .await?;
     let mut appends = Vec::new();
     for ((org, event), stream_id) in events.into_iter().zip(streams) {
-        if existing.contains(&stream_id) || appends.iter().any(|a: &StreamAppend| a.stream.stream_id == stream_id) {
+        if existing.contains(&stream_id)
+            || appends
+                .iter()
+                .any(|a: &StreamAppend| a.stream.stream_id == stream_id)
+        {
             continue;
         }
         let meta = metadata(org, Uuid::now_v7(), at);

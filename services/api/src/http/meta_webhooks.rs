@@ -37,7 +37,9 @@ struct Challenge {
 /// Meta's subscription check: echo `hub.challenge` when the mode and token are right.
 async fn verify(State(state): State<AppState>, Query(query): Query<Challenge>) -> Response {
     let Some(expected) = &state.meta.webhook_verify_token else {
-        tracing::warn!("Meta tried to verify the webhook URL but GANGWAY_META_WEBHOOK_VERIFY_TOKEN is not set");
+        tracing::warn!(
+            "Meta tried to verify the webhook URL but GANGWAY_META_WEBHOOK_VERIFY_TOKEN is not set"
+        );
         return refused("hub.verify_token", "no webhook verify token is configured");
     };
     if query.mode.as_deref() != Some("subscribe") {
@@ -60,10 +62,12 @@ fn refused(field: &str, message: &str) -> Response {
 
 /// A notification: only with a valid `X-Hub-Signature-256` over the exact bytes. Each change is
 /// applied at most once; a failure answers 503 so Meta delivers the notification again.
-async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let signature = headers
-        .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok());
+async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
     if let Err(problem) = verify_signature(&state.meta.graph.app_secret, &body, signature) {
         tracing::warn!(%problem, "Meta webhook refused");
         let body = json!({ "error": {

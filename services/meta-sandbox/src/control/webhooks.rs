@@ -124,7 +124,12 @@ fn envelope(entry_id: &str, field: &str, value: Value) -> Value {
 }
 
 /// The customer took the WABA away from our app: its tokens stop working, and Meta says so.
-fn partner_left(world: &mut World, waba_id: &str, event: &str, app_id: Option<&str>) -> Result<Value, String> {
+fn partner_left(
+    world: &mut World,
+    waba_id: &str,
+    event: &str,
+    app_id: Option<&str>,
+) -> Result<Value, String> {
     let waba = world.wabas.get(waba_id).cloned().ok_or("Unknown waba_id")?;
     for token in world.tokens.values_mut().filter(|t| t.grant.waba_id == waba.id) {
         token.valid = false;
@@ -142,12 +147,16 @@ fn partner_left(world: &mut World, waba_id: &str, event: &str, app_id: Option<&s
 
 fn notification(sandbox: &Sandbox, notify: Notify) -> Result<Value, String> {
     let mut world = sandbox.world();
-    let phone = |id: &str| world.phones.get(id).cloned().ok_or(format!("Unknown phone_number_id {id}"));
+    let phone = |id: &str| {
+        world
+            .phones
+            .get(id)
+            .cloned()
+            .ok_or(format!("Unknown phone_number_id {id}"))
+    };
     Ok(match notify {
         Notify::Raw { notification } => notification,
-        Notify::PartnerRemoved { waba_id } => {
-            partner_left(&mut world, &waba_id, "PARTNER_REMOVED", None)?
-        }
+        Notify::PartnerRemoved { waba_id } => partner_left(&mut world, &waba_id, "PARTNER_REMOVED", None)?,
         Notify::AppUninstalled { waba_id } => partner_left(
             &mut world,
             &waba_id,
