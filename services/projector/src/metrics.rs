@@ -42,7 +42,7 @@ pub fn first_delivery(message: &jetstream::Message) -> bool {
 pub async fn refresh_backlog(bus: Bus, consumer: String, every: Duration, cancel: CancellationToken) {
     while !cancel.is_cancelled() {
         let info = match bus.projector_consumer(&consumer).await {
-            Ok(mut durable) => durable.info().await.map(|i| i.clone()).map_err(|e| e.to_string()),
+            Ok(mut durable) => durable.info().await.cloned().map_err(|e| e.to_string()),
             Err(error) => Err(error.to_string()),
         };
         match info {
