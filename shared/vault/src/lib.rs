@@ -16,6 +16,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+mod rotation;
+pub use rotation::{KeyUsage, ResealBatch, Unreadable};
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Key used when none is configured in development. Never valid in production.
@@ -227,20 +230,33 @@ impl Vault {
         .fetch_optional(db)
         .await?;
         let (purpose, key_id, nonce, ciphertext) = row.ok_or(VaultError::NotFound(id))?;
+        self.open(id, organization, &purpose, &key_id, &nonce, &ciphertext)
+    }
+
+    /// Decrypts one stored ciphertext with the key it names.
+    fn open(
+        &self,
+        id: SecretRef,
+        organization: OrganizationId,
+        purpose: &str,
+        key_id: &str,
+        nonce: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<String, VaultError> {
         let cipher = self
             .keyring
             .keys
-            .get(&key_id)
-            .ok_or_else(|| VaultError::UnknownKey(id, key_id.clone()))?;
+            .get(key_id)
+            .ok_or_else(|| VaultError::UnknownKey(id, key_id.to_owned()))?;
         if nonce.len() != 24 {
             return Err(VaultError::Decrypt(id));
         }
-        let aad = associated_data(id, organization, &purpose);
+        let aad = associated_data(id, organization, purpose);
         let plaintext = cipher
             .decrypt(
-                XNonce::from_slice(&nonce),
+                XNonce::from_slice(nonce),
                 Payload {
-                    msg: &ciphertext,
+                    msg: ciphertext,
                     aad: &aad,
                 },
             )
