@@ -4,6 +4,7 @@ pub mod customers;
 pub mod expiry;
 pub mod health;
 pub mod links;
+pub mod messages;
 pub mod organizations;
 pub mod phones;
 pub mod signup;

@@ -1,6 +1,7 @@
 //! The delivery log: webhook messages, their attempts, manual retry and recovery. The dispatcher
 //! owns this state; the api reads it and puts messages back in the queue.
 
+use crate::commands::messages::Requeue;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, PathId, Tenant};
 use crate::http::{owned_stream, Data, ListQuery, Paginated};
@@ -186,15 +187,14 @@ pub async fn retry(
     Tenant(org): Tenant,
     PathId(id): PathId,
 ) -> Result<(StatusCode, Json<Data<MessageResponse>>), ApiError> {
-    let updated = sqlx::query(
-        "UPDATE webhook_messages SET status = 'pending', next_attempt_at = now() \
-         WHERE id = $1 AND organization_id = $2",
-    )
-    .bind(id)
-    .bind(org.as_uuid())
-    .execute(state.pool())
+    let updated = Requeue {
+        organization: Some(org),
+        message: Some(id),
+        ..Requeue::default()
+    }
+    .run(state.pool())
     .await?;
-    if updated.rows_affected() == 0 {
+    if updated.matched == 0 {
         return Err(ApiError::NotFound("webhook message"));
     }
     let message = find(&state, org, id).await?;
@@ -227,16 +227,16 @@ pub async fn recover(
     ApiJson(body): ApiJson<RecoverRequest>,
 ) -> Result<(StatusCode, Json<Data<RecoverResponse>>), ApiError> {
     owned_endpoint(&state, org, id).await?;
-    let recovered = sqlx::query(
-        "UPDATE webhook_messages SET status = 'pending', next_attempt_at = now() \
-         WHERE organization_id = $1 AND endpoint_id = $2 AND status = 'failed' AND created_at >= $3",
-    )
-    .bind(org.as_uuid())
-    .bind(id)
-    .bind(body.since)
-    .execute(state.pool())
+    let recovered = Requeue {
+        organization: Some(org),
+        endpoint: Some(id),
+        failed_only: true,
+        created_from: Some(body.since),
+        ..Requeue::default()
+    }
+    .run(state.pool())
     .await?
-    .rows_affected();
+    .matched;
     Ok((
         StatusCode::ACCEPTED,
         Json(Data {
