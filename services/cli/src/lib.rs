@@ -1,16 +1,28 @@
-//! The `gangway` operations CLI.
+//! The `gangway` operations CLI. Every command can be run again safely: replays rebuild the same
+//! read models, republished events are de-duplicated by JetStream and the consumers, re-delivered
+//! webhooks keep their `webhook-id`, and a key rotation only touches secrets not yet under the
+//! active key. Long work shows a progress bar on a terminal (on stderr); results go to stdout.
+
+mod compare;
+mod progress;
+mod redeliver;
+mod republish;
+mod rotate;
+mod show;
+mod tail;
+mod time;
 
 use anyhow::Context;
-use async_nats::jetstream::{self, consumer::DeliverPolicy};
-use clap::{Parser, Subcommand};
-use futures::StreamExt;
-use gangway_bus::{decode_event, Bus, BusNames};
+use clap::{Args, Parser, Subcommand};
+use gangway_bus::{Bus, BusNames};
 use gangway_config::runtime::connect_database;
-use gangway_config::{InfraConfig, LogConfig};
+use gangway_config::{Environment, InfraConfig, LogConfig, Secret};
 use gangway_domain::values::bounded_text;
 use gangway_event_store::{EventStore, MIGRATOR};
-use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::PgPool;
+use uuid::Uuid;
+
+pub use time::parse_time;
 
 #[derive(Parser)]
 #[command(name = "gangway", version, about = "Operate a Gangway deployment.")]
@@ -32,8 +44,29 @@ pub enum Command {
         #[command(subcommand)]
         command: OrgCommand,
     },
-    /// Rebuild every read model from the Postgres event store.
-    Replay,
+    /// Rebuild every read model from the Postgres event store, or (--compare) only report how
+    /// the live read models differ from a rebuild.
+    Replay {
+        /// Rebuild into temporary tables and compare with the live read models, changing
+        /// nothing. Exits with status 1 when they differ.
+        #[arg(long)]
+        compare: bool,
+        /// With --compare: how many differing rows to list (all are counted).
+        #[arg(long, default_value_t = 20)]
+        show: usize,
+    },
+    /// Publish stored events to JetStream again, with `Nats-Msg-Id` = event id as the relay does.
+    Republish {
+        /// First global position to publish.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+        from: i64,
+        /// Last global position to publish (default: the last stored event).
+        #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+        to: Option<i64>,
+    },
+    /// Put webhook messages back in the delivery queue; the running dispatcher sends them again
+    /// with their original `webhook-id`.
+    Redeliver(redeliver::RedeliverArgs),
     /// Print events from JetStream as JSON lines, live.
     Tail {
         /// Start from the first event in the stream instead of new ones only.
@@ -42,9 +75,34 @@ pub enum Command {
         /// Only event types starting with this, e.g. `onboarding_link.`.
         #[arg(long = "type")]
         event_type: Option<String>,
+        /// Only events of this organization.
+        #[arg(long)]
+        org: Option<Uuid>,
+        /// Only events of this stream (a link, phone, customer, endpoint or organization id).
+        #[arg(long)]
+        stream: Option<Uuid>,
         /// Stop after this many events.
         #[arg(long)]
         limit: Option<u64>,
+    },
+    /// Re-encrypt every secret in the vault under the active key (GANGWAY_ENCRYPTION_KEY_ID),
+    /// while the system runs.
+    RotateKey {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// Secrets re-encrypted per transaction.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        batch_size: i64,
+    },
+    /// Show an onboarding link: its current state and its full event history.
+    Link {
+        #[command(subcommand)]
+        command: ShowCommand,
+    },
+    /// Show a phone number: its current state and its full event history.
+    Phone {
+        #[command(subcommand)]
+        command: ShowCommand,
     },
 }
 
@@ -57,13 +115,55 @@ pub enum OrgCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum ShowCommand {
+    /// Print the entity as JSON (secrets appear only as references).
+    Show {
+        /// The entity's id.
+        id: Uuid,
+    },
+}
+
+/// The encryption keys, as the api and the dispatcher read them.
+#[derive(Args, Clone, Debug)]
+pub struct KeyArgs {
+    /// `production` refuses the development key.
+    #[arg(long, env = "GANGWAY_ENVIRONMENT", value_enum, default_value = "development")]
+    pub environment: Environment,
+    /// Encryption keys as `id:base64(32 bytes)[,id:key...]`: the active one and every old one
+    /// still in use.
+    #[arg(long, env = "GANGWAY_ENCRYPTION_KEYS", default_value = "")]
+    pub encryption_keys: Secret,
+    /// The key every secret is re-encrypted under.
+    #[arg(long, env = "GANGWAY_ENCRYPTION_KEY_ID", default_value = "")]
+    pub encryption_key_id: String,
+}
+
+/// How a command ended, beyond success or error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done; exit status 0.
+    Done,
+    /// The command ran but found something the operator must look at (read models that differ,
+    /// secrets left under old keys); exit status 1.
+    NeedsAttention,
+}
+
 async fn pool(infra: &InfraConfig) -> anyhow::Result<PgPool> {
     let pool = connect_database(&infra.database_url, 4).await?;
     MIGRATOR.run(&pool).await.context("running database migrations")?;
     Ok(pool)
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn bus(infra: &InfraConfig) -> anyhow::Result<Bus> {
+    let names = BusNames {
+        stream: infra.nats_stream.clone(),
+        subject_prefix: infra.nats_subject_prefix.clone(),
+    };
+    Ok(Bus::connect(&infra.nats_url, names).await?)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Migrate => {
             pool(&cli.infra).await?;
@@ -82,12 +182,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 serde_json::json!({"id": org.id, "name": org.name, "apiKey": org.api_key})
             );
         }
-        Command::Replay => {
+        Command::Replay { compare: false, .. } => {
             let pool = pool(&cli.infra).await?;
-            let bar = ProgressBar::new(0).with_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} events ({per_sec}, eta {eta})")
-                    .expect("valid progress template"),
-            );
+            let bar = progress::bar(0, "events");
             let applied = gangway_projections::replay(&pool, |p| {
                 bar.set_length(p.total);
                 bar.set_position(p.applied);
@@ -96,54 +193,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             bar.finish_and_clear();
             println!("replayed {applied} events into the read models");
         }
+        Command::Replay { compare: true, show } => {
+            return compare::run(&pool(&cli.infra).await?, show).await;
+        }
+        Command::Republish { from, to } => {
+            if let Some(to) = to.filter(|to| *to < from) {
+                anyhow::bail!("--to {to} is before --from {from}");
+            }
+            let pool = pool(&cli.infra).await?;
+            republish::run(&pool, &bus(&cli.infra).await?, from, to).await?;
+        }
+        Command::Redeliver(args) => redeliver::run(&pool(&cli.infra).await?, args).await?,
         Command::Tail {
             all,
             event_type,
+            org,
+            stream,
             limit,
-        } => tail(&cli.infra, all, event_type, limit).await?,
-    }
-    Ok(())
-}
-
-async fn tail(
-    infra: &InfraConfig,
-    all: bool,
-    event_type: Option<String>,
-    limit: Option<u64>,
-) -> anyhow::Result<()> {
-    let names = BusNames {
-        stream: infra.nats_stream.clone(),
-        subject_prefix: infra.nats_subject_prefix.clone(),
-    };
-    let bus = Bus::connect(&infra.nats_url, names).await?;
-    let stream = bus.ensure_stream().await?;
-    let consumer = stream
-        .create_consumer(jetstream::consumer::pull::OrderedConfig {
-            deliver_policy: if all {
-                DeliverPolicy::All
-            } else {
-                DeliverPolicy::New
-            },
-            ..Default::default()
-        })
-        .await
-        .context("creating an ordered consumer")?;
-    let mut messages = consumer.messages().await.context("subscribing")?;
-    let mut printed = 0;
-    while limit.is_none_or(|l| printed < l) {
-        let Some(message) = messages.next().await else {
-            break;
-        };
-        let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let event = decode_event(&message.payload)?;
-        if event_type
-            .as_ref()
-            .is_some_and(|t| !event.event_type.starts_with(t.as_str()))
-        {
-            continue;
+        } => {
+            let filter = tail::Filter {
+                event_type,
+                organization: org,
+                stream,
+            };
+            tail::run(&bus(&cli.infra).await?, all, &filter, limit).await?;
         }
-        println!("{}", serde_json::to_string(&event)?);
-        printed += 1;
+        Command::RotateKey { keys, batch_size } => {
+            let vault = rotate::vault(&keys)?;
+            return rotate::run(&pool(&cli.infra).await?, &vault, batch_size).await;
+        }
+        Command::Link {
+            command: ShowCommand::Show { id },
+        } => show::run(&pool(&cli.infra).await?, show::Kind::Link, id).await?,
+        Command::Phone {
+            command: ShowCommand::Show { id },
+        } => show::run(&pool(&cli.infra).await?, show::Kind::Phone, id).await?,
     }
-    Ok(())
+    Ok(Outcome::Done)
 }
