@@ -13,5 +13,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
  && useradd --system --uid 10001 gangway
 COPY --from=build /out/ /usr/local/bin/
 USER gangway
-EXPOSE 8080
+# api (and its /metrics); the projector's and the dispatcher's /metrics
+EXPOSE 8080 8081 8082
 CMD ["gangway-api"]

@@ -24,8 +24,11 @@ stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap stop EXIT INT TERM
 
 "$bin/gangway-api" >.gangway/api.log 2>&1 & pids+=($!)
-"$bin/gangway-projector" >.gangway/projector.log 2>&1 & pids+=($!)
-"$bin/gangway-dispatcher" >.gangway/dispatcher.log 2>&1 & pids+=($!)
+# Each process its own /metrics address, whatever GANGWAY_METRICS_ADDR the shell has.
+projector_metrics=127.0.0.1:8081
+dispatcher_metrics=127.0.0.1:8082
+GANGWAY_METRICS_ADDR="$projector_metrics" "$bin/gangway-projector" >.gangway/projector.log 2>&1 & pids+=($!)
+GANGWAY_METRICS_ADDR="$dispatcher_metrics" "$bin/gangway-dispatcher" >.gangway/dispatcher.log 2>&1 & pids+=($!)
 "$bin/gangway-meta-sandbox" >.gangway/meta-sandbox.log 2>&1 & pids+=($!)
 
 api="${GANGWAY_PUBLIC_URL:-http://127.0.0.1:8080}"
@@ -42,6 +45,7 @@ Gangway is running.
   projector   consuming ${GANGWAY_NATS_STREAM:-GANGWAY_EVENTS}
   dispatcher  delivering webhooks (http and https; private addresses refused unless GANGWAY_WEBHOOK_ALLOW_PRIVATE=true)
   meta        sandbox (Graph API, Facebook SDK, signup dialog) on http://${GANGWAY_SANDBOX_ADDR:-127.0.0.1:8090}
+  metrics     $api/metrics, http://$projector_metrics/metrics (projector), http://$dispatcher_metrics/metrics (dispatcher)
   logs        .gangway/api.log, .gangway/projector.log, .gangway/dispatcher.log, .gangway/meta-sandbox.log
   admin token ${GANGWAY_ADMIN_TOKEN:-dev-admin-token}
 
