@@ -776,4 +776,10 @@ async fn rotate_key_reports_secrets_under_a_key_it_does_not_hold() {
         "{misconfigured:#?}"
     );
     assert!(!misconfigured.stderr.contains(&key(4)), "keys are never printed");
+    let help = gangway_with(
+        &key_vars(&env, &format!("current:{}", key(4)), "current"),
+        &["rotate-key", "--help"],
+    );
+    assert!(succeeded(&help).contains("--encryption-keys"));
+    assert!(!help.stdout.contains(&key(4)), "not even in --help");
 }

@@ -132,7 +132,12 @@ pub struct KeyArgs {
     pub environment: Environment,
     /// Encryption keys as `id:base64(32 bytes)[,id:key...]`: the active one and every old one
     /// still in use.
-    #[arg(long, env = "GANGWAY_ENCRYPTION_KEYS", default_value = "")]
+    #[arg(
+        long,
+        env = "GANGWAY_ENCRYPTION_KEYS",
+        default_value = "",
+        hide_env_values = true
+    )]
     pub encryption_keys: Secret,
     /// The key every secret is re-encrypted under.
     #[arg(long, env = "GANGWAY_ENCRYPTION_KEY_ID", default_value = "")]
