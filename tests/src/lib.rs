@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod dispatch;
 pub mod hosted_signup;
+pub mod private_servers;
 pub mod signup;
 pub mod standard_webhooks;
 

@@ -28,6 +28,8 @@ fn init_logging() {
 }
 
 pub struct TestEnv {
+    /// The server-level URL the database was created through (and is dropped through).
+    pub admin_url: String,
     pub database_name: String,
     pub database_url: String,
     pub pool: PgPool,
@@ -37,10 +39,16 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub async fn new() -> Self {
+        Self::on(&admin_database_url(), &nats_url()).await
+    }
+
+    /// A test environment on other servers than the shared ones (a private Postgres or NATS that
+    /// the test restarts).
+    pub async fn on(admin: &str, nats: &str) -> Self {
         init_logging();
         let id = Uuid::new_v4().simple().to_string();
         let database_name = format!("gangway_test_{id}");
-        let admin = admin_database_url();
+        let admin = admin.to_owned();
         let mut conn = PgConnection::connect(&admin)
             .await
             .expect("Postgres must be running for tests");
@@ -61,6 +69,7 @@ impl TestEnv {
         MIGRATOR.run(&pool).await.expect("migrating the test database");
         let short = &id[..12];
         Self {
+            admin_url: admin,
             database_name,
             database_url,
             pool,
@@ -68,7 +77,7 @@ impl TestEnv {
                 stream: format!("TEST_{short}"),
                 subject_prefix: format!("test.{short}.events"),
             },
-            nats_url: nats_url(),
+            nats_url: nats.to_owned(),
         }
     }
 
@@ -100,13 +109,14 @@ impl Drop for TestEnv {
         let database = self.database_name.clone();
         let stream = self.names.stream.clone();
         let nats = self.nats_url.clone();
+        let admin = self.admin_url.clone();
         // Drop cannot await, and may run on a runtime this thread blocks; clean up on a thread with
         // its own runtime. FORCE ends this test's remaining pool connections.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
             let Ok(runtime) = runtime else { return };
             runtime.block_on(async move {
-                if let Ok(mut conn) = PgConnection::connect(&admin_database_url()).await {
+                if let Ok(mut conn) = PgConnection::connect(&admin).await {
                     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
                         .execute(&mut conn)
                         .await;
