@@ -20,7 +20,7 @@ pub(crate) fn describe() {
     metrics::describe_histogram!(
         RELAY_LAG,
         metrics::Unit::Seconds,
-        "Time from an event's recording in the event store (its transaction's start) to JetStream's acknowledgement of its publish."
+        "Time from an event's insert into the event store (so including the wait for its transaction to commit) to JetStream's acknowledgement of its publish."
     );
     metrics::describe_gauge!(
         RELAY_LEADING,
