@@ -92,7 +92,7 @@ pub async fn run(pool: &PgPool, show: usize) -> anyhow::Result<Outcome> {
     let result = compare(&mut conn, show).await;
     conn.close().await.ok();
     let report = result?;
-    print(&report, show);
+    print(&report);
     Ok(if report.total() == 0 {
         Outcome::Done
     } else {
@@ -271,7 +271,7 @@ fn changed_fields(live: &Map<String, Value>, rebuilt: &Map<String, Value>) -> Ve
     fields
 }
 
-fn print(report: &Report, show: usize) {
+fn print(report: &Report) {
     let total = report.total();
     if total == 0 {
         println!(
@@ -308,7 +308,7 @@ fn print(report: &Report, show: usize) {
     if total > report.rows.len() as i64 {
         println!(
             "(listed {} of {total} rows; --show N lists more)",
-            report.rows.len().min(show)
+            report.rows.len()
         );
     }
     println!(
