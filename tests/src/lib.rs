@@ -2,8 +2,10 @@
 //! processes, JetStream readers and condition waits with deadlines.
 
 pub mod browser;
+pub mod cluster;
 pub mod dispatch;
 pub mod hosted_signup;
+pub mod load;
 pub mod private_servers;
 pub mod signup;
 pub mod standard_webhooks;

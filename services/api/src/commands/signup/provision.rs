@@ -9,7 +9,7 @@ use gangway_domain::link::LinkEvent;
 use gangway_domain::phone::{e164, Phone, PhoneCreated, PhoneEvent};
 use gangway_domain::signup::LinkCompletion;
 use gangway_domain::values::ConnectionType;
-use gangway_domain::{FailureCode, PhoneId, SecretRef, WabaId};
+use gangway_domain::{FailureCode, OrganizationId, PhoneId, SecretRef, WabaId};
 use gangway_event_store::{ExpectedVersion, StreamAppend, StreamRef};
 use gangway_meta_graph::model::PhoneNumber;
 use gangway_meta_graph::{GraphError, Token};
@@ -181,11 +181,7 @@ async fn onboard(
     let pin_ref = if coexistence {
         None
     } else {
-        let pin = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
-        let pin_ref = state
-            .vault
-            .store(state.pool(), org, "registration_pin", &pin)
-            .await?;
+        let (pin_ref, pin) = registration_pin(state, org, &number.id).await?;
         if let Err(error) = state.graph.register_phone(token, &number.id, &pin).await {
             return Ok(Err(graph_failure(error)));
         }
@@ -332,4 +328,45 @@ async fn reconnected(
         },
         claim: None,
     }))
+}
+
+/// The PIN to register `meta_phone_number_id` with: the one chosen for it before, or a new one,
+/// kept in the vault before Meta ever sees it.
+async fn registration_pin(
+    state: &AppState,
+    org: OrganizationId,
+    meta_phone_number_id: &str,
+) -> Result<(SecretRef, String), ApiError> {
+    let known: Option<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT pin_ref FROM registration_pins WHERE organization_id = $1 AND meta_phone_number_id = $2",
+    )
+    .bind(org.as_uuid())
+    .bind(meta_phone_number_id)
+    .fetch_optional(state.pool())
+    .await?;
+    let pin_ref = match known {
+        Some(known) => SecretRef::from_uuid(known),
+        None => {
+            let pin = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
+            let mut tx = state.pool().begin().await?;
+            let stored = state.vault.store(&mut *tx, org, "registration_pin", &pin).await?;
+            // Two attempts racing for a new number agree on whichever PIN was kept first.
+            let kept: uuid::Uuid = sqlx::query_scalar(
+                "INSERT INTO registration_pins (organization_id, meta_phone_number_id, pin_ref) \
+                 VALUES ($1, $2, $3) \
+                 ON CONFLICT (organization_id, meta_phone_number_id) \
+                 DO UPDATE SET organization_id = EXCLUDED.organization_id \
+                 RETURNING pin_ref",
+            )
+            .bind(org.as_uuid())
+            .bind(meta_phone_number_id)
+            .bind(stored.as_uuid())
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            SecretRef::from_uuid(kept)
+        }
+    };
+    let pin = state.vault.reveal(state.pool(), org, pin_ref).await?;
+    Ok((pin_ref, pin))
 }

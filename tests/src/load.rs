@@ -1,0 +1,204 @@
+//! Onboardings driven over HTTP the way a browser and the sandbox's dialog would (no browser):
+//! create a link, open the hosted page for its `state`, get a code for a fresh number, post the
+//! callback. Each onboarding retries, on another api replica and with a new link, until it has
+//! connected its number, so processes may die underneath it.
+
+use crate::cluster::Cluster;
+use crate::signup::COFFEE_WABA;
+use crate::ADMIN_TOKEN;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// The organization the load runs for.
+pub struct Tenant {
+    pub key: String,
+}
+
+/// An HTTP step failed; the onboarding starts over.
+#[derive(Debug)]
+struct Retry(String);
+
+pub struct Load<'a> {
+    cluster: &'a Cluster,
+    http: reqwest::Client,
+    next_api: AtomicUsize,
+    /// Attempts that had to start over (a process was down, a link was left claimed).
+    pub retries: AtomicUsize,
+    /// Onboardings finished so far.
+    pub completed: AtomicUsize,
+}
+
+impl<'a> Load<'a> {
+    pub fn new(cluster: &'a Cluster) -> Self {
+        Self {
+            cluster,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("http client"),
+            next_api: AtomicUsize::new(0),
+            retries: AtomicUsize::new(0),
+            completed: AtomicUsize::new(0),
+        }
+    }
+
+    fn api(&self) -> &str {
+        let urls = &self.cluster.api_urls;
+        &urls[self.next_api.fetch_add(1, Ordering::Relaxed) % urls.len()]
+    }
+
+    /// An organization with an endpoint at the receiver's `path` for `events`, retried until an
+    /// api replica takes it.
+    pub async fn tenant(&self, path: &str, events: &[&str]) -> Tenant {
+        let key = loop {
+            let created = self
+                .http
+                .post(format!("{}/admin/organizations", self.api()))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&json!({ "name": "Load Co" }))
+                .send()
+                .await;
+            if let Ok(response) = created.and_then(|r| r.error_for_status()) {
+                let body: Value = response.json().await.expect("organization");
+                break body["data"]["apiKey"].as_str().expect("api key").to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let endpoint = json!({ "url": self.cluster.receiver.url(path), "events": events });
+        loop {
+            let created = self
+                .http
+                .post(format!("{}/v1/webhooks", self.api()))
+                .bearer_auth(&key)
+                .json(&endpoint)
+                .send()
+                .await;
+            if created.is_ok_and(|r| r.status() == 201) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Tenant { key }
+    }
+
+    /// Runs `count` onboardings, `concurrency` at a time; returns the Meta phone ids connected.
+    pub async fn onboard(&self, tenant: &Tenant, count: usize, concurrency: usize) -> Vec<String> {
+        futures::stream::iter(0..count)
+            .map(|n| self.onboard_one(tenant, n))
+            .buffer_unordered(concurrency)
+            .collect()
+            .await
+    }
+
+    async fn onboard_one(&self, tenant: &Tenant, n: usize) -> String {
+        let phone = loop {
+            match self.new_number().await {
+                Ok(phone) => break phone,
+                Err(Retry(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        for attempt in 1.. {
+            match self.try_onboarding(tenant, n, &phone).await {
+                Ok(()) => {
+                    self.completed.fetch_add(1, Ordering::Relaxed);
+                    return phone;
+                }
+                Err(Retry(why)) => {
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    assert!(attempt < 200, "onboarding {n} keeps failing: {why}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        unreachable!()
+    }
+
+    async fn new_number(&self) -> Result<String, Retry> {
+        let body = json!({ "waba_id": COFFEE_WABA, "country": "US" });
+        let added = self.sandbox_post("/sandbox/phones", body).await?;
+        Ok(added["id"].as_str().expect("phone id").to_owned())
+    }
+
+    async fn sandbox_post(&self, path: &str, body: Value) -> Result<Value, Retry> {
+        let response = self
+            .http
+            .post(self.cluster.sandbox.url(path))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| Retry(e.to_string()))?;
+        response.json().await.map_err(|e| Retry(e.to_string()))
+    }
+
+    async fn try_onboarding(&self, tenant: &Tenant, n: usize, phone: &str) -> Result<(), Retry> {
+        let api = self.api().to_owned();
+        let fail = |e: reqwest::Error| Retry(e.to_string());
+        let created = self
+            .http
+            .post(format!("{api}/v1/onboarding-links"))
+            .bearer_auth(&tenant.key)
+            .json(
+                &json!({ "externalId": format!("load-{n}"), "redirectUrl": "https://app.example.com/done" }),
+            )
+            .send()
+            .await
+            .map_err(fail)?;
+        if created.status() != 201 {
+            return Err(Retry(format!("link: {}", created.status())));
+        }
+        let link: Value = created.json().await.map_err(fail)?;
+        let link = link["data"]["id"].as_str().expect("link id").to_owned();
+        let page = self
+            .http
+            .get(format!("{api}/signup/{link}"))
+            .send()
+            .await
+            .map_err(fail)?
+            .text()
+            .await
+            .map_err(fail)?;
+        let state = page
+            .split("\"state\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .ok_or_else(|| Retry("no state in the hosted page".into()))?
+            .to_owned();
+        let minted = self
+            .sandbox_post(
+                "/sandbox/codes",
+                json!({ "waba_id": COFFEE_WABA, "phone_number_id": phone }),
+            )
+            .await?;
+        let code = minted["code"]
+            .as_str()
+            .ok_or_else(|| Retry(format!("code: {minted}")))?;
+        let fields = [
+            ("state", state.as_str()),
+            ("code", code),
+            ("event", "FINISH"),
+            ("waba_id", COFFEE_WABA),
+            ("phone_number_id", phone),
+        ];
+        let landed = self
+            .http
+            .post(format!("{api}/signup/{link}/callback"))
+            .form(&fields)
+            .send()
+            .await
+            .map_err(fail)?;
+        let location = landed
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if location.contains("status=success") {
+            Ok(())
+        } else {
+            Err(Retry(format!("callback: {} {location}", landed.status())))
+        }
+    }
+}
