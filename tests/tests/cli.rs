@@ -35,3 +35,26 @@ async fn tail_prints_a_links_events_from_jetstream() {
     assert_eq!(event["eventType"], "onboarding_link.created");
     assert_eq!(event["streamId"], link["data"]["id"]);
 }
+
+#[test]
+fn no_process_prints_a_secret_setting_in_its_help() {
+    let secrets = [
+        ("GANGWAY_ADMIN_TOKEN", "admin-secret-4f1c"),
+        ("GANGWAY_ENCRYPTION_KEYS", "k9:c2VjcmV0LWtleS1tYXRlcmlhbA"),
+        ("GANGWAY_META_APP_SECRET", "app-secret-77d2"),
+        ("GANGWAY_META_WEBHOOK_VERIFY_TOKEN", "verify-secret-0b9e"),
+        ("GANGWAY_METRICS_TOKEN", "metrics-secret-5a31"),
+    ];
+    for binary in ["gangway-api", "gangway-dispatcher", "gangway-projector", "gangway"] {
+        let output = std::process::Command::new(gangway_testkit::binary(binary))
+            .arg("--help")
+            .envs(secrets)
+            .output()
+            .expect("running --help");
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(help.contains("Usage"), "{binary} --help: {help}");
+        for (name, value) in secrets {
+            assert!(!help.contains(value), "{binary} --help shows {name}");
+        }
+    }
+}

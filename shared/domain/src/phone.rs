@@ -67,10 +67,7 @@ pub enum PhoneEvent {
     /// An `account_update` about the WABA that does not disconnect it (a violation, a
     /// restriction, a ban decision), kept in the number's history for support.
     #[serde(rename = "phone_number.account_updated")]
-    AccountUpdated {
-        event: String,
-        info: serde_json::Value,
-    },
+    AccountUpdated { event: String, info: serde_json::Value },
 }
 
 /// Why a number was disconnected.
@@ -214,10 +211,7 @@ impl Phone {
                 self.health = Some(health.clone());
                 self.health_changed_at = Some(at);
             }
-            PhoneEvent::QualityUpdated {
-                event,
-                current_limit,
-            } => {
+            PhoneEvent::QualityUpdated { event, current_limit } => {
                 self.quality_event = Some(event.clone());
                 if current_limit.is_some() {
                     self.messaging_limit = current_limit.clone();

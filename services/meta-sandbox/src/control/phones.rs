@@ -43,10 +43,7 @@ async fn set_state(
     Path(id): Path<String>,
     MetaJson(change): MetaJson<PhoneStateChange>,
 ) -> Response {
-    match sandbox
-        .world()
-        .set_phone_state(&id, change)
-    {
+    match sandbox.world().set_phone_state(&id, change) {
         Some(phone) => Json(phone).into_response(),
         None => graph_error(400, 100, Some(33), "Unknown phone number id"),
     }
