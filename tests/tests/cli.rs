@@ -45,7 +45,12 @@ fn no_process_prints_a_secret_setting_in_its_help() {
         ("GANGWAY_META_WEBHOOK_VERIFY_TOKEN", "verify-secret-0b9e"),
         ("GANGWAY_METRICS_TOKEN", "metrics-secret-5a31"),
     ];
-    for binary in ["gangway-api", "gangway-dispatcher", "gangway-projector", "gangway"] {
+    for binary in [
+        "gangway-api",
+        "gangway-dispatcher",
+        "gangway-projector",
+        "gangway",
+    ] {
         let output = std::process::Command::new(gangway_testkit::binary(binary))
             .arg("--help")
             .envs(secrets)

@@ -20,10 +20,20 @@ pub struct ApiConfig {
     #[arg(long, env = "GANGWAY_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
     pub public_url: String,
     /// Bearer token for `/admin/*`.
-    #[arg(long, env = "GANGWAY_ADMIN_TOKEN", hide_env_values = true, default_value = "dev-admin-token")]
+    #[arg(
+        long,
+        env = "GANGWAY_ADMIN_TOKEN",
+        hide_env_values = true,
+        default_value = "dev-admin-token"
+    )]
     pub admin_token: Secret,
     /// Encryption keys as `id:base64(32 bytes)[,id:key...]`. Empty in development: a fixed dev key.
-    #[arg(long, env = "GANGWAY_ENCRYPTION_KEYS", hide_env_values = true, default_value = "")]
+    #[arg(
+        long,
+        env = "GANGWAY_ENCRYPTION_KEYS",
+        hide_env_values = true,
+        default_value = ""
+    )]
     pub encryption_keys: Secret,
     /// Which of the encryption keys seals new secrets.
     #[arg(long, env = "GANGWAY_ENCRYPTION_KEY_ID", default_value = "")]
@@ -64,13 +74,19 @@ pub struct MetaConfig {
     /// The Meta app id. Empty: use the meta sandbox at GANGWAY_META_SANDBOX_URL.
     #[arg(long = "meta-app-id", env = "GANGWAY_META_APP_ID", default_value = "")]
     pub app_id: String,
-    #[arg(long = "meta-app-secret", env = "GANGWAY_META_APP_SECRET", hide_env_values = true, default_value = "")]
+    #[arg(
+        long = "meta-app-secret",
+        env = "GANGWAY_META_APP_SECRET",
+        hide_env_values = true,
+        default_value = ""
+    )]
     pub app_secret: Secret,
     /// What Meta must send as `hub.verify_token` when it verifies `/meta/webhooks` (the value
     /// set in the app's webhook settings). Empty with the sandbox: `sandbox-verify-token`.
     #[arg(
         long = "meta-webhook-verify-token",
-        env = "GANGWAY_META_WEBHOOK_VERIFY_TOKEN", hide_env_values = true,
+        env = "GANGWAY_META_WEBHOOK_VERIFY_TOKEN",
+        hide_env_values = true,
         default_value = ""
     )]
     pub webhook_verify_token: Secret,

@@ -15,7 +15,12 @@ pub struct DispatcherConfig {
     #[arg(long, env = "GANGWAY_DISPATCHER_CONSUMER", default_value = "dispatcher")]
     pub consumer: String,
     /// The same keys as the api's, to read webhook secrets.
-    #[arg(long, env = "GANGWAY_ENCRYPTION_KEYS", hide_env_values = true, default_value = "")]
+    #[arg(
+        long,
+        env = "GANGWAY_ENCRYPTION_KEYS",
+        hide_env_values = true,
+        default_value = ""
+    )]
     pub encryption_keys: Secret,
     #[arg(long, env = "GANGWAY_ENCRYPTION_KEY_ID", default_value = "")]
     pub encryption_key_id: String,

@@ -33,7 +33,12 @@ use std::time::Duration;
 #[derive(Args, Clone, Debug)]
 pub struct MetricsConfig {
     /// Bearer token `/metrics` requires. Empty (the default): open, like `/healthz`.
-    #[arg(long, env = "GANGWAY_METRICS_TOKEN", hide_env_values = true, default_value = "")]
+    #[arg(
+        long,
+        env = "GANGWAY_METRICS_TOKEN",
+        hide_env_values = true,
+        default_value = ""
+    )]
     pub metrics_token: Secret,
     /// How often gauges read from Postgres or NATS (webhook queue depth, projector backlog) are
     /// refreshed, in milliseconds.
