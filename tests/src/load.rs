@@ -202,3 +202,11 @@ impl<'a> Load<'a> {
         }
     }
 }
+
+/// A number of onboardings from the environment variable `name`, or `default`.
+pub fn count_from_env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}

@@ -8,25 +8,18 @@
 //! the number of onboardings (default 2,000).
 
 use gangway_e2e::cluster::{Cluster, Role};
-use gangway_e2e::load::Load;
+use gangway_e2e::load::{count_from_env, Load};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const EVENTS: [&str; 2] = ["phone_number.connected", "onboarding_link.completed"];
-
-fn onboardings() -> usize {
-    std::env::var("GANGWAY_FAULT_ONBOARDINGS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(2_000)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_lost_when_every_process_and_nats_die_under_load() {
     let cluster = Cluster::start(1).await;
     let load = Load::new(&cluster);
     let tenant = load.tenant("/hooks", &EVENTS).await;
-    let count = onboardings();
+    let count = count_from_env("GANGWAY_FAULT_ONBOARDINGS", 2_000);
     let started = Instant::now();
 
     // Each fault strikes when this share of the onboardings has finished.

@@ -30,6 +30,14 @@ async fn subscribe(world: &SignupWorld, key: &str, receiver: &Receiver, path: &s
     assert_eq!(status, 201, "{created}");
 }
 
+/// A receiver whose `/hooks` gets `events` for the world's organization, and a dispatcher.
+async fn hooks_for(world: &SignupWorld, events: &[&str]) -> (Receiver, tokio_util::sync::DropGuard) {
+    let receiver = Receiver::start().await;
+    let dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
+    subscribe(world, &world.key, &receiver, "/hooks", events).await;
+    (receiver, dispatcher)
+}
+
 /// Has the sandbox send one of Meta's webhooks to the api; returns the sandbox's answer (the
 /// api's status and reply, and the notification sent).
 async fn meta_sends(world: &SignupWorld, request: Value) -> Value {
@@ -64,16 +72,7 @@ async fn wait_for_webhooks(receiver: &Receiver, path: &str, count: usize) -> Vec
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_signed_notifications_count_and_a_removed_partner_disconnects_the_phone() {
     let world = SignupWorld::new().await;
-    let receiver = Receiver::start().await;
-    let _dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
-    subscribe(
-        &world,
-        &world.key,
-        &receiver,
-        "/hooks",
-        &["phone_number.disconnected"],
-    )
-    .await;
+    let (receiver, _dispatcher) = hooks_for(&world, &["phone_number.disconnected"]).await;
     let phone_id = connect(&world, "cus_partner").await;
     let events_before = phone_event_types(&world, &phone_id).await;
 
@@ -271,16 +270,7 @@ async fn quality_and_name_updates_are_kept_in_the_phone_history() {
 async fn the_health_monitor_reports_changes_and_disconnects_a_dead_token() {
     let world = SignupWorld::new_with(|config| config.health_check_seconds = 1).await;
     let _projector = spawn_projector(&world.env, world.api.state.bus.clone()).drop_guard();
-    let receiver = Receiver::start().await;
-    let _dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
-    subscribe(
-        &world,
-        &world.key,
-        &receiver,
-        "/hooks",
-        &["phone_number.disconnected"],
-    )
-    .await;
+    let (receiver, _dispatcher) = hooks_for(&world, &["phone_number.disconnected"]).await;
     let phone_id = connect(&world, "cus_health").await;
     let health_of = |refresh: bool| {
         let path = format!("/v1/phones/{phone_id}/health?refresh={refresh}");
@@ -342,10 +332,8 @@ async fn the_health_monitor_reports_changes_and_disconnects_a_dead_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disconnected_number_comes_back_through_a_reconnect_link_in_the_browser() -> anyhow::Result<()> {
     let world = SignupWorld::new().await;
-    let receiver = Receiver::start().await;
-    let _dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
     let lifecycle = ["phone_number.disconnected", "phone_number.reconnected"];
-    subscribe(&world, &world.key, &receiver, "/hooks", &lifecycle).await;
+    let (receiver, _dispatcher) = hooks_for(&world, &lifecycle).await;
     let phone_id = connect(&world, "cus_back").await;
     meta_sends(
         &world,

@@ -7,19 +7,12 @@
 //! `GANGWAY_SCALE_ONBOARDINGS` sets the number of onboardings (default 1,000).
 
 use gangway_e2e::cluster::{Cluster, Role};
-use gangway_e2e::load::Load;
+use gangway_e2e::load::{count_from_env, Load};
 use gangway_e2e::wait_until;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const EVENTS: [&str; 2] = ["phone_number.connected", "onboarding_link.completed"];
-
-fn onboardings() -> usize {
-    std::env::var("GANGWAY_SCALE_ONBOARDINGS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000)
-}
 
 /// Whether the api at `url` reports that its relay holds the publishing lock.
 async fn leads(http: &reqwest::Client, url: &str) -> Option<bool> {
@@ -49,7 +42,7 @@ async fn two_of_each_process_share_the_work_and_the_relay_fails_over() {
     let http = reqwest::Client::new();
     let load = Load::new(&cluster);
     let tenant = load.tenant("/hooks", &EVENTS).await;
-    let count = onboardings();
+    let count = count_from_env("GANGWAY_SCALE_ONBOARDINGS", 1_000);
 
     wait_until("one relay leading", Duration::from_secs(30), || async {
         leaders(&http, &cluster.api_urls)

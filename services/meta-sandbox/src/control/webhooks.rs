@@ -5,7 +5,7 @@
 
 use super::MetaJson;
 use crate::graph::graph_error;
-use crate::world::{random, World};
+use crate::world::{random, Phone, World};
 use crate::Sandbox;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -208,52 +208,34 @@ fn notification(sandbox: &Sandbox, notify: Notify) -> Result<Value, String> {
             phone_number_id,
             from,
             text,
-        } => {
-            let phone = phone(&phone_number_id)?;
-            envelope(
-                &phone.waba_id,
-                "messages",
-                json!({
-                    "messaging_product": "whatsapp",
-                    "metadata": {
-                        "display_phone_number": digits(&phone.display_phone_number),
-                        "phone_number_id": phone.id
-                    },
-                    "contacts": [{ "profile": { "name": "Sandbox Customer" }, "wa_id": from }],
-                    "messages": [{
-                        "from": from,
-                        "id": format!("wamid.{}", random("HBgL", 40)),
-                        "timestamp": unix_now().to_string(),
-                        "type": "text",
-                        "text": { "body": text }
-                    }]
-                }),
-            )
-        }
+        } => messages_change(
+            &phone(&phone_number_id)?,
+            json!({
+                "contacts": [{ "profile": { "name": "Sandbox Customer" }, "wa_id": from }],
+                "messages": [{
+                    "from": from,
+                    "id": format!("wamid.{}", random("HBgL", 40)),
+                    "timestamp": unix_now().to_string(),
+                    "type": "text",
+                    "text": { "body": text }
+                }]
+            }),
+        ),
         Notify::Status {
             phone_number_id,
             message_id,
             status,
-        } => {
-            let phone = phone(&phone_number_id)?;
-            envelope(
-                &phone.waba_id,
-                "messages",
-                json!({
-                    "messaging_product": "whatsapp",
-                    "metadata": {
-                        "display_phone_number": digits(&phone.display_phone_number),
-                        "phone_number_id": phone.id
-                    },
-                    "statuses": [{
-                        "id": message_id,
-                        "status": status,
-                        "timestamp": unix_now().to_string(),
-                        "recipient_id": sender()
-                    }]
-                }),
-            )
-        }
+        } => messages_change(
+            &phone(&phone_number_id)?,
+            json!({
+                "statuses": [{
+                    "id": message_id,
+                    "status": status,
+                    "timestamp": unix_now().to_string(),
+                    "recipient_id": sender()
+                }]
+            }),
+        ),
     })
 }
 
@@ -266,4 +248,19 @@ fn unix_now() -> u64 {
 /// Meta's webhooks carry display numbers as bare digits.
 fn digits(display: &str) -> String {
     display.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// A `messages` change for `phone`: Meta's metadata, plus the messages or statuses in `content`.
+fn messages_change(phone: &Phone, content: Value) -> Value {
+    let mut value = json!({
+        "messaging_product": "whatsapp",
+        "metadata": {
+            "display_phone_number": digits(&phone.display_phone_number),
+            "phone_number_id": phone.id
+        }
+    });
+    if let (Some(value), Value::Object(content)) = (value.as_object_mut(), content) {
+        value.extend(content);
+    }
+    envelope(&phone.waba_id, "messages", value)
 }
