@@ -170,7 +170,17 @@ async fn messages_and_statuses_reach_the_owning_organization_once() {
     )
     .await;
     assert_eq!(early["status"], 200, "{early}");
-    let phone_id = connect(&world, "cus_messages").await;
+    // Connected through a link whose own webhook asks for the message traffic, as the
+    // onboarding-links product's example does.
+    let link = world
+        .link(json!({
+            "externalId": "cus_messages",
+            "webhookUrl": receiver.url("/link"),
+            "webhookEvents": ["message.received"],
+        }))
+        .await;
+    let landing = world.finish(&link).await;
+    let phone_id = landing.params["phone_number_id"].clone();
 
     let inbound = meta_sends(
         &world,
@@ -216,8 +226,16 @@ async fn messages_and_statuses_reach_the_owning_organization_once() {
         .await;
         assert_eq!(again["status"], 200);
     }
+    let from_link = wait_for_webhooks(&receiver, "/link", 1).await;
+    assert_eq!(from_link[0]["event"], "message.received");
+    assert_eq!(from_link[0]["data"]["message"], *sent_message);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receiver.received_at("/ours").len(), 2, "no duplicates");
+    assert_eq!(
+        receiver.received_at("/link").len(),
+        1,
+        "only the types the link asked for"
+    );
     assert!(
         receiver.received_at("/theirs").is_empty(),
         "another organization never sees this number's traffic"
