@@ -2,21 +2,24 @@
 //! overall and per endpoint), record every attempt, and schedule retries. No transaction or row
 //! lock is held during an HTTP call: a claimed message carries a lease instead, and a message
 //! whose lease ran out (its replica died) is due again.
+//!
+//! Messages reach a sender two ways: claimed here when due, or handed over by ingest, which
+//! leases them in the transaction that records them (see [`Deliverer::reserve`]).
 
 use crate::attempt::{AttemptResult, Delivery, Sender};
 use crate::keys::Keys;
+use crate::record::{self, Disable, Finished, Rules};
 use crate::schedule::RetrySchedule;
-use chrono::{Duration as Span, SubsecRound, Utc};
+use chrono::{SubsecRound, Utc};
 use gangway_domain::webhook::{Endpoint, EndpointEvent};
 use gangway_event_store::{
     read_stream_after, EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamRef,
 };
-use gangway_telemetry::webhooks::Outcome;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -32,6 +35,14 @@ pub struct DeliveryConfig {
     pub poll_interval: Duration,
 }
 
+impl DeliveryConfig {
+    /// How long a claimed message is held: one attempt and its recording. After a crash the
+    /// message is due again then.
+    pub fn lease(&self) -> Duration {
+        self.attempt_timeout + Duration::from_secs(5)
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct ClaimedRow {
     id: Uuid,
@@ -45,35 +56,92 @@ struct ClaimedRow {
     document: serde_json::Value,
 }
 
+/// A place for one delivery to `endpoint`: a slot of the overall bound and of the endpoint's cap.
+/// Dropping it unused gives both back.
+pub struct Reservation {
+    deliverer: Arc<Deliverer>,
+    endpoint_id: Uuid,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.deliverer.release(self.endpoint_id);
+        drop(self.permit.take());
+    }
+}
+
 pub struct Deliverer {
+    /// Ingest and its leases: synchronous commits.
     pool: PgPool,
+    /// Claims and attempt outcomes: commits that need not wait for the disk. Losing one in a
+    /// Postgres crash only means a message is sent again (at least once), never lost.
+    fast_pool: PgPool,
     store: EventStore,
     sender: Sender,
     keys: Keys,
     config: DeliveryConfig,
-    /// Woken when new messages were recorded.
+    /// Woken when new messages were recorded or a slot came free.
     pub wake: Arc<Notify>,
+    slots: Arc<Semaphore>,
     in_flight: Mutex<HashMap<Uuid, usize>>,
+    finished: mpsc::Sender<Finished>,
+    recorder: Mutex<Option<mpsc::Receiver<Finished>>>,
 }
 
 impl Deliverer {
-    pub fn new(pool: PgPool, store: EventStore, sender: Sender, keys: Keys, config: DeliveryConfig) -> Self {
+    pub fn new(
+        pool: PgPool,
+        fast_pool: PgPool,
+        store: EventStore,
+        sender: Sender,
+        keys: Keys,
+        config: DeliveryConfig,
+    ) -> Self {
+        let concurrency = config.concurrency.max(1);
+        let (finished, recorder) = mpsc::channel(concurrency);
         Self {
             pool,
+            fast_pool,
             store,
             sender,
             keys,
             config,
             wake: Arc::new(Notify::new()),
+            slots: Arc::new(Semaphore::new(concurrency)),
             in_flight: Mutex::new(HashMap::new()),
+            finished,
+            recorder: Mutex::new(Some(recorder)),
         }
+    }
+
+    pub fn config(&self) -> &DeliveryConfig {
+        &self.config
     }
 
     /// Delivers until cancelled.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
-        let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let recorder = self.recorder.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let recording = recorder.map(|finished| {
+            let this = self.clone();
+            let rules = Rules {
+                circuit_failures: self.config.circuit_failures,
+                circuit_open: self.config.circuit_open,
+                disable_after: self.config.disable_after,
+            };
+            tokio::spawn(record::run(
+                self.fast_pool.clone(),
+                self.config.schedule.clone(),
+                rules,
+                finished,
+                move |d: Disable| {
+                    let this = this.clone();
+                    async move { this.disable(&d.endpoint, d.reason).await }
+                },
+            ))
+        });
         while !cancel.is_cancelled() {
-            let free = slots.available_permits();
+            let free = self.slots.available_permits();
             let claimed = if free == 0 {
                 Ok(Vec::new())
             } else {
@@ -95,18 +163,65 @@ impl Deliverer {
                 continue;
             }
             for (delivery, endpoint) in claimed {
-                let Ok(permit) = slots.clone().acquire_owned().await else {
+                let Ok(permit) = self.slots.clone().acquire_owned().await else {
                     break;
                 };
-                let this = self.clone();
-                tokio::spawn(async move {
-                    this.deliver(delivery, endpoint).await;
-                    drop(permit);
-                });
+                let reservation = Reservation {
+                    deliverer: self.clone(),
+                    endpoint_id: delivery.endpoint_id,
+                    permit: Some(permit),
+                };
+                self.clone().start(delivery, endpoint, reservation);
             }
         }
         // Let attempts under way finish and record their outcome.
-        let _ = slots.acquire_many(self.config.concurrency.max(1) as u32).await;
+        let _ = self
+            .slots
+            .acquire_many(self.config.concurrency.max(1) as u32)
+            .await;
+        if let Some(recording) = recording {
+            recording.abort();
+        }
+    }
+
+    /// A place for a delivery to this endpoint now, if the overall bound and the endpoint's cap
+    /// allow one; ingest leases a message it records only with one.
+    pub fn reserve(self: &Arc<Self>, endpoint_id: Uuid) -> Option<Reservation> {
+        let permit = self.slots.clone().try_acquire_owned().ok()?;
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let busy = in_flight.entry(endpoint_id).or_default();
+        if *busy >= self.config.endpoint_concurrency {
+            return None;
+        }
+        *busy += 1;
+        Some(Reservation {
+            deliverer: self.clone(),
+            endpoint_id,
+            permit: Some(permit),
+        })
+    }
+
+    fn release(&self, endpoint_id: Uuid) {
+        {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = in_flight.get_mut(&endpoint_id) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    in_flight.remove(&endpoint_id);
+                }
+            }
+        }
+        // A slot is free: the loop may claim the endpoint's next message now.
+        self.wake.notify_one();
+    }
+
+    /// Sends a leased message in its own task; the reservation is given back once its outcome
+    /// is recorded.
+    pub fn start(self: Arc<Self>, delivery: Delivery, endpoint: Endpoint, reservation: Reservation) {
+        tokio::spawn(async move {
+            self.deliver(delivery, endpoint).await;
+            drop(reservation);
+        });
     }
 
     /// Claims due messages of endpoints that are enabled, not parked, and below their
@@ -119,38 +234,55 @@ impl Deliverer {
             let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             in_flight.iter().map(|(id, n)| (*id, *n as i32)).unzip()
         };
-        // Covers one attempt and its recording; after a crash the message is due again then.
-        let lease = self.config.attempt_timeout + Duration::from_secs(5);
+        // The endpoints with pending messages are found by skipping through the index of pending
+        // messages one endpoint at a time, and each contributes its oldest due messages up to
+        // its free cap, first messages of every endpoint before second ones: the cost follows the
+        // endpoints with work and the messages taken, not the size of the backlog. (`= ANY` of
+        // an array makes the update look the picked rows up by key.)
         let rows: Vec<ClaimedRow> = sqlx::query_as(
-                "WITH ranked AS ( \
-                     SELECT m.id, m.endpoint_id, m.next_attempt_at, \
-                            row_number() OVER (PARTITION BY m.endpoint_id ORDER BY m.next_attempt_at) AS rank \
-                     FROM webhook_messages m JOIN dispatch_endpoints e ON e.id = m.endpoint_id \
-                     WHERE m.status = 'pending' AND m.next_attempt_at <= now() \
+            "WITH RECURSIVE pending(endpoint_id) AS ( \
+                 (SELECT endpoint_id FROM webhook_messages WHERE status = 'pending' \
+                  ORDER BY endpoint_id LIMIT 1) \
+                 UNION ALL \
+                 SELECT (SELECT m.endpoint_id FROM webhook_messages m \
+                         WHERE m.status = 'pending' AND m.endpoint_id > p.endpoint_id \
+                         ORDER BY m.endpoint_id LIMIT 1) \
+                 FROM pending p WHERE p.endpoint_id IS NOT NULL \
+             ), busy AS ( \
+                 SELECT * FROM unnest($3::uuid[], $5::int[]) AS b(endpoint_id, in_flight) \
+             ), candidates AS ( \
+                 SELECT c.id, c.next_attempt_at, \
+                        row_number() OVER (PARTITION BY p.endpoint_id ORDER BY c.next_attempt_at) AS rank \
+                 FROM pending p \
+                 JOIN dispatch_endpoints e ON e.id = p.endpoint_id \
+                 LEFT JOIN busy b ON b.endpoint_id = p.endpoint_id \
+                 CROSS JOIN LATERAL ( \
+                     SELECT m.id, m.next_attempt_at FROM webhook_messages m \
+                     WHERE m.endpoint_id = p.endpoint_id AND m.status = 'pending' \
+                       AND m.next_attempt_at <= now() \
                        AND (m.leased_until IS NULL OR m.leased_until < now()) \
-                       AND e.enabled AND (e.circuit_open_until IS NULL OR e.circuit_open_until <= now()) \
-                 ), busy AS ( \
-                     SELECT * FROM unnest($3::uuid[], $5::int[]) AS b(endpoint_id, in_flight) \
-                 ), picked AS ( \
-                     SELECT r.id FROM ranked r LEFT JOIN busy b ON b.endpoint_id = r.endpoint_id \
-                     WHERE r.rank <= $4 - COALESCE(b.in_flight, 0) \
-                     ORDER BY r.rank, r.next_attempt_at LIMIT $1 \
-                 ) \
-                 UPDATE webhook_messages m SET leased_until = now() + make_interval(secs => $2), \
-                     attempts = m.attempts + 1 \
-                 FROM picked, dispatch_endpoints e \
-                 WHERE m.id = picked.id AND e.id = m.endpoint_id AND m.status = 'pending' \
-                   AND (m.leased_until IS NULL OR m.leased_until < now()) \
-                 RETURNING m.id, m.organization_id, m.endpoint_id, m.event_id, m.event_type, m.body, \
-                     m.occurred_at, m.attempts, e.document",
-            )
-            .bind(limit as i64)
-            .bind(lease.as_secs_f64())
-            .bind(&busy)
-            .bind(self.config.endpoint_concurrency as i64)
-            .bind(&busy_counts)
-            .fetch_all(&self.pool)
-            .await?;
+                     ORDER BY m.next_attempt_at \
+                     LIMIT greatest($4 - COALESCE(b.in_flight, 0), 0) \
+                 ) c \
+                 WHERE e.enabled AND (e.circuit_open_until IS NULL OR e.circuit_open_until <= now()) \
+             ), picked AS ( \
+                 SELECT id FROM candidates ORDER BY rank, next_attempt_at LIMIT $1 \
+             ) \
+             UPDATE webhook_messages m SET leased_until = now() + make_interval(secs => $2), \
+                 attempts = m.attempts + 1 \
+             FROM dispatch_endpoints e \
+             WHERE m.id = ANY(ARRAY(SELECT id FROM picked)) AND e.id = m.endpoint_id \
+               AND m.status = 'pending' AND (m.leased_until IS NULL OR m.leased_until < now()) \
+             RETURNING m.id, m.organization_id, m.endpoint_id, m.event_id, m.event_type, m.body, \
+                 m.occurred_at, m.attempts, e.document",
+        )
+        .bind(limit as i64)
+        .bind(self.config.lease().as_secs_f64())
+        .bind(&busy)
+        .bind(self.config.endpoint_concurrency as i64)
+        .bind(&busy_counts)
+        .fetch_all(&self.fast_pool)
+        .await?;
         let mut claimed = Vec::with_capacity(rows.len());
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         for row in rows {
@@ -186,113 +318,17 @@ impl Deliverer {
                 retry_after: None,
             },
         };
-        if let Err(error) = self.record(&delivery, &endpoint, &result).await {
-            // The lease runs out and the message is tried again: at least once, never lost.
-            tracing::warn!(%error, message = %delivery.message_id, "recording a delivery attempt failed");
-        }
-        {
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(n) = in_flight.get_mut(&delivery.endpoint_id) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    in_flight.remove(&delivery.endpoint_id);
-                }
-            }
-        }
-        // A slot is free: the loop may claim the endpoint's next message now.
-        self.wake.notify_one();
-    }
-
-    async fn record(
-        &self,
-        delivery: &Delivery,
-        endpoint: &Endpoint,
-        result: &AttemptResult,
-    ) -> anyhow::Result<()> {
-        let now = Utc::now();
-        let (status, next_attempt_at) = if result.succeeded() {
-            ("delivered", now)
-        } else {
-            match self.config.schedule.after(delivery.attempts.max(0) as u32) {
-                Some(delay) => {
-                    let delay = result.retry_after.map_or(delay, |after| after.max(delay));
-                    ("pending", now + Span::from_std(delay).unwrap_or(Span::hours(1)))
-                }
-                None => ("failed", now),
-            }
+        let (done, recorded) = oneshot::channel();
+        let finished = Finished {
+            delivery,
+            endpoint,
+            result,
+            done,
         };
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO webhook_attempts (message_id, attempted_at, status_code, latency_ms, response_excerpt, error) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(delivery.message_id)
-        .bind(result.attempted_at)
-        .bind(result.status_code.map(i32::from))
-        .bind(i32::try_from(result.latency.as_millis()).unwrap_or(i32::MAX))
-        .bind(&result.response_excerpt)
-        .bind(&result.error)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE webhook_messages SET status = $2, next_attempt_at = $3, leased_until = NULL, \
-                 delivered_at = CASE WHEN $2 = 'delivered' THEN $4 ELSE delivered_at END \
-             WHERE id = $1",
-        )
-        .bind(delivery.message_id)
-        .bind(status)
-        .bind(next_attempt_at)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        // When the endpoint started failing, and whether this failure parked its backlog.
-        let failing: Option<(chrono::DateTime<Utc>, bool)> = if result.succeeded() {
-            // Only an unhealthy endpoint's row is written: a healthy one's is not locked by every
-            // success, so deliveries to one endpoint do not queue behind each other's commits.
-            sqlx::query(
-                "UPDATE dispatch_endpoints SET failing_since = NULL, consecutive_failures = 0, \
-                     circuit_open_until = NULL \
-                 WHERE id = $1 AND (failing_since IS NOT NULL OR consecutive_failures > 0 \
-                     OR circuit_open_until IS NOT NULL)",
-            )
-            .bind(delivery.endpoint_id)
-            .execute(&mut *tx)
-            .await?;
-            None
-        } else {
-            sqlx::query_as(
-                "UPDATE dispatch_endpoints SET failing_since = COALESCE(failing_since, $2), \
-                     consecutive_failures = consecutive_failures + 1, \
-                     circuit_open_until = CASE WHEN consecutive_failures + 1 >= $3 THEN $4 \
-                                          ELSE circuit_open_until END \
-                 WHERE id = $1 RETURNING failing_since, consecutive_failures >= $3",
-            )
-            .bind(delivery.endpoint_id)
-            .bind(result.attempted_at)
-            .bind(self.config.circuit_failures.max(1) as i32)
-            .bind(now + Span::from_std(self.config.circuit_open).unwrap_or(Span::seconds(30)))
-            .fetch_optional(&mut *tx)
-            .await?
-        };
-        tx.commit().await?;
-        let outcome = match (status, failing) {
-            ("delivered", _) => Outcome::Success,
-            ("failed", _) => Outcome::Failed,
-            (_, Some((_, true))) => Outcome::Parked,
-            _ => Outcome::Retry,
-        };
-        gangway_telemetry::webhooks::attempted(outcome, result.latency, delivery.occurred_at);
-        let failing_since = failing.map(|(since, _)| since);
-
-        let failing_too_long = failing_since.is_some_and(|since| {
-            now - since >= Span::from_std(self.config.disable_after).unwrap_or(Span::days(5))
-        });
-        if result.gone() {
-            self.disable(endpoint, "the endpoint answered 410 Gone").await?;
-        } else if failing_too_long {
-            self.disable(endpoint, "the endpoint kept failing").await?;
+        // Recorded with others; if that fails the lease runs out and the message is tried again.
+        if self.finished.send(finished).await.is_ok() {
+            let _ = recorded.await;
         }
-        Ok(())
     }
 
     /// Appends `webhook_endpoint.disabled`; the dispatcher's own view follows when the event comes

@@ -1,30 +1,77 @@
-//! From the event stream to webhook messages: keep the dispatcher's view of the endpoints, and
-//! record one message per (outgoing event, subscribed endpoint), idempotently, before the event
-//! is acknowledged.
+//! Recording webhook messages: one per (outgoing event, subscribed endpoint), idempotently, before
+//! the events are acknowledged.
+//!
+//! Several events are recorded in one transaction, their messages in one statement. A message
+//! the deliverer has room for is leased in that same statement and handed straight to a sender
+//! once committed, without waiting for a claim; the lease in Postgres stays the source of truth,
+//! so after a crash it runs out and the message is claimed as usual.
 
+use crate::attempt::Delivery;
 use crate::outgoing::outgoing;
+use chrono::{DateTime, Utc};
 use gangway_domain::webhook::{Endpoint, EndpointEvent, EndpointStatus};
 use gangway_domain::{EndpointId, OrganizationId, StreamEvent};
 use gangway_event_store::{read_stream_after, RecordedEvent};
 use sqlx::{PgConnection, PgPool};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::time::Duration;
 use uuid::Uuid;
 
-/// What one event led to.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Ingested {
+/// What a batch of events led to.
+#[derive(Debug)]
+pub struct Ingested<R> {
     /// Messages recorded now (0 when they already were: a redelivery).
     pub messages: u64,
+    /// Messages recorded and leased now, with what was reserved for them: to be sent at once.
+    pub leased: Vec<(Delivery, Endpoint, R)>,
+}
+
+/// An endpoint as routing sees it: its document, and whether its backlog is parked.
+struct Route {
+    endpoint: Endpoint,
+    parked: bool,
+}
+
+/// A message to record, with the reservation that lets it be leased now, if any.
+struct Pending<R> {
+    delivery: Delivery,
+    endpoint: Endpoint,
+    reserved: Option<R>,
 }
 
 /// Handles one event in one transaction. Safe to repeat.
-pub async fn ingest(pool: &PgPool, event: &RecordedEvent) -> anyhow::Result<Ingested> {
+pub async fn ingest(pool: &PgPool, event: &RecordedEvent) -> anyhow::Result<u64> {
+    let none = |_: &Endpoint| None::<()>;
+    Ok(
+        ingest_batch(pool, std::slice::from_ref(event), Duration::ZERO, none)
+            .await?
+            .messages,
+    )
+}
+
+/// Handles `events` in order, in one transaction. Safe to repeat. `reserve` is asked, for each
+/// new message to an endpoint that is not parked, whether it may be sent at once; if so the
+/// message is recorded with a lease of `lease`, and returned with the reservation.
+pub async fn ingest_batch<R>(
+    pool: &PgPool,
+    events: &[RecordedEvent],
+    lease: Duration,
+    mut reserve: impl FnMut(&Endpoint) -> Option<R>,
+) -> anyhow::Result<Ingested<R>> {
     let mut tx = pool.begin().await?;
-    let ingested = if event.stream_type == EndpointEvent::STREAM_TYPE {
-        refresh_endpoint(&mut tx, event).await?;
-        Ingested::default()
-    } else {
-        record_messages(&mut tx, event).await?
-    };
+    let mut routes: HashMap<Uuid, Vec<Route>> = HashMap::new();
+    let mut pending = Vec::new();
+    for event in events {
+        if event.stream_type == EndpointEvent::STREAM_TYPE {
+            refresh_endpoint(&mut tx, event).await?;
+            // Later events of this batch route by the new state.
+            routes.remove(&event.organization_id);
+        } else {
+            messages(&mut tx, event, &mut routes, &mut pending, &mut reserve).await?;
+        }
+    }
+    let ingested = insert(&mut tx, pending, lease).await?;
     tx.commit().await?;
     Ok(ingested)
 }
@@ -77,40 +124,137 @@ pub fn message_id(event_id: Uuid, endpoint: EndpointId, event_type: &str) -> Uui
     Uuid::new_v5(&event_id, format!("{endpoint}:{event_type}").as_bytes())
 }
 
-async fn record_messages(conn: &mut PgConnection, event: &RecordedEvent) -> anyhow::Result<Ingested> {
+/// The messages of one event, added to `pending`.
+async fn messages<R>(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+    routes: &mut HashMap<Uuid, Vec<Route>>,
+    pending: &mut Vec<Pending<R>>,
+    reserve: &mut impl FnMut(&Endpoint) -> Option<R>,
+) -> anyhow::Result<()> {
     let outgoing = outgoing(&mut *conn, event).await?;
     if outgoing.is_empty() {
-        return Ok(Ingested::default());
+        return Ok(());
     }
     let org = OrganizationId::from_uuid(event.organization_id);
-    let documents: Vec<serde_json::Value> =
-        sqlx::query_scalar("SELECT document FROM dispatch_endpoints WHERE organization_id = $1 AND enabled")
-            .bind(org.as_uuid())
-            .fetch_all(&mut *conn)
-            .await?;
-    let endpoints: Vec<Endpoint> = documents
-        .into_iter()
-        .filter_map(|d| serde_json::from_value(d).ok())
-        .collect();
-    let mut recorded = 0;
+    if let Entry::Vacant(vacant) = routes.entry(event.organization_id) {
+        let rows: Vec<(serde_json::Value, bool)> = sqlx::query_as(
+            "SELECT document, circuit_open_until IS NOT NULL AND circuit_open_until > now() \
+             FROM dispatch_endpoints WHERE organization_id = $1 AND enabled",
+        )
+        .bind(org.as_uuid())
+        .fetch_all(&mut *conn)
+        .await?;
+        let found = rows
+            .into_iter()
+            .filter_map(|(document, parked)| {
+                let endpoint = serde_json::from_value(document).ok()?;
+                Some(Route { endpoint, parked })
+            })
+            .collect();
+        vacant.insert(found);
+    }
+    let endpoints = &routes[&event.organization_id];
     for out in &outgoing {
         let body = out.body(org, event.occurred_at);
-        for endpoint in endpoints.iter().filter(|e| e.wants(out.event_type, out.waba)) {
-            let inserted = sqlx::query(
-                "INSERT INTO webhook_messages (id, organization_id, endpoint_id, event_id, event_type, body, occurred_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            )
-            .bind(message_id(event.event_id, endpoint.id, out.event_type))
-            .bind(org.as_uuid())
-            .bind(endpoint.id.as_uuid())
-            .bind(event.event_id)
-            .bind(out.event_type)
-            .bind(&body)
-            .bind(event.occurred_at)
-            .execute(&mut *conn)
-            .await?;
-            recorded += inserted.rows_affected();
+        for route in endpoints
+            .iter()
+            .filter(|r| r.endpoint.wants(out.event_type, out.waba))
+        {
+            let endpoint = &route.endpoint;
+            let delivery = Delivery {
+                message_id: message_id(event.event_id, endpoint.id, out.event_type),
+                organization_id: event.organization_id,
+                endpoint_id: endpoint.id.as_uuid(),
+                event_id: event.event_id,
+                event_type: out.event_type.to_owned(),
+                body: body.clone(),
+                occurred_at: event.occurred_at,
+                attempts: 0,
+            };
+            let reserved = if route.parked { None } else { reserve(endpoint) };
+            pending.push(Pending {
+                delivery,
+                endpoint: endpoint.clone(),
+                reserved,
+            });
         }
     }
-    Ok(Ingested { messages: recorded })
+    Ok(())
+}
+
+/// Records `pending` in one statement; those with a reservation are leased (their first attempt
+/// counted) and returned, unless they were recorded before.
+async fn insert<R>(
+    conn: &mut PgConnection,
+    pending: Vec<Pending<R>>,
+    lease: Duration,
+) -> anyhow::Result<Ingested<R>> {
+    if pending.is_empty() {
+        return Ok(Ingested {
+            messages: 0,
+            leased: Vec::new(),
+        });
+    }
+    let n = pending.len();
+    let (mut ids, mut orgs, mut endpoints, mut events) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut types, mut bodies, mut occurred, mut leased) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::<DateTime<Utc>>::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for p in &pending {
+        let d = &p.delivery;
+        ids.push(d.message_id);
+        orgs.push(d.organization_id);
+        endpoints.push(d.endpoint_id);
+        events.push(d.event_id);
+        types.push(d.event_type.as_str());
+        bodies.push(d.body.as_str());
+        occurred.push(d.occurred_at);
+        leased.push(p.reserved.is_some());
+    }
+    let inserted: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO webhook_messages (id, organization_id, endpoint_id, event_id, event_type, body, \
+             occurred_at, attempts, leased_until) \
+         SELECT id, organization_id, endpoint_id, event_id, event_type, body, occurred_at, \
+             CASE WHEN leased THEN 1 ELSE 0 END, \
+             CASE WHEN leased THEN now() + make_interval(secs => $9) END \
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], \
+                     $7::timestamptz[], $8::bool[]) \
+             AS t(id, organization_id, endpoint_id, event_id, event_type, body, occurred_at, leased) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(&ids)
+    .bind(&orgs)
+    .bind(&endpoints)
+    .bind(&events)
+    .bind(&types)
+    .bind(&bodies)
+    .bind(&occurred)
+    .bind(&leased)
+    .bind(lease.as_secs_f64())
+    .fetch_all(&mut *conn)
+    .await?;
+    let messages = inserted.len() as u64;
+    let mut inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
+    // A reservation whose message was already recorded is dropped here, giving its place back.
+    // An event twice in one batch records its messages once, as their first occurrence says.
+    let leased = pending
+        .into_iter()
+        .filter(|p| inserted.remove(&p.delivery.message_id))
+        .filter_map(|p| {
+            let reserved = p.reserved?;
+            let mut delivery = p.delivery;
+            delivery.attempts = 1;
+            Some((delivery, p.endpoint, reserved))
+        })
+        .collect();
+    Ok(Ingested { messages, leased })
 }

@@ -2,7 +2,8 @@
 //! retries, to the organizations' endpoints.
 //!
 //! Two loops share the work: `consume` reads the event stream (a durable JetStream consumer) and
-//! records messages in Postgres before acknowledging; `deliver` sends what is due. Everything a
+//! records messages in Postgres before acknowledging, several events per transaction, handing
+//! the messages it could lease straight to senders; `deliver` sends what is due. Everything a
 //! restart needs is in Postgres.
 
 pub mod attempt;
@@ -12,6 +13,7 @@ pub mod ingest;
 pub mod keys;
 pub mod metrics;
 pub mod outgoing;
+pub mod record;
 pub mod schedule;
 
 use anyhow::Context;
@@ -23,10 +25,13 @@ use futures::StreamExt;
 use gangway_bus::{decode_event, Bus, BusNames};
 use gangway_config::Environment;
 use gangway_event_store::EventStore;
+use gangway_event_store::RecordedEvent;
 use gangway_vault::{Keyring, Vault};
 use keys::Keys;
 use schedule::RetrySchedule;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -51,6 +56,7 @@ impl Dispatcher {
             config.infra.database_max_connections,
         )
         .await?;
+        let fast_pool = fast_pool(&config.infra.database_url).await?;
         gangway_event_store::MIGRATOR
             .run(&pool)
             .await
@@ -81,6 +87,7 @@ impl Dispatcher {
         };
         let deliverer = Deliverer::new(
             pool.clone(),
+            fast_pool,
             EventStore::new(pool.clone()),
             Sender::new(policy, config.attempt_timeout()),
             Keys::new(pool.clone(), Vault::new(keyring)),
@@ -115,48 +122,121 @@ impl Dispatcher {
 
     async fn consume(&self, cancel: &CancellationToken) -> anyhow::Result<()> {
         let consumer = self.bus.dispatcher_consumer(&self.consumer).await?;
-        let mut messages = consumer
+        let messages = consumer
             .messages()
             .await
             .context("subscribing to the dispatcher consumer")?;
+        // What has arrived is recorded together, up to a batch at a time.
+        let mut batches = messages.ready_chunks(INGEST_BATCH);
         loop {
             let next = tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
-                next = messages.next() => next,
+                next = batches.next() => next,
             };
-            let Some(message) = next else {
+            let Some(batch) = next else {
                 anyhow::bail!("consumer stream ended");
             };
-            self.process(&message.context("receiving from JetStream")?).await;
+            let mut received = Vec::with_capacity(batch.len());
+            let mut failure = None;
+            for message in batch {
+                match message {
+                    Ok(message) => received.push(message),
+                    Err(error) => failure = Some(error),
+                }
+            }
+            self.process(received).await;
+            if let Some(error) = failure {
+                return Err(anyhow::Error::new(error).context("receiving from JetStream"));
+            }
         }
     }
 
-    async fn process(&self, message: &jetstream::Message) {
-        let event = match decode_event(&message.payload) {
-            Ok(event) => event,
-            Err(error) => {
-                tracing::error!(%error, "dropping undecodable message");
-                let _ = message.ack_with(AckKind::Term).await;
-                return;
-            }
-        };
-        let ack = match ingest::ingest(&self.pool, &event).await {
-            Ok(ingested) => {
-                gangway_telemetry::webhooks::recorded(ingested.messages);
-                if ingested.messages > 0 {
-                    self.deliverer.wake.notify_one();
+    /// Records the messages of `received` and acknowledges them; if the batch cannot be recorded
+    /// together, each event is tried on its own, so one that fails holds back only itself.
+    async fn process(&self, received: Vec<jetstream::Message>) {
+        let mut decoded = Vec::with_capacity(received.len());
+        for message in received {
+            match decode_event(&message.payload) {
+                Ok(event) => decoded.push((message, event)),
+                Err(error) => {
+                    tracing::error!(%error, "dropping undecodable message");
+                    let _ = message.ack_with(AckKind::Term).await;
                 }
-                AckKind::Ack
             }
-            Err(error) => {
-                tracing::warn!(error = format!("{error:#}"), event_id = %event.event_id, "recording webhook messages failed; will be redelivered");
-                AckKind::Nak(Some(Duration::from_secs(1)))
+        }
+        if decoded.len() > 1 {
+            let events: Vec<_> = decoded.iter().map(|(_, e)| e.clone()).collect();
+            match self.ingest(&events).await {
+                Ok(()) => {
+                    for (message, _) in &decoded {
+                        ack(message, AckKind::Ack).await;
+                    }
+                    return;
+                }
+                Err(error) => {
+                    tracing::debug!(
+                        error = format!("{error:#}"),
+                        "recording a batch failed; one event at a time"
+                    );
+                }
             }
-        };
-        if let Err(error) = message.ack_with(ack).await {
-            tracing::warn!(%error, "ack failed; the event will be redelivered and skipped");
+        }
+        for (message, event) in decoded {
+            let kind = match self.ingest(std::slice::from_ref(&event)).await {
+                Ok(()) => AckKind::Ack,
+                Err(error) => {
+                    tracing::warn!(error = format!("{error:#}"), event_id = %event.event_id, "recording webhook messages failed; will be redelivered");
+                    AckKind::Nak(Some(Duration::from_secs(1)))
+                }
+            };
+            ack(&message, kind).await;
         }
     }
+
+    /// Records the messages of `events` in one transaction and starts sending those it leased.
+    async fn ingest(&self, events: &[RecordedEvent]) -> anyhow::Result<()> {
+        let deliverer = &self.deliverer;
+        let lease = deliverer.config().lease();
+        let ingested = ingest::ingest_batch(&self.pool, events, lease, |endpoint| {
+            deliverer.reserve(endpoint.id.as_uuid())
+        })
+        .await?;
+        gangway_telemetry::webhooks::recorded(ingested.messages);
+        let handed = ingested.leased.len() as u64;
+        for (delivery, endpoint, reservation) in ingested.leased {
+            deliverer.clone().start(delivery, endpoint, reservation);
+        }
+        // The rest waits for a claim.
+        if ingested.messages > handed {
+            deliverer.wake.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// Events recorded in one transaction at most.
+const INGEST_BATCH: usize = 64;
+
+async fn ack(message: &jetstream::Message, kind: AckKind) {
+    if let Err(error) = message.ack_with(kind).await {
+        tracing::warn!(%error, "ack failed; the event will be redelivered and skipped");
+    }
+}
+
+/// Connections whose commits do not wait for the disk: for leases and attempt outcomes, where a
+/// commit lost in a Postgres crash only means a message is sent again. Messages themselves are
+/// recorded through the ordinary pool, durably, before their events are acknowledged.
+async fn fast_pool(url: &str) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)
+        .context("parsing the database URL")?
+        .options([("synchronous_commit", "off")]);
+    PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+        .context("connecting to Postgres")
 }
 
 /// The dispatcher process: serves `/metrics`, connects, and consumes and delivers until

@@ -1,0 +1,253 @@
+//! Recording finished attempts: many at a time, in one transaction, so a busy dispatcher commits a
+//! few times per batch rather than once per delivery.
+//!
+//! A delivery hands its outcome to the one recorder task and waits until it is written; whatever
+//! arrives while a batch is being written forms the next batch. Until then the message keeps its
+//! lease, so no other claim can take it.
+
+use crate::attempt::{AttemptResult, Delivery};
+use crate::schedule::RetrySchedule;
+use chrono::{DateTime, Duration as Span, Utc};
+use gangway_domain::webhook::Endpoint;
+use gangway_telemetry::webhooks::Outcome;
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// Most attempts written in one transaction.
+const BATCH: usize = 512;
+
+/// One finished attempt, waiting to be recorded.
+pub struct Finished {
+    pub delivery: Delivery,
+    pub endpoint: Endpoint,
+    pub result: AttemptResult,
+    /// Told once the attempt is recorded (or recording gave up: the lease then runs out and the
+    /// message is tried again).
+    pub done: oneshot::Sender<()>,
+}
+
+/// What recording decides about endpoint health, for the caller to act on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rules {
+    pub circuit_failures: u32,
+    pub circuit_open: Duration,
+    pub disable_after: Duration,
+}
+
+/// An endpoint to disable after a batch, and why.
+pub struct Disable {
+    pub endpoint: Endpoint,
+    pub reason: &'static str,
+}
+
+/// Writes batches until every sender is gone; `disable` is called for endpoints that answered
+/// 410 Gone or kept failing too long.
+pub async fn run<F, Fut>(
+    pool: PgPool,
+    schedule: RetrySchedule,
+    rules: Rules,
+    mut finished: mpsc::Receiver<Finished>,
+    disable: F,
+) where
+    F: Fn(Disable) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut batch = Vec::with_capacity(BATCH);
+    while finished.recv_many(&mut batch, BATCH).await > 0 {
+        let mut outcome = Err(anyhow::anyhow!("not written"));
+        // A failed batch (a deadlock with another replica, a connection lost) is tried again a
+        // few times before its messages are left to their leases.
+        for pause in [0, 50, 250] {
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            outcome = write(&pool, &schedule, rules, &batch).await;
+            if outcome.is_ok() {
+                break;
+            }
+        }
+        match outcome {
+            Ok(disables) => {
+                for d in disables {
+                    let endpoint = d.endpoint.id;
+                    if let Err(error) = disable(d).await {
+                        tracing::warn!(error = format!("{error:#}"), %endpoint, "disabling an endpoint failed");
+                    }
+                }
+            }
+            // The leases run out and the messages are tried again: at least once, never lost.
+            Err(error) => tracing::warn!(
+                error = format!("{error:#}"),
+                attempts = batch.len(),
+                "recording delivery attempts failed"
+            ),
+        }
+        for f in batch.drain(..) {
+            let _ = f.done.send(());
+        }
+    }
+}
+
+/// A message's state after an attempt.
+fn next_state(schedule: &RetrySchedule, f: &Finished, now: DateTime<Utc>) -> (&'static str, DateTime<Utc>) {
+    if f.result.succeeded() {
+        return ("delivered", now);
+    }
+    match schedule.after(f.delivery.attempts.max(0) as u32) {
+        Some(delay) => {
+            let delay = f.result.retry_after.map_or(delay, |after| after.max(delay));
+            ("pending", now + Span::from_std(delay).unwrap_or(Span::hours(1)))
+        }
+        None => ("failed", now),
+    }
+}
+
+/// One endpoint's attempts in a batch, in the order they finished: whether one succeeded, and the
+/// failures after the last success.
+#[derive(Default)]
+struct Health {
+    succeeded: bool,
+    failures_since: Option<DateTime<Utc>>,
+    failures: i32,
+}
+
+async fn write(
+    pool: &PgPool,
+    schedule: &RetrySchedule,
+    rules: Rules,
+    batch: &[Finished],
+) -> anyhow::Result<Vec<Disable>> {
+    let now = Utc::now();
+    let n = batch.len();
+    let (mut ids, mut at, mut codes, mut latencies) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut excerpts, mut errors, mut statuses, mut next) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let mut health: HashMap<Uuid, Health> = HashMap::new();
+    for f in batch {
+        let (status, next_attempt_at) = next_state(schedule, f, now);
+        ids.push(f.delivery.message_id);
+        at.push(f.result.attempted_at);
+        codes.push(f.result.status_code.map(i32::from));
+        latencies.push(i32::try_from(f.result.latency.as_millis()).unwrap_or(i32::MAX));
+        excerpts.push(f.result.response_excerpt.clone());
+        errors.push(f.result.error.clone());
+        statuses.push(status);
+        next.push(next_attempt_at);
+        let h = health.entry(f.delivery.endpoint_id).or_default();
+        if f.result.succeeded() {
+            *h = Health {
+                succeeded: true,
+                ..Health::default()
+            };
+        } else {
+            h.failures += 1;
+            h.failures_since.get_or_insert(f.result.attempted_at);
+        }
+    }
+    let mut tx = pool.begin().await?;
+    // The attempts and the messages' next state, in one statement.
+    sqlx::query(
+        "WITH attempts AS ( \
+             INSERT INTO webhook_attempts (message_id, attempted_at, status_code, latency_ms, response_excerpt, error) \
+             SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::int[], $5::text[], $6::text[]) \
+         ) \
+         UPDATE webhook_messages m SET status = u.status, next_attempt_at = u.next_attempt_at, \
+             leased_until = NULL, \
+             delivered_at = CASE WHEN u.status = 'delivered' THEN $9 ELSE m.delivered_at END \
+         FROM unnest($1::uuid[], $7::text[], $8::timestamptz[]) AS u(id, status, next_attempt_at) \
+         WHERE m.id = u.id",
+    )
+    .bind(&ids)
+    .bind(&at)
+    .bind(&codes)
+    .bind(&latencies)
+    .bind(&excerpts)
+    .bind(&errors)
+    .bind(&statuses)
+    .bind(&next)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+
+    // Endpoint health. A success resets it; failures after the last success count towards the
+    // breaker. Only an unhealthy endpoint's row is written, so a healthy one's is not locked by
+    // every batch. Ordered by id so two replicas lock rows in the same order.
+    let mut endpoints: Vec<(&Uuid, &Health)> = health.iter().collect();
+    endpoints.sort_by_key(|(id, _)| **id);
+    let threshold = rules.circuit_failures.max(1) as i32;
+    let open_until = now + Span::from_std(rules.circuit_open).unwrap_or(Span::seconds(30));
+    let parked: Vec<(Uuid, Option<DateTime<Utc>>, bool)> = sqlx::query_as(
+        "UPDATE dispatch_endpoints d SET \
+             failing_since = CASE WHEN u.failures = 0 THEN NULL \
+                                  WHEN u.succeeded THEN u.since \
+                                  ELSE COALESCE(d.failing_since, u.since) END, \
+             consecutive_failures = CASE WHEN u.succeeded THEN u.failures \
+                                         ELSE d.consecutive_failures + u.failures END, \
+             circuit_open_until = CASE \
+                 WHEN u.failures > 0 AND (CASE WHEN u.succeeded THEN u.failures \
+                                          ELSE d.consecutive_failures + u.failures END) >= $5 THEN $6 \
+                 WHEN u.succeeded THEN NULL ELSE d.circuit_open_until END \
+         FROM unnest($1::uuid[], $2::bool[], $3::int[], $4::timestamptz[]) \
+             AS u(id, succeeded, failures, since) \
+         WHERE d.id = u.id AND (u.failures > 0 OR d.failing_since IS NOT NULL \
+             OR d.consecutive_failures > 0 OR d.circuit_open_until IS NOT NULL) \
+         RETURNING d.id, d.failing_since, d.circuit_open_until IS NOT NULL AND d.circuit_open_until > $7",
+    )
+    .bind(endpoints.iter().map(|(id, _)| **id).collect::<Vec<_>>())
+    .bind(endpoints.iter().map(|(_, h)| h.succeeded).collect::<Vec<_>>())
+    .bind(endpoints.iter().map(|(_, h)| h.failures).collect::<Vec<_>>())
+    .bind(
+        endpoints
+            .iter()
+            .map(|(_, h)| h.failures_since)
+            .collect::<Vec<_>>(),
+    )
+    .bind(threshold)
+    .bind(open_until)
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    let parked: HashMap<Uuid, (Option<DateTime<Utc>>, bool)> = parked
+        .into_iter()
+        .map(|(id, since, p)| (id, (since, p)))
+        .collect();
+    let disable_after = Span::from_std(rules.disable_after).unwrap_or(Span::days(5));
+    let mut disables: HashMap<Uuid, Disable> = HashMap::new();
+    for (f, status) in batch.iter().zip(&statuses) {
+        let endpoint_state = parked.get(&f.delivery.endpoint_id);
+        let outcome = match (*status, endpoint_state) {
+            ("delivered", _) => Outcome::Success,
+            ("failed", _) => Outcome::Failed,
+            (_, Some((_, true))) => Outcome::Parked,
+            _ => Outcome::Retry,
+        };
+        gangway_telemetry::webhooks::attempted(outcome, f.result.latency, f.delivery.occurred_at);
+        let failing_too_long = endpoint_state
+            .and_then(|(since, _)| *since)
+            .is_some_and(|since| now - since >= disable_after);
+        let reason = if f.result.gone() {
+            "the endpoint answered 410 Gone"
+        } else if failing_too_long {
+            "the endpoint kept failing"
+        } else {
+            continue;
+        };
+        disables.entry(f.delivery.endpoint_id).or_insert_with(|| Disable {
+            endpoint: f.endpoint.clone(),
+            reason,
+        });
+    }
+    Ok(disables.into_values().collect())
+}
