@@ -17,6 +17,7 @@ use gangway_event_store::{
 };
 use sqlx::PgPool;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
@@ -81,8 +82,13 @@ pub struct Deliverer {
     sender: Sender,
     keys: Keys,
     config: DeliveryConfig,
-    /// Woken when new messages were recorded or a slot came free.
-    pub wake: Arc<Notify>,
+    /// Woken when messages may be waiting for a claim.
+    wake: Notify,
+    /// Whether a slot coming free may let a claim find work: the last claim took messages or
+    /// found an endpoint at its cap, the slots were all taken, or ingest left messages unleased.
+    /// When it is not set, a finished delivery does not wake the loop for a claim that would find
+    /// nothing (due retries are still found every poll interval).
+    backlog: AtomicBool,
     slots: Arc<Semaphore>,
     in_flight: Mutex<HashMap<Uuid, usize>>,
     finished: mpsc::Sender<Finished>,
@@ -107,7 +113,8 @@ impl Deliverer {
             sender,
             keys,
             config,
-            wake: Arc::new(Notify::new()),
+            wake: Notify::new(),
+            backlog: AtomicBool::new(true),
             slots: Arc::new(Semaphore::new(concurrency)),
             in_flight: Mutex::new(HashMap::new()),
             finished,
@@ -143,6 +150,7 @@ impl Deliverer {
         while !cancel.is_cancelled() {
             let free = self.slots.available_permits();
             let claimed = if free == 0 {
+                self.backlog.store(true, Ordering::SeqCst);
                 Ok(Vec::new())
             } else {
                 self.claim(free.min(500)).await
@@ -212,6 +220,14 @@ impl Deliverer {
             }
         }
         // A slot is free: the loop may claim the endpoint's next message now.
+        if self.backlog.load(Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Messages were recorded that no sender took: the loop claims them.
+    pub fn messages_waiting(&self) {
+        self.backlog.store(true, Ordering::SeqCst);
         self.wake.notify_one();
     }
 
@@ -234,6 +250,9 @@ impl Deliverer {
             let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             in_flight.iter().map(|(id, n)| (*id, *n as i32)).unzip()
         };
+        let capped = busy_counts
+            .iter()
+            .any(|n| *n as usize >= self.config.endpoint_concurrency);
         // The endpoints with pending messages are found by skipping through the index of pending
         // messages one endpoint at a time, and each contributes its oldest due messages up to
         // its free cap, first messages of every endpoint before second ones: the cost follows the
@@ -283,6 +302,9 @@ impl Deliverer {
         .bind(&busy_counts)
         .fetch_all(&self.fast_pool)
         .await?;
+        // Set before the claim's slots can come free; ingest's `messages_waiting` may set it again
+        // meanwhile, and its wake-up is kept until the loop waits.
+        self.backlog.store(capped || !rows.is_empty(), Ordering::SeqCst);
         let mut claimed = Vec::with_capacity(rows.len());
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         for row in rows {

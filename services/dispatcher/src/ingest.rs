@@ -50,30 +50,47 @@ pub async fn ingest(pool: &PgPool, event: &RecordedEvent) -> anyhow::Result<u64>
     )
 }
 
-/// Handles `events` in order, in one transaction. Safe to repeat. `reserve` is asked, for each
+/// Handles `events` in order, all or nothing. Safe to repeat. `reserve` is asked, for each
 /// new message to an endpoint that is not parked, whether it may be sent at once; if so the
 /// message is recorded with a lease of `lease`, and returned with the reservation.
 pub async fn ingest_batch<R>(
     pool: &PgPool,
     events: &[RecordedEvent],
     lease: Duration,
+    reserve: impl FnMut(&Endpoint) -> Option<R>,
+) -> anyhow::Result<Ingested<R>> {
+    if events.iter().any(|e| e.stream_type == EndpointEvent::STREAM_TYPE) {
+        // Endpoint changes and the messages routed by them commit together.
+        let mut tx = pool.begin().await?;
+        let ingested = record(&mut tx, events, lease, reserve).await?;
+        tx.commit().await?;
+        Ok(ingested)
+    } else {
+        // The only write is one insert, atomic by itself: no BEGIN and COMMIT round trips on the
+        // way to a delivery. (Each read sees committed state either way.)
+        let mut conn = pool.acquire().await?;
+        record(&mut conn, events, lease, reserve).await
+    }
+}
+
+async fn record<R>(
+    conn: &mut PgConnection,
+    events: &[RecordedEvent],
+    lease: Duration,
     mut reserve: impl FnMut(&Endpoint) -> Option<R>,
 ) -> anyhow::Result<Ingested<R>> {
-    let mut tx = pool.begin().await?;
     let mut routes: HashMap<Uuid, Vec<Route>> = HashMap::new();
     let mut pending = Vec::new();
     for event in events {
         if event.stream_type == EndpointEvent::STREAM_TYPE {
-            refresh_endpoint(&mut tx, event).await?;
+            refresh_endpoint(&mut *conn, event).await?;
             // Later events of this batch route by the new state.
             routes.remove(&event.organization_id);
         } else {
-            messages(&mut tx, event, &mut routes, &mut pending, &mut reserve).await?;
+            messages(&mut *conn, event, &mut routes, &mut pending, &mut reserve).await?;
         }
     }
-    let ingested = insert(&mut tx, pending, lease).await?;
-    tx.commit().await?;
-    Ok(ingested)
+    insert(conn, pending, lease).await
 }
 
 async fn refresh_endpoint(conn: &mut PgConnection, event: &RecordedEvent) -> anyhow::Result<()> {

@@ -208,7 +208,7 @@ impl Dispatcher {
         }
         // The rest waits for a claim.
         if ingested.messages > handed {
-            deliverer.wake.notify_one();
+            deliverer.messages_waiting();
         }
         Ok(())
     }
