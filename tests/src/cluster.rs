@@ -65,6 +65,10 @@ impl Cluster {
             ("GANGWAY_DISPATCH_RETRY_MULTIPLIER", "2"),
             ("GANGWAY_DISPATCH_RETRY_MAX_MS", "1000"),
             ("GANGWAY_DISPATCH_POLL_MS", "20"),
+            // A machine stalled by the load may time out a few attempts: they must be retried
+            // soon and never given up on.
+            ("GANGWAY_DISPATCH_MAX_ATTEMPTS", "1000"),
+            ("GANGWAY_DISPATCH_CIRCUIT_OPEN_MS", "500"),
         ]));
         let mut api_urls = Vec::new();
         let mut apis = Vec::new();
@@ -192,16 +196,29 @@ impl Cluster {
                 .await
                 .expect("completions");
         let expected = completed_links as usize * per_completion;
-        crate::wait_until("every webhook delivered", Duration::from_secs(180), || async {
-            let (recorded, delivered): (i64, i64) = sqlx::query_as(
-                "SELECT count(*), count(*) FILTER (WHERE status = 'delivered') FROM webhook_messages",
+        let deadline = std::time::Instant::now() + Duration::from_secs(300);
+        loop {
+            let by_status: Vec<(String, i64, i32)> = sqlx::query_as(
+                "SELECT status, count(*), max(attempts) FROM webhook_messages GROUP BY status ORDER BY status",
             )
-            .fetch_one(pool)
+            .fetch_all(pool)
             .await
             .expect("messages");
-            recorded as usize == expected && delivered == recorded
-        })
-        .await;
+            let recorded: i64 = by_status.iter().map(|(_, n, _)| n).sum();
+            let delivered = by_status
+                .iter()
+                .find(|(status, _, _)| status == "delivered")
+                .map_or(0, |(_, n, _)| *n);
+            if recorded as usize == expected && delivered == recorded {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not every webhook was delivered: {expected} expected, by status (count, most \
+                 attempts): {by_status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let recorded: std::collections::HashSet<String> =
             sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM webhook_messages")
                 .fetch_all(pool)
