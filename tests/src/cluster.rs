@@ -156,6 +156,8 @@ pub struct Settled {
     pub webhooks_expected: usize,
     /// Deliveries beyond the first of a message (allowed: at least once).
     pub duplicate_deliveries: usize,
+    /// Phones in the read model with status connected.
+    pub connected_phones: usize,
 }
 
 impl Cluster {
@@ -247,7 +249,13 @@ impl Cluster {
             String::from_utf8_lossy(&compare.stdout),
             String::from_utf8_lossy(&compare.stderr)
         );
+        let connected_phones: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM rm_phones WHERE status = 'connected'")
+                .fetch_one(pool)
+                .await
+                .expect("phones");
         Settled {
+            connected_phones: connected_phones as usize,
             events: stored.len(),
             completed_links: completed_links as usize,
             webhooks_expected: expected,

@@ -139,6 +139,42 @@ impl SignupWorld {
         .await
     }
 
+    /// A `FINISH` callback for a number added in the dialog in `country`, on `waba_id`; returns
+    /// Meta's id of the new number and where the browser lands.
+    pub async fn finish_with_new_number(
+        &self,
+        link_id: &str,
+        waba_id: &str,
+        country: &str,
+    ) -> (String, Landing) {
+        let state = self.state(link_id).await;
+        let (status, phone) = self
+            .sandbox
+            .post(
+                "/sandbox/phones",
+                json!({ "waba_id": waba_id, "country": country }),
+            )
+            .await;
+        assert_eq!(status, 201, "{phone}");
+        let meta_id = phone["id"].as_str().expect("phone id").to_owned();
+        let code = self
+            .code(json!({ "waba_id": waba_id, "phone_number_id": meta_id }))
+            .await;
+        let landing = self
+            .callback(
+                link_id,
+                &[
+                    ("state", &state),
+                    ("code", &code),
+                    ("event", "FINISH"),
+                    ("waba_id", waba_id),
+                    ("phone_number_id", &meta_id),
+                ],
+            )
+            .await;
+        (meta_id, landing)
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         let (status, body) = self.api.call(reqwest::Method::GET, path, &self.key, None).await;
         assert_eq!(status, 200, "GET {path}: {body}");

@@ -465,31 +465,7 @@ async fn signup(world: &SignupWorld, hook: &str) -> (String, String) {
             "webhookEvents": ["phone_number.connected"],
         }))
         .await;
-    let state = world.state(&link).await;
-    let (status, phone) = world
-        .sandbox
-        .post(
-            "/sandbox/phones",
-            json!({"waba_id": BAKERY_WABA, "country": "BR"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{phone}");
-    let meta_id = phone["id"].as_str().unwrap().to_owned();
-    let code = world
-        .code(json!({"waba_id": BAKERY_WABA, "phone_number_id": meta_id}))
-        .await;
-    let landing = world
-        .callback(
-            &link,
-            &[
-                ("state", &state),
-                ("code", &code),
-                ("event", "FINISH"),
-                ("waba_id", BAKERY_WABA),
-                ("phone_number_id", &meta_id),
-            ],
-        )
-        .await;
+    let (_, landing) = world.finish_with_new_number(&link, BAKERY_WABA, "BR").await;
     assert_eq!(
         landing.params.get("status").map(String::as_str),
         Some("success"),

@@ -511,31 +511,7 @@ async fn a_number_provisioned_in_the_flow_is_connected() {
     let link = world
         .link(json!({ "phoneProvisioning": { "enabled": true, "countries": ["BR"] } }))
         .await;
-    let state = world.state(&link).await;
-    let (status, phone) = world
-        .sandbox
-        .post(
-            "/sandbox/phones",
-            json!({ "waba_id": BAKERY_WABA, "country": "BR" }),
-        )
-        .await;
-    assert_eq!(status, 201, "{phone}");
-    let meta_id = phone["id"].as_str().unwrap().to_owned();
-    let code = world
-        .code(json!({ "waba_id": BAKERY_WABA, "phone_number_id": meta_id }))
-        .await;
-    let landing = world
-        .callback(
-            &link,
-            &[
-                ("state", &state),
-                ("code", &code),
-                ("event", "FINISH"),
-                ("waba_id", BAKERY_WABA),
-                ("phone_number_id", &meta_id),
-            ],
-        )
-        .await;
+    let (meta_id, landing) = world.finish_with_new_number(&link, BAKERY_WABA, "BR").await;
     assert_eq!(landing.params["status"], "success", "{landing:?}");
     assert_eq!(landing.params["meta_phone_number_id"], meta_id);
     assert!(landing.params["display_phone_number"].starts_with("+55"));
