@@ -31,6 +31,19 @@ ensure_rust() {
   command -v cargo >/dev/null || die "cargo not found: install Rust from https://rustup.rs (stable toolchain)"
 }
 
+# A full build of the workspace and its tests needs about 3 GB in target/ (less what is already
+# there): say so up front rather than let the linker die of a full disk.
+ensure_disk_space() {
+  local need_mb=$1 target=${CARGO_TARGET_DIR:-target}
+  mkdir -p "$target"
+  local free_mb built_mb
+  free_mb=$(df -Pm "$target" | awk 'NR == 2 { print $4 }')
+  built_mb=$(du -sm "$target" | cut -f1)
+  if [ $((free_mb + built_mb)) -lt "$need_mb" ]; then
+    die "$((free_mb / 1024)) GB free where $target is; a full build needs about $((need_mb / 1024)) GB: free some space"
+  fi
+}
+
 ensure_postgres() {
   if port_open "$PG_HOST" "$PG_PORT"; then return 0; fi
   if ! command -v pg_ctlcluster >/dev/null; then
