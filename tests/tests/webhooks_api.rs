@@ -262,6 +262,20 @@ async fn private_and_loopback_hosts_are_refused_unless_allowed() {
         )
         .await;
     assert_eq!((status, error["error"]["field"].as_str()), (422, Some("url")));
+    // A link's webhookUrl becomes an endpoint when its number connects: the same rules apply
+    // when the link is created, not only at delivery.
+    for url in ["https://10.0.0.8/in", "http://localhost:9000/in"] {
+        let link = json!({"webhookUrl": url, "webhookEvents": ["phone_number.connected"]});
+        let (status, error) = strict.create_link(&key, link).await;
+        assert_eq!(
+            (status, error["error"]["field"].as_str()),
+            (422, Some("webhookUrl")),
+            "{url}"
+        );
+    }
+    let link =
+        json!({"webhookUrl": "https://hooks.example.com/in", "webhookEvents": ["phone_number.connected"]});
+    assert_eq!(strict.create_link(&key, link).await.0, 201);
     strict.stop().await;
 
     let allowing = spawn_api(&env).await;

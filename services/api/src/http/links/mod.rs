@@ -7,14 +7,13 @@ use crate::commands::links::{create_link, delete_link};
 use crate::commands::{load_link, now};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, PathId, Tenant};
-use crate::http::{audit_trail, Data, EventResponse, ListQuery, Paginated};
+use crate::http::{audit_trail, webhooks, Data, EventResponse, ListQuery, Paginated};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
-use gangway_config::Environment;
 use gangway_domain::link::LinkStatus;
 use gangway_domain::{CustomerId, LinkId};
 use gangway_projections::queries::{list_links, LinkFilter};
@@ -44,8 +43,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateLinkRequest>,
 ) -> Result<(StatusCode, Json<Data<LinkResponse>>), ApiError> {
     let now = now();
-    let require_https = state.config.environment == Environment::Production;
-    let command = body.validate(now, require_https)?;
+    let command = body.validate(now, webhooks::url_policy(&state))?;
     let link = create_link(&state, org, command).await?;
     let response = LinkResponse::new(&link, state.hosted_url(link.id), now);
     Ok((StatusCode::CREATED, Json(Data { data: response })))

@@ -2,11 +2,12 @@
 
 use crate::commands::links::{CustomerChoice, NewLink};
 use crate::error::ApiError;
+use crate::http::webhooks::request::{event_types, receiver_url};
 use chrono::{DateTime, Utc};
-use gangway_domain::catalog::{is_webhook_event_type, WEBHOOK_EVENT_TYPES};
 use gangway_domain::link::{LinkCreated, LinkWebhook, PhoneProvisioning, Theme};
 use gangway_domain::values::{self, ConnectionType, CountryCode, HexColor, HttpUrl, Language, WebhookSecret};
 use gangway_domain::{CustomerId, FieldError};
+use gangway_webhook_signing::Policy;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -81,11 +82,11 @@ fn text(name: &str, raw: Option<&String>, max: usize) -> Result<Option<String>, 
 
 impl CreateLinkRequest {
     /// Validates every field; the first problem found is reported with its field name.
-    pub fn validate(self, now: DateTime<Utc>, require_https_webhooks: bool) -> Result<NewLink, ApiError> {
-        Ok(self.into_command(now, require_https_webhooks)?)
+    pub fn validate(self, now: DateTime<Utc>, webhook_policy: Policy) -> Result<NewLink, ApiError> {
+        Ok(self.into_command(now, webhook_policy)?)
     }
 
-    fn into_command(self, now: DateTime<Utc>, require_https_webhooks: bool) -> Result<NewLink, FieldError> {
+    fn into_command(self, now: DateTime<Utc>, webhook_policy: Policy) -> Result<NewLink, FieldError> {
         let name = text("name", self.name.as_ref(), 200)?;
         let external_id = text("externalId", self.external_id.as_ref(), 255)?;
         let customer = match (self.customer_id, &external_id) {
@@ -160,7 +161,7 @@ impl CreateLinkRequest {
             self.webhook_url,
             self.webhook_secret,
             self.webhook_events,
-            require_https_webhooks,
+            webhook_policy,
         )?;
         let spec = LinkCreated {
             customer_id: None,
@@ -198,7 +199,7 @@ fn webhook(
     url: Option<String>,
     secret: Option<String>,
     events: Option<Vec<String>>,
-    require_https: bool,
+    policy: Policy,
 ) -> Result<(Option<LinkWebhook>, Option<WebhookSecret>), FieldError> {
     let Some(raw_url) = url else {
         if secret.is_some() {
@@ -215,32 +216,14 @@ fn webhook(
         }
         return Ok((None, None));
     };
-    let url = field("webhookUrl", HttpUrl::parse(&raw_url))?;
-    if require_https && !url.is_https() {
-        return Err(FieldError::new("webhookUrl", "must use https"));
-    }
-    let events = events.unwrap_or_default();
-    if events.is_empty() {
+    let url = receiver_url("webhookUrl", &raw_url, policy)?;
+    let Some(events) = events else {
         return Err(FieldError::new(
             "webhookEvents",
             "required with webhookUrl: list at least one event type",
         ));
-    }
-    let mut subscribed = Vec::new();
-    for (i, event) in events.into_iter().enumerate() {
-        if !is_webhook_event_type(&event) {
-            return Err(FieldError::new(
-                format!("webhookEvents[{i}]"),
-                format!(
-                    "'{event}' is not an event type; use one of {}",
-                    WEBHOOK_EVENT_TYPES.join(", ")
-                ),
-            ));
-        }
-        if !subscribed.contains(&event) {
-            subscribed.push(event);
-        }
-    }
+    };
+    let subscribed = event_types("webhookEvents", events)?;
     let secret = secret
         .map(|s| field("webhookSecret", WebhookSecret::parse(&s)))
         .transpose()?;

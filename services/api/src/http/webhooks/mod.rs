@@ -38,7 +38,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Which webhook URLs this deployment accepts (`GANGWAY_WEBHOOK_ALLOW_HTTP` / `_PRIVATE`).
-fn url_policy(state: &AppState) -> Policy {
+pub(crate) fn url_policy(state: &AppState) -> Policy {
     Policy {
         allow_http: state.config.webhook_allow_http(),
         allow_private: state.config.webhook_allow_private,

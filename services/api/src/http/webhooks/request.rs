@@ -71,14 +71,20 @@ fn field<T>(name: &str, result: Result<T, String>) -> Result<T, FieldError> {
     result.map_err(|message| FieldError::new(name, message))
 }
 
-fn endpoint_url(raw: &str, policy: Policy) -> Result<HttpUrl, FieldError> {
-    let url = field("url", HttpUrl::parse(raw))?;
-    let parsed = url::Url::parse(url.as_str()).map_err(|e| FieldError::new("url", e.to_string()))?;
-    check_url(&parsed, policy).map_err(|e| FieldError::new("url", e.to_string()))?;
+/// A receiver URL under the deployment's policy, for the request field `name` (an endpoint's
+/// `url`, or a link's `webhookUrl`, which becomes an endpoint).
+pub(crate) fn receiver_url(name: &str, raw: &str, policy: Policy) -> Result<HttpUrl, FieldError> {
+    let url = field(name, HttpUrl::parse(raw))?;
+    let parsed = url::Url::parse(url.as_str()).map_err(|e| FieldError::new(name, e.to_string()))?;
+    check_url(&parsed, policy).map_err(|e| FieldError::new(name, e.to_string()))?;
     if !policy.allow_private && names_localhost(&parsed) {
-        return Err(FieldError::new("url", "must not point at localhost"));
+        return Err(FieldError::new(name, "must not point at localhost"));
     }
     Ok(url)
+}
+
+fn endpoint_url(raw: &str, policy: Policy) -> Result<HttpUrl, FieldError> {
+    receiver_url("url", raw, policy)
 }
 
 /// Literal addresses are checked by [`check_url`]; names are resolved and checked when
@@ -93,7 +99,7 @@ fn names_localhost(url: &url::Url) -> bool {
     }
 }
 
-fn event_types(name: &str, raw: Vec<String>) -> Result<Vec<String>, FieldError> {
+pub(crate) fn event_types(name: &str, raw: Vec<String>) -> Result<Vec<String>, FieldError> {
     if raw.is_empty() {
         return Err(FieldError::new(name, "must list at least one event type"));
     }
