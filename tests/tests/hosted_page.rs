@@ -54,6 +54,35 @@ async fn the_page_speaks_the_links_language_and_wears_its_theme() {
     );
     assert!(page.contains(r#""phoneProvisioning":{"countries":["BR","MX"]}"#));
     assert!(page.contains(r#""appId":"1234567890""#));
+    // Only scripts carrying this response's nonce run; the SDK's frames may come from the sandbox.
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    let nonce = policy
+        .split_once("'nonce-")
+        .and_then(|(_, rest)| rest.split_once('\''))
+        .map(|(nonce, _)| nonce)
+        .expect("a script nonce");
+    assert!(nonce.len() >= 22, "{nonce}");
+    let executable = page.matches("<script").count() - page.matches(r#"type="application/json""#).count();
+    assert_eq!(
+        page.matches(&format!(r#"nonce="{nonce}""#)).count(),
+        executable,
+        "{page}"
+    );
+    for directive in ["object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"] {
+        assert!(policy.contains(directive), "{policy}");
+    }
+    assert!(policy.contains(&format!("frame-src {sandbox}")), "{policy}");
+    let again = world
+        .browser
+        .get(world.api.url(&format!("/signup/{link}")))
+        .send()
+        .await
+        .unwrap();
+    let again = again.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!again.contains(nonce), "a new nonce for every response");
     // The full-page fallback carries the redirect_uri the exchange will repeat.
     let return_uri = format!("{}/signup/{link}/return", world.api.state.config.public_url());
     let encoded: String = url::form_urlencoded::byte_serialize(return_uri.as_bytes()).collect();

@@ -27,6 +27,46 @@ fn render(name: &str, ctx: minijinja::Value) -> Result<String, minijinja::Error>
     TEMPLATES.get_template(name)?.render(ctx)
 }
 
+/// A fresh script nonce for one response: 128 random bits.
+fn script_nonce() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>())
+}
+
+fn origin(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
+}
+
+/// Only our own scripts, marked with this response's nonce, run; scripts they load (Meta's SDK
+/// and what it loads) are trusted through `'strict-dynamic'`. `https:` and `'unsafe-inline'` are
+/// ignored by browsers that know nonces and keep older ones working. Frames and requests may go
+/// to Meta (or the configured sandbox); the page itself is never framed. The callback form may
+/// post only to us, and browsers hold the callback's redirect to the same list, so the link's
+/// own redirect URLs are on it.
+fn content_security_policy(state: &AppState, link: &Link, nonce: &str) -> String {
+    let meta: Vec<String> = [&state.meta.sdk_url, &state.meta.dialog_url]
+        .into_iter()
+        .filter_map(|url| origin(url))
+        .chain(["https://*.facebook.com".into(), "https://*.facebook.net".into()])
+        .collect();
+    let meta = meta.join(" ");
+    let form_targets: Vec<String> = [Some(state.config.public_url())]
+        .into_iter()
+        .chain([link.success_redirect(), link.failure_redirect()].map(|u| u.map(|u| u.as_str())))
+        .flatten()
+        .filter_map(origin)
+        .collect();
+    let form_targets = form_targets.join(" ");
+    format!(
+        "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' https: 'unsafe-inline'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; connect-src 'self' {meta}; \
+         frame-src {meta}; form-action 'self' {form_targets}; object-src 'none'; base-uri 'none'; \
+         frame-ancestors 'none'"
+    )
+}
+
 /// A page response: never cached, never framed, never leaking the link's URL as a referrer.
 fn page(status: StatusCode, body: Result<String, minijinja::Error>) -> Response {
     let body = match body {
@@ -44,6 +84,14 @@ fn page(status: StatusCode, body: Result<String, minijinja::Error>) -> Response 
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
+    );
+    // Pages without scripts; the signup page replaces this with its own policy.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; \
+             form-action 'none'; base-uri 'none'; frame-ancestors 'none'",
+        ),
     );
     response
 }
@@ -129,9 +177,11 @@ pub fn signup(state: &AppState, link: &Link, signup_state: &str) -> Response {
     .map(String::from)
     .unwrap_or_default();
     let lang = language(Some(link));
+    let nonce = script_nonce();
     let ctx = context! {
         ..theme(Some(link)),
         ..context! {
+            nonce,
             lang => language_tag(lang),
             title => t.title,
             t,
@@ -143,5 +193,11 @@ pub fn signup(state: &AppState, link: &Link, signup_state: &str) -> Response {
             config_json => script_json(&config),
         },
     };
-    page(StatusCode::OK, render("signup.html", ctx))
+    let mut response = page(StatusCode::OK, render("signup.html", ctx));
+    if let Ok(policy) = HeaderValue::from_str(&content_security_policy(state, link, &nonce)) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    response
 }
