@@ -3,7 +3,6 @@
 
 use base64::Engine;
 use gangway_api::config::ApiConfig;
-use gangway_bus::BusNames;
 use gangway_domain::{OrganizationId, SecretRef};
 use gangway_e2e::dispatch::{create_endpoint, dispatcher_config, expired_links, spawn_dispatcher, Receiver};
 use gangway_e2e::signup::{SignupWorld, BAKERY_WABA};
@@ -68,19 +67,6 @@ async fn gangway_async(vars: Vec<(String, String)>, args: Vec<String>) -> Run {
 fn succeeded(run: &Run) -> &str {
     assert_eq!(run.status, 0, "{run:#?}");
     &run.stdout
-}
-
-/// The environment of `env` with the events stream replaced by `names`.
-fn on_stream(env: &TestEnv, names: &BusNames) -> Vec<(String, String)> {
-    let mut vars = env.process_env();
-    for (key, value) in vars.iter_mut() {
-        match key.as_str() {
-            "GANGWAY_NATS_STREAM" => *value = names.stream.clone(),
-            "GANGWAY_NATS_SUBJECT_PREFIX" => *value = names.subject_prefix.clone(),
-            _ => {}
-        }
-    }
-    vars
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,7 +170,7 @@ async fn republish_puts_stored_events_on_a_fresh_stream_once_and_honours_the_ran
     // A fresh stream, as after losing JetStream's data.
     let fresh = TestEnv::new().await;
     let fresh_bus = fresh.bus().await;
-    let vars = on_stream(&env, &fresh.names);
+    let vars = env.process_env_on(&fresh.names);
     let out = succeeded(&gangway_with(&vars, &["republish", "--from", "1"])).to_owned();
     assert!(
         out.contains(&format!("republished {} events", stored.len())),
@@ -215,7 +201,7 @@ async fn republish_puts_stored_events_on_a_fresh_stream_once_and_honours_the_ran
     let ranged = TestEnv::new().await;
     let ranged_bus = ranged.bus().await;
     let (from, to) = (stored[2].0.min(stored[4].0), stored[2].0.max(stored[4].0));
-    let vars = on_stream(&env, &ranged.names);
+    let vars = env.process_env_on(&ranged.names);
     succeeded(&gangway_with(
         &vars,
         &["republish", "--from", &from.to_string(), "--to", &to.to_string()],

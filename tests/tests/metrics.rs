@@ -250,6 +250,51 @@ async fn projector_counts_applied_events_and_the_onboarding_funnel() {
         .iter()
         .any(|s| s.name.starts_with("gangway_http_")));
     drop(projector);
+
+    // `gangway republish` onto a fresh stream, as after losing JetStream's data: a projector
+    // there gets every event again as a first delivery. It handles each one (already applied)
+    // and counts none of the links again.
+    let fresh = TestEnv::new().await;
+    let vars = world.env.process_env_on(&fresh.names);
+    let republish_vars = vars.clone();
+    let republished = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(gangway_testkit::binary("gangway"))
+            .args(["republish", "--from", "1"])
+            .envs(republish_vars)
+            .output()
+            .expect("running gangway republish")
+    })
+    .await
+    .unwrap();
+    assert!(republished.status.success(), "{republished:?}");
+    let port = free_port();
+    let again = ChildProcess::start(
+        "gangway-projector",
+        with_vars(vars, &[("GANGWAY_METRICS_ADDR", &format!("127.0.0.1:{port}"))]),
+    );
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let metrics = scrape_until(
+        &url,
+        None,
+        "the projector to handle every republished event",
+        |m| m.value("gangway_projector_events_total", &[]) == total as f64,
+    )
+    .await;
+    assert_eq!(
+        metrics.value(
+            "gangway_projector_events_total",
+            &[("outcome", "already_applied")]
+        ),
+        total as f64
+    );
+    for stage in ["created", "opened", "callback_received", "completed"] {
+        assert_eq!(
+            metrics.value("gangway_onboarding_funnel_total", &[("stage", stage)]),
+            0.0,
+            "{stage}"
+        );
+    }
+    drop(again);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
-//! `gangway republish`: stored events back onto JetStream, through the relay's own publish
-//! (`Nats-Msg-Id` = event id), in commit order. JetStream drops an event it still holds within its
+//! `gangway republish`: stored events back onto JetStream, as the relay publishes them
+//! (`Nats-Msg-Id` = event id, and marked as republished), in commit order. JetStream drops an event it still holds within its
 //! duplicate window; past it, consumers skip what they already applied.
 
 use crate::progress;
@@ -64,7 +64,7 @@ pub async fn run(pool: &PgPool, bus: &Bus, from: i64, to: Option<i64>) -> anyhow
         // As the relay does: pipeline the publishes, then wait for every ack.
         let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(batch.len());
         for event in &batch {
-            acks.push(bus.publish(event).await?);
+            acks.push(bus.republish(event).await?);
         }
         for ack in acks {
             let ack = ack.await.map_err(|e| BusError::JetStream(e.to_string()))?;

@@ -33,9 +33,10 @@ pub fn observe(event: &RecordedEvent, applied: Option<Applied>, first_delivery: 
     }
 }
 
-/// Whether JetStream delivers this message for the first time.
+/// Whether JetStream delivers this event for the first time: neither a redelivery nor a copy
+/// sent again by `gangway republish`.
 pub fn first_delivery(message: &jetstream::Message) -> bool {
-    message.info().map_or(true, |info| info.delivered <= 1)
+    !gangway_bus::is_republished(message) && message.info().map_or(true, |info| info.delivered <= 1)
 }
 
 /// Keeps the backlog gauge current until cancelled.

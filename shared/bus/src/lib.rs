@@ -161,7 +161,22 @@ impl Bus {
     /// Publishes one event. JetStream drops a second publish with the same `Nats-Msg-Id` (the
     /// event id) inside its duplicate window. Await the returned future for the stream's ack.
     pub async fn publish(&self, event: &RecordedEvent) -> Result<PublishAckFuture, BusError> {
+        self.publish_with(event, HeaderMap::new()).await
+    }
+
+    /// Publishes a stored event again (`gangway republish`), marked so that consumers can tell
+    /// it from the relay's first publish (see [`is_republished`]).
+    pub async fn republish(&self, event: &RecordedEvent) -> Result<PublishAckFuture, BusError> {
         let mut headers = HeaderMap::new();
+        headers.insert(REPUBLISHED_HEADER, "true");
+        self.publish_with(event, headers).await
+    }
+
+    async fn publish_with(
+        &self,
+        event: &RecordedEvent,
+        mut headers: HeaderMap,
+    ) -> Result<PublishAckFuture, BusError> {
         headers.insert("Nats-Msg-Id", event.event_id.to_string().as_str());
         headers.insert("content-type", "application/cloudevents+json");
         let body = encode_event(event)?;
@@ -170,6 +185,19 @@ impl Bus {
             .await
             .map_err(js_error)
     }
+}
+
+/// Set on messages `gangway republish` sent: a consumer that counts first deliveries (the
+/// projector's funnel) must not count these again.
+pub const REPUBLISHED_HEADER: &str = "Gangway-Republished";
+
+/// Whether this message was published again by `gangway republish`.
+pub fn is_republished(message: &async_nats::Message) -> bool {
+    message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(REPUBLISHED_HEADER))
+        .is_some()
 }
 
 #[cfg(test)]

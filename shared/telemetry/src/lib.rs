@@ -40,8 +40,8 @@ pub struct MetricsConfig {
         default_value = ""
     )]
     pub metrics_token: Secret,
-    /// How often gauges read from Postgres or NATS (webhook queue depth, projector backlog) are
-    /// refreshed, in milliseconds.
+    /// How often gauges read from Postgres or NATS are refreshed, in milliseconds: the
+    /// projector's backlog and the dispatcher's queue depth (the api has no such gauge).
     #[arg(long, env = "GANGWAY_METRICS_REFRESH_MS", default_value_t = 5_000)]
     pub metrics_refresh_ms: u64,
 }

@@ -89,14 +89,16 @@ impl TestEnv {
 
     /// Environment variables that point a Gangway process at this test's database and stream.
     pub fn process_env(&self) -> Vec<(String, String)> {
+        self.process_env_on(&self.names)
+    }
+
+    /// [`process_env`](Self::process_env) with the events stream replaced by `names`'.
+    pub fn process_env_on(&self, names: &BusNames) -> Vec<(String, String)> {
         vec![
             ("GANGWAY_DATABASE_URL".into(), self.database_url.clone()),
             ("GANGWAY_NATS_URL".into(), self.nats_url.clone()),
-            ("GANGWAY_NATS_STREAM".into(), self.names.stream.clone()),
-            (
-                "GANGWAY_NATS_SUBJECT_PREFIX".into(),
-                self.names.subject_prefix.clone(),
-            ),
+            ("GANGWAY_NATS_STREAM".into(), names.stream.clone()),
+            ("GANGWAY_NATS_SUBJECT_PREFIX".into(), names.subject_prefix.clone()),
             ("GANGWAY_LOG".into(), "warn".into()),
             // Processes of parallel tests must not compete for the default metrics ports.
             ("GANGWAY_METRICS_ADDR".into(), "127.0.0.1:0".into()),
