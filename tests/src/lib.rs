@@ -311,9 +311,18 @@ pub struct TestSandbox {
 
 impl TestSandbox {
     pub async fn spawn() -> Self {
+        Self::spawn_with(Self::config()).await
+    }
+
+    /// The sandbox's settings from the environment, on a free port.
+    pub fn config() -> gangway_meta_sandbox::SandboxConfig {
         let mut config: gangway_meta_sandbox::SandboxConfig =
             gangway_config::from_env().expect("sandbox configuration");
         config.addr = "127.0.0.1:0".parse().expect("socket address");
+        config
+    }
+
+    pub async fn spawn_with(config: gangway_meta_sandbox::SandboxConfig) -> Self {
         let server = gangway_meta_sandbox::SandboxServer::build(config.clone())
             .await
             .expect("building the sandbox");

@@ -1,7 +1,8 @@
 //! The meta sandbox's browser side over real HTTP: the SDK and dialog it serves, and the control
 //! routes the dialog drives (full-page codes, invalid tokens, new numbers, number states).
 
-use gangway_e2e::TestSandbox;
+use gangway_e2e::dispatch::Receiver;
+use gangway_e2e::{wait_until, TestSandbox};
 use gangway_meta_graph::{FailureCode, GraphClient, GraphConfig, GraphError, Token};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -354,4 +355,64 @@ async fn coexistence_sync_works_once_per_type_and_only_for_business_app_numbers(
         .await
         .unwrap_err();
     assert_eq!(codes(&dedicated).0, Some(100));
+}
+
+#[tokio::test]
+async fn a_webhook_that_gets_no_200_is_sent_again_the_same_until_one_comes() {
+    let receiver = Receiver::start_with(vec![500, 503], Duration::ZERO).await;
+    let mut config = TestSandbox::config();
+    config.webhook_retry_ms = 50;
+    let sandbox = TestSandbox::spawn_with(config).await;
+    let (status, answer) = sandbox
+        .post(
+            "/sandbox/webhooks",
+            json!({
+                "kind": "quality_update",
+                "phone_number_id": PHONE,
+                "event": "FLAGGED",
+                "callback_url": receiver.url("/meta"),
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (answer["status"].as_u64(), answer["redelivering"].as_bool()),
+        (Some(500), Some(true))
+    );
+
+    wait_until("the redeliveries", Duration::from_secs(10), || async {
+        receiver.received_at("/meta").len() >= 3
+    })
+    .await;
+    // Stopped at the 200: nothing more comes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = receiver.received_at("/meta");
+    assert_eq!(sent.len(), 3);
+    for again in &sent[1..] {
+        assert_eq!(again.body, sent[0].body, "the same notification");
+        assert_eq!(
+            again.header("x-hub-signature-256"),
+            sent[0].header("x-hub-signature-256")
+        );
+    }
+    assert_eq!(sent[0].json(), answer["notification"]);
+
+    // A 200 the first time: sent once.
+    let (_, answer) = sandbox
+        .post(
+            "/sandbox/webhooks",
+            json!({
+                "kind": "quality_update",
+                "phone_number_id": PHONE,
+                "event": "UNFLAGGED",
+                "callback_url": receiver.url("/fine"),
+            }),
+        )
+        .await;
+    assert_eq!(
+        (answer["status"].as_u64(), answer["redelivering"].as_bool()),
+        (Some(200), Some(false))
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received_at("/fine").len(), 1);
 }

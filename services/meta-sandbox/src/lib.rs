@@ -44,6 +44,13 @@ pub struct SandboxConfig {
         default_value = "http://127.0.0.1:8080/meta/webhooks"
     )]
     pub webhook_url: String,
+    /// Meta sends a webhook again when it does not get a 200, with growing delays; the sandbox
+    /// does too, on a compressed schedule: first after this many milliseconds, then doubling.
+    #[arg(long, env = "GANGWAY_SANDBOX_WEBHOOK_RETRY_MS", default_value_t = 1_000)]
+    pub webhook_retry_ms: u64,
+    /// How many times the sandbox sends a webhook again before giving up on it (0: never).
+    #[arg(long, env = "GANGWAY_SANDBOX_WEBHOOK_REDELIVERIES", default_value_t = 5)]
+    pub webhook_redeliveries: u32,
     /// How long an Embedded Signup code can be exchanged, in seconds (Meta: 30).
     #[arg(long, env = "GANGWAY_SANDBOX_CODE_TTL_SECONDS", default_value_t = 30)]
     pub code_ttl_seconds: u64,

@@ -1,7 +1,8 @@
 //! `POST /sandbox/webhooks`: makes the sandbox send one of Meta's webhooks (reference §4) to the
 //! app's callback URL, signed like Meta signs them: `X-Hub-Signature-256: sha256=<hex
 //! HMAC-SHA256(app secret, exact body bytes)>`. The answer tells what was sent and how the
-//! receiver replied, so a test can send the very same notification again.
+//! receiver replied, so a test can send the very same notification again. Like Meta, the sandbox
+//! sends a notification that did not get a 200 again by itself, on a compressed schedule.
 
 use super::MetaJson;
 use crate::graph::graph_error;
@@ -15,7 +16,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::Sha256;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub fn router() -> Router<Sandbox> {
     Router::new().route("/sandbox/webhooks", post(send))
@@ -84,27 +85,87 @@ async fn send(State(sandbox): State<Sandbox>, MetaJson(request): MetaJson<Send>)
     let url = request
         .callback_url
         .unwrap_or_else(|| sandbox.config.webhook_url.clone());
-    let body = notification.to_string();
-    let signature = sign(&sandbox.config.app_secret, body.as_bytes());
-    let answer = reqwest::Client::new()
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", &signature)
-        .body(body)
-        .send()
-        .await;
+    let delivery = Delivery {
+        signature: sign(&sandbox.config.app_secret, notification.to_string().as_bytes()),
+        body: notification.to_string(),
+        url,
+    };
+    let answer = delivery.attempt().await;
+    let redelivering =
+        answer.as_ref().map_or(true, |(status, _)| *status != 200) && sandbox.config.webhook_redeliveries > 0;
+    if redelivering {
+        let first_delay = Duration::from_millis(sandbox.config.webhook_retry_ms);
+        tokio::spawn(
+            delivery
+                .clone()
+                .redeliver(first_delay, sandbox.config.webhook_redeliveries),
+        );
+    }
     match answer {
-        Ok(answer) => {
-            let status = answer.status().as_u16();
-            let text = answer.text().await.unwrap_or_default();
-            Json(json!({ "status": status, "response": text, "notification": notification })).into_response()
-        }
+        Ok((status, text)) => Json(json!({
+            "status": status,
+            "response": text,
+            "notification": notification,
+            "redelivering": redelivering,
+        }))
+        .into_response(),
         Err(error) => graph_error(
             502,
             2,
             None,
-            &format!("the callback URL {url} could not be reached: {error}"),
+            &format!(
+                "the callback URL {} could not be reached: {error}{}",
+                delivery.url,
+                if redelivering {
+                    " (it will be sent again)"
+                } else {
+                    ""
+                }
+            ),
         ),
+    }
+}
+
+/// One signed notification on its way to the callback URL: the same bytes and signature on
+/// every attempt, as Meta sends them.
+#[derive(Clone)]
+struct Delivery {
+    url: String,
+    body: String,
+    signature: String,
+}
+
+impl Delivery {
+    /// The receiver's status and body, or why it could not be reached.
+    async fn attempt(&self) -> Result<(u16, String), reqwest::Error> {
+        let answer = reqwest::Client::new()
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", &self.signature)
+            .body(self.body.clone())
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await?;
+        let status = answer.status().as_u16();
+        Ok((status, answer.text().await.unwrap_or_default()))
+    }
+
+    /// Sends again until a 200, waiting `delay` and then twice as long each time.
+    async fn redeliver(self, mut delay: Duration, times: u32) {
+        for attempt in 1..=times {
+            tokio::time::sleep(delay).await;
+            match self.attempt().await {
+                Ok((200, _)) => return,
+                Ok((status, _)) => {
+                    tracing::info!(url = %self.url, status, attempt, "webhook refused; will retry")
+                }
+                Err(error) => {
+                    tracing::info!(url = %self.url, %error, attempt, "webhook not delivered; will retry")
+                }
+            }
+            delay *= 2;
+        }
+        tracing::warn!(url = %self.url, times, "webhook given up after its redeliveries");
     }
 }
 
