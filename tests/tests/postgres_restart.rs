@@ -10,12 +10,13 @@ use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Default)]
 struct Outcomes {
     accepted: Vec<String>,
-    unavailable: Vec<Value>,
+    /// Each 503's body, its Retry-After header and how long it took.
+    unavailable: Vec<(Value, Option<String>, Duration)>,
     other: Vec<(u16, Value)>,
 }
 
@@ -29,16 +30,28 @@ async fn keep_creating_links(
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
-        let (status, body) = api
-            .create_link(&key, json!({ "externalId": format!("pg-{n}") }))
-            .await;
+        let started = Instant::now();
+        let response = api
+            .http
+            .post(api.url("/v1/onboarding-links"))
+            .bearer_auth(&key)
+            .json(&json!({ "externalId": format!("pg-{n}") }))
+            .send()
+            .await
+            .expect("api request");
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        let body: Value = response.json().await.unwrap_or(Value::Null);
         {
             let mut outcomes = outcomes.lock().expect("outcomes");
             match status {
                 201 => outcomes
                     .accepted
                     .push(body["data"]["id"].as_str().expect("link id").to_owned()),
-                503 => outcomes.unavailable.push(body),
+                503 => outcomes.unavailable.push((body, retry_after, started.elapsed())),
                 other => outcomes.other.push((other, body)),
             }
         }
@@ -88,8 +101,9 @@ async fn the_api_answers_503_while_postgres_is_down_loses_nothing_and_recovers_b
         .expect("writers are done")
         .into_inner()
         .expect("outcomes");
+    let slowest = outcomes.unavailable.iter().map(|(_, _, took)| *took).max();
     eprintln!(
-        "accepted {} links ({before_outage} before the outage), {} answered 503",
+        "accepted {} links ({before_outage} before the outage), {} answered 503, the slowest in {slowest:?}",
         outcomes.accepted.len(),
         outcomes.unavailable.len()
     );
@@ -101,8 +115,9 @@ async fn the_api_answers_503_while_postgres_is_down_loses_nothing_and_recovers_b
         outcomes.accepted.len()
     );
     assert!(!outcomes.unavailable.is_empty(), "the outage was seen");
-    for body in &outcomes.unavailable {
+    for (body, retry_after, _) in &outcomes.unavailable {
         assert_eq!(body["error"]["code"], "service_unavailable", "{body}");
+        assert_eq!(retry_after.as_deref(), Some("1"), "{body}");
         assert!(
             body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
             "{body}"

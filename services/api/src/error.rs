@@ -1,7 +1,7 @@
 //! The api's one error type. Client errors carry `{"error": {"code", "message", "field"?}}`;
 //! anything unexpected is logged with its context and answered with an opaque 500.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use gangway_domain::{FieldError, RuleViolation};
@@ -80,10 +80,17 @@ impl IntoResponse for ApiError {
             }
             other => (other.to_string(), None),
         };
+        let unavailable = matches!(self, Self::Unavailable(_));
         let body = ErrorBody {
             error: ErrorDetail { code, message, field },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if unavailable {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 

@@ -99,8 +99,7 @@ impl Application {
             tracing::warn!(url = %config.meta.sandbox_url, "no GANGWAY_META_APP_ID set: Embedded Signup uses the meta sandbox");
         }
         let graph = gangway_meta_graph::GraphClient::new(meta.graph.clone())?;
-        let pool =
-            connect_database(&config.infra.database_url, config.infra.database_max_connections).await?;
+        let pool = connect_database(&config.infra, config.infra.database_max_connections).await?;
         MIGRATOR.run(&pool).await.context("running database migrations")?;
         let names = BusNames {
             stream: config.infra.nats_stream.clone(),

@@ -155,7 +155,7 @@ pub enum Outcome {
 }
 
 async fn pool(infra: &InfraConfig) -> anyhow::Result<PgPool> {
-    let pool = connect_database(&infra.database_url, 4).await?;
+    let pool = connect_database(infra, 4).await?;
     MIGRATOR.run(&pool).await.context("running database migrations")?;
     Ok(pool)
 }

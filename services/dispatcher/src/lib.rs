@@ -51,12 +51,10 @@ impl Dispatcher {
             &config.encryption_key_id,
             config.environment == Environment::Production,
         )?;
-        let pool = gangway_config::runtime::connect_database(
-            &config.infra.database_url,
-            config.infra.database_max_connections,
-        )
-        .await?;
-        let fast_pool = fast_pool(&config.infra.database_url).await?;
+        let pool =
+            gangway_config::runtime::connect_database(&config.infra, config.infra.database_max_connections)
+                .await?;
+        let fast_pool = fast_pool(&config.infra).await?;
         gangway_event_store::MIGRATOR
             .run(&pool)
             .await
@@ -226,13 +224,13 @@ async fn ack(message: &jetstream::Message, kind: AckKind) {
 /// Connections whose commits do not wait for the disk: for leases and attempt outcomes, where a
 /// commit lost in a Postgres crash only means a message is sent again. Messages themselves are
 /// recorded through the ordinary pool, durably, before their events are acknowledged.
-async fn fast_pool(url: &str) -> anyhow::Result<PgPool> {
-    let options = PgConnectOptions::from_str(url)
+async fn fast_pool(infra: &gangway_config::InfraConfig) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(&infra.database_url)
         .context("parsing the database URL")?
         .options([("synchronous_commit", "off")]);
     PgPoolOptions::new()
         .max_connections(4)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_millis(infra.database_acquire_timeout_ms.max(1)))
         .test_before_acquire(false)
         .connect_with(options)
         .await

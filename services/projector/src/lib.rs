@@ -131,11 +131,9 @@ pub async fn run(config: ProjectorConfig, cancel: CancellationToken) -> anyhow::
     let metrics_server =
         gangway_telemetry::MetricsServer::bind(config.metrics_addr, "projector", &config.metrics).await?;
     gangway_telemetry::funnel::register();
-    let pool = gangway_config::runtime::connect_database(
-        &config.infra.database_url,
-        config.infra.database_max_connections,
-    )
-    .await?;
+    let pool =
+        gangway_config::runtime::connect_database(&config.infra, config.infra.database_max_connections)
+            .await?;
     gangway_event_store::MIGRATOR
         .run(&pool)
         .await

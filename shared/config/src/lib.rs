@@ -62,6 +62,10 @@ pub struct InfraConfig {
     /// Most Postgres connections this process opens.
     #[arg(long, env = "GANGWAY_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,
+    /// How long a request waits for a Postgres connection before it fails (the api answers 503),
+    /// in milliseconds. While Postgres is down every request waits this long.
+    #[arg(long, env = "GANGWAY_DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 2_000)]
+    pub database_acquire_timeout_ms: u64,
     /// NATS server URL.
     #[arg(long, env = "GANGWAY_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,

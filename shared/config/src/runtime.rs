@@ -1,15 +1,18 @@
 //! Process plumbing every binary shares: the database pool and shutdown on signals.
 
+use crate::InfraConfig;
 use anyhow::Context;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-pub async fn connect_database(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+/// The process's Postgres pool, of at most `max_connections`.
+pub async fn connect_database(infra: &InfraConfig, max_connections: u32) -> anyhow::Result<PgPool> {
+    let url = &infra.database_url;
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_millis(infra.database_acquire_timeout_ms.max(1)))
         // A dead connection surfaces as an error on use, which callers handle anyway; pinging
         // before every checkout would double the round trips of a one-statement append.
         .test_before_acquire(false)
