@@ -100,6 +100,88 @@ async fn a_links_webhook_is_registered_on_connect_and_receives_signed_events() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_with_the_same_webhook_url_share_one_endpoint_per_waba() {
+    const SECOND_SECRET: &str = "whsec_dGhlLXNlY29uZC1saW5rcy1vd24tc2VjcmV0";
+    let world = SignupWorld::new().await;
+    let receiver = Receiver::start().await;
+    let _dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
+    let first = world
+        .link(json!({
+            "externalId": "cus_first",
+            "webhookUrl": receiver.url("/shared"),
+            "webhookSecret": SECRET,
+            "webhookEvents": ["phone_number.connected"]
+        }))
+        .await;
+    assert_eq!(world.finish(&first).await.params["status"], "success");
+    wait_until("the first number's webhook", Duration::from_secs(15), || async {
+        !receiver.received().is_empty()
+    })
+    .await;
+
+    // A second number of the same WABA, through a link with the same URL, its own secret and
+    // one more event type.
+    let second = world
+        .link(json!({
+            "externalId": "cus_second",
+            "webhookUrl": receiver.url("/shared"),
+            "webhookSecret": SECOND_SECRET,
+            "webhookEvents": ["phone_number.connected", "whatsapp.phone_number.created"]
+        }))
+        .await;
+    let (_, landing) = world.finish_with_new_number(&second, COFFEE_WABA, "US").await;
+    assert_eq!(landing.params["status"], "success", "{landing:?}");
+    let second_phone = landing.params["phone_number_id"].clone();
+
+    wait_until(
+        "the second number's webhooks",
+        Duration::from_secs(15),
+        || async { receiver.received().len() >= 3 },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = receiver.received();
+    let events: Vec<(String, String)> = received
+        .iter()
+        .map(|r| {
+            let body = r.json();
+            let phone = body["data"]["phoneNumberId"].as_str().unwrap_or("-").to_owned();
+            (body["event"].as_str().unwrap_or_default().to_owned(), phone)
+        })
+        .collect();
+    assert_eq!(
+        received.len(),
+        3,
+        "each webhook once, not once per link: {events:?}"
+    );
+    let connected_second = events
+        .iter()
+        .filter(|(event, phone)| event == "phone_number.connected" && *phone == second_phone)
+        .count();
+    assert_eq!(connected_second, 1, "{events:?}");
+    assert!(events
+        .iter()
+        .any(|(event, _)| event == "whatsapp.phone_number.created"));
+    // The second link's secret signs now; the first one beside it during the grace period.
+    for delivery in &received[1..] {
+        assert!(verifies(delivery, SECOND_SECRET));
+        assert!(verifies(delivery, SECRET));
+    }
+
+    let endpoints: Vec<Uuid> =
+        sqlx::query_scalar("SELECT DISTINCT stream_id FROM events WHERE stream_type = 'webhook_endpoint'")
+            .fetch_all(world.api.state.pool())
+            .await
+            .unwrap();
+    assert_eq!(endpoints.len(), 1, "one endpoint for both links");
+    let endpoint = world.get(&format!("/v1/webhooks/{}", endpoints[0])).await;
+    assert_eq!(
+        endpoint["data"]["events"],
+        json!(["phone_number.connected", "whatsapp.phone_number.created"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_receiver_gets_the_same_message_until_it_answers_2xx() {
     let world = SignupWorld::new().await;
     let receiver = Receiver::start_with(vec![500, 500], Duration::ZERO).await;

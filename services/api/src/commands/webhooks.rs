@@ -119,7 +119,12 @@ fn decide(endpoint: &Endpoint, command: &EndpointCommand) -> Option<EndpointEven
     }
 }
 
-fn rotation(endpoint: &Endpoint, new: SecretRef, grace: Duration, now: DateTime<Utc>) -> EndpointEvent {
+pub(crate) fn rotation(
+    endpoint: &Endpoint,
+    new: SecretRef,
+    grace: Duration,
+    now: DateTime<Utc>,
+) -> EndpointEvent {
     EndpointEvent::SecretRotated {
         secret_ref: new,
         previous_secret_ref: endpoint.secret_ref,

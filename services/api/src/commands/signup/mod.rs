@@ -4,6 +4,7 @@
 //! while `callback_received` is appended, and a link with an attempt under way refuses others).
 //! No transaction is held while Meta is called.
 
+mod link_endpoint;
 mod provision;
 
 use super::{find_link, lock_entity, metadata, new_event, now, Loaded};
@@ -11,8 +12,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use gangway_domain::link::{Link, LinkEvent};
 use gangway_domain::signup::{LinkCompletion, SignupCallback, Usability};
-use gangway_domain::webhook::{EndpointCreated, EndpointEvent};
-use gangway_domain::{EndpointId, FailureCode, LinkId};
+use gangway_domain::{FailureCode, LinkId};
 use gangway_event_store::{EventMetadata, ExpectedVersion, StoreError, StreamAppend, StreamRef};
 use uuid::Uuid;
 
@@ -205,7 +205,16 @@ impl Attempt {
             .execute(&mut *tx.connection())
             .await?;
         }
-        let mut appends = self.registered_endpoint(state, &finish.completion).await?;
+        let mut appends: Vec<StreamAppend> = link_endpoint::registered_endpoint(
+            state,
+            tx.connection(),
+            &self.link,
+            finish.completion.waba_id,
+            &self.meta,
+        )
+        .await?
+        .into_iter()
+        .collect();
         appends.extend([
             StreamAppend {
                 stream: StreamRef::of::<LinkEvent>(self.link.id.as_uuid()),
@@ -221,42 +230,6 @@ impl Attempt {
         }
         let link = self.evolved(&completed);
         Ok((link, CallbackOutcome::Completed(Box::new(finish.completion))))
-    }
-
-    /// The endpoint a link's `webhookUrl` asks for, scoped to the connected WABA. It is appended
-    /// before the completion, so the dispatcher knows it by the time the completion arrives.
-    async fn registered_endpoint(
-        &self,
-        state: &AppState,
-        completion: &LinkCompletion,
-    ) -> Result<Vec<StreamAppend>, ApiError> {
-        let Some(webhook) = &self.link.spec.webhook else {
-            return Ok(Vec::new());
-        };
-        let secret_ref = match webhook.secret_ref {
-            Some(secret) => secret,
-            None => {
-                let secret = gangway_webhook_signing::generate_secret();
-                let org = self.link.organization_id;
-                state
-                    .vault
-                    .store(state.pool(), org, "webhook_secret", &secret)
-                    .await?
-            }
-        };
-        let created = EndpointEvent::Created(Box::new(EndpointCreated {
-            url: webhook.url.clone(),
-            event_types: webhook.events.clone(),
-            description: Some(format!("Registered by onboarding link {}", self.link.id)),
-            waba_id: Some(completion.waba_id),
-            secret_ref,
-            registered_by_link: Some(self.link.id),
-        }));
-        Ok(vec![StreamAppend {
-            stream: StreamRef::of::<EndpointEvent>(EndpointId::new().as_uuid()),
-            expected: ExpectedVersion::NoStream,
-            events: vec![new_event(&created, &self.meta)?],
-        }])
     }
 
     fn evolved(self, event: &LinkEvent) -> Link {
