@@ -8,11 +8,12 @@ CREATE TABLE link_webhook_endpoints (
     endpoint_id     uuid NOT NULL,
     PRIMARY KEY (organization_id, waba_id, url)
 );
--- Endpoints links registered before this table existed: the oldest live one per key.
+-- Endpoints links registered before this table existed (as far as the read model has them): the
+-- newest enabled one per key. Endpoints already duplicated stay as they are.
 INSERT INTO link_webhook_endpoints (organization_id, waba_id, url, endpoint_id)
 SELECT DISTINCT ON (organization_id, waba_id, document->>'url')
        organization_id, waba_id, document->>'url', id
   FROM rm_webhook_endpoints
- WHERE document->>'registeredByLink' IS NOT NULL AND waba_id IS NOT NULL AND status <> 'deleted'
- ORDER BY organization_id, waba_id, document->>'url', created_at
+ WHERE document->>'registeredByLink' IS NOT NULL AND waba_id IS NOT NULL AND status = 'enabled'
+ ORDER BY organization_id, waba_id, document->>'url', created_at DESC
 ON CONFLICT DO NOTHING;

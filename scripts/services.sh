@@ -38,7 +38,8 @@ ensure_disk_space() {
   mkdir -p "$target"
   local free_mb built_mb
   free_mb=$(df -Pm "$target" | awk 'NR == 2 { print $4 }')
-  built_mb=$(du -sm "$target" | cut -f1)
+  built_mb=$(du -sm "$target" 2>/dev/null | cut -f1 || true)
+  built_mb=${built_mb:-0}
   if [ $((free_mb + built_mb)) -lt "$need_mb" ]; then
     die "$((free_mb / 1024)) GB free where $target is; a full build needs about $((need_mb / 1024)) GB: free some space"
   fi

@@ -36,7 +36,7 @@ trap 'rm -f "$log"' EXIT
 status=0
 # Libraries' unit tests and the integration tests; the binaries' own mains hold no tests, and
 # linking a test harness for each would only cost time and disk.
-cargo test --workspace --lib --tests --no-fail-fast 2>&1 | tee "$log" || status=$?
+cargo test --workspace --lib --test '*' --no-fail-fast 2>&1 | tee "$log" || status=$?
 # One closing line for the whole workspace (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "\n%d passed, %d failed\n", p, f }' "$log"

@@ -163,7 +163,7 @@ impl Delivery {
                     tracing::info!(url = %self.url, %error, attempt, "webhook not delivered; will retry")
                 }
             }
-            delay *= 2;
+            delay = delay.saturating_mul(2);
         }
         tracing::warn!(url = %self.url, times, "webhook given up after its redeliveries");
     }

@@ -2,17 +2,18 @@
 //!
 //! One endpoint serves every link of an organization with the same URL for the same WABA
 //! (`link_webhook_endpoints`): a second number of that WABA, or a reconnect, reuses it. Another
-//! endpoint would deliver every event to the same URL twice. The reused endpoint gains the new
-//! link's event types, and the new link's own secret by rotation (both sign during the grace).
+//! endpoint would deliver every event to the same URL twice. It is shared while it is enabled,
+//! still has that URL and signs with the link's secret (or the link brings none), and gains the
+//! new link's event types. The endpoint's secret is never changed for a link: that could undo a
+//! rotation the integrator made since. A link that cannot share gets an endpoint of its own,
+//! which later links then share.
 
-use crate::commands::webhooks::{load_endpoint, rotation, SECRET_PURPOSE};
+use crate::commands::webhooks::{load_endpoint, SECRET_PURPOSE};
 use crate::commands::{lock_entity, new_event};
 use crate::error::ApiError;
 use crate::state::AppState;
 use gangway_domain::link::{Link, LinkWebhook};
-use gangway_domain::webhook::{
-    Endpoint, EndpointChanges, EndpointCreated, EndpointEvent, EndpointStatus, DEFAULT_ROTATION_GRACE,
-};
+use gangway_domain::webhook::{Endpoint, EndpointChanges, EndpointCreated, EndpointEvent, EndpointStatus};
 use gangway_domain::{EndpointId, WabaId};
 use gangway_event_store::{EventMetadata, ExpectedVersion, StreamAppend, StreamRef};
 use sqlx::PgConnection;
@@ -49,62 +50,55 @@ pub async fn registered_endpoint(
     .await?;
     if let Some(id) = claimed.map(EndpointId::from_uuid) {
         lock_entity(conn, id.as_uuid()).await?;
-        let live = load_endpoint(&mut *conn, org, id)
-            .await?
-            .filter(|e| e.state.status != EndpointStatus::Deleted);
-        if let Some(loaded) = live {
-            let events = joined(state, conn, webhook, &loaded.state, meta).await?;
-            if events.is_empty() {
-                return Ok(None);
+        if let Some(loaded) = load_endpoint(&mut *conn, org, id).await? {
+            if shareable(state, conn, webhook, &loaded.state).await? {
+                let Some(changes) = joined(webhook, &loaded.state) else {
+                    return Ok(None);
+                };
+                return Ok(Some(StreamAppend {
+                    stream: StreamRef::of::<EndpointEvent>(id.as_uuid()),
+                    expected: ExpectedVersion::Exact(loaded.version),
+                    events: vec![new_event(&changes, meta)?],
+                }));
             }
-            return Ok(Some(StreamAppend {
-                stream: StreamRef::of::<EndpointEvent>(id.as_uuid()),
-                expected: ExpectedVersion::Exact(loaded.version),
-                events: events
-                    .iter()
-                    .map(|e| new_event(e, meta))
-                    .collect::<Result<_, _>>()?,
-            }));
         }
     }
     created(state, conn, link, webhook, waba, meta).await.map(Some)
 }
 
-/// What a live endpoint needs to serve one more link: its event types, and its secret.
-async fn joined(
+/// Whether the link's deliveries can go through `endpoint` as they would through its own.
+async fn shareable(
     state: &AppState,
     conn: &mut PgConnection,
     webhook: &LinkWebhook,
     endpoint: &Endpoint,
-    meta: &EventMetadata,
-) -> Result<Vec<EndpointEvent>, ApiError> {
-    let mut events = Vec::new();
+) -> Result<bool, ApiError> {
+    if endpoint.status != EndpointStatus::Enabled || endpoint.url != webhook.url {
+        return Ok(false);
+    }
+    let Some(wanted) = webhook.secret_ref else {
+        return Ok(true);
+    };
+    let org = endpoint.organization_id;
+    let wanted = state.vault.reveal(&mut *conn, org, wanted).await?;
+    let current = state.vault.reveal(&mut *conn, org, endpoint.secret_ref).await?;
+    Ok(wanted == current)
+}
+
+/// The change that lets a shared endpoint serve one more link: the link's event types.
+fn joined(webhook: &LinkWebhook, endpoint: &Endpoint) -> Option<EndpointEvent> {
     let mut types = endpoint.event_types.clone();
     for event in &webhook.events {
         if !types.contains(event) {
             types.push(event.clone());
         }
     }
-    if types != endpoint.event_types {
-        events.push(EndpointEvent::Updated(Box::new(EndpointChanges {
+    (types != endpoint.event_types).then(|| {
+        EndpointEvent::Updated(Box::new(EndpointChanges {
             event_types: Some(types),
             ..EndpointChanges::default()
-        })));
-    }
-    if let Some(wanted) = webhook.secret_ref {
-        let org = endpoint.organization_id;
-        let new = state.vault.reveal(&mut *conn, org, wanted).await?;
-        let current = state.vault.reveal(&mut *conn, org, endpoint.secret_ref).await?;
-        if new != current {
-            events.push(rotation(
-                endpoint,
-                wanted,
-                DEFAULT_ROTATION_GRACE,
-                meta.occurred_at,
-            ));
-        }
-    }
-    Ok(events)
+        }))
+    })
 }
 
 async fn created(

@@ -7,7 +7,7 @@
 mod link_endpoint;
 mod provision;
 
-use super::{find_link, lock_entity, metadata, new_event, now, Loaded};
+use super::{find_link, lock_entity, metadata, new_event, now, Loaded, MAX_ATTEMPTS};
 use crate::error::ApiError;
 use crate::state::AppState;
 use gangway_domain::link::{Link, LinkEvent};
@@ -192,44 +192,57 @@ impl Attempt {
 
     async fn finish(self, state: &AppState, finish: Finish) -> Result<(Link, CallbackOutcome), ApiError> {
         let completed = LinkEvent::Completed(Box::new(finish.completion.clone()));
-        let mut tx = state.store.begin().await?;
-        if let Some((meta_phone_id, phone_id)) = &finish.claim {
-            sqlx::query(
-                "INSERT INTO phone_number_ids (organization_id, meta_phone_number_id, phone_id, meta_waba_id) \
-                 VALUES ($1, $2, $3, $4)",
+        for _ in 0..MAX_ATTEMPTS {
+            let mut tx = state.store.begin().await?;
+            if let Some((meta_phone_id, phone_id)) = &finish.claim {
+                sqlx::query(
+                    "INSERT INTO phone_number_ids (organization_id, meta_phone_number_id, phone_id, meta_waba_id) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(self.link.organization_id.as_uuid())
+                .bind(meta_phone_id)
+                .bind(phone_id.as_uuid())
+                .bind(&finish.completion.meta_waba_id)
+                .execute(&mut *tx.connection())
+                .await?;
+            }
+            let mut appends: Vec<StreamAppend> = link_endpoint::registered_endpoint(
+                state,
+                tx.connection(),
+                &self.link,
+                finish.completion.waba_id,
+                &self.meta,
             )
-            .bind(self.link.organization_id.as_uuid())
-            .bind(meta_phone_id)
-            .bind(phone_id.as_uuid())
-            .bind(&finish.completion.meta_waba_id)
-            .execute(&mut *tx.connection())
-            .await?;
+            .await?
+            .into_iter()
+            .collect();
+            appends.extend([
+                StreamAppend {
+                    stream: StreamRef::of::<LinkEvent>(self.link.id.as_uuid()),
+                    expected: ExpectedVersion::Exact(self.version),
+                    events: vec![new_event(&completed, &self.meta)?],
+                },
+                finish.phone.clone(),
+            ]);
+            match tx.append_all(appends).await {
+                Ok(_) => {
+                    tx.commit().await?;
+                    let link = self.evolved(&completed);
+                    return Ok((link, CallbackOutcome::Completed(Box::new(finish.completion))));
+                }
+                // A shared endpoint can change without the link's lock (the dispatcher disabling
+                // it): while the link itself has not moved, decide its endpoint again.
+                Err(StoreError::Conflict { .. }) if self.link_unchanged(state).await? => continue,
+                Err(StoreError::Conflict { .. }) => return self.lost_race(state).await,
+                Err(other) => return Err(other.into()),
+            }
         }
-        let mut appends: Vec<StreamAppend> = link_endpoint::registered_endpoint(
-            state,
-            tx.connection(),
-            &self.link,
-            finish.completion.waba_id,
-            &self.meta,
-        )
-        .await?
-        .into_iter()
-        .collect();
-        appends.extend([
-            StreamAppend {
-                stream: StreamRef::of::<LinkEvent>(self.link.id.as_uuid()),
-                expected: ExpectedVersion::Exact(self.version),
-                events: vec![new_event(&completed, &self.meta)?],
-            },
-            finish.phone,
-        ]);
-        match tx.append_all(appends).await {
-            Ok(_) => tx.commit().await?,
-            Err(StoreError::Conflict { .. }) => return self.lost_race(state).await,
-            Err(other) => return Err(other.into()),
-        }
-        let link = self.evolved(&completed);
-        Ok((link, CallbackOutcome::Completed(Box::new(finish.completion))))
+        self.lost_race(state).await
+    }
+
+    async fn link_unchanged(&self, state: &AppState) -> Result<bool, ApiError> {
+        let current = find_link(state.pool(), self.link.id).await?;
+        Ok(current.is_some_and(|l| l.version == self.version))
     }
 
     fn evolved(self, event: &LinkEvent) -> Link {

@@ -27,10 +27,10 @@ fn render(name: &str, ctx: minijinja::Value) -> Result<String, minijinja::Error>
     TEMPLATES.get_template(name)?.render(ctx)
 }
 
-/// A fresh script nonce for one response: 128 random bits.
+/// A fresh script nonce for one response: 128 random bits, in characters HTML leaves alone.
 fn script_nonce() -> String {
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
 }
 
 fn origin(url: &str) -> Option<String> {
