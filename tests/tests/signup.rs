@@ -516,3 +516,25 @@ async fn a_number_provisioned_in_the_flow_is_connected() {
     assert_eq!(landing.params["meta_phone_number_id"], meta_id);
     assert!(landing.params["display_phone_number"].starts_with("+55"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_onboarded_again_is_not_registered_again() {
+    // Meta allows 10 registrations of a number per 72 hours (133016 after that). A number that
+    // is still registered with our PIN needs no new one each time it comes back.
+    let world = SignupWorld::new().await;
+    let mut phone_ids = Vec::new();
+    for n in 0..12 {
+        let link = world
+            .link(json!({ "externalId": format!("cus_again_{n}") }))
+            .await;
+        let landing = world.finish(&link).await;
+        assert_eq!(landing.params["status"], "success", "onboarding {n}: {landing:?}");
+        phone_ids.push(landing.params["phone_number_id"].clone());
+    }
+    assert!(
+        phone_ids.iter().all(|id| *id == phone_ids[0]),
+        "one phone: {phone_ids:?}"
+    );
+    let phone = world.get(&format!("/v1/phones/{}", phone_ids[0])).await;
+    assert_eq!(phone["data"]["isRegistered"], true, "{phone}");
+}

@@ -182,8 +182,15 @@ async fn onboard(
         None
     } else {
         let (pin_ref, pin) = registration_pin(state, org, &number.id).await?;
-        if let Err(error) = state.graph.register_phone(token, &number.id, &pin).await {
-            return Ok(Err(graph_failure(error)));
+        // A number we registered before (it has our PIN) that Meta reports registered on the
+        // Cloud API needs no second registration, which would only count toward Meta's limit of
+        // 10 per 72 hours. A number with no PIN of ours is registered, so that one registered
+        // elsewhere is found out (133005).
+        let ours_and_registered = pin.kept_before && registered_on_cloud_api(&number);
+        if !ours_and_registered {
+            if let Err(error) = state.graph.register_phone(token, &number.id, &pin.digits).await {
+                return Ok(Err(graph_failure(error)));
+            }
         }
         Some(pin_ref)
     };
@@ -330,13 +337,23 @@ async fn reconnected(
     }))
 }
 
+fn registered_on_cloud_api(number: &PhoneNumber) -> bool {
+    number.status.as_deref() == Some("CONNECTED") && number.platform_type.as_deref() == Some("CLOUD_API")
+}
+
+/// A number's registration PIN: `kept_before` when an earlier onboarding chose it.
+struct Pin {
+    digits: String,
+    kept_before: bool,
+}
+
 /// The PIN to register `meta_phone_number_id` with: the one chosen for it before, or a new one,
 /// kept in the vault before Meta ever sees it.
 async fn registration_pin(
     state: &AppState,
     org: OrganizationId,
     meta_phone_number_id: &str,
-) -> Result<(SecretRef, String), ApiError> {
+) -> Result<(SecretRef, Pin), ApiError> {
     let known: Option<uuid::Uuid> = sqlx::query_scalar(
         "SELECT pin_ref FROM registration_pins WHERE organization_id = $1 AND meta_phone_number_id = $2",
     )
@@ -367,6 +384,12 @@ async fn registration_pin(
             SecretRef::from_uuid(kept)
         }
     };
-    let pin = state.vault.reveal(state.pool(), org, pin_ref).await?;
-    Ok((pin_ref, pin))
+    let digits = state.vault.reveal(state.pool(), org, pin_ref).await?;
+    Ok((
+        pin_ref,
+        Pin {
+            digits,
+            kept_before: known.is_some(),
+        },
+    ))
 }
