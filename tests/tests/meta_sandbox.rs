@@ -416,3 +416,51 @@ async fn a_webhook_that_gets_no_200_is_sent_again_the_same_until_one_comes() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.received_at("/fine").len(), 1);
 }
+
+#[tokio::test]
+async fn a_wabas_numbers_come_in_pages_and_the_client_reads_them_all() {
+    let sandbox = TestSandbox::spawn().await;
+    for _ in 0..27 {
+        let (status, _) = sandbox
+            .post("/sandbox/phones", json!({"waba_id": WABA, "country": "US"}))
+            .await;
+        assert_eq!(status, 201);
+    }
+    let token = token(&sandbox).await;
+    let page = |query: String| {
+        let request = sandbox
+            .http
+            .get(sandbox.url(&format!("/v25.0/{WABA}/phone_numbers{query}")))
+            .bearer_auth(&token.0);
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+
+    // 3 seeded and 27 new numbers: Graph's default page of 25, then the rest.
+    let (_, first) = page(String::new()).await;
+    assert_eq!(first["data"].as_array().unwrap().len(), 25);
+    assert!(first["paging"]["next"].is_string(), "{first}");
+    let after = first["paging"]["cursors"]["after"].as_str().unwrap().to_owned();
+    let (_, rest) = page(format!("?after={after}")).await;
+    assert_eq!(rest["data"].as_array().unwrap().len(), 5);
+    assert!(rest["paging"].get("next").is_none(), "the last page: {rest}");
+    let (_, small) = page("?limit=10".into()).await;
+    assert_eq!(small["data"].as_array().unwrap().len(), 10);
+    let (status, body) = page("?after=not-a-cursor".into()).await;
+    assert_eq!(status, 400);
+    assert_meta_error(&body, 100);
+
+    let all = graph(&sandbox).phone_numbers(&token, WABA).await.unwrap();
+    assert_eq!(all.len(), 30);
+    let last = all.last().unwrap().id.clone();
+    let found = graph(&sandbox)
+        .find_phone_number(&token, WABA, |n| n.id == last)
+        .await
+        .unwrap();
+    assert_eq!(found.map(|n| n.id), Some(last));
+}

@@ -260,6 +260,54 @@ async fn read_node(
     }
 }
 
+/// Graph's default page size for an edge, and the most a `limit` gets.
+const DEFAULT_PAGE: usize = 25;
+const MAX_PAGE: usize = 100;
+
+/// One page of a WABA's numbers, paged like Graph's edges: `limit`, an opaque `after` cursor,
+/// and `paging.next` only while more numbers follow.
+fn phone_numbers_page(
+    sandbox: &Sandbox,
+    waba: &str,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Response {
+    let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
+        None => DEFAULT_PAGE,
+        Some(Ok(limit)) if limit > 0 => limit.min(MAX_PAGE),
+        Some(_) => return graph_error(400, 100, None, "(#100) Param limit must be a positive integer"),
+    };
+    let after = match q.get("after").map(|c| hex::decode(c).map(String::from_utf8)) {
+        None => None,
+        Some(Ok(Ok(id))) => Some(id),
+        Some(_) => return graph_error(400, 100, None, "Invalid cursor: after"),
+    };
+    let mut ids: Vec<String> = sandbox
+        .world()
+        .phones
+        .values()
+        .filter(|p| p.waba_id == waba && after.as_ref().is_none_or(|after| p.id > *after))
+        .map(|p| p.id.clone())
+        .collect();
+    ids.sort();
+    let more = ids.len() > limit;
+    ids.truncate(limit);
+    let data: Vec<Value> = ids.iter().filter_map(|id| phone_json(sandbox, id)).collect();
+    let cursor = |id: Option<&String>| id.map(hex::encode);
+    let mut paging = json!({ "cursors": { "before": cursor(ids.first()), "after": cursor(ids.last()) } });
+    if more {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        let after = cursor(ids.last()).unwrap_or_default();
+        paging["next"] = json!(format!(
+            "http://{host}/v25.0/{waba}/phone_numbers?limit={limit}&after={after}"
+        ));
+    }
+    Json(json!({ "data": data, "paging": paging })).into_response()
+}
+
 /// `GET /{waba-id}/phone_numbers` and `GET /{waba-id}/subscribed_apps`.
 async fn read_edge(
     State(sandbox): State<Sandbox>,
@@ -274,19 +322,7 @@ async fn read_edge(
         return unsupported(&node);
     }
     match edge.as_str() {
-        "phone_numbers" => {
-            let mut ids: Vec<String> = sandbox
-                .world()
-                .phones
-                .values()
-                .filter(|p| p.waba_id == node)
-                .map(|p| p.id.clone())
-                .collect();
-            ids.sort();
-            let data: Vec<Value> = ids.iter().filter_map(|id| phone_json(&sandbox, id)).collect();
-            Json(json!({ "data": data, "paging": { "cursors": { "before": "QVFI", "after": "QVFI" } } }))
-                .into_response()
-        }
+        "phone_numbers" => phone_numbers_page(&sandbox, &node, &q, &headers),
         "subscribed_apps" => {
             let apps = sandbox
                 .world()

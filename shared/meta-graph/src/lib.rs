@@ -14,6 +14,10 @@ use std::fmt;
 use std::time::Duration;
 
 /// Fields read from a phone number (reference §2).
+/// Phone numbers asked for per page of a WABA's `phone_numbers` edge.
+const PAGE_SIZE: &str = "100";
+/// Pages read at most from one edge: 10,000 numbers, far past what one WABA holds.
+const MAX_PAGES: usize = 100;
 pub const PHONE_FIELDS: &str =
     "id,display_phone_number,verified_name,code_verification_status,quality_rating,\
 platform_type,name_status,status,account_mode,is_on_biz_app,messaging_limit_tier,health_status";
@@ -149,17 +153,49 @@ impl GraphClient {
         .await
     }
 
-    #[tracing::instrument(skip(self, token))]
+    /// Every phone number of a WABA, page after page.
     pub async fn phone_numbers(&self, token: &Token, waba_id: &str) -> Result<Vec<PhoneNumber>, GraphError> {
-        let list: PhoneNumbers = self
-            .call("phone_numbers", || {
-                self.http
-                    .get(self.url(&format!("{waba_id}/phone_numbers")))
-                    .bearer_auth(&token.0)
-                    .query(&[("fields", PHONE_FIELDS)])
-            })
-            .await?;
-        Ok(list.data)
+        let mut all = Vec::new();
+        self.find_phone_number(token, waba_id, |number| {
+            all.push(number.clone());
+            false
+        })
+        .await?;
+        Ok(all)
+    }
+
+    /// The first phone number of a WABA that `wanted` picks, reading pages only until it is found.
+    #[tracing::instrument(skip(self, token, wanted))]
+    pub async fn find_phone_number(
+        &self,
+        token: &Token,
+        waba_id: &str,
+        mut wanted: impl FnMut(&PhoneNumber) -> bool,
+    ) -> Result<Option<PhoneNumber>, GraphError> {
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page: PhoneNumbers = self
+                .call("phone_numbers", || {
+                    let mut query = vec![("fields", PHONE_FIELDS), ("limit", PAGE_SIZE)];
+                    if let Some(after) = &after {
+                        query.push(("after", after));
+                    }
+                    self.http
+                        .get(self.url(&format!("{waba_id}/phone_numbers")))
+                        .bearer_auth(&token.0)
+                        .query(&query)
+                })
+                .await?;
+            let next = page.next_cursor().map(str::to_owned);
+            if let Some(found) = page.data.into_iter().find(|n| wanted(n)) {
+                return Ok(Some(found));
+            }
+            match next {
+                Some(cursor) => after = Some(cursor),
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 
     #[tracing::instrument(skip(self, token))]

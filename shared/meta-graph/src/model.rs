@@ -122,6 +122,32 @@ pub struct PhoneNumber {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct PhoneNumbers {
     pub data: Vec<PhoneNumber>,
+    #[serde(default)]
+    pub paging: Option<Paging>,
+}
+
+/// Graph's cursor paging: `next` is there only while more pages follow.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct Paging {
+    #[serde(default)]
+    pub cursors: Option<Cursors>,
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct Cursors {
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+impl PhoneNumbers {
+    /// The cursor of the page after this one, if there is one.
+    pub fn next_cursor(&self) -> Option<&str> {
+        let paging = self.paging.as_ref()?;
+        paging.next.as_ref()?;
+        paging.cursors.as_ref()?.after.as_deref()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -118,14 +118,13 @@ async fn choose_phone(
     reported: Option<&str>,
     coexistence: bool,
 ) -> Result<Result<PhoneNumber, Failure>, ApiError> {
-    let numbers = match state.graph.phone_numbers(token, meta_waba_id).await {
-        Ok(numbers) => numbers,
-        Err(error) => return Ok(Err(graph_failure(error))),
+    let wanted = |n: &PhoneNumber| match reported {
+        Some(id) => n.id == id,
+        None => (n.is_on_biz_app == Some(true)) == coexistence,
     };
-    let found = match reported {
-        Some(id) => numbers.into_iter().find(|n| n.id == id),
-        None if coexistence => numbers.into_iter().find(|n| n.is_on_biz_app == Some(true)),
-        None => numbers.into_iter().find(|n| n.is_on_biz_app != Some(true)),
+    let found = match state.graph.find_phone_number(token, meta_waba_id, wanted).await {
+        Ok(found) => found,
+        Err(error) => return Ok(Err(graph_failure(error))),
     };
     Ok(found.ok_or_else(|| {
         fail(
