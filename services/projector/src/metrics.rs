@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 /// The funnel counts an event once across redeliveries and replicas: when it changed the read
 /// model, or, on its first delivery, when the model already had it (another replica folded it in
 /// while applying a later event of the same link). A redelivery of an applied event is not
-/// counted again.
+/// counted again, nor is a republished one: so an event lost from JetStream and republished
+/// after a later event folded it in is never counted.
 pub fn observe(event: &RecordedEvent, applied: Option<Applied>, first_delivery: bool) {
     let outcome = match applied {
         Some(Applied::Applied) => projector::APPLIED,
