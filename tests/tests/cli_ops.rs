@@ -126,6 +126,33 @@ async fn replay_compare_reports_tampered_rows_changes_nothing_and_is_clean_after
         "{out}"
     );
     assert!(out.contains("in 2 rows"), "{out}");
+    // The same report for scripts.
+    let json_run = gangway(&env, &["replay", "--compare", "--json"]);
+    assert_eq!(json_run.status, 1, "{json_run:#?}");
+    let report: serde_json::Value = serde_json::from_str(&json_run.stdout).expect("one JSON object");
+    assert_eq!(report["matches"], false);
+    assert_eq!(report["differingRows"], 2);
+    assert_eq!(
+        report["tables"]["rm_onboarding_links"],
+        json!({"changed": 1, "missing": 1})
+    );
+    let changed = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "changed")
+        .expect("the changed row");
+    assert_eq!(changed["id"], first.to_string());
+    assert_eq!(changed["fields"], json!(["document.status", "status"]));
+    assert_eq!(
+        (
+            changed["liveVersion"].as_i64(),
+            changed["rebuiltVersion"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    let misuse = gangway(&env, &["replay", "--json"]);
+    assert_eq!(misuse.status, 2, "--json needs --compare: {misuse:#?}");
     assert_eq!(
         gangway_projections::snapshot(&env.pool).await.unwrap(),
         snapshot,
@@ -137,6 +164,12 @@ async fn replay_compare_reports_tampered_rows_changes_nothing_and_is_clean_after
     assert!(
         succeeded(&repaired).contains("read models match"),
         "{repaired:#?}"
+    );
+    let repaired: serde_json::Value =
+        serde_json::from_str(succeeded(&gangway(&env, &["replay", "--compare", "--json"]))).unwrap();
+    assert_eq!(
+        (repaired["matches"].as_bool(), repaired["differingRows"].as_i64()),
+        (Some(true), Some(0))
     );
     api.stop().await;
 }

@@ -49,6 +49,17 @@ impl Kind {
         }
     }
 
+    /// The kind's name in `--json` output.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Changed => "changed",
+            Self::Missing => "missing",
+            Self::Extra => "extra",
+            Self::Behind => "behind",
+            Self::Ahead => "ahead",
+        }
+    }
+
     fn describe(self) -> &'static str {
         match self {
             Self::Changed => "changed",
@@ -86,13 +97,23 @@ impl Report {
     }
 }
 
-pub async fn run(pool: &PgPool, show: usize) -> anyhow::Result<Outcome> {
+/// How the report is printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub async fn run(pool: &PgPool, show: usize, format: Format) -> anyhow::Result<Outcome> {
     // A connection of its own, closed at the end: its temporary tables never serve anyone else.
     let mut conn = pool.acquire().await?.detach();
     let result = compare(&mut conn, show).await;
     conn.close().await.ok();
     let report = result?;
-    print(&report);
+    match format {
+        Format::Text => print(&report),
+        Format::Json => println!("{}", as_json(&report)),
+    }
     Ok(if report.total() == 0 {
         Outcome::Done
     } else {
@@ -316,6 +337,42 @@ fn print(report: &Report) {
          `gangway replay` rebuilds them",
         report.events
     );
+}
+
+/// The report for scripts: `matches`, the counts by table and kind, and the listed rows.
+fn as_json(report: &Report) -> serde_json::Value {
+    let tables: serde_json::Map<String, serde_json::Value> = report
+        .counts
+        .iter()
+        .map(|(table, counts)| {
+            let counts: serde_json::Map<String, serde_json::Value> = counts
+                .iter()
+                .map(|(kind, n)| (kind.name().to_owned(), (*n).into()))
+                .collect();
+            ((*table).to_owned(), counts.into())
+        })
+        .collect();
+    let rows: Vec<serde_json::Value> = report
+        .rows
+        .iter()
+        .map(|row| {
+            serde_json::json!({
+                "table": row.table,
+                "id": row.id,
+                "kind": row.kind.name(),
+                "liveVersion": row.live_version,
+                "rebuiltVersion": row.rebuilt_version,
+                "fields": row.fields,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "matches": report.total() == 0,
+        "events": report.events,
+        "differingRows": report.total(),
+        "tables": tables,
+        "rows": rows,
+    })
 }
 
 fn version(v: Option<i64>) -> String {

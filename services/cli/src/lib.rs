@@ -54,6 +54,10 @@ pub enum Command {
         /// With --compare: how many differing rows to list (all are counted).
         #[arg(long, default_value_t = 20)]
         show: usize,
+        /// With --compare: print the report as one JSON object (matches, events, differingRows,
+        /// tables, rows) for scripts.
+        #[arg(long, requires = "compare")]
+        json: bool,
     },
     /// Publish stored events to JetStream again, with `Nats-Msg-Id` = event id as the relay does.
     Republish {
@@ -198,8 +202,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             bar.finish_and_clear();
             println!("replayed {applied} events into the read models");
         }
-        Command::Replay { compare: true, show } => {
-            return compare::run(&pool(&cli.infra).await?, show).await;
+        Command::Replay {
+            compare: true,
+            show,
+            json,
+        } => {
+            let format = if json {
+                compare::Format::Json
+            } else {
+                compare::Format::Text
+            };
+            return compare::run(&pool(&cli.infra).await?, show, format).await;
         }
         Command::Republish { from, to } => {
             if let Some(to) = to.filter(|to| *to < from) {
