@@ -535,3 +535,67 @@ async fn during_a_rotation_grace_period_both_secrets_verify_and_afterwards_only_
     assert!(verifies(later, &newest));
     assert!(!verifies(later, &new_secret));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_messages_past_retention_are_deleted_with_their_attempts() {
+    let env = gangway_testkit::TestEnv::new().await;
+    let mut config = dispatcher_config(&env);
+    config.retention_days = 30;
+    config.retention_sweep_seconds = 1;
+    let _dispatcher = spawn_dispatcher(config).await;
+
+    // (status, age in days); the pending one is not due, so nothing delivers it meanwhile.
+    let rows = [
+        ("delivered", 40),
+        ("failed", 31),
+        ("pending", 40),
+        ("delivered", 29),
+    ];
+    let mut ids = Vec::new();
+    for (status, days) in rows {
+        let id = Uuid::now_v7();
+        // One statement: the sweep may run between two.
+        sqlx::query(
+            "WITH message AS ( \
+                 INSERT INTO webhook_messages (id, organization_id, endpoint_id, event_id, event_type, \
+                     body, occurred_at, created_at, status, next_attempt_at) \
+                 VALUES ($1, $2, $3, $4, 'phone_number.connected', '{}', now(), \
+                     now() - make_interval(days => $5), $6, now() + interval '1 day') \
+                 RETURNING id) \
+             INSERT INTO webhook_attempts (message_id, attempted_at, status_code, latency_ms) \
+             SELECT id, now(), 500, 3 FROM message",
+        )
+        .bind(id)
+        .bind(Uuid::now_v7())
+        .bind(Uuid::now_v7())
+        .bind(Uuid::now_v7())
+        .bind(days)
+        .bind(status)
+        .execute(&env.pool)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+
+    let remaining = || async {
+        let kept: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM webhook_messages ORDER BY id")
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
+        kept
+    };
+    wait_until("the sweep", Duration::from_secs(15), || async {
+        remaining().await.len() == 2
+    })
+    .await;
+    assert_eq!(
+        remaining().await,
+        vec![ids[2], ids[3]],
+        "an old pending message and a recent delivered one stay"
+    );
+    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_attempts")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 2, "the deleted messages' attempts went with them");
+}

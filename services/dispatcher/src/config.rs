@@ -62,6 +62,17 @@ pub struct DispatcherConfig {
     /// Allow endpoints on private, loopback and link-local addresses (tests).
     #[arg(long, env = "GANGWAY_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
     pub allow_private: bool,
+    /// Days a delivered or failed message (and its attempts) stays in the delivery log; 0 keeps
+    /// them forever. Pending messages are never deleted.
+    #[arg(long, env = "GANGWAY_WEBHOOK_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u64,
+    /// How often the delivery log is swept for messages past retention, in seconds.
+    #[arg(
+        long,
+        env = "GANGWAY_WEBHOOK_RETENTION_SWEEP_SECONDS",
+        default_value_t = 3_600
+    )]
+    pub retention_sweep_seconds: u64,
     /// Where `/metrics` is served. Port 0 picks a free port.
     #[arg(long, env = "GANGWAY_METRICS_ADDR", default_value = "127.0.0.1:8082")]
     pub metrics_addr: SocketAddr,
@@ -72,6 +83,13 @@ pub struct DispatcherConfig {
 impl DispatcherConfig {
     pub fn attempt_timeout(&self) -> Duration {
         Duration::from_millis(self.attempt_timeout_ms.max(1))
+    }
+
+    pub fn retention(&self) -> crate::retention::Retention {
+        crate::retention::Retention {
+            keep: (self.retention_days > 0).then(|| Duration::from_secs(self.retention_days * 86_400)),
+            sweep_every: Duration::from_secs(self.retention_sweep_seconds.max(1)),
+        }
     }
 
     pub fn poll_interval(&self) -> Duration {

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod metrics;
 pub mod outgoing;
 pub mod record;
+pub mod retention;
 pub mod schedule;
 
 use anyhow::Context;
@@ -28,6 +29,7 @@ use gangway_event_store::EventStore;
 use gangway_event_store::RecordedEvent;
 use gangway_vault::{Keyring, Vault};
 use keys::Keys;
+use retention::Retention;
 use schedule::RetrySchedule;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
@@ -42,6 +44,7 @@ pub struct Dispatcher {
     bus: Bus,
     consumer: String,
     deliverer: Arc<Deliverer>,
+    retention: Retention,
 }
 
 impl Dispatcher {
@@ -94,6 +97,7 @@ impl Dispatcher {
         Ok(Self {
             pool,
             bus,
+            retention: config.retention(),
             consumer: config.consumer,
             deliverer: Arc::new(deliverer),
         })
@@ -103,6 +107,7 @@ impl Dispatcher {
     pub async fn run(self, cancel: CancellationToken) {
         tracing::info!(consumer = %self.consumer, "dispatcher running");
         let delivering = tokio::spawn(self.deliverer.clone().run(cancel.clone()));
+        let sweeping = tokio::spawn(retention::run(self.pool.clone(), self.retention, cancel.clone()));
         while !cancel.is_cancelled() {
             if let Err(error) = self.consume(&cancel).await {
                 tracing::warn!(
@@ -115,7 +120,7 @@ impl Dispatcher {
                 }
             }
         }
-        let _ = delivering.await;
+        let _ = tokio::join!(delivering, sweeping);
     }
 
     async fn consume(&self, cancel: &CancellationToken) -> anyhow::Result<()> {
