@@ -390,3 +390,33 @@ async fn a_disconnected_number_comes_back_through_a_reconnect_link_in_the_browse
     assert_eq!(hooks[1]["data"]["onboardingLinkId"], link.as_str());
     signup.browser.close().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_of_metas_notifications_are_kept_only_for_their_retention() {
+    let env = gangway_testkit::TestEnv::new().await;
+    let mut config = gangway_e2e::api_config(&env);
+    config.meta_webhook_receipt_days = 30;
+    config.meta_webhook_receipt_sweep_seconds = 1;
+    let api = gangway_e2e::TestApi::spawn_with(config).await;
+    for (digest, days) in [("old", 31), ("recent", 29)] {
+        sqlx::query(
+            "INSERT INTO meta_webhook_receipts (digest, field, received_at) \
+             VALUES ($1, 'messages', now() - make_interval(days => $2))",
+        )
+        .bind(digest.as_bytes())
+        .bind(days)
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    }
+    let kept = || async {
+        let kept: Vec<Vec<u8>> = sqlx::query_scalar("SELECT digest FROM meta_webhook_receipts")
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
+        kept
+    };
+    wait_until("the pruning", WAIT, || async { kept().await.len() == 1 }).await;
+    assert_eq!(kept().await, vec![b"recent".to_vec()]);
+    api.stop().await;
+}

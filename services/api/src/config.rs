@@ -58,6 +58,17 @@ pub struct ApiConfig {
     /// (0: never; `GET /v1/phones/{id}/health?refresh=true` still checks on demand).
     #[arg(long, env = "GANGWAY_HEALTH_CHECK_SECONDS", default_value_t = 900)]
     pub health_check_seconds: u64,
+    /// Days the receipt of a Meta notification is kept, to recognise Meta's redeliveries of it
+    /// (0: forever).
+    #[arg(long, env = "GANGWAY_META_WEBHOOK_RECEIPT_DAYS", default_value_t = 30)]
+    pub meta_webhook_receipt_days: u64,
+    /// How often receipts past that are deleted, in seconds.
+    #[arg(
+        long,
+        env = "GANGWAY_META_WEBHOOK_RECEIPT_SWEEP_SECONDS",
+        default_value_t = 3_600
+    )]
+    pub meta_webhook_receipt_sweep_seconds: u64,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "GANGWAY_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,

@@ -162,6 +162,15 @@ impl Application {
                 cancel.clone(),
             ))
         });
+        let config = &self.state.config;
+        let pruner = (config.meta_webhook_receipt_days > 0).then(|| {
+            tokio::spawn(commands::receipts::run_receipt_pruner(
+                self.state.pool().clone(),
+                std::time::Duration::from_secs(config.meta_webhook_receipt_days * 86_400),
+                std::time::Duration::from_secs(config.meta_webhook_receipt_sweep_seconds.max(1)),
+                cancel.clone(),
+            ))
+        });
         let check_every = self.state.config.health_check_seconds;
         let monitor = (check_every > 0).then(|| {
             tokio::spawn(commands::health::run_health_monitor(
@@ -175,7 +184,7 @@ impl Application {
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await?;
         cancel.cancel();
-        for task in [relay_task, sweeper, monitor].into_iter().flatten() {
+        for task in [relay_task, sweeper, pruner, monitor].into_iter().flatten() {
             task.await.ok();
         }
         Ok(())

@@ -7,6 +7,7 @@ pub mod links;
 pub mod messages;
 pub mod organizations;
 pub mod phones;
+pub mod receipts;
 pub mod signup;
 pub mod webhooks;
 
