@@ -119,12 +119,7 @@ fn decide(endpoint: &Endpoint, command: &EndpointCommand) -> Option<EndpointEven
     }
 }
 
-pub(crate) fn rotation(
-    endpoint: &Endpoint,
-    new: SecretRef,
-    grace: Duration,
-    now: DateTime<Utc>,
-) -> EndpointEvent {
+fn rotation(endpoint: &Endpoint, new: SecretRef, grace: Duration, now: DateTime<Utc>) -> EndpointEvent {
     EndpointEvent::SecretRotated {
         secret_ref: new,
         previous_secret_ref: endpoint.secret_ref,

@@ -85,9 +85,10 @@ async fn send(State(sandbox): State<Sandbox>, MetaJson(request): MetaJson<Send>)
     let url = request
         .callback_url
         .unwrap_or_else(|| sandbox.config.webhook_url.clone());
+    let body = notification.to_string();
     let delivery = Delivery {
-        signature: sign(&sandbox.config.app_secret, notification.to_string().as_bytes()),
-        body: notification.to_string(),
+        signature: sign(&sandbox.config.app_secret, body.as_bytes()),
+        body,
         url,
     };
     let answer = delivery.attempt().await;
