@@ -175,7 +175,7 @@ pub async fn create_endpoint(
     waba: Option<WabaId>,
     secret: &str,
 ) -> EndpointId {
-    let state = &api.state;
+    let state = &api.state.app;
     let secret_ref = state
         .vault
         .store(state.pool(), org, "webhook_secret", secret)
@@ -194,7 +194,7 @@ pub async fn create_endpoint(
         organization_id: org.as_uuid(),
         causation_id: None,
         correlation_id: Uuid::now_v7(),
-        occurred_at: gangway_api::commands::now(),
+        occurred_at: gangway_app::now(),
     };
     state
         .store
@@ -212,7 +212,7 @@ pub async fn create_endpoint(
 pub async fn expired_links(api: &crate::TestApi, org: OrganizationId, count: usize) {
     let links: Vec<LinkId> = (0..count).map(|_| LinkId::new()).collect();
     for chunk in links.chunks(100) {
-        append_expired_links(&api.state.store, org, chunk)
+        append_expired_links(&api.state.app.store, org, chunk)
             .await
             .expect("appending expired links");
     }
@@ -237,7 +237,7 @@ pub async fn append_expired_links(
         organization_id: org.as_uuid(),
         causation_id: None,
         correlation_id: Uuid::now_v7(),
-        occurred_at: gangway_api::commands::now(),
+        occurred_at: gangway_app::now(),
     };
     let mut appends = Vec::with_capacity(links.len());
     for link in links {

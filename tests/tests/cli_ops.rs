@@ -550,7 +550,7 @@ async fn link_and_phone_show_print_state_and_history_but_no_secret() {
 
     // The secrets behind the references never appear.
     let org = world_org(&world).await;
-    let vault = &world.api.state.vault;
+    let vault = &world.api.state.app.vault;
     let token = vault
         .reveal(world.api.state.pool(), org, token_ref)
         .await
@@ -637,7 +637,7 @@ async fn rotate_key_while_signups_and_deliveries_run_leaves_every_secret_under_t
         "expired-endpoint-secret",
     )
     .await;
-    let state = &world.api.state;
+    let state = &world.api.state.app;
     for n in 0..300 {
         state
             .vault

@@ -1,7 +1,7 @@
 //! Link expiry: the sweep records `onboarding_link.expired` once, for pending links only.
 
 use chrono::{Duration, Utc};
-use gangway_api::commands::expiry::expire_due_links;
+use gangway_app::expiry::expire_due_links;
 use gangway_e2e::{spawn_projector, wait_for_projection, TestApi};
 use gangway_testkit::TestEnv;
 use reqwest::Method;
@@ -33,18 +33,22 @@ async fn the_sweep_expires_pending_links_past_their_expiry_once() {
 
     let three_days_on = Utc::now() + Duration::days(3);
     assert_eq!(
-        expire_due_links(&api.state, Utc::now(), 100).await.unwrap(),
+        expire_due_links(&api.state.app, Utc::now(), 100).await.unwrap(),
         0,
         "nothing is due yet"
     );
     assert_eq!(
-        expire_due_links(&api.state, three_days_on, 100).await.unwrap(),
+        expire_due_links(&api.state.app, three_days_on, 100)
+            .await
+            .unwrap(),
         1,
         "only the pending one"
     );
     wait_for_projection(&env, &bus).await;
     assert_eq!(
-        expire_due_links(&api.state, three_days_on, 100).await.unwrap(),
+        expire_due_links(&api.state.app, three_days_on, 100)
+            .await
+            .unwrap(),
         0,
         "once"
     );

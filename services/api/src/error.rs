@@ -4,6 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use gangway_app::AppError;
 use gangway_domain::{FieldError, RuleViolation};
 use gangway_event_store::StoreError;
 use serde::Serialize;
@@ -94,57 +95,35 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<RuleViolation> for ApiError {
-    fn from(violation: RuleViolation) -> Self {
-        let code = match violation {
-            RuleViolation::LinkNotPending(_) => "link_not_pending",
-            RuleViolation::LinkDeleted => "link_deleted",
-        };
-        Self::Conflict {
-            code,
-            message: violation.to_string(),
+/// The one place application errors become HTTP answers.
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Validation(e) => Self::Validation(e),
+            AppError::NotFound(what) => Self::NotFound(what),
+            AppError::Conflict { code, message } => Self::Conflict { code, message },
+            AppError::Unavailable(reason) => Self::Unavailable(reason),
+            AppError::Internal(error) => Self::Internal(error),
         }
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                Self::Unavailable(format!("postgres: {error}"))
+/// Errors of the reads the handlers make themselves (read models, audit trails) are classified
+/// as the application classifies them.
+macro_rules! through_app_error {
+    ($($error:ty),*) => {$(
+        impl From<$error> for ApiError {
+            fn from(error: $error) -> Self {
+                AppError::from(error).into()
             }
-            other => Self::Internal(other.into()),
         }
-    }
+    )*};
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Conflict { .. } => Self::Conflict {
-                code: "concurrent_modification",
-                message: "the resource was changed concurrently; retry the request".into(),
-            },
-            StoreError::Database(db) => db.into(),
-            other => Self::Internal(other.into()),
-        }
-    }
-}
-
-impl From<gangway_projections::ProjectionError> for ApiError {
-    fn from(error: gangway_projections::ProjectionError) -> Self {
-        match error {
-            gangway_projections::ProjectionError::Database(db) => db.into(),
-            other => Self::Internal(other.into()),
-        }
-    }
-}
-
-impl From<gangway_vault::VaultError> for ApiError {
-    fn from(error: gangway_vault::VaultError) -> Self {
-        match error {
-            gangway_vault::VaultError::Database(db) => db.into(),
-            other => Self::Internal(other.into()),
-        }
-    }
-}
+through_app_error!(
+    RuleViolation,
+    sqlx::Error,
+    StoreError,
+    gangway_projections::ProjectionError,
+    gangway_vault::VaultError
+);

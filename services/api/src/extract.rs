@@ -1,13 +1,13 @@
 //! Extractors that carry authentication, tenant scope and JSON parsing with our error shape.
 
 use crate::error::ApiError;
-use crate::keys;
 use crate::state::AppState;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use bytes::Bytes;
+use gangway_app::keys;
 use gangway_domain::OrganizationId;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;

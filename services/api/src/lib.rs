@@ -1,22 +1,22 @@
 //! The Gangway api process: management API, admin API, health and OpenAPI, plus the relay that
 //! publishes the event store to JetStream.
 
-pub mod commands;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod http;
-pub mod keys;
 pub mod openapi;
 pub mod state;
+pub mod workers;
 
 use anyhow::{bail, Context};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use config::ApiConfig;
 use error::ApiError;
+use gangway_app::App;
 use gangway_bus::{Bus, BusNames};
 use gangway_config::runtime::connect_database;
 use gangway_config::Environment;
@@ -29,7 +29,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
-use utoipa::OpenApi;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -51,7 +50,7 @@ pub fn app(state: AppState) -> Router {
         .merge(http::signup::router())
         .merge(http::webhooks::router())
         .merge(http::meta_webhooks::router())
-        .route("/openapi.json", get(|| async { Json(openapi::ApiDoc::openapi()) }))
+        .route("/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(DefaultBodyLimit::max(max_body))
         // Inside the routes (Router::layer), so it sees the matched route template.
@@ -123,12 +122,10 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.api_addr))?;
         let state = AppState {
-            store,
-            vault,
+            app: App { store, vault, graph },
             bus,
             config: Arc::new(config),
             verified_keys: Default::default(),
-            graph,
             meta: Arc::new(meta),
         };
         Ok(Self {
@@ -156,15 +153,15 @@ impl Application {
         let sweep_every = self.state.config.expiry_sweep_seconds;
         let sweeper = (sweep_every > 0).then(|| {
             let interval = std::time::Duration::from_secs(sweep_every);
-            tokio::spawn(commands::expiry::run_expiry_sweeper(
-                self.state.clone(),
+            tokio::spawn(workers::expiry::run_expiry_sweeper(
+                self.state.app.clone(),
                 interval,
                 cancel.clone(),
             ))
         });
         let config = &self.state.config;
         let pruner = (config.meta_webhook_receipt_days > 0).then(|| {
-            tokio::spawn(commands::receipts::run_receipt_pruner(
+            tokio::spawn(workers::receipts::run_receipt_pruner(
                 self.state.pool().clone(),
                 std::time::Duration::from_secs(config.meta_webhook_receipt_days * 86_400),
                 std::time::Duration::from_secs(config.meta_webhook_receipt_sweep_seconds.max(1)),
@@ -173,8 +170,8 @@ impl Application {
         });
         let check_every = self.state.config.health_check_seconds;
         let monitor = (check_every > 0).then(|| {
-            tokio::spawn(commands::health::run_health_monitor(
-                self.state.clone(),
+            tokio::spawn(workers::health::run_health_monitor(
+                self.state.app.clone(),
                 std::time::Duration::from_secs(check_every),
                 cancel.clone(),
             ))

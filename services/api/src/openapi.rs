@@ -45,3 +45,17 @@ impl Modify for Security {
         components.add_security_scheme("admin_token", bearer("GANGWAY_ADMIN_TOKEN"));
     }
 }
+
+/// `GET /openapi.json`: the document is built on first use and served from memory after that.
+pub async fn document() -> impl axum::response::IntoResponse {
+    static DOCUMENT: std::sync::OnceLock<bytes::Bytes> = std::sync::OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| {
+        serde_json::to_vec(&ApiDoc::openapi())
+            .expect("the OpenAPI document serialises")
+            .into()
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.clone(),
+    )
+}

@@ -1,9 +1,7 @@
 use crate::config::{ApiConfig, MetaEndpoints};
+use gangway_app::App;
 use gangway_bus::Bus;
 use gangway_domain::OrganizationId;
-use gangway_event_store::EventStore;
-use gangway_meta_graph::GraphClient;
-use gangway_vault::Vault;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -12,18 +10,17 @@ use std::time::{Duration, Instant};
 /// Shared by every request handler.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: EventStore,
-    pub vault: Vault,
+    /// The use cases' dependencies: event store, vault, Graph client.
+    pub app: App,
     pub bus: Bus,
     pub config: Arc<ApiConfig>,
     pub verified_keys: VerifiedKeys,
-    pub graph: GraphClient,
     pub meta: Arc<MetaEndpoints>,
 }
 
 impl AppState {
     pub fn pool(&self) -> &PgPool {
-        self.store.pool()
+        self.app.pool()
     }
 
     pub fn hosted_url(&self, link_id: impl std::fmt::Display) -> String {

@@ -183,7 +183,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         } => {
             let name = bounded_text(&name, 200).map_err(|m| anyhow::anyhow!("--name {m}"))?;
             let store = EventStore::new(pool(&cli.infra).await?);
-            let org = gangway_api::commands::organizations::create_organization(&store, name)
+            let org = gangway_app::organizations::create_organization(&store, name)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(

@@ -5,7 +5,7 @@
 use crate::{parse_time, progress};
 use chrono::{DateTime, Utc};
 use clap::Args;
-use gangway_api::commands::messages::{Requeue, Requeued};
+use gangway_app::messages::{Requeue, Requeued};
 use gangway_domain::catalog::{is_webhook_event_type, WEBHOOK_EVENT_TYPES};
 use gangway_domain::organization::OrganizationEvent;
 use gangway_domain::webhook::EndpointEvent;

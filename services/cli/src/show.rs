@@ -2,9 +2,11 @@
 //! from its stream (what the api answers), whether the read model has caught up, and every event.
 //! Secrets live in the vault and appear here only as references.
 
-use gangway_api::commands::{find_link, load_phone};
-use gangway_api::http::EventResponse;
+use gangway_app::views::AuditEvent;
+use gangway_app::{load, load_any};
+use gangway_domain::link::Link;
 use gangway_domain::link::LinkEvent;
+use gangway_domain::phone::Phone;
 use gangway_domain::phone::PhoneEvent;
 use gangway_domain::{LinkId, OrganizationId, PhoneId, StreamEvent};
 use gangway_event_store::read_stream_after;
@@ -63,7 +65,7 @@ pub async fn describe(pool: &PgPool, kind: Kind, id: Uuid) -> anyhow::Result<Val
     let org = OrganizationId::from_uuid(first.organization_id);
     let (state, version, status) = match kind {
         Kind::Link => {
-            let loaded = find_link(pool, LinkId::from_uuid(id))
+            let loaded = load_any::<Link>(pool, LinkId::from_uuid(id))
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("the stream of link {id} does not fold to a link"))?;
             let status = loaded.state.status_at(chrono::Utc::now()).as_str();
@@ -74,7 +76,7 @@ pub async fn describe(pool: &PgPool, kind: Kind, id: Uuid) -> anyhow::Result<Val
             )
         }
         Kind::Phone => {
-            let loaded = load_phone(pool, org, PhoneId::from_uuid(id))
+            let loaded = load::<Phone>(pool, org, PhoneId::from_uuid(id))
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("the stream of phone {id} does not fold to a phone"))?;
             let state = serde_json::to_value(&loaded.state)?;
@@ -96,7 +98,7 @@ pub async fn describe(pool: &PgPool, kind: Kind, id: Uuid) -> anyhow::Result<Val
     });
     let history: Vec<Value> = events
         .iter()
-        .map(|e| serde_json::to_value(EventResponse::from(e)))
+        .map(|e| serde_json::to_value(AuditEvent::from(e)))
         .collect::<Result<_, _>>()?;
     let mut shown = json!({
         "id": id,

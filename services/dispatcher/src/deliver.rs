@@ -11,10 +11,9 @@ use crate::keys::Keys;
 use crate::record::{self, Disable, Finished, Rules};
 use crate::schedule::RetrySchedule;
 use chrono::{SubsecRound, Utc};
-use gangway_domain::webhook::{Endpoint, EndpointEvent};
-use gangway_event_store::{
-    read_stream_after, EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamRef,
-};
+use gangway_domain::webhook::{Endpoint, EndpointCommand, EndpointEvent};
+use gangway_domain::Aggregate;
+use gangway_event_store::{load, EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamRef};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -360,38 +359,34 @@ impl Deliverer {
             .bind(endpoint.id.as_uuid())
             .execute(&self.pool)
             .await?;
-        let events = read_stream_after(&self.pool, endpoint.id.as_uuid(), 0).await?;
         let (id, org) = (endpoint.id, endpoint.organization_id);
-        let mut current = None;
-        for recorded in &events {
-            current = Endpoint::evolve(
-                current,
-                id,
-                org,
-                &recorded.decode::<EndpointEvent>()?,
-                recorded.occurred_at,
-            );
-        }
-        if current.is_none_or(|e| e.status != gangway_domain::webhook::EndpointStatus::Enabled) {
+        let Some(current) = load::<Endpoint>(&self.pool, org, id).await? else {
             return Ok(());
-        }
-        tracing::warn!(endpoint = %id, reason, "disabling webhook endpoint");
-        let event = EndpointEvent::Disabled {
+        };
+        let disable = EndpointCommand::Disable {
             reason: reason.into(),
         };
+        let events = Endpoint::decide(Some(&current.state), &disable)?;
+        if events.is_empty() {
+            return Ok(()); // already disabled, or deleted
+        }
+        tracing::warn!(endpoint = %id, reason, "disabling webhook endpoint");
         let meta = EventMetadata {
             organization_id: org.as_uuid(),
             causation_id: None,
             correlation_id: Uuid::now_v7(),
             occurred_at: Utc::now().trunc_subsecs(6),
         };
-        let version = events.last().map_or(0, |e| e.stream_version);
+        let events = events
+            .iter()
+            .map(|e| NewEvent::from_domain(e, meta.clone()))
+            .collect::<Result<_, _>>()?;
         let result = self
             .store
             .append(
                 &StreamRef::of::<EndpointEvent>(id.as_uuid()),
-                ExpectedVersion::Exact(version),
-                vec![NewEvent::from_domain(&event, meta)?],
+                ExpectedVersion::Exact(current.version),
+                events,
             )
             .await;
         match result {

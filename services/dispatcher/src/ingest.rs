@@ -11,7 +11,7 @@ use crate::outgoing::outgoing;
 use chrono::{DateTime, Utc};
 use gangway_domain::webhook::{Endpoint, EndpointEvent, EndpointStatus};
 use gangway_domain::{EndpointId, OrganizationId, StreamEvent};
-use gangway_event_store::{read_stream_after, RecordedEvent};
+use gangway_event_store::{fold_recorded, read_stream_after, Loaded, RecordedEvent};
 use sqlx::{PgConnection, PgPool};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -94,23 +94,13 @@ async fn record<R>(
 }
 
 async fn refresh_endpoint(conn: &mut PgConnection, event: &RecordedEvent) -> anyhow::Result<()> {
-    let (id, org) = (
-        EndpointId::from_uuid(event.stream_id),
-        OrganizationId::from_uuid(event.organization_id),
-    );
     // Fold the whole stream from the store: correct whatever order the events arrived in.
     let events = read_stream_after(&mut *conn, event.stream_id, 0).await?;
-    let mut endpoint = None;
-    for recorded in &events {
-        endpoint = Endpoint::evolve(
-            endpoint,
-            id,
-            org,
-            &recorded.decode::<EndpointEvent>()?,
-            recorded.occurred_at,
-        );
-    }
-    let (Some(endpoint), Some(last)) = (endpoint, events.last()) else {
+    let Some(Loaded {
+        state: endpoint,
+        version,
+    }) = fold_recorded::<Endpoint>(&events)?
+    else {
         return Ok(());
     };
     let document = serde_json::to_value(&endpoint)?;
@@ -127,8 +117,8 @@ async fn refresh_endpoint(conn: &mut PgConnection, event: &RecordedEvent) -> any
          WHERE dispatch_endpoints.stream_version < EXCLUDED.stream_version",
     )
     .bind(endpoint.id.as_uuid())
-    .bind(org.as_uuid())
-    .bind(last.stream_version)
+    .bind(endpoint.organization_id.as_uuid())
+    .bind(version)
     .bind(document)
     .bind(endpoint.status == EndpointStatus::Enabled)
     .execute(conn)

@@ -5,8 +5,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use gangway_domain::link::{Link, LinkEvent};
 use gangway_domain::message::MessageEvent;
 use gangway_domain::phone::{Phone, PhoneEvent};
-use gangway_domain::{LinkId, OrganizationId, PhoneId, StreamEvent, WabaId};
-use gangway_event_store::{read_stream_after, RecordedEvent, StoreError};
+use gangway_domain::{Aggregate, OrganizationId, StreamEvent, WabaId};
+use gangway_event_store::{fold_recorded, read_stream_after, RecordedEvent, StoreError};
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
@@ -73,14 +73,7 @@ async fn from_phone_event(
     event: &RecordedEvent,
 ) -> Result<Option<Outgoing>, StoreError> {
     if let PhoneEvent::Disconnected(disconnection) = event.decode::<PhoneEvent>()? {
-        let (id, org) = (
-            PhoneId::from_uuid(event.stream_id),
-            OrganizationId::from_uuid(event.organization_id),
-        );
-        let phone = state_as_of(conn, event, |s, e: &PhoneEvent, at| {
-            Phone::evolve(s, id, org, e, at)
-        })
-        .await?;
+        let phone = state_as_of::<Phone>(conn, event).await?;
         return Ok(phone.map(|phone| Outgoing {
             event_type: "phone_number.disconnected",
             waba: Some(phone.details.waba_id),
@@ -122,14 +115,7 @@ async fn from_link_event(
     ) {
         return Ok(Vec::new());
     }
-    let (id, org) = (
-        LinkId::from_uuid(event.stream_id),
-        OrganizationId::from_uuid(event.organization_id),
-    );
-    let link = state_as_of(conn, event, |s, e: &LinkEvent, at| {
-        Link::evolve(s, id, org, e, at)
-    })
-    .await?;
+    let link = state_as_of::<Link>(conn, event).await?;
     let link_id = event.stream_id;
     let external_id = link.as_ref().and_then(|l| l.spec.external_id.clone());
     Ok(match decoded {
@@ -189,17 +175,11 @@ async fn from_link_event(
 }
 
 /// The entity as of this event, folded from the event store (the source of truth).
-async fn state_as_of<E: StreamEvent, S>(
+async fn state_as_of<A: Aggregate>(
     conn: &mut PgConnection,
     event: &RecordedEvent,
-    mut evolve: impl FnMut(Option<S>, &E, DateTime<Utc>) -> Option<S>,
-) -> Result<Option<S>, StoreError> {
-    let mut state = None;
-    for recorded in read_stream_after(conn, event.stream_id, 0).await? {
-        if recorded.stream_version > event.stream_version {
-            break;
-        }
-        state = evolve(state, &recorded.decode::<E>()?, recorded.occurred_at);
-    }
-    Ok(state)
+) -> Result<Option<A>, StoreError> {
+    let mut events = read_stream_after(conn, event.stream_id, 0).await?;
+    events.retain(|e| e.stream_version <= event.stream_version);
+    Ok(fold_recorded::<A>(&events)?.map(|loaded| loaded.state))
 }

@@ -4,6 +4,12 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
 
+/// What every typed entity id can do, so code generic over aggregates can use their ids.
+pub trait EntityId: Copy + fmt::Debug + fmt::Display + Eq {
+    fn from_uuid(id: Uuid) -> Self;
+    fn as_uuid(&self) -> Uuid;
+}
+
 macro_rules! entity_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -21,6 +27,16 @@ macro_rules! entity_id {
             }
 
             pub const fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl EntityId for $name {
+            fn from_uuid(id: Uuid) -> Self {
+                Self(id)
+            }
+
+            fn as_uuid(&self) -> Uuid {
                 self.0
             }
         }

@@ -1,6 +1,7 @@
 //! Gangway's domain: identifiers, validated values, events and the rules that turn commands into
 //! events. Nothing here does I/O, so every rule is tested without a database.
 
+pub mod aggregate;
 pub mod catalog;
 pub mod countries;
 pub mod customer;
@@ -17,7 +18,10 @@ pub mod signup;
 pub mod values;
 pub mod webhook;
 
-pub use error::{FieldError, RuleViolation};
+pub use aggregate::{fold, Aggregate, EventHeader};
+pub use error::{DomainError, FieldError, RuleViolation};
 pub use event::{EventCodecError, StreamEvent};
 pub use failure::FailureCode;
-pub use ids::{ApiKeyId, CustomerId, EndpointId, LinkId, OrganizationId, PhoneId, SecretRef, WabaId};
+pub use ids::{
+    ApiKeyId, CustomerId, EndpointId, EntityId, LinkId, OrganizationId, PhoneId, SecretRef, WabaId,
+};

@@ -1,7 +1,9 @@
 //! A WhatsApp Business phone number onboarded through a link: its stream `phone_number`.
 
+use crate::aggregate::{Aggregate, EventHeader};
+use crate::error::{DomainError, RuleViolation};
 use crate::event::StreamEvent;
-use crate::phone_health::PhoneHealth;
+use crate::phone_health::{PhoneHealth, TokenStatus};
 use crate::values::ConnectionType;
 use crate::{CustomerId, LinkId, OrganizationId, PhoneId, SecretRef, WabaId};
 use chrono::{DateTime, Utc};
@@ -149,18 +151,106 @@ pub struct Phone {
     pub messaging_limit: Option<String>,
 }
 
-impl Phone {
-    pub fn evolve(
-        state: Option<Self>,
-        id: PhoneId,
-        organization_id: OrganizationId,
-        event: &PhoneEvent,
-        at: DateTime<Utc>,
-    ) -> Option<Self> {
+/// What can happen to a number.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PhoneCommand {
+    Create(Box<PhoneCreated>),
+    /// A link was completed again for the number with a fresh token.
+    Reconnect {
+        onboarding_link_id: LinkId,
+        token_ref: SecretRef,
+    },
+    /// Meta says Gangway can no longer act for the number.
+    Disconnect(Disconnection),
+    /// What the health monitor found.
+    RecordHealth(PhoneHealth),
+    /// Meta's quality or messaging-limit change.
+    UpdateQuality {
+        event: String,
+        current_limit: Option<String>,
+    },
+    /// Meta's decision on a display name.
+    ReviewName {
+        decision: String,
+        requested_name: Option<String>,
+        rejection_reason: Option<String>,
+    },
+    /// An account update worth keeping in the number's history.
+    NoteAccountUpdate {
+        event: String,
+        info: serde_json::Value,
+    },
+}
+
+impl Aggregate for Phone {
+    type Id = PhoneId;
+    type Event = PhoneEvent;
+    type Command = PhoneCommand;
+    const NAME: &'static str = "phone number";
+
+    /// A number is disconnected once (a second notice changes nothing); health is recorded only
+    /// when it changes, and a token Meta refuses also disconnects a connected number.
+    fn decide(state: Option<&Self>, command: &PhoneCommand) -> Result<Vec<PhoneEvent>, DomainError> {
+        let phone = match (state, command) {
+            (None, PhoneCommand::Create(created)) => return Ok(vec![PhoneEvent::Created(created.clone())]),
+            (Some(_), PhoneCommand::Create(_)) => return Err(RuleViolation::AlreadyExists(Self::NAME).into()),
+            (None, _) => return Err(DomainError::NotFound(Self::NAME)),
+            (Some(phone), _) => phone,
+        };
+        let events = match command {
+            PhoneCommand::Create(_) => vec![],
+            PhoneCommand::Reconnect {
+                onboarding_link_id,
+                token_ref,
+            } => vec![PhoneEvent::Reconnected {
+                onboarding_link_id: *onboarding_link_id,
+                token_ref: *token_ref,
+            }],
+            PhoneCommand::Disconnect(disconnection) if phone.is_connected() => {
+                vec![PhoneEvent::Disconnected(disconnection.clone())]
+            }
+            PhoneCommand::Disconnect(_) => vec![],
+            PhoneCommand::RecordHealth(health) => {
+                let mut events = Vec::new();
+                if phone.health.as_ref() != Some(health) {
+                    events.push(PhoneEvent::HealthChanged(health.clone()));
+                }
+                if health.token_status == TokenStatus::Down && phone.is_connected() {
+                    events.push(PhoneEvent::Disconnected(Disconnection {
+                        reason: DisconnectReason::TokenInvalid,
+                        detail: health.token_problem.clone(),
+                        initiated_by: None,
+                    }));
+                }
+                events
+            }
+            PhoneCommand::UpdateQuality { event, current_limit } => vec![PhoneEvent::QualityUpdated {
+                event: event.clone(),
+                current_limit: current_limit.clone(),
+            }],
+            PhoneCommand::ReviewName {
+                decision,
+                requested_name,
+                rejection_reason,
+            } => vec![PhoneEvent::NameReviewed {
+                decision: decision.clone(),
+                requested_name: requested_name.clone(),
+                rejection_reason: rejection_reason.clone(),
+            }],
+            PhoneCommand::NoteAccountUpdate { event, info } => vec![PhoneEvent::AccountUpdated {
+                event: event.clone(),
+                info: info.clone(),
+            }],
+        };
+        Ok(events)
+    }
+
+    fn evolve(state: Option<Self>, event: &PhoneEvent, header: &EventHeader<PhoneId>) -> Option<Self> {
+        let at = header.occurred_at;
         match (state, event) {
             (None, PhoneEvent::Created(details)) => Some(Self {
-                id,
-                organization_id,
+                id: header.id,
+                organization_id: header.organization_id,
                 details: (**details).clone(),
                 status: PhoneStatus::Connected,
                 created_at: at,
@@ -199,7 +289,9 @@ impl Phone {
             (None, _) => None,
         }
     }
+}
 
+impl Phone {
     fn apply_change(&mut self, event: &PhoneEvent, at: DateTime<Utc>) {
         match event {
             PhoneEvent::Disconnected(disconnection) => {
@@ -243,6 +335,82 @@ pub fn e164(display_phone_number: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::testing::{given, nothing};
+
+    fn connected() -> crate::aggregate::testing::Given<Phone> {
+        given([PhoneEvent::Created(Box::new(created()))])
+    }
+
+    fn removed() -> Disconnection {
+        Disconnection {
+            reason: DisconnectReason::PartnerRemoved,
+            detail: Some("PARTNER_REMOVED".into()),
+            initiated_by: Some("USER".into()),
+        }
+    }
+
+    fn health(token_status: TokenStatus) -> PhoneHealth {
+        PhoneHealth {
+            token_status,
+            token_problem: None,
+            can_send_messages: token_status != TokenStatus::Down,
+            can_receive_messages: token_status != TokenStatus::Down,
+            meta_health_status: None,
+            quality_rating: Some("GREEN".into()),
+        }
+    }
+
+    #[test]
+    fn a_number_is_disconnected_once() {
+        connected()
+            .when(PhoneCommand::Disconnect(removed()))
+            .then([PhoneEvent::Disconnected(removed())]);
+        given::<Phone>([
+            PhoneEvent::Created(Box::new(created())),
+            PhoneEvent::Disconnected(removed()),
+        ])
+        .when(PhoneCommand::Disconnect(removed()))
+        .then_nothing();
+        nothing::<Phone>()
+            .when(PhoneCommand::Disconnect(removed()))
+            .then_error(DomainError::NotFound("phone number"));
+    }
+
+    #[test]
+    fn health_is_recorded_only_when_it_changes() {
+        let healthy = health(TokenStatus::Healthy);
+        connected()
+            .when(PhoneCommand::RecordHealth(healthy.clone()))
+            .then([PhoneEvent::HealthChanged(healthy.clone())]);
+        given::<Phone>([
+            PhoneEvent::Created(Box::new(created())),
+            PhoneEvent::HealthChanged(healthy.clone()),
+        ])
+        .when(PhoneCommand::RecordHealth(healthy))
+        .then_nothing();
+    }
+
+    #[test]
+    fn a_refused_token_disconnects_a_connected_number() {
+        let down = PhoneHealth {
+            token_problem: Some("Error validating access token".into()),
+            ..health(TokenStatus::Down)
+        };
+        let token_invalid = PhoneEvent::Disconnected(Disconnection {
+            reason: DisconnectReason::TokenInvalid,
+            detail: Some("Error validating access token".into()),
+            initiated_by: None,
+        });
+        connected()
+            .when(PhoneCommand::RecordHealth(down.clone()))
+            .then([PhoneEvent::HealthChanged(down.clone()), token_invalid]);
+        given::<Phone>([
+            PhoneEvent::Created(Box::new(created())),
+            PhoneEvent::Disconnected(removed()),
+        ])
+        .when(PhoneCommand::RecordHealth(down.clone()))
+        .then([PhoneEvent::HealthChanged(down)]);
+    }
 
     fn created() -> PhoneCreated {
         let org = OrganizationId::new();
@@ -274,14 +442,19 @@ mod tests {
     #[test]
     fn a_reconnect_swaps_the_token_and_keeps_the_phone() {
         let (id, org, now) = (PhoneId::new(), OrganizationId::new(), Utc::now());
-        let phone = Phone::evolve(None, id, org, &PhoneEvent::Created(Box::new(created())), now).unwrap();
+        let at = |occurred_at| EventHeader {
+            id,
+            organization_id: org,
+            occurred_at,
+        };
+        let phone = Phone::evolve(None, &PhoneEvent::Created(Box::new(created())), &at(now)).unwrap();
         let (link, token) = (LinkId::new(), SecretRef::new());
         let event = PhoneEvent::Reconnected {
             onboarding_link_id: link,
             token_ref: token,
         };
         let later = now + chrono::Duration::minutes(1);
-        let phone = Phone::evolve(Some(phone), id, org, &event, later).unwrap();
+        let phone = Phone::evolve(Some(phone), &event, &at(later)).unwrap();
         assert_eq!(phone.details.token_ref, token);
         assert_eq!(phone.details.onboarding_link_id, link);
         assert_eq!(phone.details.phone_number_id, "106540352242922");

@@ -125,7 +125,8 @@ impl Link {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::link::{LinkCreated, LinkEvent};
+    use crate::aggregate::{Aggregate, EventHeader};
+    use crate::link::{LinkCommand, LinkCreated, LinkEvent};
     use crate::{LinkId, OrganizationId};
 
     fn link_after(events: &[LinkEvent], at: DateTime<Utc>) -> Link {
@@ -137,11 +138,13 @@ mod tests {
             "reconnectPhoneNumberId": null, "metadata": {}, "webhook": null
         }))
         .expect("a valid spec");
-        let (id, org) = (LinkId::new(), OrganizationId::new());
-        std::iter::once(LinkEvent::Created(Box::new(spec)))
-            .chain(events.iter().cloned())
-            .fold(None, |state, event| Link::evolve(state, id, org, &event, at))
-            .expect("created starts a link")
+        let header = EventHeader {
+            id: LinkId::new(),
+            organization_id: OrganizationId::new(),
+            occurred_at: at,
+        };
+        let events = std::iter::once(LinkEvent::Created(Box::new(spec))).chain(events.iter().cloned());
+        crate::fold::<Link>(events.map(|e| (header, e))).expect("created starts a link")
     }
 
     fn callback() -> LinkEvent {
@@ -180,7 +183,13 @@ mod tests {
         assert_eq!(link.begin_attempt(now), Usability::Usable);
         let failure = link.last_failure.as_ref().expect("recorded");
         assert_eq!(failure.step.as_deref(), Some("PHONE_NUMBER_SETUP"));
-        assert_eq!(link.expire(now + Duration::days(8)), Some(LinkEvent::Expired {}));
+        let expire = LinkCommand::Expire {
+            now: now + Duration::days(8),
+        };
+        assert_eq!(
+            Link::decide(Some(&link), &expire),
+            Ok(vec![LinkEvent::Expired {}])
+        );
     }
 
     #[test]
@@ -223,10 +232,13 @@ mod tests {
     fn opening_sets_used_at_once() {
         let now = Utc::now();
         let later = now + Duration::minutes(3);
-        let id = LinkId::new();
-        let org = OrganizationId::new();
         let link = link_after(&[LinkEvent::Opened {}], now);
-        let again = Link::evolve(Some(link), id, org, &LinkEvent::Opened {}, later).unwrap();
+        let header = EventHeader {
+            id: link.id,
+            organization_id: link.organization_id,
+            occurred_at: later,
+        };
+        let again = Link::evolve(Some(link), &LinkEvent::Opened {}, &header).unwrap();
         assert_eq!(again.used_at, Some(now));
     }
 

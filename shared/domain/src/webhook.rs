@@ -1,5 +1,7 @@
 //! Webhook endpoints: where an organization wants its events delivered. Stream `webhook_endpoint`.
 
+use crate::aggregate::{Aggregate, EventHeader};
+use crate::error::{DomainError, RuleViolation};
 use crate::event::StreamEvent;
 use crate::values::HttpUrl;
 use crate::{EndpointId, LinkId, OrganizationId, SecretRef, WabaId};
@@ -97,20 +99,85 @@ pub struct Endpoint {
     pub updated_at: DateTime<Utc>,
 }
 
-impl Endpoint {
-    pub fn evolve(
-        state: Option<Self>,
-        id: EndpointId,
-        organization_id: OrganizationId,
-        event: &EndpointEvent,
-        at: DateTime<Utc>,
-    ) -> Option<Self> {
+/// A change to an endpoint, by the integrator or by the dispatcher.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EndpointCommand {
+    Create(Box<EndpointCreated>),
+    Update(EndpointChanges),
+    /// The new secret (already in the vault) signs from now on; the current one beside it until
+    /// `previous_expires_at`.
+    RotateSecret {
+        secret_ref: SecretRef,
+        previous_expires_at: DateTime<Utc>,
+    },
+    Disable {
+        reason: String,
+    },
+    Enable,
+    Delete,
+}
+
+impl Aggregate for Endpoint {
+    type Id = EndpointId;
+    type Event = EndpointEvent;
+    type Command = EndpointCommand;
+    const NAME: &'static str = "webhook endpoint";
+
+    /// Records only what changes: an update to the same values, disabling a disabled endpoint or
+    /// enabling an enabled one comes to nothing. A deleted endpoint is gone for every command.
+    fn decide(state: Option<&Self>, command: &EndpointCommand) -> Result<Vec<EndpointEvent>, DomainError> {
+        let endpoint = match (state, command) {
+            (None, EndpointCommand::Create(created)) => {
+                return Ok(vec![EndpointEvent::Created(created.clone())])
+            }
+            (Some(e), _) if e.status == EndpointStatus::Deleted => {
+                return Err(DomainError::NotFound(Self::NAME))
+            }
+            (Some(_), EndpointCommand::Create(_)) => {
+                return Err(RuleViolation::AlreadyExists(Self::NAME).into())
+            }
+            (Some(endpoint), _) => endpoint,
+            (None, _) => return Err(DomainError::NotFound(Self::NAME)),
+        };
+        let event = match command {
+            EndpointCommand::Create(_) => None,
+            EndpointCommand::Update(changes) => {
+                let changes = EndpointChanges {
+                    url: changes.url.clone().filter(|u| *u != endpoint.url),
+                    event_types: changes.event_types.clone().filter(|t| *t != endpoint.event_types),
+                    description: changes.description.clone().filter(|d| *d != endpoint.description),
+                };
+                (changes != EndpointChanges::default()).then(|| EndpointEvent::Updated(Box::new(changes)))
+            }
+            EndpointCommand::RotateSecret {
+                secret_ref,
+                previous_expires_at,
+            } => Some(EndpointEvent::SecretRotated {
+                secret_ref: *secret_ref,
+                previous_secret_ref: endpoint.secret_ref,
+                previous_expires_at: *previous_expires_at,
+            }),
+            EndpointCommand::Disable { reason } => {
+                (endpoint.status == EndpointStatus::Enabled).then(|| EndpointEvent::Disabled {
+                    reason: reason.clone(),
+                })
+            }
+            EndpointCommand::Enable => {
+                (endpoint.status == EndpointStatus::Disabled).then_some(EndpointEvent::Enabled {})
+            }
+            EndpointCommand::Delete => Some(EndpointEvent::Deleted {}),
+        };
+        Ok(event.into_iter().collect())
+    }
+
+    fn evolve(state: Option<Self>, event: &EndpointEvent, header: &EventHeader<EndpointId>) -> Option<Self> {
+        let at = header.occurred_at;
         let mut endpoint = match (state, event) {
             (None, EndpointEvent::Created(created)) => {
                 let created = (**created).clone();
                 return Some(Self {
-                    id,
-                    organization_id,
+                    id: header.id,
+                    organization_id: header.organization_id,
                     url: created.url,
                     event_types: created.event_types,
                     description: created.description,
@@ -163,7 +230,9 @@ impl Endpoint {
         endpoint.updated_at = at;
         Some(endpoint)
     }
+}
 
+impl Endpoint {
     /// Whether an event of `event_type` for `waba` (if the event concerns one) goes here.
     pub fn wants(&self, event_type: &str, waba: Option<WabaId>) -> bool {
         self.status == EndpointStatus::Enabled
@@ -190,6 +259,7 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::testing::{given, given_at, nothing};
 
     fn created(waba: Option<WabaId>) -> EndpointEvent {
         EndpointEvent::Created(Box::new(EndpointCreated {
@@ -203,11 +273,89 @@ mod tests {
     }
 
     fn fold(events: &[EndpointEvent], at: DateTime<Utc>) -> Endpoint {
-        let (id, org) = (EndpointId::new(), OrganizationId::new());
-        events
-            .iter()
-            .fold(None, |s, e| Endpoint::evolve(s, id, org, e, at))
-            .unwrap()
+        given_at::<Endpoint>(events.to_vec(), at).state().clone()
+    }
+
+    #[test]
+    fn an_update_records_only_what_changes() {
+        let endpoint = given::<Endpoint>([created(None)]);
+        let (url, types) = (endpoint.state().url.clone(), endpoint.state().event_types.clone());
+        let same = EndpointChanges {
+            url: Some(url.clone()),
+            event_types: Some(types),
+            description: Some(None),
+        };
+        endpoint.when(EndpointCommand::Update(same)).then_nothing();
+        let changed = EndpointChanges {
+            url: Some(url),
+            description: Some(Some("main".into())),
+            ..Default::default()
+        };
+        given::<Endpoint>([created(None)])
+            .when(EndpointCommand::Update(changed))
+            .then([EndpointEvent::Updated(Box::new(EndpointChanges {
+                description: Some(Some("main".into())),
+                ..Default::default()
+            }))]);
+    }
+
+    #[test]
+    fn disabling_only_an_enabled_endpoint_and_enabling_only_a_disabled_one() {
+        let disable = || EndpointCommand::Disable {
+            reason: "410 Gone".into(),
+        };
+        given::<Endpoint>([created(None)])
+            .when(disable())
+            .then([EndpointEvent::Disabled {
+                reason: "410 Gone".into(),
+            }]);
+        given::<Endpoint>([created(None)])
+            .when(EndpointCommand::Enable)
+            .then_nothing();
+        let disabled = || {
+            given::<Endpoint>([
+                created(None),
+                EndpointEvent::Disabled {
+                    reason: "maintenance".into(),
+                },
+            ])
+        };
+        disabled().when(disable()).then_nothing();
+        disabled()
+            .when(EndpointCommand::Enable)
+            .then([EndpointEvent::Enabled {}]);
+    }
+
+    #[test]
+    fn a_rotation_keeps_the_current_secret_as_the_previous_one() {
+        let endpoint = given::<Endpoint>([created(None)]);
+        let (current, new, until) = (endpoint.state().secret_ref, SecretRef::new(), Utc::now());
+        endpoint
+            .when(EndpointCommand::RotateSecret {
+                secret_ref: new,
+                previous_expires_at: until,
+            })
+            .then([EndpointEvent::SecretRotated {
+                secret_ref: new,
+                previous_secret_ref: current,
+                previous_expires_at: until,
+            }]);
+    }
+
+    #[test]
+    fn a_deleted_endpoint_is_gone_for_every_command() {
+        for command in [
+            EndpointCommand::Enable,
+            EndpointCommand::Delete,
+            EndpointCommand::Update(Default::default()),
+        ] {
+            given::<Endpoint>([created(None), EndpointEvent::Deleted {}])
+                .when(command)
+                .then_error(DomainError::NotFound("webhook endpoint"));
+        }
+        nothing::<Endpoint>()
+            .when(EndpointCommand::Enable)
+            .then_error(DomainError::NotFound("webhook endpoint"));
     }
 
     #[test]

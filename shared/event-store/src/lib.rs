@@ -2,10 +2,12 @@
 //! committed event in commit order (for the relay and for replays).
 
 mod append;
+mod fold;
 mod model;
 mod read;
 
 pub use append::{AppendTransaction, ExpectedVersion, StreamAppend};
+pub use fold::{evolve_recorded, fold_recorded, load, load_any, Loaded};
 pub use model::{CommitCursor, EventMetadata, NewEvent, RecordedEvent, StreamRef};
 pub use read::{read_committed_after, read_stream_after};
 

@@ -1,12 +1,11 @@
 use crate::ProjectionError;
-use chrono::{DateTime, Utc};
 use gangway_domain::customer::{Customer, CustomerEvent};
 use gangway_domain::link::{Link, LinkEvent};
 use gangway_domain::organization::{Organization, OrganizationEvent};
 use gangway_domain::phone::{Phone, PhoneEvent};
 use gangway_domain::webhook::{Endpoint, EndpointEvent};
-use gangway_domain::{CustomerId, EndpointId, LinkId, OrganizationId, PhoneId, StreamEvent};
-use gangway_event_store::{read_stream_after, RecordedEvent};
+use gangway_domain::{Aggregate, StreamEvent};
+use gangway_event_store::{evolve_recorded, read_stream_after, RecordedEvent};
 use serde::de::DeserializeOwned;
 use sqlx::PgConnection;
 
@@ -74,12 +73,11 @@ enum Next<S> {
 /// row has not seen (read from the event store, which is the source of truth). A row that does not
 /// exist yet cannot be locked: the upserts' version guard keeps a slower projector replica from
 /// writing an older state over a newer one.
-async fn next_state<S: DeserializeOwned, E: StreamEvent>(
+async fn next_state<A: Aggregate + DeserializeOwned>(
     conn: &mut PgConnection,
     table: &str,
     event: &RecordedEvent,
-    evolve: impl Fn(Option<S>, &E, DateTime<Utc>) -> Option<S>,
-) -> Result<Next<S>, ProjectionError> {
+) -> Result<Next<A>, ProjectionError> {
     let sql = format!("SELECT stream_version, document FROM {table} WHERE id = $1 FOR UPDATE");
     let row: Option<(i64, serde_json::Value)> = sqlx::query_as(&sql)
         .bind(event.stream_id)
@@ -106,7 +104,7 @@ async fn next_state<S: DeserializeOwned, E: StreamEvent>(
         missing
     };
     for recorded in &events {
-        state = evolve(state, &recorded.decode::<E>()?, recorded.occurred_at);
+        state = evolve_recorded::<A>(state, recorded)?;
     }
     Ok(state.map_or(Next::NoState, Next::State))
 }
@@ -115,12 +113,7 @@ async fn project_organization(
     conn: &mut PgConnection,
     event: &RecordedEvent,
 ) -> Result<Applied, ProjectionError> {
-    let id = OrganizationId::from_uuid(event.stream_id);
-    let org = match next_state(conn, "rm_organizations", event, |s, e, at| {
-        Organization::evolve(s, id, e, at)
-    })
-    .await?
-    {
+    let org = match next_state::<Organization>(conn, "rm_organizations", event).await? {
         Next::State(org) => org,
         Next::AlreadyApplied => return Ok(Applied::AlreadyApplied),
         Next::NoState => return Ok(Applied::Ignored),
@@ -146,15 +139,7 @@ async fn project_customer(
     conn: &mut PgConnection,
     event: &RecordedEvent,
 ) -> Result<Applied, ProjectionError> {
-    let (id, org) = (
-        CustomerId::from_uuid(event.stream_id),
-        OrganizationId::from_uuid(event.organization_id),
-    );
-    let customer = match next_state(conn, "rm_customers", event, |s, e, at| {
-        Customer::evolve(s, id, org, e, at)
-    })
-    .await?
-    {
+    let customer = match next_state::<Customer>(conn, "rm_customers", event).await? {
         Next::State(customer) => customer,
         Next::AlreadyApplied => return Ok(Applied::AlreadyApplied),
         Next::NoState => return Ok(Applied::Ignored),
@@ -179,15 +164,7 @@ async fn project_customer(
 }
 
 async fn project_link(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Applied, ProjectionError> {
-    let (id, org) = (
-        LinkId::from_uuid(event.stream_id),
-        OrganizationId::from_uuid(event.organization_id),
-    );
-    let link = match next_state(conn, "rm_onboarding_links", event, |s, e, at| {
-        Link::evolve(s, id, org, e, at)
-    })
-    .await?
-    {
+    let link = match next_state::<Link>(conn, "rm_onboarding_links", event).await? {
         Next::State(link) => link,
         Next::AlreadyApplied => return Ok(Applied::AlreadyApplied),
         Next::NoState => return Ok(Applied::Ignored),
@@ -215,15 +192,7 @@ async fn project_link(conn: &mut PgConnection, event: &RecordedEvent) -> Result<
 }
 
 async fn project_phone(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Applied, ProjectionError> {
-    let (id, org) = (
-        PhoneId::from_uuid(event.stream_id),
-        OrganizationId::from_uuid(event.organization_id),
-    );
-    let phone = match next_state(conn, "rm_phones", event, |s, e, at| {
-        Phone::evolve(s, id, org, e, at)
-    })
-    .await?
-    {
+    let phone = match next_state::<Phone>(conn, "rm_phones", event).await? {
         Next::State(phone) => phone,
         Next::AlreadyApplied => return Ok(Applied::AlreadyApplied),
         Next::NoState => return Ok(Applied::Ignored),
@@ -255,15 +224,7 @@ async fn project_endpoint(
     conn: &mut PgConnection,
     event: &RecordedEvent,
 ) -> Result<Applied, ProjectionError> {
-    let (id, org) = (
-        EndpointId::from_uuid(event.stream_id),
-        OrganizationId::from_uuid(event.organization_id),
-    );
-    let endpoint = match next_state(conn, "rm_webhook_endpoints", event, |s, e, at| {
-        Endpoint::evolve(s, id, org, e, at)
-    })
-    .await?
-    {
+    let endpoint = match next_state::<Endpoint>(conn, "rm_webhook_endpoints", event).await? {
         Next::State(endpoint) => endpoint,
         Next::AlreadyApplied => return Ok(Applied::AlreadyApplied),
         Next::NoState => return Ok(Applied::Ignored),

@@ -1,6 +1,5 @@
 //! `/admin/*`: operator endpoints, authenticated with the admin token.
 
-use crate::commands::organizations::create_organization;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Admin, ApiJson};
 use crate::http::Data;
@@ -10,6 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use gangway_app::organizations::create_organization;
 use gangway_domain::values::bounded_text;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -49,7 +49,7 @@ pub async fn create(
         .name
         .ok_or_else(|| ApiError::validation("name", "is required"))?;
     let name = bounded_text(&name, 200).map_err(|m| ApiError::validation("name", m))?;
-    let org = create_organization(&state.store, name).await?;
+    let org = create_organization(&state.app.store, name).await?;
     let data = OrganizationCreatedResponse {
         id: org.id.as_uuid(),
         name: org.name,

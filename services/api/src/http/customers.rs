@@ -1,7 +1,5 @@
 //! `/v1/customers`.
 
-use crate::commands::customers::{create_customer, find_by_external_id};
-use crate::commands::load_customer;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, PathId, Tenant};
 use crate::http::Data;
@@ -11,6 +9,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use gangway_app::customers::{create_customer, find_by_external_id};
+use gangway_app::load;
 use gangway_domain::customer::{Customer, CustomerCreated};
 use gangway_domain::values::{bounded_text, metadata};
 use gangway_domain::CustomerId;
@@ -82,7 +82,7 @@ pub async fn create(
             .transpose()?
             .unwrap_or_default(),
     };
-    let customer = create_customer(&state.store, org, created).await?;
+    let customer = create_customer(&state.app.store, org, created).await?;
     Ok((
         StatusCode::CREATED,
         Json(Data {
@@ -100,7 +100,7 @@ pub async fn show(
     Tenant(org): Tenant,
     PathId(id): PathId,
 ) -> Result<Json<Data<CustomerResponse>>, ApiError> {
-    let customer = load_customer(state.pool(), org, CustomerId::from_uuid(id))
+    let customer = load::<Customer>(state.pool(), org, CustomerId::from_uuid(id))
         .await?
         .ok_or(ApiError::NotFound("customer"))?;
     Ok(Json(Data {

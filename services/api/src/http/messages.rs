@@ -1,7 +1,6 @@
 //! The delivery log: webhook messages, their attempts, manual retry and recovery. The dispatcher
 //! owns this state; the api reads it and puts messages back in the queue.
 
-use crate::commands::messages::Requeue;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, PathId, Tenant};
 use crate::http::{owned_stream, Data, ListQuery, Paginated};
@@ -11,6 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use gangway_app::messages::Requeue;
 use gangway_domain::webhook::EndpointEvent;
 use gangway_domain::{OrganizationId, StreamEvent};
 use serde::{Deserialize, Serialize};

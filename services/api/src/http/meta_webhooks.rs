@@ -1,7 +1,6 @@
 //! `/meta/webhooks`: the callback URL configured in the Meta app. `GET` answers Meta's
 //! verification challenge; `POST` takes notifications signed with the app secret.
 
-use crate::commands::phones::{apply_meta_change, MetaChange};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -10,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use gangway_app::phones::{apply_meta_change, MetaChange};
 use gangway_meta_graph::inbound::{verify_signature, Notification};
 use serde::Deserialize;
 use serde_json::json;
@@ -94,7 +94,7 @@ async fn receive(
                 value: &change.value,
                 update: gangway_meta_graph::inbound::read_change(&entry.id, change),
             };
-            applied += apply_meta_change(&state, &change).await?;
+            applied += apply_meta_change(&state.app, &change).await?;
         }
     }
     Ok(Json(json!({ "received": received, "applied": applied })).into_response())

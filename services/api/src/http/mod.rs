@@ -12,7 +12,8 @@ pub mod signup;
 pub mod webhooks;
 
 use crate::error::ApiError;
-use chrono::{DateTime, Utc};
+
+use gangway_app::views::AuditEvent;
 use gangway_event_store::RecordedEvent;
 use gangway_projections::queries::Page;
 use serde::{Deserialize, Serialize};
@@ -82,37 +83,6 @@ impl ListQuery {
     }
 }
 
-/// One event of an audit trail.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EventResponse {
-    pub id: Uuid,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub version: i64,
-    pub position: i64,
-    pub occurred_at: DateTime<Utc>,
-    pub correlation_id: Uuid,
-    pub causation_id: Option<Uuid>,
-    #[schema(value_type = Object)]
-    pub data: serde_json::Value,
-}
-
-impl From<&RecordedEvent> for EventResponse {
-    fn from(e: &RecordedEvent) -> Self {
-        Self {
-            id: e.event_id,
-            event_type: e.event_type.clone(),
-            version: e.stream_version,
-            position: e.position,
-            occurred_at: e.occurred_at,
-            correlation_id: e.correlation_id,
-            causation_id: e.causation_id,
-            data: e.payload.clone(),
-        }
-    }
-}
-
 /// The events of one of `org`'s streams of `stream_type`, oldest first. Any other stream
 /// (another organization's, another type, none) is `not_found`.
 pub async fn owned_stream(
@@ -122,7 +92,7 @@ pub async fn owned_stream(
     stream_type: &str,
     not_found: &'static str,
 ) -> Result<Vec<RecordedEvent>, ApiError> {
-    let events = state.store.read_stream(id).await?;
+    let events = state.app.store.read_stream(id).await?;
     let owned = events
         .first()
         .is_some_and(|e| e.organization_id == org.as_uuid() && e.stream_type == stream_type);
@@ -140,9 +110,9 @@ pub async fn audit_trail(
     id: Uuid,
     stream_type: &str,
     not_found: &'static str,
-) -> Result<axum::Json<Data<Vec<EventResponse>>>, ApiError> {
+) -> Result<axum::Json<Data<Vec<AuditEvent>>>, ApiError> {
     let events = owned_stream(state, org, id, stream_type, not_found).await?;
     Ok(axum::Json(Data {
-        data: events.iter().map(EventResponse::from).collect(),
+        data: events.iter().map(AuditEvent::from).collect(),
     }))
 }

@@ -1,8 +1,6 @@
 //! `GET /v1/phones/{id}/health`: whether a number works, as the health monitor last saw it, or
 //! as Meta says right now with `?refresh=true`.
 
-use crate::commands::health::{check_phone, last_check, CheckOutcome};
-use crate::commands::load_phone;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, PathId, Tenant};
 use crate::http::phones::DisconnectionResponse;
@@ -12,6 +10,8 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use gangway_app::health::{check_phone, last_check, CheckOutcome};
+use gangway_app::load;
 use gangway_domain::phone::Phone;
 use gangway_domain::phone_health::TokenStatus;
 use gangway_domain::PhoneId;
@@ -84,15 +84,15 @@ pub async fn health(
         Some(_) => return Err(ApiError::validation("refresh", "must be true or false")),
     };
     if refresh {
-        if let CheckOutcome::Inconclusive(why) = check_phone(&state, org, id).await? {
+        if let CheckOutcome::Inconclusive(why) = check_phone(&state.app, org, id).await? {
             return Err(ApiError::Unavailable(format!("Meta could not be asked: {why}")));
         }
     }
-    let phone = load_phone(state.pool(), org, id)
+    let phone = load::<Phone>(state.pool(), org, id)
         .await?
         .ok_or(ApiError::NotFound("phone number"))?
         .state;
-    let check = last_check(&state, id).await?;
+    let check = last_check(&state.app, id).await?;
     Ok(Json(Data {
         data: response(&phone, check),
     }))

@@ -1,14 +1,14 @@
 //! `/v1/phones`: the numbers an organization has connected.
 
-use crate::commands::load_phone;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, PathId, Tenant};
-use crate::http::{audit_trail, Data, EventResponse, ListQuery, Paginated};
+use crate::http::{audit_trail, AuditEvent, Data, ListQuery, Paginated};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use gangway_app::load;
 use gangway_domain::phone::{Phone, PhoneEvent, PhoneStatus};
 use gangway_domain::{CustomerId, PhoneId, StreamEvent, WabaId};
 use gangway_projections::queries::{list_phones, PhoneFilter};
@@ -120,7 +120,7 @@ pub async fn show(
     Tenant(org): Tenant,
     PathId(id): PathId,
 ) -> Result<Json<Data<PhoneResponse>>, ApiError> {
-    let phone = load_phone(state.pool(), org, PhoneId::from_uuid(id))
+    let phone = load::<Phone>(state.pool(), org, PhoneId::from_uuid(id))
         .await?
         .ok_or(ApiError::NotFound("phone number"))?;
     Ok(Json(Data {
@@ -184,12 +184,12 @@ pub async fn list(
 /// A phone number's audit trail: every event of its stream, oldest first.
 #[utoipa::path(get, path = "/v1/phones/{id}/events", tag = "phones",
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Data<Vec<EventResponse>>), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Data<Vec<AuditEvent>>), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn events(
     State(state): State<AppState>,
     Tenant(org): Tenant,
     PathId(id): PathId,
-) -> Result<Json<Data<Vec<EventResponse>>>, ApiError> {
+) -> Result<Json<Data<Vec<AuditEvent>>>, ApiError> {
     audit_trail(&state, org, id, PhoneEvent::STREAM_TYPE, "phone number").await
 }

@@ -3,17 +3,18 @@
 pub mod request;
 pub mod response;
 
-use crate::commands::links::{create_link, delete_link};
-use crate::commands::{load_link, now};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, PathId, Tenant};
-use crate::http::{audit_trail, webhooks, Data, EventResponse, ListQuery, Paginated};
+use crate::http::{audit_trail, webhooks, AuditEvent, Data, ListQuery, Paginated};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
+use gangway_app::links::{create_link, delete_link};
+use gangway_app::{load, now};
+use gangway_domain::link::Link;
 use gangway_domain::link::LinkStatus;
 use gangway_domain::{CustomerId, LinkId};
 use gangway_projections::queries::{list_links, LinkFilter};
@@ -44,7 +45,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Data<LinkResponse>>), ApiError> {
     let now = now();
     let command = body.validate(now, webhooks::url_policy(&state))?;
-    let link = create_link(&state, org, command).await?;
+    let link = create_link(&state.app, org, command).await?;
     let response = LinkResponse::new(&link, state.hosted_url(link.id), now);
     Ok((StatusCode::CREATED, Json(Data { data: response })))
 }
@@ -59,7 +60,7 @@ pub async fn show(
     Tenant(org): Tenant,
     PathId(id): PathId,
 ) -> Result<Json<Data<LinkResponse>>, ApiError> {
-    let link = load_link(state.pool(), org, LinkId::from_uuid(id))
+    let link = load::<Link>(state.pool(), org, LinkId::from_uuid(id))
         .await?
         .filter(|l| l.state.status != LinkStatus::Deleted)
         .ok_or(ApiError::NotFound("onboarding link"))?;
@@ -77,7 +78,7 @@ pub async fn remove(
     Tenant(org): Tenant,
     PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
-    delete_link(&state, org, LinkId::from_uuid(id)).await?;
+    delete_link(&state.app, org, LinkId::from_uuid(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -130,12 +131,12 @@ pub async fn list(
 /// A link's audit trail: every event of its stream, oldest first.
 #[utoipa::path(get, path = "/v1/onboarding-links/{id}/events", tag = "onboarding links",
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Data<Vec<EventResponse>>), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Data<Vec<AuditEvent>>), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn events(
     State(state): State<AppState>,
     Tenant(org): Tenant,
     PathId(id): PathId,
-) -> Result<Json<Data<Vec<EventResponse>>>, ApiError> {
+) -> Result<Json<Data<Vec<AuditEvent>>>, ApiError> {
     audit_trail(&state, org, id, "onboarding_link", "onboarding link").await
 }

@@ -1,10 +1,10 @@
 //! `POST /v1/onboarding-links` body and its validation into a domain command.
 
-use crate::commands::links::{CustomerChoice, NewLink};
 use crate::error::ApiError;
 use crate::http::webhooks::request::{event_types, receiver_url};
 use chrono::{DateTime, Utc};
-use gangway_domain::link::{LinkCreated, LinkWebhook, PhoneProvisioning, Theme};
+use gangway_app::links::{CustomerChoice, NewLink};
+use gangway_domain::link::{LinkRequest, PhoneProvisioning, Theme};
 use gangway_domain::values::{self, ConnectionType, CountryCode, HexColor, HttpUrl, Language, WebhookSecret};
 use gangway_domain::{CustomerId, FieldError};
 use gangway_webhook_signing::Policy;
@@ -97,28 +97,20 @@ impl CreateLinkRequest {
             },
             (None, None) => CustomerChoice::None,
         };
-        let allowed_connection_types = match self.allowed_connection_types {
-            None => vec![ConnectionType::Dedicated, ConnectionType::Coexistence],
-            Some(list) if list.is_empty() => {
-                return Err(FieldError::new(
-                    "allowedConnectionTypes",
-                    "must list at least one type",
-                ));
-            }
-            Some(list) => {
-                let mut types = Vec::new();
-                for (i, raw) in list.iter().enumerate() {
-                    let t = field(
-                        &format!("allowedConnectionTypes[{i}]"),
-                        ConnectionType::parse(raw),
-                    )?;
-                    if !types.contains(&t) {
-                        types.push(t);
-                    }
-                }
-                types
-            }
-        };
+        let allowed_connection_types = self
+            .allowed_connection_types
+            .map(|list| {
+                list.iter()
+                    .enumerate()
+                    .map(|(i, raw)| {
+                        field(
+                            &format!("allowedConnectionTypes[{i}]"),
+                            ConnectionType::parse(raw),
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
         let theme = match self.theme {
             None => Theme::default(),
             Some(t) => Theme {
@@ -145,32 +137,32 @@ impl CreateLinkRequest {
                         )
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                if p.enabled && countries.is_empty() {
-                    return Err(FieldError::new(
-                        "phoneProvisioning.countries",
-                        "must list at least one country when provisioning is enabled",
-                    ));
-                }
                 PhoneProvisioning {
                     enabled: p.enabled,
                     countries,
                 }
             }
         };
-        let (webhook, webhook_secret) = webhook(
-            self.webhook_url,
-            self.webhook_secret,
-            self.webhook_events,
-            webhook_policy,
-        )?;
-        let spec = LinkCreated {
+        let webhook_url = self
+            .webhook_url
+            .map(|raw| receiver_url("webhookUrl", &raw, webhook_policy))
+            .transpose()?;
+        let webhook_events = self
+            .webhook_events
+            .map(|events| event_types("webhookEvents", events))
+            .transpose()?;
+        let webhook_secret = self
+            .webhook_secret
+            .map(|s| field("webhookSecret", WebhookSecret::parse(&s)))
+            .transpose()?;
+        let request = LinkRequest {
             customer_id: None,
             name,
             external_id,
             redirect_url: url("redirectUrl", self.redirect_url.as_ref())?,
             success_redirect_url: url("successRedirectUrl", self.success_redirect_url.as_ref())?,
             failure_redirect_url: url("failureRedirectUrl", self.failure_redirect_url.as_ref())?,
-            expires_at: field("expiresAt", values::link_expiry(self.expires_at, now))?,
+            expires_at: self.expires_at,
             allowed_connection_types,
             theme,
             language: self
@@ -185,54 +177,15 @@ impl CreateLinkRequest {
                 .map(|m| field("metadata", values::metadata(m)))
                 .transpose()?
                 .unwrap_or_default(),
-            webhook,
+            webhook_url,
+            webhook_events,
+            webhook_secret_ref: None,
+            now,
         };
         Ok(NewLink {
-            spec,
+            request,
             customer,
             webhook_secret,
         })
     }
-}
-
-fn webhook(
-    url: Option<String>,
-    secret: Option<String>,
-    events: Option<Vec<String>>,
-    policy: Policy,
-) -> Result<(Option<LinkWebhook>, Option<WebhookSecret>), FieldError> {
-    let Some(raw_url) = url else {
-        if secret.is_some() {
-            return Err(FieldError::new(
-                "webhookSecret",
-                "only allowed together with webhookUrl",
-            ));
-        }
-        if events.is_some() {
-            return Err(FieldError::new(
-                "webhookEvents",
-                "only allowed together with webhookUrl",
-            ));
-        }
-        return Ok((None, None));
-    };
-    let url = receiver_url("webhookUrl", &raw_url, policy)?;
-    let Some(events) = events else {
-        return Err(FieldError::new(
-            "webhookEvents",
-            "required with webhookUrl: list at least one event type",
-        ));
-    };
-    let subscribed = event_types("webhookEvents", events)?;
-    let secret = secret
-        .map(|s| field("webhookSecret", WebhookSecret::parse(&s)))
-        .transpose()?;
-    Ok((
-        Some(LinkWebhook {
-            url,
-            events: subscribed,
-            secret_ref: None,
-        }),
-        secret,
-    ))
 }

@@ -4,8 +4,6 @@
 mod page;
 mod text;
 
-use crate::commands::signup::{complete_link, state_for, CallbackInput, CallbackOutcome};
-use crate::commands::{find_link, metadata, new_event, now};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
@@ -13,10 +11,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use gangway_domain::link::{Link, LinkEvent};
+use gangway_app::signup::{complete_link, open_link, state_for, CallbackInput, CallbackOutcome};
+use gangway_app::{load_any, now, AppError};
+use gangway_domain::link::Link;
 use gangway_domain::signup::{SignupCallback, Usability};
 use gangway_domain::{FailureCode, LinkId};
-use gangway_event_store::{ExpectedVersion, StoreError, StreamRef};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -38,7 +37,7 @@ fn link_id(raw: &str) -> Option<LinkId> {
 }
 
 /// Any failure below is a page for the person, logged for us.
-fn unavailable(error: ApiError) -> Response {
+fn unavailable(error: impl std::fmt::Display) -> Response {
     tracing::error!(%error, "a hosted page could not be served");
     page::message(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -55,48 +54,15 @@ async fn landing(State(state): State<AppState>, Path(raw): Path<String>) -> Resp
     let Some(id) = link_id(&raw) else {
         return not_found();
     };
-    match open(&state, id).await {
+    match open_link(&state.app, id).await {
         Ok(Some(link)) => match link.usability(now()) {
-            Usability::Usable => page::signup(&state, &link, &state_for(&state, id)),
+            Usability::Usable => page::signup(&state, &link, &state_for(&state.app, id)),
             Usability::Refused(code) => refused(&link, code),
             Usability::Gone => not_found(),
         },
         Ok(None) => not_found(),
         Err(error) => unavailable(error),
     }
-}
-
-/// Loads the link and records what opening it means: opened (once), or expired.
-async fn open(state: &AppState, id: LinkId) -> Result<Option<Link>, ApiError> {
-    let Some(loaded) = find_link(state.pool(), id).await? else {
-        return Ok(None);
-    };
-    let (link, now) = (loaded.state, now());
-    let event = match link.usability(now) {
-        Usability::Usable if link.used_at.is_none() => Some(LinkEvent::Opened {}),
-        Usability::Refused(_) => link.expire(now),
-        _ => None,
-    };
-    let Some(event) = event else {
-        return Ok(Some(link));
-    };
-    let meta = metadata(link.organization_id, Uuid::now_v7(), now);
-    let stream = StreamRef::of::<LinkEvent>(id.as_uuid());
-    match state
-        .store
-        .append(
-            &stream,
-            ExpectedVersion::Exact(loaded.version),
-            vec![new_event(&event, &meta)?],
-        )
-        .await
-    {
-        // Someone else opened or changed it a moment ago: theirs is the record.
-        Ok(_) | Err(StoreError::Conflict { .. }) => {}
-        Err(other) => return Err(other.into()),
-    }
-    let (org, at) = (link.organization_id, now);
-    Ok(Link::evolve(Some(link), id, org, &event, at))
 }
 
 /// A link that cannot be used: to the failure URL with the code, or a page saying why.
@@ -266,7 +232,7 @@ async fn full_page_return(
 }
 
 async fn finish(state: &AppState, id: LinkId, input: CallbackInput) -> Response {
-    match complete_link(state, id, input).await {
+    match complete_link(&state.app, id, input).await {
         Ok(Some((link, CallbackOutcome::Completed(_)))) => match success_redirect(&link) {
             Some(url) => Redirect::to(&url).into_response(),
             None => Redirect::to(&format!("/signup/{id}/result")).into_response(),
@@ -287,7 +253,7 @@ async fn finish(state: &AppState, id: LinkId, input: CallbackInput) -> Response 
             }
         }
         Ok(None) => not_found(),
-        Err(ApiError::Validation(error)) if error.field == "state" => {
+        Err(AppError::Validation(error)) if error.field == "state" => {
             let t = page::words(None);
             page::message(
                 StatusCode::BAD_REQUEST,
@@ -306,10 +272,10 @@ async fn result(State(state): State<AppState>, Path(raw): Path<String>) -> Respo
     let Some(id) = link_id(&raw) else {
         return not_found();
     };
-    let link = match find_link(state.pool(), id).await {
+    let link = match load_any::<Link>(state.pool(), id).await {
         Ok(Some(loaded)) => loaded.state,
         Ok(None) => return not_found(),
-        Err(error) => return unavailable(error.into()),
+        Err(error) => return unavailable(error),
     };
     let t = page::words(Some(&link));
     if link.completion.is_some() {

@@ -3,18 +3,18 @@
 pub mod request;
 pub mod response;
 
-use crate::commands::now;
-use crate::commands::webhooks::{
-    change_endpoint, create_endpoint, live_endpoint, reveal_secrets, EndpointCommand,
-};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson, PathId, Tenant};
-use crate::http::{audit_trail, Data, EventResponse, ListQuery, Paginated};
+use crate::http::{audit_trail, AuditEvent, Data, ListQuery, Paginated};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use gangway_app::now;
+use gangway_app::webhooks::{
+    change_endpoint, create_endpoint, live_endpoint, reveal_secrets, EndpointChange,
+};
 use gangway_domain::catalog::{example_data, webhook_body, WEBHOOK_EVENT_CATALOG};
 use gangway_domain::webhook::{EndpointEvent, EndpointStatus};
 use gangway_domain::{EndpointId, StreamEvent};
@@ -65,7 +65,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateEndpointRequest>,
 ) -> Result<(StatusCode, Json<Data<EndpointResponse>>), ApiError> {
     let command = body.validate(url_policy(&state))?;
-    let created = create_endpoint(&state, org, command).await?;
+    let created = create_endpoint(&state.app, org, command).await?;
     Ok((StatusCode::CREATED, endpoint(&created)))
 }
 
@@ -129,7 +129,7 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateEndpointRequest>,
 ) -> Result<Json<Data<EndpointResponse>>, ApiError> {
     let command = body.validate(url_policy(&state))?;
-    let changed = change_endpoint(&state, org, EndpointId::from_uuid(id), &command).await?;
+    let changed = change_endpoint(&state.app, org, EndpointId::from_uuid(id), &command).await?;
     Ok(endpoint(&changed))
 }
 
@@ -143,7 +143,13 @@ pub async fn remove(
     Tenant(org): Tenant,
     PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
-    change_endpoint(&state, org, EndpointId::from_uuid(id), &EndpointCommand::Delete).await?;
+    change_endpoint(
+        &state.app,
+        org,
+        EndpointId::from_uuid(id),
+        &EndpointChange::Delete,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -158,7 +164,7 @@ pub async fn secret(
     PathId(id): PathId,
 ) -> Result<Json<Data<SecretResponse>>, ApiError> {
     let loaded = live_endpoint(state.pool(), org, EndpointId::from_uuid(id)).await?;
-    let secrets = reveal_secrets(&state, &loaded.state, now()).await?;
+    let secrets = reveal_secrets(&state.app, &loaded.state, now()).await?;
     Ok(Json(Data { data: secrets.into() }))
 }
 
@@ -178,9 +184,9 @@ pub async fn rotate_secret(
     OptionalJson(body): OptionalJson<RotateSecretRequest>,
 ) -> Result<Json<Data<SecretResponse>>, ApiError> {
     let (secret, grace) = body.validate()?;
-    let command = EndpointCommand::RotateSecret { secret, grace };
-    let rotated = change_endpoint(&state, org, EndpointId::from_uuid(id), &command).await?;
-    let secrets = reveal_secrets(&state, &rotated, now()).await?;
+    let command = EndpointChange::RotateSecret { secret, grace };
+    let rotated = change_endpoint(&state.app, org, EndpointId::from_uuid(id), &command).await?;
+    let secrets = reveal_secrets(&state.app, &rotated, now()).await?;
     Ok(Json(Data { data: secrets.into() }))
 }
 
@@ -198,10 +204,10 @@ pub async fn disable(
     PathId(id): PathId,
     OptionalJson(body): OptionalJson<DisableEndpointRequest>,
 ) -> Result<Json<Data<EndpointResponse>>, ApiError> {
-    let command = EndpointCommand::Disable {
+    let command = EndpointChange::Disable {
         reason: body.reason()?,
     };
-    let disabled = change_endpoint(&state, org, EndpointId::from_uuid(id), &command).await?;
+    let disabled = change_endpoint(&state.app, org, EndpointId::from_uuid(id), &command).await?;
     Ok(endpoint(&disabled))
 }
 
@@ -215,20 +221,26 @@ pub async fn enable(
     Tenant(org): Tenant,
     PathId(id): PathId,
 ) -> Result<Json<Data<EndpointResponse>>, ApiError> {
-    let enabled = change_endpoint(&state, org, EndpointId::from_uuid(id), &EndpointCommand::Enable).await?;
+    let enabled = change_endpoint(
+        &state.app,
+        org,
+        EndpointId::from_uuid(id),
+        &EndpointChange::Enable,
+    )
+    .await?;
     Ok(endpoint(&enabled))
 }
 
 /// An endpoint's audit trail: every event of its stream, oldest first (deleted endpoints too).
 #[utoipa::path(get, path = "/v1/webhooks/{id}/events", tag = "webhooks",
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Data<Vec<EventResponse>>), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Data<Vec<AuditEvent>>), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn events(
     State(state): State<AppState>,
     Tenant(org): Tenant,
     PathId(id): PathId,
-) -> Result<Json<Data<Vec<EventResponse>>>, ApiError> {
+) -> Result<Json<Data<Vec<AuditEvent>>>, ApiError> {
     audit_trail(&state, org, id, EndpointEvent::STREAM_TYPE, "webhook endpoint").await
 }
 

@@ -1,8 +1,8 @@
 //! Webhook endpoint request bodies and their validation into commands.
 
-use crate::commands::webhooks::{EndpointCommand, NewEndpoint};
 use crate::error::ApiError;
 use chrono::Duration;
+use gangway_app::webhooks::{EndpointChange, NewEndpoint};
 use gangway_domain::catalog::{is_webhook_event_type, WEBHOOK_EVENT_TYPES};
 use gangway_domain::values::{bounded_text, HttpUrl, WebhookSecret};
 use gangway_domain::webhook::{EndpointChanges, EndpointCreated, DEFAULT_ROTATION_GRACE};
@@ -158,8 +158,8 @@ impl CreateEndpointRequest {
 }
 
 impl UpdateEndpointRequest {
-    pub fn validate(self, policy: Policy) -> Result<EndpointCommand, ApiError> {
-        Ok(EndpointCommand::Update(EndpointChanges {
+    pub fn validate(self, policy: Policy) -> Result<EndpointChange, ApiError> {
+        Ok(EndpointChange::Update(EndpointChanges {
             url: self.url.map(|u| endpoint_url(&u, policy)).transpose()?,
             event_types: self.events.map(|e| event_types("events", e)).transpose()?,
             description: self

@@ -1,5 +1,5 @@
-use crate::commands::webhooks::RevealedSecrets;
 use chrono::{DateTime, Utc};
+use gangway_app::webhooks::RevealedSecrets;
 use gangway_domain::catalog::WebhookEventType;
 use gangway_domain::webhook::{Endpoint, EndpointStatus};
 use serde::Serialize;

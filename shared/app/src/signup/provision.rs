@@ -2,15 +2,12 @@
 //! subscribe our app to the WABA and register the number.
 
 use super::{Attempt, CallbackInput, Finish};
-use crate::commands::{load_phone, new_event};
-use crate::error::ApiError;
-use crate::state::AppState;
-use gangway_domain::link::LinkEvent;
-use gangway_domain::phone::{e164, Phone, PhoneCreated, PhoneEvent};
+use crate::{decide, load, App, AppError};
+use gangway_domain::link::LinkCommand;
+use gangway_domain::phone::{e164, Phone, PhoneCommand, PhoneCreated};
 use gangway_domain::signup::LinkCompletion;
 use gangway_domain::values::ConnectionType;
 use gangway_domain::{FailureCode, OrganizationId, PhoneId, SecretRef, WabaId};
-use gangway_event_store::{ExpectedVersion, StreamAppend, StreamRef};
 use gangway_meta_graph::model::PhoneNumber;
 use gangway_meta_graph::{GraphError, Token};
 use rand::Rng;
@@ -33,20 +30,20 @@ fn fail(code: FailureCode, message: impl Into<String>) -> Failure {
 
 /// Runs Meta's side; `Ok(Err(failure))` when Meta refused or the result is unusable.
 pub async fn connect(
-    state: &AppState,
+    app: &App,
     attempt: &mut Attempt,
     input: &CallbackInput,
-) -> Result<Result<Finish, Failure>, ApiError> {
-    let graph = &state.graph;
+) -> Result<Result<Finish, Failure>, AppError> {
+    let graph = &app.graph;
     let code = input.code.as_deref().unwrap_or_default();
     let token = match graph.exchange_code(code, input.redirect_uri.as_deref()).await {
         Ok(token) => token,
         Err(error) => return Ok(Err(graph_failure(error))),
     };
     let org = attempt.link().organization_id;
-    let token_ref = state
+    let token_ref = app
         .vault
-        .store(state.pool(), org, "meta_business_token", &token.0)
+        .store(app.pool(), org, "meta_business_token", &token.0)
         .await?;
     let info = match graph.debug_token(&token).await {
         Ok(debug) => debug.data,
@@ -55,8 +52,8 @@ pub async fn connect(
     let granted: Vec<String> = info.granted_wabas().into_iter().map(str::to_owned).collect();
     attempt
         .record(
-            state,
-            LinkEvent::TokenExchanged {
+            app,
+            LinkCommand::RecordTokenExchange {
                 token_ref,
                 granted_waba_ids: granted.clone(),
             },
@@ -75,7 +72,7 @@ pub async fn connect(
     match attempt.link().spec.reconnect_phone_number_id {
         Some(phone_id) => {
             reconnect(
-                state,
+                app,
                 attempt,
                 input,
                 &token,
@@ -85,7 +82,7 @@ pub async fn connect(
             )
             .await
         }
-        None => onboard(state, attempt, input, &token, token_ref, &meta_waba_id).await,
+        None => onboard(app, attempt, input, &token, token_ref, &meta_waba_id).await,
     }
 }
 
@@ -112,17 +109,17 @@ fn choose_waba(granted: &[String], reported: Option<&str>) -> Result<String, Fai
 /// The number to connect: the one reported (it must be in the WABA), else the WABA's Business-app
 /// number for coexistence, else its verified Cloud API number.
 async fn choose_phone(
-    state: &AppState,
+    app: &App,
     token: &Token,
     meta_waba_id: &str,
     reported: Option<&str>,
     coexistence: bool,
-) -> Result<Result<PhoneNumber, Failure>, ApiError> {
+) -> Result<Result<PhoneNumber, Failure>, AppError> {
     let wanted = |n: &PhoneNumber| match reported {
         Some(id) => n.id == id,
         None => (n.is_on_biz_app == Some(true)) == coexistence,
     };
-    let found = match state.graph.find_phone_number(token, meta_waba_id, wanted).await {
+    let found = match app.graph.find_phone_number(token, meta_waba_id, wanted).await {
         Ok(found) => found,
         Err(error) => return Ok(Err(graph_failure(error))),
     };
@@ -135,13 +132,13 @@ async fn choose_phone(
 }
 
 async fn onboard(
-    state: &AppState,
+    app: &App,
     attempt: &mut Attempt,
     input: &CallbackInput,
     token: &Token,
     token_ref: SecretRef,
     meta_waba_id: &str,
-) -> Result<Result<Finish, Failure>, ApiError> {
+) -> Result<Result<Finish, Failure>, AppError> {
     let report = &input.report;
     let connection_type = if report.is_coexistence() {
         ConnectionType::Coexistence
@@ -161,7 +158,7 @@ async fn onboard(
     }
     let coexistence = connection_type == ConnectionType::Coexistence;
     let number = match choose_phone(
-        state,
+        app,
         token,
         meta_waba_id,
         report.reported_phone_number_id(),
@@ -172,7 +169,7 @@ async fn onboard(
         Ok(number) => number,
         Err(failure) => return Ok(Err(failure)),
     };
-    if let Err(error) = state.graph.subscribe_app(token, meta_waba_id).await {
+    if let Err(error) = app.graph.subscribe_app(token, meta_waba_id).await {
         return Ok(Err(graph_failure(error)));
     }
     let org = attempt.link().organization_id;
@@ -180,21 +177,21 @@ async fn onboard(
     let pin_ref = if coexistence {
         None
     } else {
-        let (pin_ref, pin) = registration_pin(state, org, &number.id).await?;
+        let (pin_ref, pin) = registration_pin(app, org, &number.id).await?;
         // A number we registered before (it has our PIN) that Meta reports registered on the
         // Cloud API needs no second registration, which would only count toward Meta's limit of
         // 10 per 72 hours. A number with no PIN of ours is registered, so that one registered
         // elsewhere is found out (133005).
         let ours_and_registered = pin.kept_before && registered_on_cloud_api(&number);
         if !ours_and_registered {
-            if let Err(error) = state.graph.register_phone(token, &number.id, &pin.digits).await {
+            if let Err(error) = app.graph.register_phone(token, &number.id, &pin.digits).await {
                 return Ok(Err(graph_failure(error)));
             }
         }
         Some(pin_ref)
     };
     let sync_request_ids = if coexistence {
-        sync_business_app(state, token, &number.id).await
+        sync_business_app(app, token, &number.id).await
     } else {
         Vec::new()
     };
@@ -204,16 +201,16 @@ async fn onboard(
     )
     .bind(org.as_uuid())
     .bind(&number.id)
-    .fetch_optional(state.pool())
+    .fetch_optional(app.pool())
     .await?;
     if let Some(phone_id) = existing {
         // The number was onboarded before: this is a reconnection of the same phone.
-        return reconnected(state, attempt, token_ref, PhoneId::from_uuid(phone_id)).await;
+        return reconnected(app, attempt, token_ref, PhoneId::from_uuid(phone_id)).await;
     }
     let phone_id = PhoneId::new();
     let waba_id = WabaId::for_meta(org, meta_waba_id);
     let phone_number = e164(number.display_phone_number.as_deref().unwrap_or_default());
-    let created = PhoneEvent::Created(Box::new(PhoneCreated {
+    let created = PhoneCommand::Create(Box::new(PhoneCreated {
         customer_id: link.spec.customer_id,
         external_id: link.spec.external_id.clone(),
         onboarding_link_id: link.id,
@@ -240,11 +237,7 @@ async fn onboard(
             is_phone_registered: !coexistence,
             reconnected: false,
         },
-        phone: StreamAppend {
-            stream: StreamRef::of::<PhoneEvent>(phone_id.as_uuid()),
-            expected: ExpectedVersion::NoStream,
-            events: vec![new_event(&created, attempt.meta())?],
-        },
+        phone: phone_append(decide::<Phone>(None, phone_id, &created, attempt.meta())?)?,
         claim: Some((number.id, phone_id)),
     }))
 }
@@ -252,10 +245,10 @@ async fn onboard(
 /// Starts the coexistence syncs (contacts, then history) after the WABA subscription, so their
 /// webhooks reach us. A refused sync does not undo the connection: the number works, and support
 /// can see the missing request id.
-async fn sync_business_app(state: &AppState, token: &Token, phone_number_id: &str) -> Vec<String> {
+async fn sync_business_app(app: &App, token: &Token, phone_number_id: &str) -> Vec<String> {
     let mut request_ids = Vec::new();
     for sync_type in ["smb_app_state_sync", "history"] {
-        match state
+        match app
             .graph
             .sync_smb_app_data(token, phone_number_id, sync_type)
             .await
@@ -269,16 +262,16 @@ async fn sync_business_app(state: &AppState, token: &Token, phone_number_id: &st
 
 /// A reconnect link: the same number comes back with a fresh token; no new WABA or phone.
 async fn reconnect(
-    state: &AppState,
+    app: &App,
     attempt: &mut Attempt,
     input: &CallbackInput,
     token: &Token,
     token_ref: SecretRef,
     meta_waba_id: &str,
     phone_id: PhoneId,
-) -> Result<Result<Finish, Failure>, ApiError> {
+) -> Result<Result<Finish, Failure>, AppError> {
     let org = attempt.link().organization_id;
-    let Some(phone) = load_phone(state.pool(), org, phone_id).await? else {
+    let Some(phone) = load::<Phone>(app.pool(), org, phone_id).await? else {
         return Ok(Err(fail(
             FailureCode::FacebookAuthFailed,
             "the phone number this link reconnects no longer exists",
@@ -295,27 +288,28 @@ async fn reconnect(
             "a different number was chosen than the one this link reconnects",
         )));
     }
-    if let Err(error) = state.graph.subscribe_app(token, meta_waba_id).await {
+    if let Err(error) = app.graph.subscribe_app(token, meta_waba_id).await {
         return Ok(Err(graph_failure(error)));
     }
-    reconnected(state, attempt, token_ref, phone_id).await
+    reconnected(app, attempt, token_ref, phone_id).await
 }
 
 async fn reconnected(
-    state: &AppState,
+    app: &App,
     attempt: &Attempt,
     token_ref: SecretRef,
     phone_id: PhoneId,
-) -> Result<Result<Finish, Failure>, ApiError> {
+) -> Result<Result<Finish, Failure>, AppError> {
     let link = attempt.link();
-    let phone = load_phone(state.pool(), link.organization_id, phone_id)
+    let phone = load::<Phone>(app.pool(), link.organization_id, phone_id)
         .await?
-        .ok_or(ApiError::NotFound("phone number"))?;
-    let Phone { details, .. } = &phone.state;
-    let event = PhoneEvent::Reconnected {
+        .ok_or(AppError::NotFound("phone number"))?;
+    let reconnect = PhoneCommand::Reconnect {
         onboarding_link_id: link.id,
         token_ref,
     };
+    let reconnected = decide(Some(&phone), phone_id, &reconnect, attempt.meta())?;
+    let Phone { details, .. } = &phone.state;
     Ok(Ok(Finish {
         completion: LinkCompletion {
             phone_id,
@@ -327,13 +321,16 @@ async fn reconnected(
             is_phone_registered: details.is_registered,
             reconnected: true,
         },
-        phone: StreamAppend {
-            stream: StreamRef::of::<PhoneEvent>(phone_id.as_uuid()),
-            expected: ExpectedVersion::Exact(phone.version),
-            events: vec![new_event(&event, attempt.meta())?],
-        },
+        phone: phone_append(reconnected)?,
         claim: None,
     }))
+}
+
+/// A phone's creation or reconnection always appends.
+fn phone_append(decided: crate::Decided<Phone>) -> Result<gangway_event_store::StreamAppend, AppError> {
+    decided
+        .append
+        .ok_or_else(|| anyhow::anyhow!("a phone command came to no event").into())
 }
 
 fn registered_on_cloud_api(number: &PhoneNumber) -> bool {
@@ -349,23 +346,23 @@ struct Pin {
 /// The PIN to register `meta_phone_number_id` with: the one chosen for it before, or a new one,
 /// kept in the vault before Meta ever sees it.
 async fn registration_pin(
-    state: &AppState,
+    app: &App,
     org: OrganizationId,
     meta_phone_number_id: &str,
-) -> Result<(SecretRef, Pin), ApiError> {
+) -> Result<(SecretRef, Pin), AppError> {
     let known: Option<uuid::Uuid> = sqlx::query_scalar(
         "SELECT pin_ref FROM registration_pins WHERE organization_id = $1 AND meta_phone_number_id = $2",
     )
     .bind(org.as_uuid())
     .bind(meta_phone_number_id)
-    .fetch_optional(state.pool())
+    .fetch_optional(app.pool())
     .await?;
     let pin_ref = match known {
         Some(known) => SecretRef::from_uuid(known),
         None => {
             let pin = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
-            let mut tx = state.pool().begin().await?;
-            let stored = state.vault.store(&mut *tx, org, "registration_pin", &pin).await?;
+            let mut tx = app.pool().begin().await?;
+            let stored = app.vault.store(&mut *tx, org, "registration_pin", &pin).await?;
             // Two attempts racing for a new number agree on whichever PIN was kept first.
             let kept: uuid::Uuid = sqlx::query_scalar(
                 "INSERT INTO registration_pins (organization_id, meta_phone_number_id, pin_ref) \
@@ -383,7 +380,7 @@ async fn registration_pin(
             SecretRef::from_uuid(kept)
         }
     };
-    let digits = state.vault.reveal(state.pool(), org, pin_ref).await?;
+    let digits = app.vault.reveal(app.pool(), org, pin_ref).await?;
     Ok((
         pin_ref,
         Pin {

@@ -1,8 +1,7 @@
-use super::{load_customer, metadata, new_event, now, Loaded};
-use crate::error::ApiError;
-use gangway_domain::customer::{Customer, CustomerCreated, CustomerEvent};
+use crate::{decide, load, metadata, now, AppError, Loaded};
+use gangway_domain::customer::{Customer, CustomerCommand, CustomerCreated};
 use gangway_domain::{CustomerId, OrganizationId};
-use gangway_event_store::{AppendTransaction, EventStore, ExpectedVersion, StreamAppend, StreamRef};
+use gangway_event_store::{AppendTransaction, EventStore, StreamAppend};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -19,7 +18,7 @@ pub(crate) async fn claim_new(
     org: OrganizationId,
     created: CustomerCreated,
     correlation_id: Uuid,
-) -> Result<Option<NewCustomer>, ApiError> {
+) -> Result<Option<NewCustomer>, AppError> {
     let id = CustomerId::new();
     if let Some(external_id) = &created.external_id {
         let claimed = sqlx::query(
@@ -36,16 +35,13 @@ pub(crate) async fn claim_new(
             return Ok(None);
         }
     }
-    let now = now();
-    let event = CustomerEvent::Created(created);
-    let meta = metadata(org, correlation_id, now);
-    let append = StreamAppend {
-        stream: StreamRef::of::<CustomerEvent>(id.as_uuid()),
-        expected: ExpectedVersion::NoStream,
-        events: vec![new_event(&event, &meta)?],
-    };
-    let state = Customer::evolve(None, id, org, &event, now).expect("created starts a customer");
-    Ok(Some(NewCustomer { state, append }))
+    let meta = metadata(org, correlation_id, now());
+    let decided = decide::<Customer>(None, id, &CustomerCommand::Create(created), &meta)?;
+    let state = decided.state_after(None, id, &meta);
+    match (state, decided.append) {
+        (Some(state), Some(append)) => Ok(Some(NewCustomer { state, append })),
+        _ => Err(anyhow::anyhow!("customer.created did not start a customer").into()),
+    }
 }
 
 /// Creates a customer; an external id already in use is a conflict.
@@ -54,10 +50,10 @@ pub async fn create_customer(
     store: &EventStore,
     org: OrganizationId,
     created: CustomerCreated,
-) -> Result<Customer, ApiError> {
+) -> Result<Customer, AppError> {
     let mut tx = store.begin().await?;
     let Some(customer) = claim_new(&mut tx, org, created, Uuid::now_v7()).await? else {
-        return Err(ApiError::Conflict {
+        return Err(AppError::Conflict {
             code: "customer_exists",
             message: "a customer with this externalId already exists".into(),
         });
@@ -74,7 +70,7 @@ pub async fn find_by_external_id(
     org: OrganizationId,
     external_id: &str,
     lock: bool,
-) -> Result<Option<Loaded<Customer>>, ApiError> {
+) -> Result<Option<Loaded<Customer>>, AppError> {
     // Finding and locking (as `lock_entity` does) take one round trip.
     let sql = if lock {
         "SELECT c.customer_id FROM customer_external_ids c \
@@ -89,5 +85,5 @@ pub async fn find_by_external_id(
         .fetch_optional(&mut *conn)
         .await?;
     let Some(id) = id else { return Ok(None) };
-    Ok(load_customer(conn, org, CustomerId::from_uuid(id)).await?)
+    Ok(load::<Customer>(conn, org, CustomerId::from_uuid(id)).await?)
 }

@@ -8,14 +8,12 @@
 //! rotation the integrator made since. A link that cannot share gets an endpoint of its own,
 //! which later links then share.
 
-use crate::commands::webhooks::{load_endpoint, SECRET_PURPOSE};
-use crate::commands::{lock_entity, new_event};
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::webhooks::SECRET_PURPOSE;
+use crate::{decide, load, lock_entity, App, AppError};
 use gangway_domain::link::{Link, LinkWebhook};
-use gangway_domain::webhook::{Endpoint, EndpointChanges, EndpointCreated, EndpointEvent, EndpointStatus};
+use gangway_domain::webhook::{Endpoint, EndpointChanges, EndpointCommand, EndpointCreated, EndpointStatus};
 use gangway_domain::{EndpointId, WabaId};
-use gangway_event_store::{EventMetadata, ExpectedVersion, StreamAppend, StreamRef};
+use gangway_event_store::{EventMetadata, StreamAppend};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -24,12 +22,12 @@ use uuid::Uuid;
 /// the completion arrives. `None` when the link asked for no webhook, or the endpoint it shares
 /// already has all it asks for.
 pub async fn registered_endpoint(
-    state: &AppState,
+    app: &App,
     conn: &mut PgConnection,
     link: &Link,
     waba: WabaId,
     meta: &EventMetadata,
-) -> Result<Option<StreamAppend>, ApiError> {
+) -> Result<Option<StreamAppend>, AppError> {
     let Some(webhook) = &link.spec.webhook else {
         return Ok(None);
     };
@@ -50,29 +48,23 @@ pub async fn registered_endpoint(
     .await?;
     if let Some(id) = claimed.map(EndpointId::from_uuid) {
         lock_entity(conn, id.as_uuid()).await?;
-        if let Some(loaded) = load_endpoint(&mut *conn, org, id).await? {
-            if shareable(state, conn, webhook, &loaded.state).await? {
-                let Some(changes) = joined(webhook, &loaded.state) else {
-                    return Ok(None);
-                };
-                return Ok(Some(StreamAppend {
-                    stream: StreamRef::of::<EndpointEvent>(id.as_uuid()),
-                    expected: ExpectedVersion::Exact(loaded.version),
-                    events: vec![new_event(&changes, meta)?],
-                }));
+        if let Some(loaded) = load::<Endpoint>(&mut *conn, org, id).await? {
+            if shareable(app, conn, webhook, &loaded.state).await? {
+                let joined = EndpointCommand::Update(joined(webhook, &loaded.state));
+                return Ok(decide(Some(&loaded), id, &joined, meta)?.append);
             }
         }
     }
-    created(state, conn, link, webhook, waba, meta).await.map(Some)
+    created(app, conn, link, webhook, waba, meta).await.map(Some)
 }
 
 /// Whether the link's deliveries can go through `endpoint` as they would through its own.
 async fn shareable(
-    state: &AppState,
+    app: &App,
     conn: &mut PgConnection,
     webhook: &LinkWebhook,
     endpoint: &Endpoint,
-) -> Result<bool, ApiError> {
+) -> Result<bool, AppError> {
     if endpoint.status != EndpointStatus::Enabled || endpoint.url != webhook.url {
         return Ok(false);
     }
@@ -80,44 +72,40 @@ async fn shareable(
         return Ok(true);
     };
     let org = endpoint.organization_id;
-    let wanted = state.vault.reveal(&mut *conn, org, wanted).await?;
-    let current = state.vault.reveal(&mut *conn, org, endpoint.secret_ref).await?;
+    let wanted = app.vault.reveal(&mut *conn, org, wanted).await?;
+    let current = app.vault.reveal(&mut *conn, org, endpoint.secret_ref).await?;
     Ok(wanted == current)
 }
 
-/// The change that lets a shared endpoint serve one more link: the link's event types.
-fn joined(webhook: &LinkWebhook, endpoint: &Endpoint) -> Option<EndpointEvent> {
+/// The change that lets a shared endpoint serve one more link: the link's event types (the
+/// endpoint's decide records it only if that adds any).
+fn joined(webhook: &LinkWebhook, endpoint: &Endpoint) -> EndpointChanges {
     let mut types = endpoint.event_types.clone();
     for event in &webhook.events {
         if !types.contains(event) {
             types.push(event.clone());
         }
     }
-    (types != endpoint.event_types).then(|| {
-        EndpointEvent::Updated(Box::new(EndpointChanges {
-            event_types: Some(types),
-            ..EndpointChanges::default()
-        }))
-    })
+    EndpointChanges {
+        event_types: Some(types),
+        ..EndpointChanges::default()
+    }
 }
 
 async fn created(
-    state: &AppState,
+    app: &App,
     conn: &mut PgConnection,
     link: &Link,
     webhook: &LinkWebhook,
     waba: WabaId,
     meta: &EventMetadata,
-) -> Result<StreamAppend, ApiError> {
+) -> Result<StreamAppend, AppError> {
     let org = link.organization_id;
     let secret_ref = match webhook.secret_ref {
         Some(secret) => secret,
         None => {
             let secret = gangway_webhook_signing::generate_secret();
-            state
-                .vault
-                .store(&mut *conn, org, SECRET_PURPOSE, &secret)
-                .await?
+            app.vault.store(&mut *conn, org, SECRET_PURPOSE, &secret).await?
         }
     };
     let id = EndpointId::new();
@@ -132,7 +120,7 @@ async fn created(
     .bind(id.as_uuid())
     .execute(&mut *conn)
     .await?;
-    let created = EndpointEvent::Created(Box::new(EndpointCreated {
+    let created = EndpointCommand::Create(Box::new(EndpointCreated {
         url: webhook.url.clone(),
         event_types: webhook.events.clone(),
         description: Some(format!("Registered by onboarding link {}", link.id)),
@@ -140,9 +128,7 @@ async fn created(
         secret_ref,
         registered_by_link: Some(link.id),
     }));
-    Ok(StreamAppend {
-        stream: StreamRef::of::<EndpointEvent>(id.as_uuid()),
-        expected: ExpectedVersion::NoStream,
-        events: vec![new_event(&created, meta)?],
-    })
+    decide::<Endpoint>(None, id, &created, meta)?
+        .append
+        .ok_or_else(|| anyhow::anyhow!("endpoint creation came to no event").into())
 }

@@ -1,6 +1,11 @@
 //! Onboarding links: decide (command → events) and evolve (event → state).
 
-use crate::error::RuleViolation;
+mod decide;
+
+pub use decide::{LinkCommand, LinkRequest};
+
+use crate::aggregate::{Aggregate, EventHeader};
+use crate::error::DomainError;
 use crate::event::StreamEvent;
 use crate::failure::FailureCode;
 use crate::ids::{CustomerId, LinkId, OrganizationId, SecretRef};
@@ -171,18 +176,22 @@ pub struct LinkFailure {
     pub failed_at: DateTime<Utc>,
 }
 
-impl Link {
-    pub fn evolve(
-        state: Option<Self>,
-        id: LinkId,
-        organization_id: OrganizationId,
-        event: &LinkEvent,
-        at: DateTime<Utc>,
-    ) -> Option<Self> {
+impl Aggregate for Link {
+    type Id = LinkId;
+    type Event = LinkEvent;
+    type Command = LinkCommand;
+    const NAME: &'static str = "onboarding link";
+
+    fn decide(state: Option<&Self>, command: &LinkCommand) -> Result<Vec<LinkEvent>, DomainError> {
+        decide::decide(state, command)
+    }
+
+    fn evolve(state: Option<Self>, event: &LinkEvent, header: &EventHeader<LinkId>) -> Option<Self> {
+        let at = header.occurred_at;
         match (state, event) {
             (None, LinkEvent::Created(spec)) => Some(Self {
-                id,
-                organization_id,
+                id: header.id,
+                organization_id: header.organization_id,
                 spec: (**spec).clone(),
                 status: LinkStatus::Pending,
                 created_at: at,
@@ -246,7 +255,9 @@ impl Link {
             (state, _) => state,
         }
     }
+}
 
+impl Link {
     /// The status as of `now`: a pending link past its expiry is expired even before the
     /// expiry sweep records it.
     pub fn status_at(&self, now: DateTime<Utc>) -> LinkStatus {
@@ -254,27 +265,6 @@ impl Link {
             LinkStatus::Expired
         } else {
             self.status
-        }
-    }
-
-    /// A newer link for the same customer supersedes this one if it is still pending.
-    pub fn revoke(&self, superseded_by: LinkId, now: DateTime<Utc>) -> Option<LinkEvent> {
-        self.status_at(now)
-            .is_open()
-            .then_some(LinkEvent::Revoked { superseded_by })
-    }
-
-    /// An open link past its expiry is recorded as expired, once.
-    pub fn expire(&self, now: DateTime<Utc>) -> Option<LinkEvent> {
-        (self.status.is_open() && now >= self.spec.expires_at).then_some(LinkEvent::Expired {})
-    }
-
-    /// Only open (pending or failed) links can be deleted.
-    pub fn delete(&self, now: DateTime<Utc>) -> Result<LinkEvent, RuleViolation> {
-        match self.status_at(now) {
-            LinkStatus::Pending | LinkStatus::Failed => Ok(LinkEvent::Deleted {}),
-            LinkStatus::Deleted => Err(RuleViolation::LinkDeleted),
-            other => Err(RuleViolation::LinkNotPending(other.as_str())),
         }
     }
 
@@ -290,162 +280,5 @@ impl Link {
             .failure_redirect_url
             .as_ref()
             .or(self.spec.redirect_url.as_ref())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::Duration;
-
-    fn spec(expires_at: DateTime<Utc>) -> LinkCreated {
-        LinkCreated {
-            customer_id: None,
-            name: Some("Acme".into()),
-            external_id: Some("acme-1".into()),
-            redirect_url: Some(HttpUrl::parse("https://app.example.com/done").unwrap()),
-            success_redirect_url: None,
-            failure_redirect_url: Some(HttpUrl::parse("https://app.example.com/failed").unwrap()),
-            expires_at,
-            allowed_connection_types: vec![ConnectionType::Dedicated],
-            theme: Theme::default(),
-            language: Language::En,
-            phone_provisioning: PhoneProvisioning::default(),
-            reconnect_phone_number_id: None,
-            metadata: Map::new(),
-            webhook: None,
-        }
-    }
-
-    fn given(events: &[LinkEvent], at: DateTime<Utc>) -> Link {
-        let (id, org) = (LinkId::new(), OrganizationId::new());
-        events
-            .iter()
-            .fold(None, |state, event| Link::evolve(state, id, org, event, at))
-            .expect("stream starts with created")
-    }
-
-    #[test]
-    fn a_created_link_is_pending_until_it_expires() {
-        let now = Utc::now();
-        let link = given(
-            &[LinkEvent::Created(Box::new(spec(now + Duration::days(7))))],
-            now,
-        );
-        assert_eq!(link.status_at(now), LinkStatus::Pending);
-        assert_eq!(link.status_at(now + Duration::days(7)), LinkStatus::Expired);
-    }
-
-    #[test]
-    fn a_pending_link_is_revoked_by_a_newer_one_but_not_twice() {
-        let now = Utc::now();
-        let newer = LinkId::new();
-        let created = LinkEvent::Created(Box::new(spec(now + Duration::days(1))));
-        let link = given(std::slice::from_ref(&created), now);
-        let revoked = link.revoke(newer, now).expect("pending links are revoked");
-        assert_eq!(revoked, LinkEvent::Revoked { superseded_by: newer });
-
-        let link = given(&[created, revoked], now);
-        assert_eq!(link.status, LinkStatus::Revoked);
-        assert_eq!(link.superseded_by, Some(newer));
-        assert_eq!(link.revoke(LinkId::new(), now), None);
-    }
-
-    #[test]
-    fn an_expired_link_is_not_revoked() {
-        let now = Utc::now();
-        let link = given(
-            &[LinkEvent::Created(Box::new(spec(now + Duration::hours(1))))],
-            now,
-        );
-        assert_eq!(link.revoke(LinkId::new(), now + Duration::hours(2)), None);
-    }
-
-    #[test]
-    fn a_link_expires_once_and_only_after_its_expiry() {
-        let now = Utc::now();
-        let created = LinkEvent::Created(Box::new(spec(now + Duration::hours(1))));
-        let link = given(std::slice::from_ref(&created), now);
-        assert_eq!(link.expire(now), None);
-        assert_eq!(link.expire(now + Duration::hours(1)), Some(LinkEvent::Expired {}));
-        let expired = given(&[created.clone(), LinkEvent::Expired {}], now);
-        assert_eq!(expired.status, LinkStatus::Expired);
-        assert_eq!(expired.expire(now + Duration::days(2)), None);
-        let revoked = given(
-            &[
-                created,
-                LinkEvent::Revoked {
-                    superseded_by: LinkId::new(),
-                },
-            ],
-            now,
-        );
-        assert_eq!(
-            revoked.expire(now + Duration::days(2)),
-            None,
-            "only pending links expire"
-        );
-    }
-
-    #[test]
-    fn only_pending_links_can_be_deleted() {
-        let now = Utc::now();
-        let created = LinkEvent::Created(Box::new(spec(now + Duration::days(1))));
-        let link = given(std::slice::from_ref(&created), now);
-        assert_eq!(link.delete(now), Ok(LinkEvent::Deleted {}));
-
-        let revoked = given(
-            &[
-                created.clone(),
-                LinkEvent::Revoked {
-                    superseded_by: LinkId::new(),
-                },
-            ],
-            now,
-        );
-        assert_eq!(revoked.delete(now), Err(RuleViolation::LinkNotPending("revoked")));
-
-        let deleted = given(&[created.clone(), LinkEvent::Deleted {}], now);
-        assert_eq!(deleted.status, LinkStatus::Deleted);
-        assert_eq!(deleted.delete(now), Err(RuleViolation::LinkDeleted));
-
-        assert_eq!(
-            link.delete(now + Duration::days(2)),
-            Err(RuleViolation::LinkNotPending("expired"))
-        );
-    }
-
-    #[test]
-    fn redirects_fall_back_to_the_single_redirect_url() {
-        let now = Utc::now();
-        let link = given(
-            &[LinkEvent::Created(Box::new(spec(now + Duration::days(1))))],
-            now,
-        );
-        assert_eq!(
-            link.success_redirect().unwrap().as_str(),
-            "https://app.example.com/done"
-        );
-        assert_eq!(
-            link.failure_redirect().unwrap().as_str(),
-            "https://app.example.com/failed"
-        );
-    }
-
-    #[test]
-    fn events_round_trip_through_their_stored_form() {
-        let event = LinkEvent::Revoked {
-            superseded_by: LinkId::new(),
-        };
-        let (event_type, data) = event.encode().unwrap();
-        assert_eq!(event_type, "onboarding_link.revoked");
-        assert!(data.get("supersededBy").is_some());
-        assert_eq!(LinkEvent::decode(&event_type, &data).unwrap(), event);
-
-        let (event_type, data) = LinkEvent::Deleted {}.encode().unwrap();
-        assert_eq!(
-            (event_type.as_str(), data),
-            ("onboarding_link.deleted", serde_json::json!({}))
-        );
     }
 }

@@ -1,11 +1,9 @@
 //! What Meta's webhooks change: connected numbers (disconnections, quality, names, account
 //! notes) and the message traffic relayed to the owning organization.
 
-use super::{load_phone, lock_entity, metadata, new_event, now, MAX_ATTEMPTS};
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::{decide, load, lock_entity, metadata, new_event, now, App, AppError, MAX_ATTEMPTS};
 use gangway_domain::message::{MessageEvent, MessagePhone};
-use gangway_domain::phone::{e164, DisconnectReason, Disconnection, Phone, PhoneEvent};
+use gangway_domain::phone::{e164, DisconnectReason, Disconnection, Phone, PhoneCommand};
 use gangway_domain::{OrganizationId, PhoneId, StreamEvent};
 use gangway_event_store::{AppendTransaction, ExpectedVersion, StoreError, StreamAppend, StreamRef};
 use gangway_meta_graph::inbound::{AccountUpdate, Update};
@@ -41,13 +39,13 @@ impl MetaChange<'_> {
 /// Applies one change at most once. Returns how many events it appended (0 for a redelivery, a
 /// change for numbers Gangway does not hold, or a field Gangway does not act on).
 #[tracing::instrument(skip_all, fields(field = change.field))]
-pub async fn apply_meta_change(state: &AppState, change: &MetaChange<'_>) -> Result<usize, ApiError> {
+pub async fn apply_meta_change(app: &App, change: &MetaChange<'_>) -> Result<usize, AppError> {
     if matches!(change.update, Update::Ignored { .. }) {
         return Ok(0);
     }
     let digest = change.digest();
     for _ in 0..MAX_ATTEMPTS {
-        let mut tx = state.store.begin().await?;
+        let mut tx = app.store.begin().await?;
         let fresh = sqlx::query(
             "INSERT INTO meta_webhook_receipts (digest, field) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
@@ -77,7 +75,7 @@ pub async fn apply_meta_change(state: &AppState, change: &MetaChange<'_>) -> Res
         tx.commit().await?;
         return Ok(count);
     }
-    Err(ApiError::Unavailable(
+    Err(AppError::Unavailable(
         "the numbers kept changing concurrently".into(),
     ))
 }
@@ -101,7 +99,7 @@ async fn phones_where(
         .collect())
 }
 
-async fn phone_changes(tx: &mut AppendTransaction, update: &Update) -> Result<Vec<StreamAppend>, ApiError> {
+async fn phone_changes(tx: &mut AppendTransaction, update: &Update) -> Result<Vec<StreamAppend>, AppError> {
     let (waba, number) = match update {
         Update::Account(account) => (&account.meta_waba_id, account.phone_number.as_deref()),
         Update::Quality {
@@ -116,12 +114,15 @@ async fn phone_changes(tx: &mut AppendTransaction, update: &Update) -> Result<Ve
         } => (meta_waba_id, Some(display_phone_number.as_str())),
         Update::Messages { .. } | Update::Ignored { .. } => return Ok(Vec::new()),
     };
+    let Some(command) = phone_command(update) else {
+        return Ok(Vec::new());
+    };
     let number = number.filter(|n| !n.is_empty()).map(e164);
     let mut appends = Vec::new();
     let at = now();
     for (org, id) in phones_where(tx.connection(), "meta_waba_id", waba).await? {
         lock_entity(tx.connection(), id.as_uuid()).await?;
-        let Some(loaded) = load_phone(&mut *tx.connection(), org, id).await? else {
+        let Some(loaded) = load::<Phone>(&mut *tx.connection(), org, id).await? else {
             continue;
         };
         if number
@@ -130,24 +131,17 @@ async fn phone_changes(tx: &mut AppendTransaction, update: &Update) -> Result<Ve
         {
             continue;
         }
-        let Some(event) = phone_event(&loaded.state, update) else {
-            continue;
-        };
         let meta = metadata(org, Uuid::now_v7(), at);
-        appends.push(StreamAppend {
-            stream: StreamRef::of::<PhoneEvent>(id.as_uuid()),
-            expected: ExpectedVersion::Exact(loaded.version),
-            events: vec![new_event(&event, &meta)?],
-        });
+        appends.extend(decide(Some(&loaded), id, &command, &meta)?.append);
     }
     Ok(appends)
 }
 
-/// What a Meta change means for one number, if anything.
-fn phone_event(phone: &Phone, update: &Update) -> Option<PhoneEvent> {
+/// What a Meta change asks of the numbers it is about, in Gangway's words, if anything.
+fn phone_command(update: &Update) -> Option<PhoneCommand> {
     match update {
         Update::Account(account) => match disconnect_reason(account) {
-            Some(reason) if phone.is_connected() => Some(PhoneEvent::Disconnected(Disconnection {
+            Some(reason) => Some(PhoneCommand::Disconnect(Disconnection {
                 reason,
                 detail: account
                     .disconnection_reason
@@ -155,8 +149,7 @@ fn phone_event(phone: &Phone, update: &Update) -> Option<PhoneEvent> {
                     .or(Some(account.event.clone())),
                 initiated_by: account.initiated_by.clone(),
             })),
-            Some(_) => None,
-            None if is_noteworthy(&account.event) => Some(PhoneEvent::AccountUpdated {
+            None if is_noteworthy(&account.event) => Some(PhoneCommand::NoteAccountUpdate {
                 event: account.event.clone(),
                 info: account.value.clone(),
             }),
@@ -164,7 +157,7 @@ fn phone_event(phone: &Phone, update: &Update) -> Option<PhoneEvent> {
         },
         Update::Quality {
             event, current_limit, ..
-        } => Some(PhoneEvent::QualityUpdated {
+        } => Some(PhoneCommand::UpdateQuality {
             event: event.clone(),
             current_limit: current_limit.clone(),
         }),
@@ -173,7 +166,7 @@ fn phone_event(phone: &Phone, update: &Update) -> Option<PhoneEvent> {
             requested_name,
             rejection_reason,
             ..
-        } => Some(PhoneEvent::NameReviewed {
+        } => Some(PhoneCommand::ReviewName {
             decision: decision.clone(),
             requested_name: requested_name.clone(),
             rejection_reason: rejection_reason.clone(),
@@ -214,11 +207,11 @@ async fn relayed_messages(
     meta_phone_number_id: &str,
     messages: &[(serde_json::Value, Option<serde_json::Value>)],
     statuses: &[serde_json::Value],
-) -> Result<Vec<StreamAppend>, ApiError> {
+) -> Result<Vec<StreamAppend>, AppError> {
     let at = now();
     let mut events = Vec::new();
     for (org, id) in phones_where(conn, "meta_phone_number_id", meta_phone_number_id).await? {
-        let Some(phone) = load_phone(&mut *conn, org, id).await?.map(|l| l.state) else {
+        let Some(phone) = load::<Phone>(&mut *conn, org, id).await?.map(|l| l.state) else {
             continue;
         };
         if !phone.is_connected() {

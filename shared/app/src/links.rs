@@ -1,0 +1,193 @@
+use crate::customers::{claim_new, find_by_external_id};
+use crate::{decide, execute, load, lock_entity, metadata, now, App, AppError, Loaded, MAX_ATTEMPTS};
+use gangway_domain::customer::{Customer, CustomerCommand, CustomerCreated};
+use gangway_domain::link::{Link, LinkCommand, LinkRequest, LinkStatus};
+use gangway_domain::values::WebhookSecret;
+use gangway_domain::{CustomerId, LinkId, OrganizationId};
+use gangway_event_store::{AppendTransaction, EventMetadata, StoreError, StreamAppend};
+use uuid::Uuid;
+
+/// Which customer a new link is for.
+#[derive(Clone, Debug)]
+pub enum CustomerChoice {
+    Existing(CustomerId),
+    /// Found by external id, or created with this name if there is none yet.
+    ByExternalId {
+        external_id: String,
+        name: String,
+    },
+    None,
+}
+
+pub struct NewLink {
+    /// The link as requested; `customer_id` and `webhook_secret_ref` are filled in here.
+    pub request: LinkRequest,
+    pub customer: CustomerChoice,
+    pub webhook_secret: Option<WebhookSecret>,
+}
+
+enum Outcome<T> {
+    Done(T),
+    /// A concurrent writer changed a stream this command read; run it again.
+    Retry,
+}
+
+fn retry_on_conflict<T>(result: Result<T, StoreError>) -> Result<Outcome<T>, AppError> {
+    match result {
+        Ok(value) => Ok(Outcome::Done(value)),
+        Err(StoreError::Conflict { .. }) => Ok(Outcome::Retry),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Creates a link. If it is for a customer whose previous link is still pending, that link is
+/// revoked in the same transaction. Appending `customer.link_issued` at the customer's expected
+/// version serialises concurrent creations for one customer; the loser retries.
+#[tracing::instrument(skip_all, fields(org = %org))]
+pub async fn create_link(app: &App, org: OrganizationId, request: NewLink) -> Result<Link, AppError> {
+    for _ in 0..MAX_ATTEMPTS {
+        if let Outcome::Done(link) = try_create_link(app, org, &request).await? {
+            return Ok(link);
+        }
+    }
+    Err(AppError::concurrent_modification("customer"))
+}
+
+async fn try_create_link(
+    app: &App,
+    org: OrganizationId,
+    request: &NewLink,
+) -> Result<Outcome<Link>, AppError> {
+    let now = now();
+    let link_id = LinkId::new();
+    let meta = metadata(org, Uuid::now_v7(), now);
+    let mut tx = app.store.begin().await?;
+
+    // Every event of the command is collected first and appended in one statement at the end.
+    let mut appends = Vec::new();
+    let customer_id = match resolve_customer(&mut tx, org, &request.customer, &meta).await? {
+        Outcome::Retry => return Ok(Outcome::Retry),
+        Outcome::Done(None) => None,
+        Outcome::Done(Some(customer)) => {
+            let id = customer.customer.state.id;
+            appends.extend(supersede_previous(&mut tx, org, customer, link_id, &meta).await?);
+            Some(id)
+        }
+    };
+
+    let mut link_request = request.request.clone();
+    link_request.customer_id = customer_id;
+    link_request.now = now;
+    if let Some(secret) = &request.webhook_secret {
+        let stored = app
+            .vault
+            .store(tx.connection(), org, "link_webhook_secret", secret.expose())
+            .await?;
+        link_request.webhook_secret_ref = Some(stored);
+    }
+    let created = decide::<Link>(None, link_id, &LinkCommand::Create(Box::new(link_request)), &meta)?;
+    appends.extend(created.append.clone());
+    if let Outcome::Retry = retry_on_conflict(tx.append_all(appends).await)? {
+        return Ok(Outcome::Retry);
+    }
+    tx.commit().await?;
+    let link = created
+        .state_after(None, link_id, &meta)
+        .ok_or_else(|| anyhow::anyhow!("onboarding_link.created did not start a link"))?;
+    Ok(Outcome::Done(link))
+}
+
+/// The customer a link is for, with its stream version (0 and its creation pending when new).
+struct ChosenCustomer {
+    customer: Loaded<Customer>,
+    /// The creation of a customer made for this link, still to be appended.
+    creation: Option<StreamAppend>,
+}
+
+async fn resolve_customer(
+    tx: &mut AppendTransaction,
+    org: OrganizationId,
+    choice: &CustomerChoice,
+    meta: &EventMetadata,
+) -> Result<Outcome<Option<ChosenCustomer>>, AppError> {
+    let existing = |customer: Loaded<Customer>| ChosenCustomer {
+        customer,
+        creation: None,
+    };
+    match choice {
+        CustomerChoice::None => Ok(Outcome::Done(None)),
+        CustomerChoice::Existing(id) => {
+            lock_entity(tx.connection(), id.as_uuid()).await?;
+            match load::<Customer>(tx.connection(), org, *id).await? {
+                Some(customer) => Ok(Outcome::Done(Some(existing(customer)))),
+                None => Err(AppError::validation("customerId", "no customer with this id")),
+            }
+        }
+        CustomerChoice::ByExternalId { external_id, name } => {
+            if let Some(customer) = find_by_external_id(tx.connection(), org, external_id, true).await? {
+                return Ok(Outcome::Done(Some(existing(customer))));
+            }
+            let created = CustomerCreated {
+                name: name.clone(),
+                external_id: Some(external_id.clone()),
+                metadata: Default::default(),
+            };
+            match claim_new(tx, org, created, meta.correlation_id).await? {
+                Some(new) => Ok(Outcome::Done(Some(ChosenCustomer {
+                    customer: Loaded {
+                        state: new.state,
+                        version: 0,
+                    },
+                    creation: Some(new.append),
+                }))),
+                // Another request created this customer a moment ago; start over to use it.
+                None => Ok(Outcome::Retry),
+            }
+        }
+    }
+}
+
+/// The appends that record the new link on the customer and revoke the customer's previous link
+/// if it is still pending.
+async fn supersede_previous(
+    tx: &mut AppendTransaction,
+    org: OrganizationId,
+    customer: ChosenCustomer,
+    new_link: LinkId,
+    meta: &EventMetadata,
+) -> Result<Vec<StreamAppend>, AppError> {
+    let mut appends = Vec::new();
+    let (id, customer_state) = (customer.customer.state.id, &customer.customer.state);
+    if let Some(previous) = customer_state.latest_link_id {
+        let previous_link = load::<Link>(tx.connection(), org, previous).await?;
+        if let Some(link) = previous_link.filter(|l| l.state.status != LinkStatus::Deleted) {
+            let revoke = LinkCommand::Revoke {
+                superseded_by: new_link,
+                now: meta.occurred_at,
+            };
+            appends.extend(decide(Some(&link), previous, &revoke, meta)?.append);
+        }
+    }
+    let issued = decide(
+        Some(&customer.customer),
+        id,
+        &CustomerCommand::IssueLink { link_id: new_link },
+        meta,
+    )?;
+    match (customer.creation, issued.append) {
+        // A customer created by this command: its creation and the issue go in one append.
+        (Some(mut creation), Some(issue)) => {
+            creation.events.extend(issue.events);
+            appends.push(creation);
+        }
+        (creation, issue) => appends.extend(creation.into_iter().chain(issue)),
+    }
+    Ok(appends)
+}
+
+/// Deletes a pending link.
+#[tracing::instrument(skip(app))]
+pub async fn delete_link(app: &App, org: OrganizationId, id: LinkId) -> Result<(), AppError> {
+    execute::<Link>(app, org, id, |now| LinkCommand::Delete { now }).await?;
+    Ok(())
+}

@@ -1,0 +1,311 @@
+//! Completing a link from the browser's callback: claim the attempt, ask Meta, record the outcome.
+//!
+//! Of many concurrent callbacks for one link exactly one starts an attempt (the link is locked
+//! while `callback_received` is appended, and a link with an attempt under way refuses others).
+//! No transaction is held while Meta is called.
+
+mod link_endpoint;
+mod provision;
+
+use crate::{decide, load_any, lock_entity, metadata, now, App, AppError, Decided, Loaded, MAX_ATTEMPTS};
+use gangway_domain::link::{Link, LinkCommand, LinkEvent};
+use gangway_domain::signup::{LinkCompletion, SignupCallback, Usability};
+use gangway_domain::{Aggregate, DomainError, EventHeader, FailureCode, LinkId, RuleViolation};
+use gangway_event_store::{EventMetadata, StoreError, StreamAppend};
+use uuid::Uuid;
+
+/// The purpose the signup `state` is signed for.
+pub const STATE_PURPOSE: &str = "signup-state";
+
+/// What the browser sent back.
+pub struct CallbackInput {
+    pub state: String,
+    pub code: Option<String>,
+    /// Set for the full-page dialog, which must exchange its code with the same redirect_uri.
+    pub redirect_uri: Option<String>,
+    pub report: SignupCallback,
+}
+
+#[derive(Debug)]
+pub enum CallbackOutcome {
+    Completed(Box<LinkCompletion>),
+    Failed { code: FailureCode, message: String },
+}
+
+/// The `state` the hosted page is rendered with: binds a callback to its link.
+pub fn state_for(app: &App, link: LinkId) -> String {
+    app.vault.sign(STATE_PURPOSE, link.as_uuid().as_bytes())
+}
+
+/// The hosted page is being shown: records what opening the link means (opened, once; or
+/// expired) and returns the link. `None` when there is no such link (or it was deleted).
+#[tracing::instrument(skip(app))]
+pub async fn open_link(app: &App, id: LinkId) -> Result<Option<Link>, AppError> {
+    let Some(loaded) = load_any::<Link>(app.pool(), id).await? else {
+        return Ok(None);
+    };
+    let now = now();
+    let meta = metadata(loaded.state.organization_id, Uuid::now_v7(), now);
+    let opened = match decide(Some(&loaded), id, &LinkCommand::Open { now }, &meta) {
+        Ok(opened) => opened,
+        Err(AppError::NotFound(_)) => return Ok(None),
+        Err(other) => return Err(other),
+    };
+    if let Some(append) = opened.append.clone() {
+        match app
+            .store
+            .append(&append.stream, append.expected, append.events)
+            .await
+        {
+            // Someone else opened or changed it a moment ago: theirs is the record.
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Ok(Some(after(loaded, &opened.events, &meta)?.state))
+}
+
+/// Handles one callback. `Ok(None)` when there is no such link (or it was deleted).
+#[tracing::instrument(skip_all, fields(link = %link_id))]
+pub async fn complete_link(
+    app: &App,
+    link_id: LinkId,
+    input: CallbackInput,
+) -> Result<Option<(Link, CallbackOutcome)>, AppError> {
+    if !app
+        .vault
+        .verify(STATE_PURPOSE, link_id.as_uuid().as_bytes(), &input.state)
+    {
+        return Err(AppError::validation(
+            "state",
+            "does not belong to this link; start again from the link's page",
+        ));
+    }
+    let mut attempt = match begin_attempt(app, link_id, &input.report).await? {
+        Begun::Gone => return Ok(None),
+        Begun::Refused(link, code) => {
+            let message = refusal_message(code).to_owned();
+            return Ok(Some((link, CallbackOutcome::Failed { code, message })));
+        }
+        Begun::Started(attempt) => attempt,
+    };
+    let outcome = match input.report.refusal() {
+        Some((code, message)) => Err((code, message)),
+        None => match provision::connect(app, &mut attempt, &input).await {
+            Ok(outcome) => outcome,
+            // The link changed under the attempt (expired, deleted): say what it is now.
+            Err(AppError::Conflict { .. }) => return attempt.lost_race(app).await.map(Some),
+            Err(other) => return Err(other),
+        },
+    };
+    let outcome = match outcome {
+        Ok(finish) => attempt.finish(app, finish).await?,
+        Err((code, message)) => {
+            attempt
+                .fail(app, code, message, input.report.current_step.clone())
+                .await?
+        }
+    };
+    Ok(Some(outcome))
+}
+
+pub fn refusal_message(code: FailureCode) -> &'static str {
+    match code {
+        FailureCode::AlreadyUsed => "this onboarding link has already been used",
+        FailureCode::LinkExpired => "this onboarding link has expired",
+        FailureCode::LinkRevoked => "this onboarding link was replaced by a newer one",
+        _ => "this onboarding link cannot be used",
+    }
+}
+
+enum Begun {
+    Started(Attempt),
+    Refused(Link, FailureCode),
+    Gone,
+}
+
+/// An attempt under way: the link as of `callback_received`, and the version to append at.
+pub struct Attempt {
+    link: Loaded<Link>,
+    meta: EventMetadata,
+}
+
+async fn begin_attempt(app: &App, id: LinkId, report: &SignupCallback) -> Result<Begun, AppError> {
+    let mut tx = app.store.begin().await?;
+    lock_entity(tx.connection(), id.as_uuid()).await?;
+    let Some(loaded) = load_any::<Link>(tx.connection(), id).await? else {
+        return Ok(Begun::Gone);
+    };
+    let now = now();
+    let meta = metadata(loaded.state.organization_id, Uuid::now_v7(), now);
+    let begin = LinkCommand::BeginAttempt {
+        callback: Box::new(report.clone()),
+        now,
+    };
+    match Link::decide(Some(&loaded.state), &begin) {
+        Ok(_) => {
+            let begun = decide(Some(&loaded), id, &begin, &meta)?;
+            tx.append_all(begun.append.clone().into_iter().collect()).await?;
+            tx.commit().await?;
+            Ok(Begun::Started(Attempt {
+                link: after(loaded, &begun.events, &meta)?,
+                meta,
+            }))
+        }
+        Err(DomainError::Rule(RuleViolation::LinkUnusable(code))) => {
+            // A link refused because it ran out is recorded as expired on the spot.
+            let expired = decide(Some(&loaded), id, &LinkCommand::Expire { now }, &meta)?;
+            if let Some(append) = expired.append {
+                tx.append_all(vec![append]).await?;
+                tx.commit().await?;
+            }
+            Ok(Begun::Refused(loaded.state, code))
+        }
+        Err(DomainError::NotFound(_)) => Ok(Begun::Gone),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The link after events appended at its loaded version.
+fn after(loaded: Loaded<Link>, events: &[LinkEvent], meta: &EventMetadata) -> Result<Loaded<Link>, AppError> {
+    let header = EventHeader {
+        id: loaded.state.id,
+        organization_id: loaded.state.organization_id,
+        occurred_at: meta.occurred_at,
+    };
+    let state = Link::evolve_all(Some(loaded.state), events, &header)
+        .ok_or_else(|| anyhow::anyhow!("a link stopped being a link"))?;
+    Ok(Loaded {
+        state,
+        version: loaded.version + events.len() as i64,
+    })
+}
+
+/// The events that complete an attempt, beyond the link's own `completed`.
+pub struct Finish {
+    pub completion: LinkCompletion,
+    /// The phone's stream: `created` for a new number, `reconnected` for a known one.
+    pub phone: StreamAppend,
+    /// The claim of the Meta phone number id for a new phone, made in the same transaction.
+    pub claim: Option<(String, gangway_domain::PhoneId)>,
+}
+
+impl Attempt {
+    pub fn link(&self) -> &Link {
+        &self.link.state
+    }
+
+    pub fn meta(&self) -> &EventMetadata {
+        &self.meta
+    }
+
+    fn decide(&self, command: &LinkCommand) -> Result<Decided<Link>, AppError> {
+        decide(Some(&self.link), self.link.state.id, command, &self.meta)
+    }
+
+    /// Records a step of the attempt on the link (the token exchange).
+    pub async fn record(&mut self, app: &App, command: LinkCommand) -> Result<(), AppError> {
+        let decided = self.decide(&command)?;
+        if let Some(append) = decided.append {
+            app.store
+                .append(&append.stream, append.expected, append.events)
+                .await?;
+        }
+        self.link = after(self.link.clone(), &decided.events, &self.meta)?;
+        Ok(())
+    }
+
+    async fn finish(self, app: &App, finish: Finish) -> Result<(Link, CallbackOutcome), AppError> {
+        let completed = self.decide(&LinkCommand::Complete(Box::new(finish.completion.clone())))?;
+        let link = &self.link.state;
+        for _ in 0..MAX_ATTEMPTS {
+            let mut tx = app.store.begin().await?;
+            if let Some((meta_phone_id, phone_id)) = &finish.claim {
+                sqlx::query(
+                    "INSERT INTO phone_number_ids (organization_id, meta_phone_number_id, phone_id, meta_waba_id) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(link.organization_id.as_uuid())
+                .bind(meta_phone_id)
+                .bind(phone_id.as_uuid())
+                .bind(&finish.completion.meta_waba_id)
+                .execute(&mut *tx.connection())
+                .await?;
+            }
+            let endpoint = link_endpoint::registered_endpoint(
+                app,
+                tx.connection(),
+                link,
+                finish.completion.waba_id,
+                &self.meta,
+            )
+            .await?;
+            let appends = endpoint
+                .into_iter()
+                .chain(completed.append.clone())
+                .chain([finish.phone.clone()])
+                .collect();
+            match tx.append_all(appends).await {
+                Ok(_) => {
+                    tx.commit().await?;
+                    let link = after(self.link, &completed.events, &self.meta)?.state;
+                    return Ok((link, CallbackOutcome::Completed(Box::new(finish.completion))));
+                }
+                // A shared endpoint can change without the link's lock (the dispatcher disabling
+                // it): while the link itself has not moved, decide its endpoint again.
+                Err(StoreError::Conflict { .. }) if self.link_unchanged(app).await? => continue,
+                Err(StoreError::Conflict { .. }) => return self.lost_race(app).await,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        self.lost_race(app).await
+    }
+
+    async fn link_unchanged(&self, app: &App) -> Result<bool, AppError> {
+        let current = load_any::<Link>(app.pool(), self.link.state.id).await?;
+        Ok(current.is_some_and(|l| l.version == self.link.version))
+    }
+
+    async fn fail(
+        self,
+        app: &App,
+        code: FailureCode,
+        message: String,
+        step: Option<String>,
+    ) -> Result<(Link, CallbackOutcome), AppError> {
+        tracing::info!(error_code = code.as_str(), %message, "onboarding attempt failed");
+        let failed = self.decide(&LinkCommand::Fail {
+            error_code: code,
+            error: message.clone(),
+            step,
+        })?;
+        if let Some(append) = failed.append.clone() {
+            match app
+                .store
+                .append(&append.stream, append.expected, append.events)
+                .await
+            {
+                Ok(_) => {}
+                Err(StoreError::Conflict { .. }) => return self.lost_race(app).await,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        let link = after(self.link, &failed.events, &self.meta)?.state;
+        Ok((link, CallbackOutcome::Failed { code, message }))
+    }
+
+    /// Something else changed the link while Meta was being asked (it expired, was deleted, or
+    /// the attempt timed out and another completed it): report what the link is now.
+    async fn lost_race(self, app: &App) -> Result<(Link, CallbackOutcome), AppError> {
+        let link = load_any::<Link>(app.pool(), self.link.state.id)
+            .await?
+            .ok_or(AppError::NotFound("onboarding link"))?
+            .state;
+        let code = match link.usability(now()) {
+            Usability::Refused(code) => code,
+            _ => FailureCode::AlreadyUsed,
+        };
+        let message = refusal_message(code).to_owned();
+        Ok((link, CallbackOutcome::Failed { code, message }))
+    }
+}
