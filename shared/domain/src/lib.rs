@@ -6,6 +6,7 @@ pub mod countries;
 pub mod customer;
 pub mod error;
 pub mod event;
+pub mod evolution;
 pub mod failure;
 pub mod ids;
 pub mod link;
@@ -19,5 +20,6 @@ pub mod webhook;
 
 pub use error::{FieldError, RuleViolation};
 pub use event::{EventCodecError, StreamEvent};
+pub use evolution::Upcaster;
 pub use failure::FailureCode;
 pub use ids::{ApiKeyId, CustomerId, EndpointId, LinkId, OrganizationId, PhoneId, SecretRef, WabaId};

@@ -97,6 +97,17 @@ pub enum LinkEvent {
 
 impl StreamEvent for LinkEvent {
     const STREAM_TYPE: &'static str = "onboarding_link";
+    const EVENT_TYPES: &'static [&'static str] = &[
+        "onboarding_link.created",
+        "onboarding_link.revoked",
+        "onboarding_link.deleted",
+        "onboarding_link.expired",
+        "onboarding_link.opened",
+        "onboarding_link.callback_received",
+        "onboarding_link.token_exchanged",
+        "onboarding_link.completed",
+        "onboarding_link.failed",
+    ];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -440,7 +451,7 @@ mod tests {
         let (event_type, data) = event.encode().unwrap();
         assert_eq!(event_type, "onboarding_link.revoked");
         assert!(data.get("supersededBy").is_some());
-        assert_eq!(LinkEvent::decode(&event_type, &data).unwrap(), event);
+        assert_eq!(LinkEvent::decode(&event_type, 1, &data).unwrap(), event);
 
         let (event_type, data) = LinkEvent::Deleted {}.encode().unwrap();
         assert_eq!(
