@@ -29,6 +29,7 @@ pub enum CustomerEvent {
 
 impl StreamEvent for CustomerEvent {
     const STREAM_TYPE: &'static str = "customer";
+    const EVENT_TYPES: &'static [&'static str] = &["customer.created", "customer.link_issued"];
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

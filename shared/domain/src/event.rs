@@ -2,28 +2,57 @@
 //!
 //! Each stream type has one event enum, serialised as `{"type": ..., "data": ...}`. The store keeps
 //! the type and the data in separate columns; the type names are the stable contract, so renaming a
-//! Rust variant never changes what is stored.
+//! Rust variant never changes what is stored. Each stored event also records the schema version
+//! its data was written at, so that data written by older code can be upcast to the current
+//! shape before it is deserialised (see [`crate::evolution`] and `docs/events.md`).
 
+use crate::evolution::{self, Upcaster};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]
-#[error("event {event_type} could not be (de)serialised: {source}")]
-pub struct EventCodecError {
-    pub event_type: String,
-    #[source]
-    pub source: serde_json::Error,
+pub enum EventCodecError {
+    #[error("event {event_type} could not be (de)serialised: {source}")]
+    Json {
+        event_type: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Written by newer code (or corrupt): reading it as the current shape could misread it.
+    #[error(
+        "event {event_type} is stored at schema version {stored}; this code reads versions 1 to {current}"
+    )]
+    UnknownVersion {
+        event_type: String,
+        stored: i16,
+        current: i16,
+    },
+    #[error("event {event_type} could not be upcast from schema version {from}: {reason}")]
+    Upcast {
+        event_type: String,
+        from: i16,
+        reason: String,
+    },
 }
 
 pub trait StreamEvent: Serialize + DeserializeOwned {
     /// The stream category, e.g. `onboarding_link`.
     const STREAM_TYPE: &'static str;
-    /// Payload schema version written for new events of this stream type.
-    const SCHEMA_VERSION: i16 = 1;
+    /// The stored name of every variant, e.g. `onboarding_link.created`. The golden-file test
+    /// checks it against the enum and requires a golden file for each.
+    const EVENT_TYPES: &'static [&'static str];
+    /// The steps that turn data stored at an older schema version into the next one. An event
+    /// type's current version is 1 plus the number of its upcasters.
+    const UPCASTERS: &'static [Upcaster] = &[];
 
-    /// Splits the event into its type name and its data.
+    /// The schema version new events of `event_type` are written at.
+    fn schema_version(event_type: &str) -> i16 {
+        evolution::current_version(Self::UPCASTERS, event_type)
+    }
+
+    /// Splits the event into its type name and its data (at the current schema version).
     fn encode(&self) -> Result<(String, Value), EventCodecError> {
-        let tagged = serde_json::to_value(self).map_err(|source| EventCodecError {
+        let tagged = serde_json::to_value(self).map_err(|source| EventCodecError::Json {
             event_type: Self::STREAM_TYPE.into(),
             source,
         })?;
@@ -38,9 +67,12 @@ pub trait StreamEvent: Serialize + DeserializeOwned {
         Ok((event_type, data))
     }
 
-    fn decode(event_type: &str, data: &Value) -> Result<Self, EventCodecError> {
+    /// Reads data stored at `schema_version`: upcasts it to the current version, then
+    /// deserialises it. A version above the current one is an error, never a guess.
+    fn decode(event_type: &str, schema_version: i16, data: &Value) -> Result<Self, EventCodecError> {
+        let data = evolution::upcast(Self::UPCASTERS, event_type, schema_version, data.clone())?;
         let tagged = serde_json::json!({ "type": event_type, "data": data });
-        serde_json::from_value(tagged).map_err(|source| EventCodecError {
+        serde_json::from_value(tagged).map_err(|source| EventCodecError::Json {
             event_type: event_type.into(),
             source,
         })

@@ -7,6 +7,7 @@ pub mod countries;
 pub mod customer;
 pub mod error;
 pub mod event;
+pub mod evolution;
 pub mod failure;
 pub mod ids;
 pub mod link;
@@ -21,6 +22,7 @@ pub mod webhook;
 pub use aggregate::{fold, Aggregate, EventHeader};
 pub use error::{DomainError, FieldError, RuleViolation};
 pub use event::{EventCodecError, StreamEvent};
+pub use evolution::Upcaster;
 pub use failure::FailureCode;
 pub use ids::{
     ApiKeyId, CustomerId, EndpointId, EntityId, LinkId, OrganizationId, PhoneId, SecretRef, WabaId,

@@ -41,6 +41,8 @@ pub enum MessageEvent {
 
 impl StreamEvent for MessageEvent {
     const STREAM_TYPE: &'static str = "whatsapp_message";
+    const EVENT_TYPES: &'static [&'static str] =
+        &["whatsapp_message.received", "whatsapp_message.status_updated"];
 }
 
 impl MessageEvent {
@@ -114,6 +116,6 @@ mod tests {
         let (kind, payload) = event.encode().unwrap();
         assert_eq!(kind, "whatsapp_message.received");
         assert_eq!(payload["metaPhoneNumberId"], "106540352242922");
-        assert_eq!(MessageEvent::decode(&kind, &payload).unwrap(), event);
+        assert_eq!(MessageEvent::decode(&kind, 1, &payload).unwrap(), event);
     }
 }

@@ -19,6 +19,7 @@ pub enum OrganizationEvent {
 
 impl StreamEvent for OrganizationEvent {
     const STREAM_TYPE: &'static str = "organization";
+    const EVENT_TYPES: &'static [&'static str] = &["organization.created", "organization.api_key_issued"];
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -114,6 +114,15 @@ pub struct Disconnection {
 
 impl StreamEvent for PhoneEvent {
     const STREAM_TYPE: &'static str = "phone_number";
+    const EVENT_TYPES: &'static [&'static str] = &[
+        "phone_number.created",
+        "phone_number.reconnected",
+        "phone_number.disconnected",
+        "phone_number.health_changed",
+        "phone_number.quality_updated",
+        "phone_number.name_reviewed",
+        "phone_number.account_updated",
+    ];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -474,6 +483,6 @@ mod tests {
         let event = PhoneEvent::Created(Box::new(created()));
         let (kind, payload) = event.encode().unwrap();
         assert_eq!(kind, "phone_number.created");
-        assert_eq!(PhoneEvent::decode(&kind, &payload).unwrap(), event);
+        assert_eq!(PhoneEvent::decode(&kind, 1, &payload).unwrap(), event);
     }
 }

@@ -70,6 +70,14 @@ pub enum EndpointEvent {
 
 impl StreamEvent for EndpointEvent {
     const STREAM_TYPE: &'static str = "webhook_endpoint";
+    const EVENT_TYPES: &'static [&'static str] = &[
+        "webhook_endpoint.created",
+        "webhook_endpoint.updated",
+        "webhook_endpoint.secret_rotated",
+        "webhook_endpoint.disabled",
+        "webhook_endpoint.enabled",
+        "webhook_endpoint.deleted",
+    ];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -398,7 +406,7 @@ mod tests {
         }));
         let (event_type, data) = clear.encode().unwrap();
         assert_eq!(data["description"], serde_json::Value::Null);
-        assert_eq!(EndpointEvent::decode(&event_type, &data).unwrap(), clear);
+        assert_eq!(EndpointEvent::decode(&event_type, 1, &data).unwrap(), clear);
 
         let keep = EndpointEvent::Updated(Box::new(EndpointChanges {
             event_types: Some(vec!["message.sent".into()]),
@@ -406,7 +414,7 @@ mod tests {
         }));
         let (event_type, data) = keep.encode().unwrap();
         assert!(data.get("description").is_none());
-        assert_eq!(EndpointEvent::decode(&event_type, &data).unwrap(), keep);
+        assert_eq!(EndpointEvent::decode(&event_type, 1, &data).unwrap(), keep);
     }
 
     #[test]

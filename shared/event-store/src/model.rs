@@ -52,8 +52,8 @@ impl NewEvent {
         let (event_type, payload) = event.encode()?;
         Ok(Self {
             event_id: Uuid::now_v7(),
+            schema_version: E::schema_version(&event_type),
             event_type,
-            schema_version: E::SCHEMA_VERSION,
             payload,
             metadata,
         })
@@ -81,8 +81,9 @@ pub struct RecordedEvent {
 }
 
 impl RecordedEvent {
+    /// The typed event, upcast from the schema version it was stored at.
     pub fn decode<E: StreamEvent>(&self) -> Result<E, gangway_domain::EventCodecError> {
-        E::decode(&self.event_type, &self.payload)
+        E::decode(&self.event_type, self.schema_version, &self.payload)
     }
 
     pub fn cursor(&self) -> CommitCursor {

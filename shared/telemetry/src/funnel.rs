@@ -96,8 +96,8 @@ mod tests {
     fn stages_and_failures_use_the_domain_event_names() {
         for (_, event_type) in STAGE_EVENTS {
             // A known type with an empty payload fails on its fields, never as an unknown variant.
-            let decoded = LinkEvent::decode(event_type, &serde_json::json!({}));
-            let message = decoded.err().map(|e| e.source.to_string()).unwrap_or_default();
+            let decoded = LinkEvent::decode(event_type, 1, &serde_json::json!({}));
+            let message = decoded.err().map(|e| e.to_string()).unwrap_or_default();
             assert!(!message.contains("unknown variant"), "{event_type}: {message}");
         }
         assert_eq!(STAGE_EVENTS[1].1, event_type(LinkEvent::Opened {}));

@@ -102,6 +102,17 @@ pub enum LinkEvent {
 
 impl StreamEvent for LinkEvent {
     const STREAM_TYPE: &'static str = "onboarding_link";
+    const EVENT_TYPES: &'static [&'static str] = &[
+        "onboarding_link.created",
+        "onboarding_link.revoked",
+        "onboarding_link.deleted",
+        "onboarding_link.expired",
+        "onboarding_link.opened",
+        "onboarding_link.callback_received",
+        "onboarding_link.token_exchanged",
+        "onboarding_link.completed",
+        "onboarding_link.failed",
+    ];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
