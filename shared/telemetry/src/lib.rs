@@ -13,13 +13,16 @@
 //! error codes): never an id, which would make a new time series per organization or link.
 
 pub mod funnel;
+#[cfg(feature = "server")]
 pub mod http;
 pub mod projector;
 pub mod store;
 pub mod webhooks;
 
+#[cfg(feature = "server")]
 mod server;
 
+#[cfg(feature = "server")]
 pub use server::{router, MetricsServer};
 
 use clap::Args;
@@ -51,6 +54,7 @@ impl MetricsConfig {
         Duration::from_millis(self.metrics_refresh_ms.max(10))
     }
 
+    #[cfg(feature = "server")]
     fn token(&self) -> Option<String> {
         let token = self.metrics_token.expose();
         (!token.is_empty()).then(|| token.to_owned())
@@ -119,6 +123,7 @@ fn describe() {
         PROCESS_INFO,
         "Always 1; labelled with the Gangway process and its version."
     );
+    #[cfg(feature = "server")]
     http::describe();
     store::describe();
     projector::describe();
