@@ -226,8 +226,22 @@ pub async fn append_expired_links(
     org: OrganizationId,
     links: &[LinkId],
 ) -> anyhow::Result<()> {
+    let expired = LinkEvent::Expired {
+        customer: Some(Default::default()),
+    };
+    append_links(store, org, links, None, expired).await
+}
+
+/// Appends the creation of each of `links` (with `external_id`), then `last`.
+pub async fn append_links(
+    store: &EventStore,
+    org: OrganizationId,
+    links: &[LinkId],
+    external_id: Option<&str>,
+    last: LinkEvent,
+) -> anyhow::Result<()> {
     let spec: LinkCreated = serde_json::from_value(json!({
-        "customerId": null, "name": null, "externalId": null, "redirectUrl": null,
+        "customerId": null, "name": null, "externalId": external_id, "redirectUrl": null,
         "successRedirectUrl": null, "failureRedirectUrl": null,
         "expiresAt": chrono::Utc::now(), "allowedConnectionTypes": ["dedicated"],
         "theme": {}, "language": "en", "phoneProvisioning": {"enabled": false, "countries": []},
@@ -246,7 +260,7 @@ pub async fn append_expired_links(
             expected: ExpectedVersion::NoStream,
             events: vec![
                 NewEvent::from_domain(&LinkEvent::Created(Box::new(spec.clone())), meta.clone())?,
-                NewEvent::from_domain(&LinkEvent::Expired {}, meta.clone())?,
+                NewEvent::from_domain(&last, meta.clone())?,
             ],
         });
     }

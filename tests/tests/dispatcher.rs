@@ -1,8 +1,10 @@
 //! Webhook delivery end to end: the api (with its relay), the dispatcher and a receiver on
 //! loopback, over real Postgres, JetStream and HTTP.
 
+use gangway_domain::link::{LinkCustomer, LinkEvent};
+use gangway_domain::LinkId;
 use gangway_domain::{OrganizationId, WabaId};
-use gangway_e2e::dispatch::{create_endpoint, dispatcher_config, spawn_dispatcher, Receiver};
+use gangway_e2e::dispatch::{append_links, create_endpoint, dispatcher_config, spawn_dispatcher, Receiver};
 use gangway_e2e::signup::{SignupWorld, COFFEE_WABA};
 use gangway_e2e::standard_webhooks::{reference_verdict, ReceiverSecret};
 use gangway_e2e::wait_until;
@@ -284,6 +286,56 @@ async fn endpoints_get_only_their_types_their_waba_and_their_organization() {
     let mut paths: Vec<_> = receiver.received().into_iter().map(|r| r.path).collect();
     paths.sort();
     assert_eq!(paths, ["/all", "/coffee"]);
+}
+
+/// An expiry names whom the link is for, so the dispatcher builds its webhook from the event
+/// alone; one recorded before expiries did still gets the externalId, from the link's creation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_webhooks_name_the_external_id_whenever_the_expiry_was_recorded() {
+    let world = SignupWorld::new().await;
+    let receiver = Receiver::start().await;
+    let org = org_id(&world).await;
+    let types = ["onboarding_link.expired"];
+    create_endpoint(&world.api, org, &receiver.url("/expired"), &types, None, SECRET).await;
+    let _dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
+    let store = &world.api.state.app.store;
+    let (older, current) = (LinkId::new(), LinkId::new());
+    let before_customers = LinkEvent::Expired { customer: None };
+    append_links(store, org, &[older], Some("cus_older"), before_customers)
+        .await
+        .unwrap();
+    let named = LinkEvent::Expired {
+        customer: Some(LinkCustomer {
+            customer_id: None,
+            external_id: Some("cus_named".into()),
+        }),
+    };
+    // The creation says otherwise: the webhook follows the expiry event.
+    append_links(store, org, &[current], Some("cus_created"), named)
+        .await
+        .unwrap();
+    wait_until("both expiry webhooks", Duration::from_secs(15), || async {
+        receiver.received().len() >= 2
+    })
+    .await;
+    let mut seen: Vec<(String, String)> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            let data = &r.json()["data"];
+            (
+                data["onboardingLinkId"].as_str().unwrap().to_owned(),
+                data["externalId"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut expected = vec![
+        (older.to_string(), "cus_older".to_owned()),
+        (current.to_string(), "cus_named".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(seen, expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

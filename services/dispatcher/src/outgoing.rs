@@ -109,15 +109,19 @@ async fn from_link_event(
     event: &RecordedEvent,
 ) -> Result<Vec<Outgoing>, StoreError> {
     let decoded = event.decode::<LinkEvent>()?;
-    if !matches!(
-        decoded,
-        LinkEvent::Completed(_) | LinkEvent::Failed { .. } | LinkEvent::Expired {}
-    ) {
-        return Ok(Vec::new());
-    }
-    let link = state_as_of::<Link>(conn, event).await?;
+    let customer = match &decoded {
+        LinkEvent::Completed(completion) => completion.customer.clone(),
+        LinkEvent::Failed { customer, .. } | LinkEvent::Expired { customer } => customer.clone(),
+        _ => return Ok(Vec::new()),
+    };
+    let external_id = match customer {
+        Some(customer) => customer.external_id,
+        // Recorded before these events named their customer: the link's creation does.
+        None => state_as_of::<Link>(conn, event)
+            .await?
+            .and_then(|link| link.spec.external_id),
+    };
     let link_id = event.stream_id;
-    let external_id = link.as_ref().and_then(|l| l.spec.external_id.clone());
     Ok(match decoded {
         LinkEvent::Completed(c) => {
             let phone = json!({
@@ -155,6 +159,7 @@ async fn from_link_event(
             error_code,
             error,
             step,
+            ..
         } => vec![Outgoing {
             event_type: "onboarding_link.failed",
             waba: None,

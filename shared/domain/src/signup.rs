@@ -2,7 +2,7 @@
 //! attempt may start, and what a completed link records.
 
 use crate::failure::FailureCode;
-use crate::link::{Link, LinkStatus};
+use crate::link::{Link, LinkCustomer, LinkStatus};
 use crate::values::ConnectionType;
 use crate::{PhoneId, WabaId};
 use chrono::{DateTime, Duration, Utc};
@@ -78,6 +78,9 @@ pub struct LinkCompletion {
     pub is_phone_registered: bool,
     /// Whether an existing phone was reconnected rather than a new one created.
     pub reconnected: bool,
+    /// Filled in when the completion is recorded (see [`crate::link::LinkCustomer`]).
+    #[serde(default)]
+    pub customer: Option<LinkCustomer>,
 }
 
 /// How long an attempt may run before another may start: longer than any Graph call sequence
@@ -156,6 +159,7 @@ mod tests {
             error_code: FailureCode::FacebookAuthFailed,
             error: "cancelled".into(),
             step: Some("PHONE_NUMBER_SETUP".into()),
+            customer: None,
         }
     }
 
@@ -188,7 +192,9 @@ mod tests {
         };
         assert_eq!(
             Link::decide(Some(&link), &expire),
-            Ok(vec![LinkEvent::Expired {}])
+            Ok(vec![LinkEvent::Expired {
+                customer: Some(link.customer())
+            }])
         );
     }
 
@@ -204,6 +210,7 @@ mod tests {
             connection_type: ConnectionType::Dedicated,
             is_phone_registered: true,
             reconnected: false,
+            customer: None,
         }));
         let done = link_after(&[callback(), completed], now);
         assert_eq!(

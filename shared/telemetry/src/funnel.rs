@@ -105,6 +105,7 @@ mod tests {
             error_code: FailureCode::LinkExpired,
             error: "expired".into(),
             step: None,
+            customer: None,
         };
         let (failed_type, payload) = failed.encode().unwrap();
         assert_eq!(failed_type, FAILED_EVENT);

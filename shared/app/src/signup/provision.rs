@@ -236,6 +236,7 @@ async fn onboard(
             connection_type,
             is_phone_registered: !coexistence,
             reconnected: false,
+            customer: None, // the link's decide names it
         },
         phone: phone_append(decide::<Phone>(None, phone_id, &created, attempt.meta())?)?,
         claim: Some((number.id, phone_id)),
@@ -320,6 +321,7 @@ async fn reconnected(
             connection_type: details.connection_type,
             is_phone_registered: details.is_registered,
             reconnected: true,
+            customer: None, // the link's decide names it
         },
         phone: phone_append(reconnected)?,
         claim: None,

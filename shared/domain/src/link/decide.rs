@@ -117,7 +117,10 @@ pub(super) fn decide(state: Option<&Link>, command: &LinkCommand) -> Result<Vec<
         }
         LinkCommand::Complete(completion) => {
             ensure_open(link)?;
-            Some(LinkEvent::Completed(completion.clone()))
+            Some(LinkEvent::Completed(Box::new(LinkCompletion {
+                customer: Some(link.customer()),
+                ..(**completion).clone()
+            })))
         }
         LinkCommand::Fail {
             error_code,
@@ -129,6 +132,7 @@ pub(super) fn decide(state: Option<&Link>, command: &LinkCommand) -> Result<Vec<
                 error_code: *error_code,
                 error: error.clone(),
                 step: step.clone(),
+                customer: Some(link.customer()),
             })
         }
     };
@@ -137,7 +141,9 @@ pub(super) fn decide(state: Option<&Link>, command: &LinkCommand) -> Result<Vec<
 
 /// An open link past its expiry is recorded as expired, once.
 fn expired(link: &Link, now: DateTime<Utc>) -> Option<LinkEvent> {
-    (link.status.is_open() && now >= link.spec.expires_at).then_some(LinkEvent::Expired {})
+    (link.status.is_open() && now >= link.spec.expires_at).then(|| LinkEvent::Expired {
+        customer: Some(link.customer()),
+    })
 }
 
 /// An attempt's outcome is recorded only while the link can still be completed: once only.
@@ -222,6 +228,7 @@ fn webhook(request: &LinkRequest) -> Result<Option<LinkWebhook>, FieldError> {
 mod tests {
     use super::*;
     use crate::aggregate::testing::{given_at, nothing, Given};
+    use crate::link::LinkCustomer;
     use crate::values::CountryCode;
     use chrono::Duration;
 
@@ -259,6 +266,17 @@ mod tests {
             connection_type: ConnectionType::Dedicated,
             is_phone_registered: true,
             reconnected: false,
+            customer: None,
+        }
+    }
+
+    /// The events that become webhooks name whom the link is for.
+    fn expired_event() -> LinkEvent {
+        LinkEvent::Expired {
+            customer: Some(LinkCustomer {
+                customer_id: None,
+                external_id: Some("acme-1".into()),
+            }),
         }
     }
 
@@ -404,8 +422,8 @@ mod tests {
             .then_nothing();
         pending(now, hour)
             .when(LinkCommand::Expire { now: now + hour })
-            .then([LinkEvent::Expired {}]);
-        given_at::<Link>([created_event(now, hour), LinkEvent::Expired {}], now)
+            .then([expired_event()]);
+        given_at::<Link>([created_event(now, hour), expired_event()], now)
             .when(LinkCommand::Expire { now: now + hour * 48 })
             .then_nothing();
         let revoked = LinkEvent::Revoked {
@@ -449,7 +467,7 @@ mod tests {
             .then_nothing();
         pending(now, hour)
             .when(LinkCommand::Open { now: now + hour })
-            .then([LinkEvent::Expired {}]);
+            .then([expired_event()]);
     }
 
     #[test]
@@ -478,6 +496,44 @@ mod tests {
         done()
             .when(LinkCommand::Complete(Box::new(completion())))
             .then_error(RuleViolation::LinkNotPending("completed").into());
+    }
+
+    #[test]
+    fn the_events_that_become_webhooks_name_whom_the_link_is_for() {
+        let now = Utc::now();
+        let started = || {
+            given_at::<Link>(
+                [
+                    created_event(now, Duration::days(1)),
+                    LinkEvent::CallbackReceived(Box::default()),
+                ],
+                now,
+            )
+        };
+        let completed = started()
+            .when(LinkCommand::Complete(Box::new(completion())))
+            .events();
+        let [LinkEvent::Completed(completed)] = completed.as_slice() else {
+            panic!("one completion, got {completed:?}");
+        };
+        assert_eq!(completed.customer, expired_event_customer());
+        let failed = started()
+            .when(LinkCommand::Fail {
+                error_code: FailureCode::FacebookAuthFailed,
+                error: "cancelled".into(),
+                step: None,
+            })
+            .events();
+        assert!(
+            matches!(&failed[..], [LinkEvent::Failed { customer, .. }] if *customer == expired_event_customer())
+        );
+    }
+
+    fn expired_event_customer() -> Option<LinkCustomer> {
+        match expired_event() {
+            LinkEvent::Expired { customer } => customer,
+            _ => None,
+        }
     }
 
     #[test]

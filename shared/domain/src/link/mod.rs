@@ -62,6 +62,16 @@ pub struct LinkCreated {
     pub webhook: Option<LinkWebhook>,
 }
 
+/// Whom a link is for, as the webhooks about it name them. The events the dispatcher turns into
+/// webhooks carry it, so no consumer has to fold the link's stream to build a payload. Events
+/// recorded before they carried it have none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkCustomer {
+    pub customer_id: Option<CustomerId>,
+    pub external_id: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum LinkEvent {
@@ -74,7 +84,10 @@ pub enum LinkEvent {
     Deleted {},
     /// The link passed its expiry while pending.
     #[serde(rename = "onboarding_link.expired")]
-    Expired {},
+    Expired {
+        #[serde(default)]
+        customer: Option<LinkCustomer>,
+    },
     /// The hosted page was opened for the first time.
     #[serde(rename = "onboarding_link.opened")]
     Opened {},
@@ -97,6 +110,8 @@ pub enum LinkEvent {
         error: String,
         /// Where in Embedded Signup the person stopped, when Meta said.
         step: Option<String>,
+        #[serde(default)]
+        customer: Option<LinkCustomer>,
     },
 }
 
@@ -242,6 +257,7 @@ impl Aggregate for Link {
                     error_code,
                     error,
                     step,
+                    ..
                 },
             ) => {
                 link.status = LinkStatus::Failed;
@@ -254,7 +270,7 @@ impl Aggregate for Link {
                 });
                 Some(link)
             }
-            (Some(mut link), LinkEvent::Expired {}) => {
+            (Some(mut link), LinkEvent::Expired { .. }) => {
                 link.status = LinkStatus::Expired;
                 Some(link)
             }
@@ -269,6 +285,14 @@ impl Aggregate for Link {
 }
 
 impl Link {
+    /// Whom the link is for, for the events that name it.
+    pub fn customer(&self) -> LinkCustomer {
+        LinkCustomer {
+            customer_id: self.spec.customer_id,
+            external_id: self.spec.external_id.clone(),
+        }
+    }
+
     /// The status as of `now`: a pending link past its expiry is expired even before the
     /// expiry sweep records it.
     pub fn status_at(&self, now: DateTime<Utc>) -> LinkStatus {
