@@ -7,6 +7,7 @@ use axum::routing::post;
 use axum::Router;
 use gangway_dispatcher::config::DispatcherConfig;
 use gangway_dispatcher::Dispatcher;
+use gangway_domain::catalog::EventType;
 use gangway_domain::link::{LinkCreated, LinkEvent};
 use gangway_domain::values::HttpUrl;
 use gangway_domain::webhook::{EndpointCreated, EndpointEvent};
@@ -184,14 +185,17 @@ pub async fn create_endpoint(
     let id = EndpointId::new();
     let created = EndpointEvent::Created(Box::new(EndpointCreated {
         url: HttpUrl::parse(url).expect("url"),
-        event_types: event_types.iter().map(|t| t.to_string()).collect(),
+        event_types: event_types
+            .iter()
+            .map(|t| EventType::parse(t).expect("a catalog event type"))
+            .collect(),
         description: None,
         waba_id: waba,
         secret_ref,
         registered_by_link: None,
     }));
     let meta = EventMetadata {
-        organization_id: org.as_uuid(),
+        organization_id: org,
         causation_id: None,
         correlation_id: Uuid::now_v7(),
         occurred_at: gangway_app::now(),
@@ -248,7 +252,7 @@ pub async fn append_links(
         "reconnectPhoneNumberId": null, "metadata": {}, "webhook": null
     }))?;
     let meta = EventMetadata {
-        organization_id: org.as_uuid(),
+        organization_id: org,
         causation_id: None,
         correlation_id: Uuid::now_v7(),
         occurred_at: gangway_app::now(),

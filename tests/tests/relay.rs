@@ -17,7 +17,7 @@ fn event(org: Uuid, n: usize) -> NewEvent {
         schema_version: 1,
         payload: serde_json::json!({ "n": n }),
         metadata: EventMetadata {
-            organization_id: org,
+            organization_id: org.into(),
             causation_id: None,
             correlation_id: Uuid::now_v7(),
             occurred_at: Utc::now(),

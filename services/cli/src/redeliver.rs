@@ -6,10 +6,10 @@ use crate::{parse_time, progress};
 use chrono::{DateTime, Utc};
 use clap::Args;
 use gangway_app::messages::{Requeue, Requeued};
-use gangway_domain::catalog::{is_webhook_event_type, WEBHOOK_EVENT_TYPES};
+use gangway_domain::catalog::EventType;
 use gangway_domain::organization::OrganizationEvent;
 use gangway_domain::webhook::EndpointEvent;
-use gangway_domain::{OrganizationId, StreamEvent};
+use gangway_domain::{EndpointId, OrganizationId, StreamEvent};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -55,12 +55,13 @@ async fn requeue_from(pool: &PgPool, args: RedeliverArgs) -> anyhow::Result<Requ
     if let Some(until) = args.until.filter(|until| *until <= args.since) {
         anyhow::bail!("--until {until} must be after --since {}", args.since);
     }
-    if let Some(event_type) = args.event_type.as_deref().filter(|t| !is_webhook_event_type(t)) {
-        anyhow::bail!(
-            "--event-type '{event_type}' is not a webhook event type; use one of {}",
-            WEBHOOK_EVENT_TYPES.join(", ")
-        );
-    }
+    let event_type = args
+        .event_type
+        .as_deref()
+        .map(|raw| {
+            EventType::parse(raw).map_err(|message| anyhow::anyhow!("--event-type '{raw}': {message}"))
+        })
+        .transpose()?;
     if let Some(org) = args.org {
         if !stream_exists(pool, org, OrganizationEvent::STREAM_TYPE).await? {
             anyhow::bail!("--org {org}: no such organization");
@@ -74,8 +75,8 @@ async fn requeue_from(pool: &PgPool, args: RedeliverArgs) -> anyhow::Result<Requ
     Ok(Requeue {
         organization: args.org.map(OrganizationId::from_uuid),
         message: None,
-        endpoint: args.endpoint,
-        event_type: args.event_type,
+        endpoint: args.endpoint.map(EndpointId::from_uuid),
+        event_type,
         failed_only: args.failed_only,
         created_from: Some(args.since),
         // A fixed end, so messages recorded while this runs are not walked into.

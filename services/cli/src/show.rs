@@ -8,7 +8,7 @@ use gangway_domain::link::Link;
 use gangway_domain::link::LinkEvent;
 use gangway_domain::phone::Phone;
 use gangway_domain::phone::PhoneEvent;
-use gangway_domain::{LinkId, OrganizationId, PhoneId, StreamEvent};
+use gangway_domain::{LinkId, PhoneId, StreamEvent};
 use gangway_event_store::read_stream_after;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -62,7 +62,7 @@ pub async fn describe(pool: &PgPool, kind: Kind, id: Uuid) -> anyhow::Result<Val
             first.stream_type
         );
     }
-    let org = OrganizationId::from_uuid(first.organization_id);
+    let org = first.organization_id;
     let (state, version, status) = match kind {
         Kind::Link => {
             let loaded = load_any::<Link>(pool, LinkId::from_uuid(id))

@@ -21,7 +21,9 @@ impl Filter {
         self.event_type
             .as_deref()
             .is_none_or(|t| event.event_type.starts_with(t))
-            && self.organization.is_none_or(|o| event.organization_id == o)
+            && self
+                .organization
+                .is_none_or(|o| event.organization_id.as_uuid() == o)
             && self.stream.is_none_or(|s| event.stream_id == s)
     }
 }

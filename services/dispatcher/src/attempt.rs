@@ -1,7 +1,9 @@
 //! One delivery attempt: sign, send to a checked address, classify the answer.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use gangway_domain::catalog::EventType;
 use gangway_domain::webhook::Endpoint;
+use gangway_domain::{EndpointId, MessageId, OrganizationId};
 use gangway_webhook_signing::{check_target, pinned_client, sign, Policy, SigningKey};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use std::collections::HashMap;
@@ -12,11 +14,12 @@ use uuid::Uuid;
 /// A claimed message, ready to send.
 #[derive(Clone, Debug)]
 pub struct Delivery {
-    pub message_id: Uuid,
-    pub organization_id: Uuid,
-    pub endpoint_id: Uuid,
+    pub message_id: MessageId,
+    pub organization_id: OrganizationId,
+    pub endpoint_id: EndpointId,
+    /// The domain event it was made from.
     pub event_id: Uuid,
-    pub event_type: String,
+    pub event_type: EventType,
     pub body: String,
     pub occurred_at: DateTime<Utc>,
     /// Including this one.
@@ -26,7 +29,7 @@ pub struct Delivery {
 impl Delivery {
     /// The `webhook-id` header: the same for every attempt at this message.
     pub fn webhook_id(&self) -> String {
-        format!("msg_{}", self.message_id.simple())
+        format!("msg_{}", self.message_id.as_uuid().simple())
     }
 }
 
@@ -163,7 +166,7 @@ fn headers(
     }
     put("ce-specversion", "1.0")?;
     put("ce-id", &id)?;
-    put("ce-type", &delivery.event_type)?;
+    put("ce-type", delivery.event_type.as_str())?;
     put(
         "ce-source",
         &format!("/gangway/organizations/{}", endpoint.organization_id),

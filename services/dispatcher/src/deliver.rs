@@ -11,8 +11,9 @@ use crate::keys::Keys;
 use crate::record::{self, Disable, Finished, Rules};
 use crate::schedule::RetrySchedule;
 use chrono::{SubsecRound, Utc};
+use gangway_domain::catalog::EventType;
 use gangway_domain::webhook::{Endpoint, EndpointCommand, EndpointEvent};
-use gangway_domain::Aggregate;
+use gangway_domain::{Aggregate, EndpointId, MessageId, OrganizationId};
 use gangway_event_store::{load, EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamRef};
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -175,7 +176,7 @@ impl Deliverer {
                 };
                 let reservation = Reservation {
                     deliverer: self.clone(),
-                    endpoint_id: delivery.endpoint_id,
+                    endpoint_id: delivery.endpoint_id.as_uuid(),
                     permit: Some(permit),
                 };
                 self.clone().start(delivery, endpoint, reservation);
@@ -311,13 +312,17 @@ impl Deliverer {
                 tracing::error!(endpoint_id = %row.endpoint_id, "unreadable endpoint document");
                 continue;
             };
+            let Ok(event_type) = EventType::parse(&row.event_type) else {
+                tracing::error!(message_id = %row.id, event_type = row.event_type, "unknown event type");
+                continue;
+            };
             *in_flight.entry(row.endpoint_id).or_default() += 1;
             let delivery = Delivery {
-                message_id: row.id,
-                organization_id: row.organization_id,
-                endpoint_id: row.endpoint_id,
+                message_id: MessageId::from_uuid(row.id),
+                organization_id: OrganizationId::from_uuid(row.organization_id),
+                endpoint_id: EndpointId::from_uuid(row.endpoint_id),
                 event_id: row.event_id,
-                event_type: row.event_type,
+                event_type,
                 body: row.body,
                 occurred_at: row.occurred_at,
                 attempts: row.attempts,
@@ -372,7 +377,7 @@ impl Deliverer {
         }
         tracing::warn!(endpoint = %id, reason, "disabling webhook endpoint");
         let meta = EventMetadata {
-            organization_id: org.as_uuid(),
+            organization_id: org,
             causation_id: None,
             correlation_id: Uuid::now_v7(),
             occurred_at: Utc::now().trunc_subsecs(6),

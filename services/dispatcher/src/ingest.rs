@@ -9,8 +9,9 @@
 use crate::attempt::Delivery;
 use crate::outgoing::outgoing;
 use chrono::{DateTime, Utc};
+use gangway_domain::catalog::EventType;
 use gangway_domain::webhook::{Endpoint, EndpointEvent, EndpointStatus};
-use gangway_domain::{EndpointId, OrganizationId, StreamEvent};
+use gangway_domain::{EndpointId, MessageId, OrganizationId, StreamEvent};
 use gangway_event_store::{fold_recorded, read_stream_after, Loaded, RecordedEvent};
 use sqlx::{PgConnection, PgPool};
 use std::collections::hash_map::Entry;
@@ -79,7 +80,7 @@ async fn record<R>(
     lease: Duration,
     mut reserve: impl FnMut(&Endpoint) -> Option<R>,
 ) -> anyhow::Result<Ingested<R>> {
-    let mut routes: HashMap<Uuid, Vec<Route>> = HashMap::new();
+    let mut routes: HashMap<OrganizationId, Vec<Route>> = HashMap::new();
     let mut pending = Vec::new();
     for event in events {
         if event.stream_type == EndpointEvent::STREAM_TYPE {
@@ -127,15 +128,18 @@ async fn refresh_endpoint(conn: &mut PgConnection, event: &RecordedEvent) -> any
 }
 
 /// The message id, and so the `webhook-id`: derived, so recording it again is a no-op.
-pub fn message_id(event_id: Uuid, endpoint: EndpointId, event_type: &str) -> Uuid {
-    Uuid::new_v5(&event_id, format!("{endpoint}:{event_type}").as_bytes())
+pub fn message_id(event_id: Uuid, endpoint: EndpointId, event_type: EventType) -> MessageId {
+    MessageId::from_uuid(Uuid::new_v5(
+        &event_id,
+        format!("{endpoint}:{event_type}").as_bytes(),
+    ))
 }
 
 /// The messages of one event, added to `pending`.
 async fn messages<R>(
     conn: &mut PgConnection,
     event: &RecordedEvent,
-    routes: &mut HashMap<Uuid, Vec<Route>>,
+    routes: &mut HashMap<OrganizationId, Vec<Route>>,
     pending: &mut Vec<Pending<R>>,
     reserve: &mut impl FnMut(&Endpoint) -> Option<R>,
 ) -> anyhow::Result<()> {
@@ -143,7 +147,7 @@ async fn messages<R>(
     if outgoing.is_empty() {
         return Ok(());
     }
-    let org = OrganizationId::from_uuid(event.organization_id);
+    let org = event.organization_id;
     if let Entry::Vacant(vacant) = routes.entry(event.organization_id) {
         let rows: Vec<(serde_json::Value, bool)> = sqlx::query_as(
             "SELECT document, circuit_open_until IS NOT NULL AND circuit_open_until > now() \
@@ -171,10 +175,10 @@ async fn messages<R>(
             let endpoint = &route.endpoint;
             let delivery = Delivery {
                 message_id: message_id(event.event_id, endpoint.id, out.event_type),
-                organization_id: event.organization_id,
-                endpoint_id: endpoint.id.as_uuid(),
+                organization_id: org,
+                endpoint_id: endpoint.id,
                 event_id: event.event_id,
-                event_type: out.event_type.to_owned(),
+                event_type: out.event_type,
                 body: body.clone(),
                 occurred_at: event.occurred_at,
                 attempts: 0,
@@ -218,9 +222,9 @@ async fn insert<R>(
     );
     for p in &pending {
         let d = &p.delivery;
-        ids.push(d.message_id);
-        orgs.push(d.organization_id);
-        endpoints.push(d.endpoint_id);
+        ids.push(d.message_id.as_uuid());
+        orgs.push(d.organization_id.as_uuid());
+        endpoints.push(d.endpoint_id.as_uuid());
         events.push(d.event_id);
         types.push(d.event_type.as_str());
         bodies.push(d.body.as_str());
@@ -255,7 +259,7 @@ async fn insert<R>(
     // An event twice in one batch records its messages once, as their first occurrence says.
     let leased = pending
         .into_iter()
-        .filter(|p| inserted.remove(&p.delivery.message_id))
+        .filter(|p| inserted.remove(&p.delivery.message_id.as_uuid()))
         .filter_map(|p| {
             let reserved = p.reserved?;
             let mut delivery = p.delivery;

@@ -2,6 +2,7 @@
 //! DESIGN.md: `{event, timestamp, organizationId, data}`).
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use gangway_domain::catalog::EventType;
 use gangway_domain::link::{Link, LinkEvent};
 use gangway_domain::message::MessageEvent;
 use gangway_domain::phone::{Phone, PhoneEvent};
@@ -14,7 +15,7 @@ use sqlx::PgConnection;
 /// its `data`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outgoing {
-    pub event_type: &'static str,
+    pub event_type: EventType,
     pub waba: Option<WabaId>,
     pub data: Value,
 }
@@ -23,7 +24,7 @@ impl Outgoing {
     /// The body every attempt of this message sends, byte for byte.
     pub fn body(&self, organization: OrganizationId, occurred_at: DateTime<Utc>) -> String {
         json!({
-            "event": self.event_type,
+            "event": self.event_type.as_str(),
             "timestamp": occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true),
             "organizationId": organization,
             "data": self.data,
@@ -51,11 +52,13 @@ fn from_message_event(event: &RecordedEvent) -> Result<Outgoing, StoreError> {
             message,
             contact,
         } => (
-            "message.received",
+            EventType::MessageReceived,
             phone,
             json!({ "message": message, "contact": contact }),
         ),
-        MessageEvent::StatusUpdated { phone, status } => ("message.sent", phone, json!({ "status": status })),
+        MessageEvent::StatusUpdated { phone, status } => {
+            (EventType::MessageSent, phone, json!({ "status": status }))
+        }
     };
     data["phoneNumberId"] = json!(phone.phone_id);
     data["metaPhoneNumberId"] = json!(phone.meta_phone_number_id);
@@ -75,7 +78,7 @@ async fn from_phone_event(
     if let PhoneEvent::Disconnected(disconnection) = event.decode::<PhoneEvent>()? {
         let phone = state_as_of::<Phone>(conn, event).await?;
         return Ok(phone.map(|phone| Outgoing {
-            event_type: "phone_number.disconnected",
+            event_type: EventType::PhoneNumberDisconnected,
             waba: Some(phone.details.waba_id),
             data: json!({
                 "phoneNumberId": phone.id,
@@ -92,7 +95,7 @@ async fn from_phone_event(
     }
     Ok(match event.decode::<PhoneEvent>()? {
         PhoneEvent::Created(created) => Some(Outgoing {
-            event_type: "whatsapp.phone_number.created",
+            event_type: EventType::WhatsappPhoneNumberCreated,
             waba: Some(created.waba_id),
             data: json!({
                 "phone_number_id": created.phone_number_id,
@@ -135,13 +138,13 @@ async fn from_link_event(
             });
             let connection = if c.reconnected {
                 Outgoing {
-                    event_type: "phone_number.reconnected",
+                    event_type: EventType::PhoneNumberReconnected,
                     waba: Some(c.waba_id),
                     data: phone.clone(),
                 }
             } else {
                 Outgoing {
-                    event_type: "phone_number.connected",
+                    event_type: EventType::PhoneNumberConnected,
                     waba: Some(c.waba_id),
                     data: phone.clone(),
                 }
@@ -149,7 +152,7 @@ async fn from_link_event(
             vec![
                 connection,
                 Outgoing {
-                    event_type: "onboarding_link.completed",
+                    event_type: EventType::OnboardingLinkCompleted,
                     waba: Some(c.waba_id),
                     data: phone,
                 },
@@ -161,7 +164,7 @@ async fn from_link_event(
             step,
             ..
         } => vec![Outgoing {
-            event_type: "onboarding_link.failed",
+            event_type: EventType::OnboardingLinkFailed,
             waba: None,
             data: json!({
                 "onboardingLinkId": link_id,
@@ -172,7 +175,7 @@ async fn from_link_event(
             }),
         }],
         _ => vec![Outgoing {
-            event_type: "onboarding_link.expired",
+            event_type: EventType::OnboardingLinkExpired,
             waba: None,
             data: json!({ "onboardingLinkId": link_id, "externalId": external_id }),
         }],

@@ -135,7 +135,7 @@ async fn write(
     let mut health: HashMap<Uuid, Health> = HashMap::new();
     for f in batch {
         let (status, next_attempt_at) = next_state(schedule, f, now);
-        ids.push(f.delivery.message_id);
+        ids.push(f.delivery.message_id.as_uuid());
         at.push(f.result.attempted_at);
         codes.push(f.result.status_code.map(i32::from));
         latencies.push(i32::try_from(f.result.latency.as_millis()).unwrap_or(i32::MAX));
@@ -143,7 +143,7 @@ async fn write(
         errors.push(f.result.error.clone());
         statuses.push(status);
         next.push(next_attempt_at);
-        let h = health.entry(f.delivery.endpoint_id).or_default();
+        let h = health.entry(f.delivery.endpoint_id.as_uuid()).or_default();
         if f.result.succeeded() {
             *h = Health {
                 succeeded: true,
@@ -226,7 +226,7 @@ async fn write(
     let disable_after = Span::from_std(rules.disable_after).unwrap_or(Span::days(5));
     let mut disables: HashMap<Uuid, Disable> = HashMap::new();
     for (f, status) in batch.iter().zip(&statuses) {
-        let endpoint_state = parked.get(&f.delivery.endpoint_id);
+        let endpoint_state = parked.get(&f.delivery.endpoint_id.as_uuid());
         let outcome = match (*status, endpoint_state) {
             ("delivered", _) => Outcome::Success,
             ("failed", _) => Outcome::Failed,
@@ -244,10 +244,12 @@ async fn write(
         } else {
             continue;
         };
-        disables.entry(f.delivery.endpoint_id).or_insert_with(|| Disable {
-            endpoint: f.endpoint.clone(),
-            reason,
-        });
+        disables
+            .entry(f.delivery.endpoint_id.as_uuid())
+            .or_insert_with(|| Disable {
+                endpoint: f.endpoint.clone(),
+                reason,
+            });
     }
     Ok(disables.into_values().collect())
 }

@@ -3,6 +3,7 @@
 //! vault and Meta's Graph API. Nothing here knows about HTTP; errors are [`AppError`].
 
 pub mod customers;
+pub mod delivery_log;
 pub mod error;
 pub mod expiry;
 pub mod health;
@@ -63,7 +64,7 @@ pub async fn lock_entity(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<(), 
 /// Metadata for the events of one command: they share a correlation id.
 pub fn metadata(org: OrganizationId, correlation_id: Uuid, now: DateTime<Utc>) -> EventMetadata {
     EventMetadata {
-        organization_id: org.as_uuid(),
+        organization_id: org,
         causation_id: None,
         correlation_id,
         occurred_at: now,
@@ -82,7 +83,7 @@ impl<A: Aggregate> Decided<A> {
     pub fn state_after(&self, before: Option<A>, id: A::Id, meta: &EventMetadata) -> Option<A> {
         let header = EventHeader {
             id,
-            organization_id: OrganizationId::from_uuid(meta.organization_id),
+            organization_id: meta.organization_id,
             occurred_at: meta.occurred_at,
         };
         A::evolve_all(before, &self.events, &header)

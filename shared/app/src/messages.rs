@@ -3,7 +3,8 @@
 //! message and sends them with their original `webhook-id`.
 
 use chrono::{DateTime, Utc};
-use gangway_domain::OrganizationId;
+use gangway_domain::catalog::EventType;
+use gangway_domain::{EndpointId, MessageId, OrganizationId};
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -11,10 +12,9 @@ use uuid::Uuid;
 #[derive(Clone, Debug, Default)]
 pub struct Requeue {
     pub organization: Option<OrganizationId>,
-    pub message: Option<Uuid>,
-    pub endpoint: Option<Uuid>,
-    /// The outgoing webhook event type, e.g. `phone_number.connected`.
-    pub event_type: Option<String>,
+    pub message: Option<MessageId>,
+    pub endpoint: Option<EndpointId>,
+    pub event_type: Option<EventType>,
     /// Only messages whose retries ran out.
     pub failed_only: bool,
     /// Messages recorded at or after this time.
@@ -44,13 +44,13 @@ impl Requeue {
             q.push(" AND organization_id = ").push_bind(org.as_uuid());
         }
         if let Some(id) = self.message {
-            q.push(" AND id = ").push_bind(id);
+            q.push(" AND id = ").push_bind(id.as_uuid());
         }
         if let Some(endpoint) = self.endpoint {
-            q.push(" AND endpoint_id = ").push_bind(endpoint);
+            q.push(" AND endpoint_id = ").push_bind(endpoint.as_uuid());
         }
-        if let Some(event_type) = &self.event_type {
-            q.push(" AND event_type = ").push_bind(event_type.clone());
+        if let Some(event_type) = self.event_type {
+            q.push(" AND event_type = ").push_bind(event_type.as_str());
         }
         if self.failed_only {
             q.push(" AND status = 'failed'");

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
+use gangway_domain::OrganizationId;
 use gangway_event_store::RecordedEvent;
 use uuid::Uuid;
 
@@ -74,7 +75,7 @@ pub fn decode_event(body: &[u8]) -> Result<RecordedEvent, DecodeError> {
         schema_version: i16::try_from(int("schemaversion")?)
             .map_err(|_| DecodeError::Attribute("schemaversion"))?,
         payload,
-        organization_id: uuid("organizationid")?,
+        organization_id: OrganizationId::from_uuid(uuid("organizationid")?),
         causation_id: event
             .extension("causationid")
             .map(|v| v.to_string().parse())
@@ -103,7 +104,7 @@ mod tests {
             event_type: "onboarding_link.revoked".into(),
             schema_version: 1,
             payload: serde_json::json!({"supersededBy": "x"}),
-            organization_id: Uuid::now_v7(),
+            organization_id: OrganizationId::new(),
             causation_id: Some(Uuid::now_v7()),
             correlation_id: Uuid::now_v7(),
             occurred_at: now,

@@ -1,82 +1,115 @@
 //! The outgoing webhook event catalog integrators may subscribe to.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::fmt;
 
-/// Every event type an endpoint can subscribe to, in documentation order.
-pub const WEBHOOK_EVENT_TYPES: [&str; 9] = [
-    "phone_number.connected",
-    "whatsapp.phone_number.created",
-    "phone_number.disconnected",
-    "phone_number.reconnected",
-    "onboarding_link.completed",
-    "onboarding_link.failed",
-    "onboarding_link.expired",
-    "message.received",
-    "message.sent",
-];
-
-pub fn is_webhook_event_type(name: &str) -> bool {
-    WEBHOOK_EVENT_TYPES.contains(&name)
+/// An outgoing webhook event type: what endpoints subscribe to and what a delivery's `event`
+/// says. Stored and sent as its name (e.g. `phone_number.connected`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "phone_number.connected")]
+    PhoneNumberConnected,
+    #[serde(rename = "whatsapp.phone_number.created")]
+    WhatsappPhoneNumberCreated,
+    #[serde(rename = "phone_number.disconnected")]
+    PhoneNumberDisconnected,
+    #[serde(rename = "phone_number.reconnected")]
+    PhoneNumberReconnected,
+    #[serde(rename = "onboarding_link.completed")]
+    OnboardingLinkCompleted,
+    #[serde(rename = "onboarding_link.failed")]
+    OnboardingLinkFailed,
+    #[serde(rename = "onboarding_link.expired")]
+    OnboardingLinkExpired,
+    #[serde(rename = "message.received")]
+    MessageReceived,
+    #[serde(rename = "message.sent")]
+    MessageSent,
 }
 
-/// One catalog entry: what the event means, for the API listing and the dispatcher.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WebhookEventType {
-    pub name: &'static str,
-    pub description: &'static str,
-}
+impl EventType {
+    /// Every event type, in documentation order.
+    pub const ALL: [EventType; 9] = [
+        Self::PhoneNumberConnected,
+        Self::WhatsappPhoneNumberCreated,
+        Self::PhoneNumberDisconnected,
+        Self::PhoneNumberReconnected,
+        Self::OnboardingLinkCompleted,
+        Self::OnboardingLinkFailed,
+        Self::OnboardingLinkExpired,
+        Self::MessageReceived,
+        Self::MessageSent,
+    ];
 
-/// The catalog with descriptions, in the order of [`WEBHOOK_EVENT_TYPES`].
-pub const WEBHOOK_EVENT_CATALOG: [WebhookEventType; 9] = [
-    WebhookEventType {
-        name: "phone_number.connected",
-        description: "A customer completed an onboarding link and their number is connected (or reconnected \
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::PhoneNumberConnected => "phone_number.connected",
+            Self::WhatsappPhoneNumberCreated => "whatsapp.phone_number.created",
+            Self::PhoneNumberDisconnected => "phone_number.disconnected",
+            Self::PhoneNumberReconnected => "phone_number.reconnected",
+            Self::OnboardingLinkCompleted => "onboarding_link.completed",
+            Self::OnboardingLinkFailed => "onboarding_link.failed",
+            Self::OnboardingLinkExpired => "onboarding_link.expired",
+            Self::MessageReceived => "message.received",
+            Self::MessageSent => "message.sent",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|t| t.as_str() == raw).ok_or_else(|| {
+            let known: Vec<&str> = Self::ALL.iter().map(|t| t.as_str()).collect();
+            format!("unknown event type '{raw}'; use one of {}", known.join(", "))
+        })
+    }
+
+    /// What the event means, for the API's catalog.
+    pub const fn description(self) -> &'static str {
+        match self {
+            Self::PhoneNumberConnected => {
+                "A customer completed an onboarding link and their number is connected (or reconnected \
                       through an ordinary link). `phoneNumberId` and `wabaId` are Gangway's ids; \
-                      `metaWabaId` is Meta's.",
-    },
-    WebhookEventType {
-        name: "whatsapp.phone_number.created",
-        description: "A new phone number was created for a customer. `phone_number_id` is Meta's phone \
-                      number id, `project.id` your organization and `customer.id` the Gangway customer.",
-    },
-    WebhookEventType {
-        name: "phone_number.disconnected",
-        description: "A connected number stopped working for Gangway (token revoked, number deregistered, \
-                      ...); `reason` says why. A reconnect link brings it back.",
-    },
-    WebhookEventType {
-        name: "phone_number.reconnected",
-        description: "A disconnected or connected number went through a link again and Gangway holds a \
-                      fresh token for it. The phone keeps its id.",
-    },
-    WebhookEventType {
-        name: "onboarding_link.completed",
-        description: "An onboarding link was used successfully; `phoneNumberId` is the connected phone.",
-    },
-    WebhookEventType {
-        name: "onboarding_link.failed",
-        description: "An attempt to complete an onboarding link failed with `errorCode` (e.g. \
+                      `metaWabaId` is Meta's."
+            }
+            Self::WhatsappPhoneNumberCreated => {
+                "A new phone number was created for a customer. `phone_number_id` is Meta's phone \
+                      number id, `project.id` your organization and `customer.id` the Gangway customer."
+            }
+            Self::PhoneNumberDisconnected => {
+                "A connected number stopped working for Gangway (token revoked, number deregistered, \
+                      ...); `reason` says why. A reconnect link brings it back."
+            }
+            Self::PhoneNumberReconnected => {
+                "A disconnected or connected number went through a link again and Gangway holds a \
+                      fresh token for it. The phone keeps its id."
+            }
+            Self::OnboardingLinkCompleted => {
+                "An onboarding link was used successfully; `phoneNumberId` is the connected phone."
+            }
+            Self::OnboardingLinkFailed => {
+                "An attempt to complete an onboarding link failed with `errorCode` (e.g. \
                       `facebook_auth_failed`, `phone_verification_failed`). The link stays usable \
-                      until it expires.",
-    },
-    WebhookEventType {
-        name: "onboarding_link.expired",
-        description: "A pending onboarding link passed its `expiresAt` without being completed.",
-    },
-    WebhookEventType {
-        name: "message.received",
-        description: "Meta delivered an inbound message for a connected number. `message` is Meta's \
-                      message object as sent to Gangway.",
-    },
-    WebhookEventType {
-        name: "message.sent",
-        description: "Meta reported a status update (sent, delivered, read, failed) for an outbound \
-                      message of a connected number. `status` is Meta's status object.",
-    },
-];
+                      until it expires."
+            }
+            Self::OnboardingLinkExpired => {
+                "A pending onboarding link passed its `expiresAt` without being completed."
+            }
+            Self::MessageReceived => {
+                "Meta delivered an inbound message for a connected number. `message` is Meta's \
+                      message object as sent to Gangway."
+            }
+            Self::MessageSent => {
+                "Meta reported a status update (sent, delivered, read, failed) for an outbound \
+                      message of a connected number. `status` is Meta's status object."
+            }
+        }
+    }
+}
 
-pub fn describe(name: &str) -> Option<&'static WebhookEventType> {
-    WEBHOOK_EVENT_CATALOG.iter().find(|t| t.name == name)
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A delivery body as integrators receive it: `{event, timestamp, organizationId, data}`.
@@ -89,16 +122,16 @@ pub fn webhook_body(event: &str, timestamp: &str, organization_id: &str, data: V
     })
 }
 
-/// An example `data` object for each catalog type, in the shape the dispatcher delivers.
-pub fn example_data(name: &str) -> Option<Value> {
+/// An example `data` object for each event type, in the shape the dispatcher delivers.
+pub fn example_data(event_type: EventType) -> Value {
     const LINK: &str = "0193c8a2-5b1e-7c3d-9a4f-2e6b8d1c0f01";
     const PHONE: &str = "0193c8a2-7d40-7e21-8b5a-4c2f9e3a1d02";
     const WABA: &str = "6f1e2c9a-3b4d-5e6f-8a9b-0c1d2e3f4a05";
     const CUSTOMER: &str = "0193c8a2-4a10-7b2c-8d3e-5f6a7b8c9d03";
     const ORGANIZATION: &str = "0193c8a1-0e00-7a1b-9c2d-3e4f5a6b7c04";
     const META_PHONE: &str = "106540352242922";
-    let data = match name {
-        "phone_number.connected" => json!({
+    match event_type {
+        EventType::PhoneNumberConnected => json!({
             "onboardingLinkId": LINK,
             "externalId": "acme-123",
             "phoneNumberId": PHONE,
@@ -107,35 +140,35 @@ pub fn example_data(name: &str) -> Option<Value> {
             "metaWabaId": "102290129340398",
             "isPhoneRegistered": true,
         }),
-        "whatsapp.phone_number.created" => json!({
+        EventType::WhatsappPhoneNumberCreated => json!({
             "phone_number_id": META_PHONE,
             "project": { "id": ORGANIZATION },
             "customer": { "id": CUSTOMER },
         }),
-        "phone_number.disconnected" => json!({
+        EventType::PhoneNumberDisconnected => json!({
             "phoneNumberId": PHONE,
             "reason": "token_revoked",
         }),
-        "phone_number.reconnected" => json!({
+        EventType::PhoneNumberReconnected => json!({
             "phoneNumberId": PHONE,
             "onboardingLinkId": LINK,
         }),
-        "onboarding_link.completed" => json!({
+        EventType::OnboardingLinkCompleted => json!({
             "onboardingLinkId": LINK,
             "externalId": "acme-123",
             "phoneNumberId": PHONE,
         }),
-        "onboarding_link.failed" => json!({
+        EventType::OnboardingLinkFailed => json!({
             "onboardingLinkId": LINK,
             "externalId": "acme-123",
             "errorCode": "facebook_auth_failed",
             "error": "The person cancelled Embedded Signup",
         }),
-        "onboarding_link.expired" => json!({
+        EventType::OnboardingLinkExpired => json!({
             "onboardingLinkId": LINK,
             "externalId": "acme-123",
         }),
-        "message.received" => json!({
+        EventType::MessageReceived => json!({
             "phoneNumberId": PHONE,
             "metaPhoneNumberId": META_PHONE,
             "message": {
@@ -146,7 +179,7 @@ pub fn example_data(name: &str) -> Option<Value> {
                 "text": { "body": "Hi, is my order on its way?" },
             },
         }),
-        "message.sent" => json!({
+        EventType::MessageSent => json!({
             "phoneNumberId": PHONE,
             "metaPhoneNumberId": META_PHONE,
             "status": {
@@ -156,9 +189,7 @@ pub fn example_data(name: &str) -> Option<Value> {
                 "recipient_id": "16315551181",
             },
         }),
-        _ => return None,
-    };
-    Some(data)
+    }
 }
 
 #[cfg(test)]
@@ -166,20 +197,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_catalog_type_is_described_in_order_with_an_example() {
-        let names: Vec<_> = WEBHOOK_EVENT_CATALOG.iter().map(|t| t.name).collect();
-        assert_eq!(names, WEBHOOK_EVENT_TYPES);
-        for name in WEBHOOK_EVENT_TYPES {
-            assert!(!describe(name).unwrap().description.is_empty());
-            assert!(example_data(name).unwrap().is_object(), "{name}");
+    fn every_event_type_parses_from_its_name_and_has_a_description_and_an_example() {
+        for event_type in EventType::ALL {
+            assert_eq!(EventType::parse(event_type.as_str()), Ok(event_type));
+            assert_eq!(serde_json::to_value(event_type).unwrap(), event_type.as_str());
+            assert!(!event_type.description().is_empty());
+            assert!(
+                example_data(event_type)
+                    .as_object()
+                    .is_some_and(|o| !o.is_empty()),
+                "{event_type}"
+            );
         }
-        assert_eq!(describe("phone_number.exploded"), None);
-        assert_eq!(example_data("phone_number.exploded"), None);
+        let unknown = EventType::parse("phone_number.exploded").unwrap_err();
+        assert!(unknown.contains("phone_number.connected"), "{unknown}");
     }
 
     #[test]
     fn examples_follow_the_documented_fields() {
-        let connected = example_data("phone_number.connected").unwrap();
+        let connected = example_data(EventType::PhoneNumberConnected);
         for field in [
             "onboardingLinkId",
             "externalId",
@@ -191,7 +227,7 @@ mod tests {
         ] {
             assert!(connected.get(field).is_some(), "{field}");
         }
-        let created = example_data("whatsapp.phone_number.created").unwrap();
+        let created = example_data(EventType::WhatsappPhoneNumberCreated);
         assert!(created["phone_number_id"].is_string());
         assert!(created["project"]["id"].is_string() && created["customer"]["id"].is_string());
         let body = webhook_body("message.sent", "2026-01-01T00:00:00Z", "org", json!({}));

@@ -104,3 +104,7 @@ entity_id!(
     /// An integrator's webhook endpoint.
     EndpointId
 );
+entity_id!(
+    /// One webhook message: an outgoing event for one endpoint. Its `webhook-id` is derived from it.
+    MessageId
+);

@@ -16,6 +16,7 @@ pub mod organization;
 pub mod phone;
 pub mod phone_health;
 pub mod signup;
+pub mod status;
 pub mod values;
 pub mod webhook;
 
@@ -25,5 +26,5 @@ pub use event::{EventCodecError, StreamEvent};
 pub use evolution::Upcaster;
 pub use failure::FailureCode;
 pub use ids::{
-    ApiKeyId, CustomerId, EndpointId, EntityId, LinkId, OrganizationId, PhoneId, SecretRef, WabaId,
+    ApiKeyId, CustomerId, EndpointId, EntityId, LinkId, MessageId, OrganizationId, PhoneId, SecretRef, WabaId,
 };

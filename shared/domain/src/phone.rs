@@ -132,6 +132,11 @@ pub enum PhoneStatus {
     Disconnected,
 }
 
+crate::status::named_status!(PhoneStatus, "a phone status", {
+    Connected => "connected",
+    Disconnected => "disconnected",
+});
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Phone {

@@ -1,6 +1,7 @@
 //! Webhook endpoints: where an organization wants its events delivered. Stream `webhook_endpoint`.
 
 use crate::aggregate::{Aggregate, EventHeader};
+use crate::catalog::EventType;
 use crate::error::{DomainError, RuleViolation};
 use crate::event::StreamEvent;
 use crate::values::HttpUrl;
@@ -15,8 +16,7 @@ pub const DEFAULT_ROTATION_GRACE: Duration = Duration::hours(24);
 #[serde(rename_all = "camelCase")]
 pub struct EndpointCreated {
     pub url: HttpUrl,
-    /// Catalog event types (see [`crate::catalog`]).
-    pub event_types: Vec<String>,
+    pub event_types: Vec<EventType>,
     pub description: Option<String>,
     /// Only events of this WABA, when set.
     pub waba_id: Option<WabaId>,
@@ -29,7 +29,7 @@ pub struct EndpointCreated {
 #[serde(rename_all = "camelCase")]
 pub struct EndpointChanges {
     pub url: Option<HttpUrl>,
-    pub event_types: Option<Vec<String>>,
+    pub event_types: Option<Vec<EventType>>,
     /// `Some(None)` clears the description. Stored as absent (no change) or `null` (clear).
     #[serde(
         default,
@@ -88,13 +88,36 @@ pub enum EndpointStatus {
     Deleted,
 }
 
+crate::status::named_status!(EndpointStatus, "an endpoint status", {
+    Enabled => "enabled",
+    Disabled => "disabled",
+    Deleted => "deleted",
+});
+
+/// Where a webhook message is in its delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    /// Waiting for its first or next attempt.
+    Pending,
+    Delivered,
+    /// Its retries ran out.
+    Failed,
+}
+
+crate::status::named_status!(MessageStatus, "a message status", {
+    Pending => "pending",
+    Delivered => "delivered",
+    Failed => "failed",
+});
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Endpoint {
     pub id: EndpointId,
     pub organization_id: OrganizationId,
     pub url: HttpUrl,
-    pub event_types: Vec<String>,
+    pub event_types: Vec<EventType>,
     pub description: Option<String>,
     pub waba_id: Option<WabaId>,
     pub secret_ref: SecretRef,
@@ -242,9 +265,9 @@ impl Aggregate for Endpoint {
 
 impl Endpoint {
     /// Whether an event of `event_type` for `waba` (if the event concerns one) goes here.
-    pub fn wants(&self, event_type: &str, waba: Option<WabaId>) -> bool {
+    pub fn wants(&self, event_type: EventType, waba: Option<WabaId>) -> bool {
         self.status == EndpointStatus::Enabled
-            && self.event_types.iter().any(|t| t == event_type)
+            && self.event_types.contains(&event_type)
             && match self.waba_id {
                 None => true,
                 Some(scope) => waba == Some(scope),
@@ -272,7 +295,7 @@ mod tests {
     fn created(waba: Option<WabaId>) -> EndpointEvent {
         EndpointEvent::Created(Box::new(EndpointCreated {
             url: HttpUrl::parse("https://hooks.example.com/in").unwrap(),
-            event_types: vec!["phone_number.connected".into()],
+            event_types: vec![EventType::PhoneNumberConnected],
             description: None,
             waba_id: waba,
             secret_ref: SecretRef::new(),
@@ -371,12 +394,12 @@ mod tests {
         let now = Utc::now();
         let waba = WabaId::new();
         let scoped = fold(&[created(Some(waba))], now);
-        assert!(scoped.wants("phone_number.connected", Some(waba)));
-        assert!(!scoped.wants("phone_number.connected", Some(WabaId::new())));
-        assert!(!scoped.wants("phone_number.connected", None));
-        assert!(!scoped.wants("message.received", Some(waba)));
+        assert!(scoped.wants(EventType::PhoneNumberConnected, Some(waba)));
+        assert!(!scoped.wants(EventType::PhoneNumberConnected, Some(WabaId::new())));
+        assert!(!scoped.wants(EventType::PhoneNumberConnected, None));
+        assert!(!scoped.wants(EventType::MessageReceived, Some(waba)));
         let everywhere = fold(&[created(None)], now);
-        assert!(everywhere.wants("phone_number.connected", None));
+        assert!(everywhere.wants(EventType::PhoneNumberConnected, None));
         let disabled = fold(
             &[
                 created(None),
@@ -386,7 +409,7 @@ mod tests {
             ],
             now,
         );
-        assert!(!disabled.wants("phone_number.connected", None));
+        assert!(!disabled.wants(EventType::PhoneNumberConnected, None));
         let enabled = fold(
             &[
                 created(None),
@@ -395,7 +418,7 @@ mod tests {
             ],
             now,
         );
-        assert!(enabled.wants("phone_number.connected", None));
+        assert!(enabled.wants(EventType::PhoneNumberConnected, None));
     }
 
     #[test]
@@ -409,7 +432,7 @@ mod tests {
         assert_eq!(EndpointEvent::decode(&event_type, 1, &data).unwrap(), clear);
 
         let keep = EndpointEvent::Updated(Box::new(EndpointChanges {
-            event_types: Some(vec!["message.sent".into()]),
+            event_types: Some(vec![EventType::MessageSent]),
             ..Default::default()
         }));
         let (event_type, data) = keep.encode().unwrap();

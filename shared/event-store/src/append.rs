@@ -167,7 +167,7 @@ pub(crate) async fn append_events(
             types.push(e.event_type.as_str());
             schemas.push(e.schema_version);
             payloads.push(&e.payload);
-            orgs.push(e.metadata.organization_id);
+            orgs.push(e.metadata.organization_id.as_uuid());
             causes.push(e.metadata.causation_id);
             correlations.push(e.metadata.correlation_id);
             occurred.push(e.metadata.occurred_at);

@@ -17,7 +17,7 @@ impl RecordedEvent {
     pub fn header<Id: EntityId>(&self) -> EventHeader<Id> {
         EventHeader {
             id: Id::from_uuid(self.stream_id),
-            organization_id: OrganizationId::from_uuid(self.organization_id),
+            organization_id: self.organization_id,
             occurred_at: self.occurred_at,
         }
     }
@@ -72,7 +72,7 @@ pub async fn load<A: Aggregate>(
     let events = read_stream_after(db, id.as_uuid(), 0).await?;
     if events
         .first()
-        .is_none_or(|e| e.organization_id != org.as_uuid() || e.stream_type != A::Event::STREAM_TYPE)
+        .is_none_or(|e| e.organization_id != org || e.stream_type != A::Event::STREAM_TYPE)
     {
         return Ok(None);
     }

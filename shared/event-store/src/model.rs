@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use gangway_domain::StreamEvent;
+use gangway_domain::{OrganizationId, StreamEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -28,7 +28,7 @@ impl StreamRef {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventMetadata {
-    pub organization_id: Uuid,
+    pub organization_id: OrganizationId,
     pub causation_id: Option<Uuid>,
     pub correlation_id: Uuid,
     pub occurred_at: DateTime<Utc>,
@@ -73,7 +73,8 @@ pub struct RecordedEvent {
     pub event_type: String,
     pub schema_version: i16,
     pub payload: Value,
-    pub organization_id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub organization_id: OrganizationId,
     pub causation_id: Option<Uuid>,
     pub correlation_id: Uuid,
     pub occurred_at: DateTime<Utc>,

@@ -138,7 +138,7 @@ fn event(org: Uuid) -> NewEvent {
         schema_version: 1,
         payload: serde_json::json!({"n": 1}),
         metadata: EventMetadata {
-            organization_id: org,
+            organization_id: org.into(),
             causation_id: None,
             correlation_id: Uuid::now_v7(),
             occurred_at: Utc::now(),

@@ -3,19 +3,20 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, PathId, Tenant};
-use crate::http::{owned_stream, Data, ListQuery, Paginated};
+use crate::http::{Data, ListQuery, Paginated};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use gangway_app::messages::Requeue;
-use gangway_domain::webhook::EndpointEvent;
-use gangway_domain::{OrganizationId, StreamEvent};
+use gangway_app::delivery_log::{
+    find_message, list_messages, message_attempts, recover_failed, retry_message, AttemptView, MessageView,
+};
+use gangway_domain::webhook::MessageStatus;
+use gangway_domain::{EndpointId, MessageId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,66 +26,12 @@ pub fn router() -> Router<AppState> {
         .route("/v1/messages/{id}/retry", post(retry))
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-#[serde(rename_all = "camelCase")]
-pub struct MessageResponse {
-    pub id: Uuid,
-    /// The `webhook-id` header every attempt carries.
-    #[sqlx(skip)]
-    pub webhook_id: String,
-    pub endpoint_id: Uuid,
-    pub event_id: Uuid,
-    pub event_type: String,
-    /// pending, delivered or failed.
-    pub status: String,
-    pub attempts: i32,
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    pub delivered_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    #[schema(value_type = Object)]
-    #[sqlx(skip)]
-    pub payload: serde_json::Value,
-    #[sqlx(rename = "body")]
-    #[serde(skip)]
-    pub body: String,
-}
-
-impl MessageResponse {
-    fn finish(mut self) -> Self {
-        self.webhook_id = format!("msg_{}", self.id.simple());
-        self.payload = serde_json::from_str(&self.body).unwrap_or_default();
-        if self.status != "pending" {
-            self.next_attempt_at = None;
-        }
-        self
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-#[serde(rename_all = "camelCase")]
-pub struct AttemptResponse {
-    pub attempted_at: DateTime<Utc>,
-    pub status_code: Option<i32>,
-    pub latency_ms: i32,
-    pub response_excerpt: Option<String>,
-    pub error: Option<String>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageWithAttempts {
     #[serde(flatten)]
-    pub message: MessageResponse,
-    pub attempts_log: Vec<AttemptResponse>,
-}
-
-const COLUMNS: &str =
-    "id, endpoint_id, event_id, event_type, status, attempts, next_attempt_at, delivered_at, created_at, body";
-
-/// 404 unless the endpoint is the caller's.
-async fn owned_endpoint(state: &AppState, org: OrganizationId, id: Uuid) -> Result<(), ApiError> {
-    owned_stream(state, org, id, EndpointEvent::STREAM_TYPE, "webhook endpoint").await?;
-    Ok(())
+    pub message: MessageView,
+    pub attempts_log: Vec<AttemptView>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -97,7 +44,7 @@ pub struct MessageFilter {
 /// An endpoint's messages, newest first.
 #[utoipa::path(get, path = "/v1/webhooks/{id}/messages", tag = "webhooks",
     params(("id" = uuid::Uuid, Path), ListQuery, MessageFilter),
-    responses((status = 200, body = Paginated<MessageResponse>), (status = 404, body = ErrorBody),
+    responses((status = 200, body = Paginated<MessageView>), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn list(
@@ -106,48 +53,20 @@ pub async fn list(
     PathId(id): PathId,
     ApiQuery(paging): ApiQuery<ListQuery>,
     ApiQuery(filter): ApiQuery<MessageFilter>,
-) -> Result<Json<Paginated<MessageResponse>>, ApiError> {
+) -> Result<Json<Paginated<MessageView>>, ApiError> {
     let page = paging.validate()?;
-    if let Some(status) = filter.status.as_deref() {
-        if !["pending", "delivered", "failed"].contains(&status) {
-            return Err(ApiError::validation("status", "use pending, delivered or failed"));
-        }
-    }
-    owned_endpoint(&state, org, id).await?;
-    let condition = "organization_id = $1 AND endpoint_id = $2 AND ($3::text IS NULL OR status = $3)";
-    let total: i64 = sqlx::query_scalar(&format!(
-        "SELECT count(*) FROM webhook_messages WHERE {condition}"
-    ))
-    .bind(org.as_uuid())
-    .bind(id)
-    .bind(&filter.status)
-    .fetch_one(state.pool())
-    .await?;
-    let rows: Vec<MessageResponse> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM webhook_messages WHERE {condition} \
-         ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
-    ))
-    .bind(org.as_uuid())
-    .bind(id)
-    .bind(&filter.status)
-    .bind(i64::from(page.limit))
-    .bind(i64::from(page.page.saturating_sub(1)) * i64::from(page.limit))
-    .fetch_all(state.pool())
-    .await?;
-    let data = rows.into_iter().map(MessageResponse::finish).collect();
+    let status = filter
+        .status
+        .as_deref()
+        .map(MessageStatus::parse)
+        .transpose()
+        .map_err(|message| ApiError::validation("status", message))?;
+    let window = (
+        i64::from(page.limit),
+        i64::from(page.page.saturating_sub(1)) * i64::from(page.limit),
+    );
+    let (data, total) = list_messages(&state.app, org, EndpointId::from_uuid(id), status, window).await?;
     Ok(Json(Paginated::new(data, page, total)))
-}
-
-async fn find(state: &AppState, org: OrganizationId, id: Uuid) -> Result<MessageResponse, ApiError> {
-    let row: Option<MessageResponse> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM webhook_messages WHERE id = $1 AND organization_id = $2"
-    ))
-    .bind(id)
-    .bind(org.as_uuid())
-    .fetch_optional(state.pool())
-    .await?;
-    row.map(MessageResponse::finish)
-        .ok_or(ApiError::NotFound("webhook message"))
 }
 
 /// One message with every attempt (time, status code, latency, response excerpt, error).
@@ -160,14 +79,9 @@ pub async fn show(
     Tenant(org): Tenant,
     PathId(id): PathId,
 ) -> Result<Json<Data<MessageWithAttempts>>, ApiError> {
-    let message = find(&state, org, id).await?;
-    let attempts_log: Vec<AttemptResponse> = sqlx::query_as(
-        "SELECT attempted_at, status_code, latency_ms, response_excerpt, error FROM webhook_attempts \
-         WHERE message_id = $1 ORDER BY id",
-    )
-    .bind(id)
-    .fetch_all(state.pool())
-    .await?;
+    let id = MessageId::from_uuid(id);
+    let message = find_message(state.pool(), org, id).await?;
+    let attempts_log = message_attempts(state.pool(), org, id).await?;
     Ok(Json(Data {
         data: MessageWithAttempts {
             message,
@@ -180,24 +94,14 @@ pub async fn show(
 /// the same `webhook-id`).
 #[utoipa::path(post, path = "/v1/messages/{id}/retry", tag = "webhooks",
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 202, body = Data<MessageResponse>), (status = 404, body = ErrorBody)),
+    responses((status = 202, body = Data<MessageView>), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn retry(
     State(state): State<AppState>,
     Tenant(org): Tenant,
     PathId(id): PathId,
-) -> Result<(StatusCode, Json<Data<MessageResponse>>), ApiError> {
-    let updated = Requeue {
-        organization: Some(org),
-        message: Some(id),
-        ..Requeue::default()
-    }
-    .run(state.pool())
-    .await?;
-    if updated.matched == 0 {
-        return Err(ApiError::NotFound("webhook message"));
-    }
-    let message = find(&state, org, id).await?;
+) -> Result<(StatusCode, Json<Data<MessageView>>), ApiError> {
+    let message = retry_message(&state.app, org, MessageId::from_uuid(id)).await?;
     Ok((StatusCode::ACCEPTED, Json(Data { data: message })))
 }
 
@@ -226,17 +130,7 @@ pub async fn recover(
     PathId(id): PathId,
     ApiJson(body): ApiJson<RecoverRequest>,
 ) -> Result<(StatusCode, Json<Data<RecoverResponse>>), ApiError> {
-    owned_endpoint(&state, org, id).await?;
-    let recovered = Requeue {
-        organization: Some(org),
-        endpoint: Some(id),
-        failed_only: true,
-        created_from: Some(body.since),
-        ..Requeue::default()
-    }
-    .run(state.pool())
-    .await?
-    .matched;
+    let recovered = recover_failed(&state.app, org, EndpointId::from_uuid(id), body.since).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Data {

@@ -95,7 +95,7 @@ pub async fn owned_stream(
     let events = state.app.store.read_stream(id).await?;
     let owned = events
         .first()
-        .is_some_and(|e| e.organization_id == org.as_uuid() && e.stream_type == stream_type);
+        .is_some_and(|e| e.organization_id == org && e.stream_type == stream_type);
     if owned {
         Ok(events)
     } else {

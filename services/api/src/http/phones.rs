@@ -83,10 +83,7 @@ impl From<&Phone> for PhoneResponse {
         let d = &phone.details;
         Self {
             id: phone.id.as_uuid(),
-            status: match phone.status {
-                PhoneStatus::Connected => "connected",
-                PhoneStatus::Disconnected => "disconnected",
-            },
+            status: phone.status.as_str(),
             phone_number: d.phone_number.clone(),
             meta_phone_number_id: d.phone_number_id.clone(),
             verified_name: d.verified_name.clone(),
@@ -160,17 +157,12 @@ pub async fn list(
     ApiQuery(filter): ApiQuery<PhoneListFilter>,
 ) -> Result<Json<Paginated<PhoneResponse>>, ApiError> {
     let page = paging.validate()?;
-    let status = match filter.status.as_deref() {
-        None => None,
-        Some("connected") => Some(PhoneStatus::Connected),
-        Some("disconnected") => Some(PhoneStatus::Disconnected),
-        Some(other) => {
-            return Err(ApiError::validation(
-                "status",
-                format!("'{other}' is not a phone status; use connected or disconnected"),
-            ))
-        }
-    };
+    let status = filter
+        .status
+        .as_deref()
+        .map(PhoneStatus::parse)
+        .transpose()
+        .map_err(|message| ApiError::validation("status", message))?;
     let filter = PhoneFilter {
         status,
         customer_id: uuid_field("customerId", filter.customer_id)?.map(CustomerId::from_uuid),

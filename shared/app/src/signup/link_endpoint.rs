@@ -83,7 +83,7 @@ fn joined(webhook: &LinkWebhook, endpoint: &Endpoint) -> EndpointChanges {
     let mut types = endpoint.event_types.clone();
     for event in &webhook.events {
         if !types.contains(event) {
-            types.push(event.clone());
+            types.push(*event);
         }
     }
     EndpointChanges {

@@ -3,6 +3,7 @@
 
 use super::{Link, LinkCreated, LinkEvent, LinkStatus, LinkWebhook, PhoneProvisioning, Theme};
 use crate::aggregate::Aggregate;
+use crate::catalog::EventType;
 use crate::error::{DomainError, FieldError, RuleViolation};
 use crate::failure::FailureCode;
 use crate::ids::{CustomerId, LinkId, SecretRef};
@@ -32,7 +33,7 @@ pub struct LinkRequest {
     pub reconnect_phone_number_id: Option<Uuid>,
     pub metadata: Map<String, Value>,
     pub webhook_url: Option<HttpUrl>,
-    pub webhook_events: Option<Vec<String>>,
+    pub webhook_events: Option<Vec<EventType>>,
     /// The webhook secret the integrator gave, already in the vault.
     pub webhook_secret_ref: Option<SecretRef>,
     pub now: DateTime<Utc>,
@@ -352,7 +353,7 @@ mod tests {
         );
         rejected(
             LinkRequest {
-                webhook_events: Some(vec!["phone_number.connected".into()]),
+                webhook_events: Some(vec![EventType::PhoneNumberConnected]),
                 ..request(now)
             },
             "webhookEvents",
@@ -368,7 +369,7 @@ mod tests {
         let secret = SecretRef::new();
         let spec = created(&LinkRequest {
             webhook_url: url.clone(),
-            webhook_events: Some(vec!["phone_number.connected".into()]),
+            webhook_events: Some(vec![EventType::PhoneNumberConnected]),
             webhook_secret_ref: Some(secret),
             ..request(now)
         })

@@ -5,6 +5,7 @@ mod decide;
 pub use decide::{LinkCommand, LinkRequest};
 
 use crate::aggregate::{Aggregate, EventHeader};
+use crate::catalog::EventType;
 use crate::error::DomainError;
 use crate::event::StreamEvent;
 use crate::failure::FailureCode;
@@ -37,7 +38,7 @@ pub struct PhoneProvisioning {
 #[serde(rename_all = "camelCase")]
 pub struct LinkWebhook {
     pub url: HttpUrl,
-    pub events: Vec<String>,
+    pub events: Vec<EventType>,
     /// The secret lives encrypted in the vault; the event only points at it.
     pub secret_ref: Option<SecretRef>,
 }
@@ -146,32 +147,16 @@ impl LinkStatus {
     pub const fn is_open(self) -> bool {
         matches!(self, Self::Pending | Self::Failed)
     }
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Expired => "expired",
-            Self::Revoked => "revoked",
-            Self::Deleted => "deleted",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        match raw {
-            "pending" => Ok(Self::Pending),
-            "completed" => Ok(Self::Completed),
-            "failed" => Ok(Self::Failed),
-            "expired" => Ok(Self::Expired),
-            "revoked" => Ok(Self::Revoked),
-            "deleted" => Ok(Self::Deleted),
-            other => Err(format!(
-                "'{other}' is not a link status; use pending, completed, failed, expired, revoked or deleted"
-            )),
-        }
-    }
 }
+
+crate::status::named_status!(LinkStatus, "a link status", {
+    Pending => "pending",
+    Completed => "completed",
+    Failed => "failed",
+    Expired => "expired",
+    Revoked => "revoked",
+    Deleted => "deleted",
+});
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

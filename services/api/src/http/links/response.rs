@@ -140,7 +140,10 @@ impl LinkResponse {
             reconnect_phone_number_id: spec.reconnect_phone_number_id,
             metadata: spec.metadata.clone(),
             webhook_url: spec.webhook.as_ref().map(|w| w.url.to_string()),
-            webhook_events: spec.webhook.as_ref().map(|w| w.events.clone()),
+            webhook_events: spec
+                .webhook
+                .as_ref()
+                .map(|w| crate::http::webhooks::response::names(&w.events)),
         }
     }
 }

@@ -15,7 +15,7 @@ use gangway_app::now;
 use gangway_app::webhooks::{
     change_endpoint, create_endpoint, live_endpoint, reveal_secrets, EndpointChange,
 };
-use gangway_domain::catalog::{example_data, webhook_body, WEBHOOK_EVENT_CATALOG};
+use gangway_domain::catalog::{example_data, webhook_body, EventType};
 use gangway_domain::webhook::{EndpointEvent, EndpointStatus};
 use gangway_domain::{EndpointId, StreamEvent};
 use gangway_projections::queries::{list_endpoints, EndpointFilter};
@@ -102,11 +102,11 @@ pub async fn list(
     ApiQuery(filter): ApiQuery<EndpointListFilter>,
 ) -> Result<Json<Paginated<EndpointResponse>>, ApiError> {
     let page = paging.validate()?;
-    let status = match filter.status.as_deref() {
-        None => None,
-        Some("enabled") => Some(EndpointStatus::Enabled),
-        Some("disabled") => Some(EndpointStatus::Disabled),
-        Some(_) => return Err(ApiError::validation("status", "use enabled or disabled")),
+    let status = match filter.status.as_deref().map(EndpointStatus::parse).transpose() {
+        Ok(Some(EndpointStatus::Deleted)) | Err(_) => {
+            return Err(ApiError::validation("status", "use enabled or disabled"));
+        }
+        Ok(status) => status,
     };
     let (endpoints, total) = list_endpoints(state.pool(), org, &EndpointFilter { status }, page).await?;
     let now = now();
@@ -251,11 +251,12 @@ pub async fn events(
 pub async fn event_types(Tenant(org): Tenant) -> Json<Data<Vec<EventTypeResponse>>> {
     let timestamp = now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let organization = org.to_string();
-    let data = WEBHOOK_EVENT_CATALOG
-        .iter()
-        .map(|entry| {
-            let data = example_data(entry.name).unwrap_or_default();
-            EventTypeResponse::new(entry, webhook_body(entry.name, &timestamp, &organization, data))
+    let data = EventType::ALL
+        .into_iter()
+        .map(|event_type| {
+            let example = example_data(event_type);
+            let body = webhook_body(event_type.as_str(), &timestamp, &organization, example);
+            EventTypeResponse::new(event_type, body)
         })
         .collect();
     Json(Data { data })

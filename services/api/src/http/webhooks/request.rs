@@ -3,7 +3,7 @@
 use crate::error::ApiError;
 use chrono::Duration;
 use gangway_app::webhooks::{EndpointChange, NewEndpoint};
-use gangway_domain::catalog::{is_webhook_event_type, WEBHOOK_EVENT_TYPES};
+use gangway_domain::catalog::EventType;
 use gangway_domain::values::{bounded_text, HttpUrl, WebhookSecret};
 use gangway_domain::webhook::{EndpointChanges, EndpointCreated, DEFAULT_ROTATION_GRACE};
 use gangway_domain::{FieldError, SecretRef, WabaId};
@@ -99,21 +99,14 @@ fn names_localhost(url: &url::Url) -> bool {
     }
 }
 
-pub(crate) fn event_types(name: &str, raw: Vec<String>) -> Result<Vec<String>, FieldError> {
+pub(crate) fn event_types(name: &str, raw: Vec<String>) -> Result<Vec<EventType>, FieldError> {
     if raw.is_empty() {
         return Err(FieldError::new(name, "must list at least one event type"));
     }
     let mut types = Vec::new();
-    for (i, event) in raw.into_iter().enumerate() {
-        if !is_webhook_event_type(&event) {
-            return Err(FieldError::new(
-                format!("{name}[{i}]"),
-                format!(
-                    "'{event}' is not an event type; use one of {}",
-                    WEBHOOK_EVENT_TYPES.join(", ")
-                ),
-            ));
-        }
+    for (i, raw) in raw.iter().enumerate() {
+        let event =
+            EventType::parse(raw).map_err(|message| FieldError::new(format!("{name}[{i}]"), message))?;
         if !types.contains(&event) {
             types.push(event);
         }
@@ -250,7 +243,10 @@ mod tests {
         let unknown = vec!["message.sent".into(), "message.exploded".into()];
         assert_eq!(event_types("events", unknown).unwrap_err().field, "events[1]");
         let twice = vec!["message.sent".into(), "message.sent".into()];
-        assert_eq!(event_types("events", twice).unwrap(), vec!["message.sent"]);
+        assert_eq!(
+            event_types("events", twice).unwrap(),
+            vec![EventType::MessageSent]
+        );
     }
 
     #[test]

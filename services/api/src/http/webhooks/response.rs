@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use gangway_app::webhooks::RevealedSecrets;
-use gangway_domain::catalog::WebhookEventType;
-use gangway_domain::webhook::{Endpoint, EndpointStatus};
+use gangway_domain::catalog::EventType;
+use gangway_domain::webhook::Endpoint;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -34,14 +34,10 @@ impl EndpointResponse {
         Self {
             id: endpoint.id.as_uuid(),
             url: endpoint.url.to_string(),
-            events: endpoint.event_types.clone(),
+            events: names(&endpoint.event_types),
             description: endpoint.description.clone(),
             waba_id: endpoint.waba_id.map(|w| w.as_uuid()),
-            status: match endpoint.status {
-                EndpointStatus::Enabled => "enabled",
-                EndpointStatus::Disabled => "disabled",
-                EndpointStatus::Deleted => "deleted",
-            },
+            status: endpoint.status.as_str(),
             disabled_reason: endpoint.disabled_reason.clone(),
             onboarding_link_id: endpoint.registered_by_link.map(|l| l.as_uuid()),
             previous_secret_expires_at: endpoint.previous_secret_expires_at.filter(|until| now < *until),
@@ -87,11 +83,16 @@ pub struct EventTypeResponse {
 }
 
 impl EventTypeResponse {
-    pub fn new(entry: &WebhookEventType, example: serde_json::Value) -> Self {
+    pub fn new(event_type: EventType, example: serde_json::Value) -> Self {
         Self {
-            event: entry.name,
-            description: entry.description,
+            event: event_type.as_str(),
+            description: event_type.description(),
             example,
         }
     }
+}
+
+/// Event types as the API shows them: their names.
+pub fn names(types: &[EventType]) -> Vec<String> {
+    types.iter().map(|t| t.as_str().to_owned()).collect()
 }

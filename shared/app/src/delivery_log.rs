@@ -1,0 +1,177 @@
+//! The delivery log as an organization sees it: its webhook messages, their attempts, and putting
+//! them back in the queue. The dispatcher writes the log; every read here is scoped to the
+//! organization asking, so another organization's message or endpoint is simply not found.
+
+use crate::messages::Requeue;
+use crate::{load, App, AppError};
+use chrono::{DateTime, Utc};
+use gangway_domain::webhook::{Endpoint, MessageStatus};
+use gangway_domain::{EndpointId, MessageId, OrganizationId};
+use serde::Serialize;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+/// One webhook message: an outgoing event for one endpoint.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    pub id: Uuid,
+    /// The `webhook-id` header every attempt carries.
+    #[sqlx(skip)]
+    pub webhook_id: String,
+    pub endpoint_id: Uuid,
+    pub event_id: Uuid,
+    pub event_type: String,
+    /// pending, delivered or failed.
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[sqlx(skip)]
+    pub payload: serde_json::Value,
+    #[sqlx(rename = "body")]
+    #[serde(skip)]
+    pub body: String,
+}
+
+impl MessageView {
+    fn finish(mut self) -> Self {
+        self.webhook_id = format!("msg_{}", self.id.simple());
+        self.payload = serde_json::from_str(&self.body).unwrap_or_default();
+        if self.status != MessageStatus::Pending.as_str() {
+            self.next_attempt_at = None;
+        }
+        self
+    }
+}
+
+/// One attempt at delivering a message.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptView {
+    pub attempted_at: DateTime<Utc>,
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+}
+
+const COLUMNS: &str =
+    "id, endpoint_id, event_id, event_type, status, attempts, next_attempt_at, delivered_at, created_at, body";
+
+/// The organization's message `id`, or not found.
+pub async fn find_message(
+    db: impl PgExecutor<'_>,
+    org: OrganizationId,
+    id: MessageId,
+) -> Result<MessageView, AppError> {
+    let row: Option<MessageView> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM webhook_messages WHERE id = $1 AND organization_id = $2"
+    ))
+    .bind(id.as_uuid())
+    .bind(org.as_uuid())
+    .fetch_optional(db)
+    .await?;
+    row.map(MessageView::finish)
+        .ok_or(AppError::NotFound("webhook message"))
+}
+
+/// Every attempt at the organization's message `id`, oldest first.
+pub async fn message_attempts(
+    db: impl PgExecutor<'_>,
+    org: OrganizationId,
+    id: MessageId,
+) -> Result<Vec<AttemptView>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT a.attempted_at, a.status_code, a.latency_ms, a.response_excerpt, a.error \
+         FROM webhook_attempts a JOIN webhook_messages m ON m.id = a.message_id \
+         WHERE a.message_id = $1 AND m.organization_id = $2 ORDER BY a.id",
+    )
+    .bind(id.as_uuid())
+    .bind(org.as_uuid())
+    .fetch_all(db)
+    .await?)
+}
+
+/// One page of an endpoint's messages, newest first, and how many there are in all.
+pub async fn list_messages(
+    app: &App,
+    org: OrganizationId,
+    endpoint: EndpointId,
+    status: Option<MessageStatus>,
+    (limit, offset): (i64, i64),
+) -> Result<(Vec<MessageView>, i64), AppError> {
+    owned_endpoint(app, org, endpoint).await?;
+    let condition = "organization_id = $1 AND endpoint_id = $2 AND ($3::text IS NULL OR status = $3)";
+    let status = status.map(MessageStatus::as_str);
+    let total: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM webhook_messages WHERE {condition}"
+    ))
+    .bind(org.as_uuid())
+    .bind(endpoint.as_uuid())
+    .bind(status)
+    .fetch_one(app.pool())
+    .await?;
+    let rows: Vec<MessageView> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM webhook_messages WHERE {condition} \
+         ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
+    ))
+    .bind(org.as_uuid())
+    .bind(endpoint.as_uuid())
+    .bind(status)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(app.pool())
+    .await?;
+    Ok((rows.into_iter().map(MessageView::finish).collect(), total))
+}
+
+/// Sends a message again now, whatever its status (a delivered one is delivered again, under the
+/// same `webhook-id`).
+#[tracing::instrument(skip(app))]
+pub async fn retry_message(app: &App, org: OrganizationId, id: MessageId) -> Result<MessageView, AppError> {
+    let updated = Requeue {
+        organization: Some(org),
+        message: Some(id),
+        ..Requeue::default()
+    }
+    .run(app.pool())
+    .await?;
+    if updated.matched == 0 {
+        return Err(AppError::NotFound("webhook message"));
+    }
+    find_message(app.pool(), org, id).await
+}
+
+/// Re-queues every failed message of the endpoint created since `since`; returns how many.
+#[tracing::instrument(skip(app))]
+pub async fn recover_failed(
+    app: &App,
+    org: OrganizationId,
+    endpoint: EndpointId,
+    since: DateTime<Utc>,
+) -> Result<u64, AppError> {
+    owned_endpoint(app, org, endpoint).await?;
+    let requeued = Requeue {
+        organization: Some(org),
+        endpoint: Some(endpoint),
+        failed_only: true,
+        created_from: Some(since),
+        ..Requeue::default()
+    }
+    .run(app.pool())
+    .await?;
+    Ok(requeued.matched)
+}
+
+/// Not found unless the endpoint (deleted or not) is the organization's.
+async fn owned_endpoint(app: &App, org: OrganizationId, id: EndpointId) -> Result<(), AppError> {
+    load::<Endpoint>(app.pool(), org, id)
+        .await?
+        .map(|_| ())
+        .ok_or(AppError::NotFound("webhook endpoint"))
+}
