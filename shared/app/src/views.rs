@@ -1,8 +1,11 @@
 //! Views of entities that more than one adapter shows.
 
+use crate::AppError;
 use chrono::{DateTime, Utc};
-use gangway_event_store::RecordedEvent;
+use gangway_domain::{Aggregate, EntityId, OrganizationId, StreamEvent};
+use gangway_event_store::{read_stream_after, RecordedEvent};
 use serde::Serialize;
+use sqlx::PgExecutor;
 use uuid::Uuid;
 
 /// One event of an audit trail.
@@ -35,4 +38,21 @@ impl From<&RecordedEvent> for AuditEvent {
             data: e.payload.clone(),
         }
     }
+}
+
+/// The audit trail of one of `org`'s entities: every event of its stream, oldest first. Another
+/// organization's entity, or one of another kind, is not found.
+pub async fn audit_trail<A: Aggregate>(
+    db: impl PgExecutor<'_>,
+    org: OrganizationId,
+    id: A::Id,
+) -> Result<Vec<AuditEvent>, AppError> {
+    let events = read_stream_after(db, id.as_uuid(), 0).await?;
+    let owned = events
+        .first()
+        .is_some_and(|e| e.organization_id == org && e.stream_type == A::Event::STREAM_TYPE);
+    if !owned {
+        return Err(AppError::NotFound(A::NAME));
+    }
+    Ok(events.iter().map(AuditEvent::from).collect())
 }

@@ -13,12 +13,10 @@ pub mod webhooks;
 
 use crate::error::ApiError;
 
-use gangway_app::views::AuditEvent;
-use gangway_event_store::RecordedEvent;
+pub use gangway_app::views::AuditEvent;
 use gangway_projections::queries::Page;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 /// The `{"data": ...}` envelope every success response has.
 #[derive(Debug, Serialize, ToSchema)]
@@ -81,38 +79,4 @@ impl ListQuery {
             limit: number("limit", &self.limit, 20, 100)?,
         })
     }
-}
-
-/// The events of one of `org`'s streams of `stream_type`, oldest first. Any other stream
-/// (another organization's, another type, none) is `not_found`.
-pub async fn owned_stream(
-    state: &crate::state::AppState,
-    org: gangway_domain::OrganizationId,
-    id: Uuid,
-    stream_type: &str,
-    not_found: &'static str,
-) -> Result<Vec<RecordedEvent>, ApiError> {
-    let events = state.app.store.read_stream(id).await?;
-    let owned = events
-        .first()
-        .is_some_and(|e| e.organization_id == org && e.stream_type == stream_type);
-    if owned {
-        Ok(events)
-    } else {
-        Err(ApiError::NotFound(not_found))
-    }
-}
-
-/// The audit trail of one of `org`'s streams: every event, oldest first.
-pub async fn audit_trail(
-    state: &crate::state::AppState,
-    org: gangway_domain::OrganizationId,
-    id: Uuid,
-    stream_type: &str,
-    not_found: &'static str,
-) -> Result<axum::Json<Data<Vec<AuditEvent>>>, ApiError> {
-    let events = owned_stream(state, org, id, stream_type, not_found).await?;
-    Ok(axum::Json(Data {
-        data: events.iter().map(AuditEvent::from).collect(),
-    }))
 }

@@ -2,15 +2,16 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, PathId, Tenant};
-use crate::http::{audit_trail, AuditEvent, Data, ListQuery, Paginated};
+use crate::http::{AuditEvent, Data, ListQuery, Paginated};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use gangway_app::load;
-use gangway_domain::phone::{Phone, PhoneEvent, PhoneStatus};
-use gangway_domain::{CustomerId, PhoneId, StreamEvent, WabaId};
+use gangway_app::views::audit_trail;
+use gangway_domain::phone::{Phone, PhoneStatus};
+use gangway_domain::{CustomerId, PhoneId, WabaId};
 use gangway_projections::queries::{list_phones, PhoneFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -183,5 +184,6 @@ pub async fn events(
     Tenant(org): Tenant,
     PathId(id): PathId,
 ) -> Result<Json<Data<Vec<AuditEvent>>>, ApiError> {
-    audit_trail(&state, org, id, PhoneEvent::STREAM_TYPE, "phone number").await
+    let trail = audit_trail::<Phone>(state.pool(), org, PhoneId::from_uuid(id)).await?;
+    Ok(Json(Data { data: trail }))
 }

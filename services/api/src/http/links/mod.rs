@@ -5,7 +5,7 @@ pub mod response;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, PathId, Tenant};
-use crate::http::{audit_trail, webhooks, AuditEvent, Data, ListQuery, Paginated};
+use crate::http::{webhooks, AuditEvent, Data, ListQuery, Paginated};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
 use gangway_app::links::{create_link, delete_link};
+use gangway_app::views::audit_trail;
 use gangway_app::{load, now};
 use gangway_domain::link::Link;
 use gangway_domain::link::LinkStatus;
@@ -138,5 +139,6 @@ pub async fn events(
     Tenant(org): Tenant,
     PathId(id): PathId,
 ) -> Result<Json<Data<Vec<AuditEvent>>>, ApiError> {
-    audit_trail(&state, org, id, "onboarding_link", "onboarding link").await
+    let trail = audit_trail::<Link>(state.pool(), org, LinkId::from_uuid(id)).await?;
+    Ok(Json(Data { data: trail }))
 }

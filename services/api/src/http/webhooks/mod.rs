@@ -5,19 +5,20 @@ pub mod response;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson, PathId, Tenant};
-use crate::http::{audit_trail, AuditEvent, Data, ListQuery, Paginated};
+use crate::http::{AuditEvent, Data, ListQuery, Paginated};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gangway_app::now;
+use gangway_app::views::audit_trail;
 use gangway_app::webhooks::{
     change_endpoint, create_endpoint, live_endpoint, reveal_secrets, EndpointChange,
 };
 use gangway_domain::catalog::{example_data, webhook_body, EventType};
-use gangway_domain::webhook::{EndpointEvent, EndpointStatus};
-use gangway_domain::{EndpointId, StreamEvent};
+use gangway_domain::webhook::{Endpoint, EndpointStatus};
+use gangway_domain::EndpointId;
 use gangway_projections::queries::{list_endpoints, EndpointFilter};
 use gangway_webhook_signing::Policy;
 use request::{CreateEndpointRequest, DisableEndpointRequest, RotateSecretRequest, UpdateEndpointRequest};
@@ -241,7 +242,8 @@ pub async fn events(
     Tenant(org): Tenant,
     PathId(id): PathId,
 ) -> Result<Json<Data<Vec<AuditEvent>>>, ApiError> {
-    audit_trail(&state, org, id, EndpointEvent::STREAM_TYPE, "webhook endpoint").await
+    let trail = audit_trail::<Endpoint>(state.pool(), org, EndpointId::from_uuid(id)).await?;
+    Ok(Json(Data { data: trail }))
 }
 
 /// The event types endpoints can subscribe to, each with an example delivery body.
