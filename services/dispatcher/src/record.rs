@@ -8,6 +8,7 @@
 use crate::attempt::{AttemptResult, Delivery};
 use crate::schedule::RetrySchedule;
 use chrono::{DateTime, Duration as Span, Utc};
+use gangway_domain::delivery_health::{Attempts, Breaker, DeliveryHealth};
 use gangway_domain::webhook::Endpoint;
 use gangway_telemetry::webhooks::Outcome;
 use sqlx::PgPool;
@@ -103,15 +104,6 @@ fn next_state(schedule: &RetrySchedule, f: &Finished, now: DateTime<Utc>) -> (&'
     }
 }
 
-/// One endpoint's attempts in a batch, in the order they finished: whether one succeeded, and the
-/// failures after the last success.
-#[derive(Default)]
-struct Health {
-    succeeded: bool,
-    failures_since: Option<DateTime<Utc>>,
-    failures: i32,
-}
-
 async fn write(
     pool: &PgPool,
     schedule: &RetrySchedule,
@@ -132,7 +124,7 @@ async fn write(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    let mut health: HashMap<Uuid, Health> = HashMap::new();
+    let mut attempts: HashMap<Uuid, Attempts> = HashMap::new();
     for f in batch {
         let (status, next_attempt_at) = next_state(schedule, f, now);
         ids.push(f.delivery.message_id.as_uuid());
@@ -143,16 +135,10 @@ async fn write(
         errors.push(f.result.error.clone());
         statuses.push(status);
         next.push(next_attempt_at);
-        let h = health.entry(f.delivery.endpoint_id.as_uuid()).or_default();
-        if f.result.succeeded() {
-            *h = Health {
-                succeeded: true,
-                ..Health::default()
-            };
-        } else {
-            h.failures += 1;
-            h.failures_since.get_or_insert(f.result.attempted_at);
-        }
+        attempts
+            .entry(f.delivery.endpoint_id.as_uuid())
+            .or_default()
+            .record(f.result.succeeded(), f.result.attempted_at);
     }
     let mut tx = pool.begin().await?;
     // The attempts and the messages' next state, in one statement.
@@ -179,64 +165,25 @@ async fn write(
     .execute(&mut *tx)
     .await?;
 
-    // Endpoint health. A success resets it; failures after the last success count towards the
-    // breaker. Only an unhealthy endpoint's row is written, so a healthy one's is not locked by
-    // every batch. Ordered by id so two replicas lock rows in the same order.
-    let mut endpoints: Vec<(&Uuid, &Health)> = health.iter().collect();
-    endpoints.sort_by_key(|(id, _)| **id);
-    let threshold = rules.circuit_failures.max(1) as i32;
-    let open_until = now + Span::from_std(rules.circuit_open).unwrap_or(Span::seconds(30));
-    let parked: Vec<(Uuid, Option<DateTime<Utc>>, bool)> = sqlx::query_as(
-        "UPDATE dispatch_endpoints d SET \
-             failing_since = CASE WHEN u.failures = 0 THEN NULL \
-                                  WHEN u.succeeded THEN u.since \
-                                  ELSE COALESCE(d.failing_since, u.since) END, \
-             consecutive_failures = CASE WHEN u.succeeded THEN u.failures \
-                                         ELSE d.consecutive_failures + u.failures END, \
-             circuit_open_until = CASE \
-                 WHEN u.failures > 0 AND (CASE WHEN u.succeeded THEN u.failures \
-                                          ELSE d.consecutive_failures + u.failures END) >= $5 THEN $6 \
-                 WHEN u.succeeded THEN NULL ELSE d.circuit_open_until END \
-         FROM unnest($1::uuid[], $2::bool[], $3::int[], $4::timestamptz[]) \
-             AS u(id, succeeded, failures, since) \
-         WHERE d.id = u.id AND (u.failures > 0 OR d.failing_since IS NOT NULL \
-             OR d.consecutive_failures > 0 OR d.circuit_open_until IS NOT NULL) \
-         RETURNING d.id, d.failing_since, d.circuit_open_until IS NOT NULL AND d.circuit_open_until > $7",
-    )
-    .bind(endpoints.iter().map(|(id, _)| **id).collect::<Vec<_>>())
-    .bind(endpoints.iter().map(|(_, h)| h.succeeded).collect::<Vec<_>>())
-    .bind(endpoints.iter().map(|(_, h)| h.failures).collect::<Vec<_>>())
-    .bind(
-        endpoints
-            .iter()
-            .map(|(_, h)| h.failures_since)
-            .collect::<Vec<_>>(),
-    )
-    .bind(threshold)
-    .bind(open_until)
-    .bind(now)
-    .fetch_all(&mut *tx)
-    .await?;
+    let breaker = Breaker {
+        failures: rules.circuit_failures as i32,
+        open_until: now + Span::from_std(rules.circuit_open).unwrap_or(Span::seconds(30)),
+    };
+    let health = update_health(&mut tx, &attempts, &breaker).await?;
     tx.commit().await?;
 
-    let parked: HashMap<Uuid, (Option<DateTime<Utc>>, bool)> = parked
-        .into_iter()
-        .map(|(id, since, p)| (id, (since, p)))
-        .collect();
     let disable_after = Span::from_std(rules.disable_after).unwrap_or(Span::days(5));
     let mut disables: HashMap<Uuid, Disable> = HashMap::new();
     for (f, status) in batch.iter().zip(&statuses) {
-        let endpoint_state = parked.get(&f.delivery.endpoint_id.as_uuid());
-        let outcome = match (*status, endpoint_state) {
+        let endpoint_health = health.get(&f.delivery.endpoint_id.as_uuid());
+        let outcome = match (*status, endpoint_health) {
             ("delivered", _) => Outcome::Success,
             ("failed", _) => Outcome::Failed,
-            (_, Some((_, true))) => Outcome::Parked,
+            (_, Some(h)) if h.is_parked(now) => Outcome::Parked,
             _ => Outcome::Retry,
         };
         gangway_telemetry::webhooks::attempted(outcome, f.result.latency, f.delivery.occurred_at);
-        let failing_too_long = endpoint_state
-            .and_then(|(since, _)| *since)
-            .is_some_and(|since| now - since >= disable_after);
+        let failing_too_long = endpoint_health.is_some_and(|h| h.failing_for(disable_after, now));
         let reason = if f.result.gone() {
             "the endpoint answered 410 Gone"
         } else if failing_too_long {
@@ -252,4 +199,63 @@ async fn write(
             });
     }
     Ok(disables.into_values().collect())
+}
+
+/// An endpoint's id and its stored health: failing since, consecutive failures, open until.
+type HealthRow = (Uuid, Option<DateTime<Utc>>, i32, Option<DateTime<Utc>>);
+
+/// Applies each endpoint's attempts to its health (see [`DeliveryHealth::after`]) and returns the
+/// health of the endpoints it wrote. Only a row the batch can change is locked and written, so a
+/// healthy endpoint's row is not locked by every batch; rows are locked in id order, so two
+/// replicas lock them in the same order.
+async fn update_health(
+    tx: &mut sqlx::PgConnection,
+    attempts: &HashMap<Uuid, Attempts>,
+    breaker: &Breaker,
+) -> anyhow::Result<HashMap<Uuid, DeliveryHealth>> {
+    let ids: Vec<Uuid> = attempts.keys().copied().collect();
+    let failing: Vec<Uuid> = attempts
+        .iter()
+        .filter(|(_, a)| a.failures > 0)
+        .map(|(id, _)| *id)
+        .collect();
+    let rows: Vec<HealthRow> = sqlx::query_as(
+        "SELECT id, failing_since, consecutive_failures, circuit_open_until FROM dispatch_endpoints \
+         WHERE id = ANY($1) AND (id = ANY($2) OR failing_since IS NOT NULL \
+             OR consecutive_failures > 0 OR circuit_open_until IS NOT NULL) \
+         ORDER BY id FOR UPDATE",
+    )
+    .bind(&ids)
+    .bind(&failing)
+    .fetch_all(&mut *tx)
+    .await?;
+    let health: HashMap<Uuid, DeliveryHealth> = rows
+        .into_iter()
+        .map(|(id, failing_since, consecutive_failures, circuit_open_until)| {
+            let current = DeliveryHealth {
+                failing_since,
+                consecutive_failures,
+                circuit_open_until,
+            };
+            (id, current.after(&attempts[&id], breaker))
+        })
+        .collect();
+    if health.is_empty() {
+        return Ok(health);
+    }
+    let (ids, rows): (Vec<Uuid>, Vec<DeliveryHealth>) = health.iter().map(|(id, h)| (*id, *h)).unzip();
+    sqlx::query(
+        "UPDATE dispatch_endpoints d SET failing_since = u.failing_since, \
+             consecutive_failures = u.failures, circuit_open_until = u.open_until \
+         FROM unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::timestamptz[]) \
+             AS u(id, failing_since, failures, open_until) \
+         WHERE d.id = u.id",
+    )
+    .bind(&ids)
+    .bind(rows.iter().map(|h| h.failing_since).collect::<Vec<_>>())
+    .bind(rows.iter().map(|h| h.consecutive_failures).collect::<Vec<_>>())
+    .bind(rows.iter().map(|h| h.circuit_open_until).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    Ok(health)
 }

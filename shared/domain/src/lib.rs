@@ -5,6 +5,7 @@ pub mod aggregate;
 pub mod catalog;
 pub mod countries;
 pub mod customer;
+pub mod delivery_health;
 pub mod error;
 pub mod event;
 pub mod evolution;
