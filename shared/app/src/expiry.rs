@@ -31,15 +31,11 @@ pub async fn expire_due_links(app: &App, now: DateTime<Utc>, limit: i64) -> Resu
         let Ok(decided) = decide(Some(&link), id, &LinkCommand::Expire { now }, &meta) else {
             continue; // deleted meanwhile
         };
-        let Some(append) = decided.append else {
+        if decided.append.is_none() {
             continue;
-        };
-        let appended = app
-            .store
-            .append(&append.stream, append.expected, append.events)
-            .await;
-        match appended {
-            Ok(_) => expired += 1,
+        }
+        match app.append(decided.append).await {
+            Ok(()) => expired += 1,
             Err(StoreError::Conflict { .. }) => {} // changed meanwhile; the next sweep decides again
             Err(other) => return Err(other.into()),
         }

@@ -41,6 +41,17 @@ impl App {
     pub fn pool(&self) -> &PgPool {
         self.store.pool()
     }
+
+    /// Appends a decided command's events in a transaction of their own (nothing when the
+    /// command came to none).
+    pub async fn append(&self, append: Option<StreamAppend>) -> Result<(), StoreError> {
+        if let Some(append) = append {
+            self.store
+                .append(&append.stream, append.expected, append.events)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// How often a command is retried when a concurrent writer got to its stream first.
@@ -127,16 +138,10 @@ pub async fn execute<A: Aggregate + Clone>(
         let now = now();
         let meta = metadata(org, Uuid::now_v7(), now);
         let decided = decide(loaded.as_ref(), id, &command(now), &meta)?;
-        if let Some(append) = decided.append.clone() {
-            match app
-                .store
-                .append(&append.stream, append.expected, append.events)
-                .await
-            {
-                Ok(_) => {}
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(other) => return Err(other.into()),
-            }
+        match app.append(decided.append.clone()).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(other) => return Err(other.into()),
         }
         return decided
             .state_after(loaded.map(|l| l.state), id, &meta)

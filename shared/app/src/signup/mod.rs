@@ -51,16 +51,10 @@ pub async fn open_link(app: &App, id: LinkId) -> Result<Option<Link>, AppError> 
         Err(AppError::NotFound(_)) => return Ok(None),
         Err(other) => return Err(other),
     };
-    if let Some(append) = opened.append.clone() {
-        match app
-            .store
-            .append(&append.stream, append.expected, append.events)
-            .await
-        {
-            // Someone else opened or changed it a moment ago: theirs is the record.
-            Ok(_) | Err(StoreError::Conflict { .. }) => {}
-            Err(other) => return Err(other.into()),
-        }
+    match app.append(opened.append.clone()).await {
+        // Someone else opened or changed it a moment ago: theirs is the record.
+        Ok(()) | Err(StoreError::Conflict { .. }) => {}
+        Err(other) => return Err(other.into()),
     }
     Ok(Some(after(loaded, &opened.events, &meta)?.state))
 }
@@ -206,11 +200,7 @@ impl Attempt {
     /// Records a step of the attempt on the link (the token exchange).
     pub async fn record(&mut self, app: &App, command: LinkCommand) -> Result<(), AppError> {
         let decided = self.decide(&command)?;
-        if let Some(append) = decided.append {
-            app.store
-                .append(&append.stream, append.expected, append.events)
-                .await?;
-        }
+        app.append(decided.append.clone()).await?;
         self.link = after(self.link.clone(), &decided.events, &self.meta)?;
         Ok(())
     }
@@ -279,16 +269,10 @@ impl Attempt {
             error: message.clone(),
             step,
         })?;
-        if let Some(append) = failed.append.clone() {
-            match app
-                .store
-                .append(&append.stream, append.expected, append.events)
-                .await
-            {
-                Ok(_) => {}
-                Err(StoreError::Conflict { .. }) => return self.lost_race(app).await,
-                Err(other) => return Err(other.into()),
-            }
+        match app.append(failed.append.clone()).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict { .. }) => return self.lost_race(app).await,
+            Err(other) => return Err(other.into()),
         }
         let link = after(self.link, &failed.events, &self.meta)?.state;
         Ok((link, CallbackOutcome::Failed { code, message }))
