@@ -187,6 +187,10 @@ impl ChildProcess {
             .unwrap_or_else(|e| panic!("starting {name}: {e}"))
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no shutdown hooks, no final checkpoint.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

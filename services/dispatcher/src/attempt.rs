@@ -54,23 +54,24 @@ impl AttemptResult {
     }
 }
 
-const EXCERPT_CHARS: usize = 1_000;
-
 /// Sends deliveries; keeps a checked, address-pinned client per endpoint URL for a short while,
 /// so DNS is re-checked regularly without a lookup per request.
 pub struct Sender {
     policy: Policy,
     timeout: Duration,
+    /// Bytes of an answer's body that are read and kept.
+    excerpt_bytes: usize,
     clients: Mutex<HashMap<String, (reqwest::Client, Instant)>>,
 }
 
 const CLIENT_TTL: Duration = Duration::from_secs(30);
 
 impl Sender {
-    pub fn new(policy: Policy, timeout: Duration) -> Self {
+    pub fn new(policy: Policy, timeout: Duration, excerpt_bytes: usize) -> Self {
         Self {
             policy,
             timeout,
+            excerpt_bytes,
             clients: Mutex::new(HashMap::new()),
         }
     }
@@ -131,10 +132,7 @@ impl Sender {
         let retry_after = matches!(status, 429 | 503)
             .then(|| response.headers().get(RETRY_AFTER).and_then(parse_retry_after))
             .flatten();
-        let excerpt = match response.text().await {
-            Ok(text) => Some(text.chars().take(EXCERPT_CHARS).collect()),
-            Err(_) => None,
-        };
+        let excerpt = excerpt(response, self.excerpt_bytes).await;
         AttemptResult {
             attempted_at,
             latency: started.elapsed(),
@@ -144,6 +142,26 @@ impl Sender {
             retry_after,
         }
     }
+}
+
+/// The start of an answer's body, at most `limit` bytes: the rest is never read (dropping the
+/// response closes the connection), so a receiver streaming a huge body costs us `limit` bytes.
+async fn excerpt(mut response: reqwest::Response, limit: usize) -> Option<String> {
+    let mut body = Vec::with_capacity(limit.min(16 * 1024));
+    while body.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]),
+            Ok(None) => break,
+            Err(_) if body.is_empty() => return None,
+            Err(_) => break,
+        }
+    }
+    Some(storable_text(&body))
+}
+
+/// Bytes from a receiver as text Postgres stores: invalid UTF-8 and NUL become U+FFFD.
+pub fn storable_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace('\0', "\u{FFFD}")
 }
 
 /// Standard Webhooks signature headers, CloudEvents binary-mode headers, JSON content type.
@@ -184,4 +202,17 @@ fn headers(
 fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
     let seconds: u64 = value.to_str().ok()?.trim().parse().ok()?;
     Some(Duration::from_secs(seconds.min(86_400)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_receivers_bytes_become_storable_text() {
+        assert_eq!(storable_text(b"ok"), "ok");
+        assert_eq!(storable_text(b"a\0b"), "a\u{FFFD}b");
+        assert_eq!(storable_text(&[b'x', 0xff, 0xfe, b'y']), "x\u{FFFD}\u{FFFD}y");
+        assert!(!storable_text(&[0u8; 64]).contains('\0'));
+    }
 }

@@ -33,6 +33,10 @@ pub struct DispatcherConfig {
     /// How long one attempt may take, in milliseconds.
     #[arg(long, env = "GANGWAY_DISPATCH_TIMEOUT_MS", default_value_t = 15_000)]
     pub attempt_timeout_ms: u64,
+    /// How much of a receiver's answer is read and kept with the attempt, in bytes; the rest of
+    /// the body is never read.
+    #[arg(long, env = "GANGWAY_WEBHOOK_RESPONSE_EXCERPT_BYTES", default_value_t = 4_096)]
+    pub response_excerpt_bytes: usize,
     /// First retry delay, in milliseconds; each next one is `GANGWAY_DISPATCH_RETRY_MULTIPLIER`
     /// times longer, capped at `GANGWAY_DISPATCH_RETRY_MAX_MS`, with ±20% jitter.
     #[arg(long, env = "GANGWAY_DISPATCH_RETRY_INITIAL_MS", default_value_t = 5_000)]

@@ -90,7 +90,7 @@ impl Dispatcher {
             pool.clone(),
             fast_pool,
             EventStore::new(pool.clone()),
-            Sender::new(policy, config.attempt_timeout()),
+            Sender::new(policy, config.attempt_timeout(), config.response_excerpt_bytes),
             Keys::new(pool.clone(), Vault::new(keyring)),
             delivery,
         );

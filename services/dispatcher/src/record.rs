@@ -58,16 +58,36 @@ pub async fn run<F, Fut>(
 {
     let mut batch = Vec::with_capacity(BATCH);
     while finished.recv_many(&mut batch, BATCH).await > 0 {
-        let mut outcome = Err(anyhow::anyhow!("not written"));
-        // A failed batch (a deadlock with another replica, a connection lost) is tried again a
-        // few times before its messages are left to their leases.
-        for pause in [0, 50, 250] {
-            tokio::time::sleep(Duration::from_millis(pause)).await;
-            outcome = write(&pool, &schedule, rules, &batch).await;
-            if outcome.is_ok() {
-                break;
+        let outcome = match write_with_retries(&pool, &schedule, rules, &batch).await {
+            // One attempt that cannot be written must not hold back the others: write them one
+            // by one, so only an unwritable one is left to its lease. A failure that is not
+            // about the row (Postgres unreachable) leaves the rest to their leases too.
+            Err(error) if batch.len() > 1 => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    attempts = batch.len(),
+                    "writing attempts one by one"
+                );
+                let mut disables = Vec::new();
+                for f in &batch {
+                    match write(&pool, &schedule, rules, std::slice::from_ref(f)).await {
+                        Ok(more) => disables.extend(more),
+                        Err(error) => {
+                            tracing::warn!(
+                                error = format!("{error:#}"),
+                                message = %f.delivery.message_id,
+                                "recording a delivery attempt failed"
+                            );
+                            if !is_about_the_row(&error) {
+                                break;
+                            }
+                        }
+                    }
+                }
+                Ok(disables)
             }
-        }
+            other => other,
+        };
         match outcome {
             Ok(disables) => {
                 for d in disables {
@@ -88,6 +108,33 @@ pub async fn run<F, Fut>(
             let _ = f.done.send(());
         }
     }
+}
+
+/// Writes a batch; a failed write (a deadlock with another replica, a connection lost) is tried
+/// again a few times before its messages are left to their leases.
+async fn write_with_retries(
+    pool: &PgPool,
+    schedule: &RetrySchedule,
+    rules: Rules,
+    batch: &[Finished],
+) -> anyhow::Result<Vec<Disable>> {
+    let mut outcome = Err(anyhow::anyhow!("not written"));
+    for pause in [0, 50, 250] {
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        outcome = write(pool, schedule, rules, batch).await;
+        if outcome.is_ok() {
+            break;
+        }
+    }
+    outcome
+}
+
+/// Whether Postgres refused what was written (rather than being unreachable or busy).
+fn is_about_the_row(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<sqlx::Error>(),
+        Some(sqlx::Error::Database(_))
+    )
 }
 
 /// A message's state after an attempt.
