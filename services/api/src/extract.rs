@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use bytes::Bytes;
 use gangway_app::keys;
-use gangway_domain::OrganizationId;
+use gangway_domain::{text, OrganizationId};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
@@ -52,6 +52,7 @@ async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    refuse_nul(bytes)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -67,6 +68,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     de.end()
         .map_err(|e| ApiError::MalformedJson(format!("request body is not valid JSON: {e}")))?;
     Ok(value)
+}
+
+/// Text with U+0000 can never be stored: refused up front, naming the field (a dotted path for a
+/// nested one), whatever the field is.
+fn refuse_nul(json: &[u8]) -> Result<(), ApiError> {
+    if !text::json_may_hold_nul(json) {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(json) else {
+        return Ok(()); // not JSON: the parse says so
+    };
+    match text::nul_path(&value) {
+        Some(field) => Err(ApiError::validation(&field, text::NUL_MESSAGE)),
+        None => Ok(()),
+    }
 }
 
 /// serde_json appends "at line 1 column 42"; the field name already says where.
@@ -159,6 +175,12 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let with_nul =
+            url::form_urlencoded::parse(query.as_bytes()).find(|(k, v)| k.contains('\0') || v.contains('\0'));
+        if let Some((name, _)) = with_nul {
+            return Err(ApiError::validation(&name.replace('\0', ""), text::NUL_MESSAGE));
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| ApiQuery(value))

@@ -18,6 +18,7 @@ pub mod phone;
 pub mod phone_health;
 pub mod signup;
 pub mod status;
+pub mod text;
 pub mod values;
 pub mod webhook;
 

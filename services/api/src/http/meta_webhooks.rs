@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use gangway_app::phones::{apply_meta_change, MetaChange};
+use gangway_domain::text;
 use gangway_meta_graph::inbound::{verify_signature, Notification};
 use serde::Deserialize;
 use serde_json::json;
@@ -77,7 +78,7 @@ async fn receive(
         } });
         return Ok((StatusCode::UNAUTHORIZED, Json(body)).into_response());
     }
-    let notification: Notification = serde_json::from_slice(&body)
+    let notification = read_notification(&body)
         .map_err(|e| ApiError::MalformedJson(format!("not a Meta webhook notification: {e}")))?;
     if notification.object != "whatsapp_business_account" {
         tracing::info!(object = %notification.object, "Meta webhook for another product ignored");
@@ -98,4 +99,15 @@ async fn receive(
         }
     }
     Ok(Json(json!({ "received": received, "applied": applied })).into_response())
+}
+
+/// The notification, with any U+0000 in its texts replaced (Postgres cannot store it): refusing
+/// it would only make Meta send it again forever, and hold back the other changes it carries.
+fn read_notification(body: &[u8]) -> Result<Notification, serde_json::Error> {
+    if !text::json_may_hold_nul(body) {
+        return serde_json::from_slice(body);
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(body)?;
+    text::replace_nul(&mut value);
+    serde_json::from_value(value)
 }

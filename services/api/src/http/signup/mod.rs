@@ -36,6 +36,18 @@ fn link_id(raw: &str) -> Option<LinkId> {
     Uuid::parse_str(raw).ok().map(LinkId::from_uuid)
 }
 
+/// A callback no browser would send: a page saying the session is not valid.
+fn unreadable() -> Response {
+    let t = page::words(None);
+    page::message(
+        StatusCode::BAD_REQUEST,
+        None,
+        t.invalid_session,
+        t.invalid_session,
+        "invalid_request",
+    )
+}
+
 /// Any failure below is a page for the person, logged for us.
 fn unavailable(error: impl std::fmt::Display) -> Response {
     tracing::error!(%error, "a hosted page could not be served");
@@ -148,6 +160,25 @@ fn bounded(value: Option<String>) -> Option<String> {
 }
 
 impl CallbackForm {
+    /// Whether any field holds U+0000, which no browser sends and Postgres cannot store.
+    fn holds_nul(&self) -> bool {
+        [
+            &self.state,
+            &self.code,
+            &self.event,
+            &self.waba_id,
+            &self.phone_number_id,
+            &self.business_id,
+            &self.current_step,
+            &self.error_code,
+            &self.error_message,
+            &self.session_id,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|field| field.contains('\0'))
+    }
+
     fn into_input(self, redirect_uri: Option<String>) -> CallbackInput {
         let code = bounded(self.code);
         let report = SignupCallback {
@@ -194,6 +225,7 @@ async fn callback(
         serde_urlencoded::from_bytes(&body).map_err(|e| e.to_string())
     };
     match form {
+        Ok(form) if form.holds_nul() => unreadable(),
         Ok(form) => finish(&state, id, form.into_input(None)).await,
         Err(error) => {
             ApiError::MalformedJson(format!("the callback body is not readable: {error}")).into_response()
@@ -227,6 +259,9 @@ async fn full_page_return(
         error_message: query.error_description.or(query.error),
         ..Default::default()
     };
+    if form.holds_nul() {
+        return unreadable();
+    }
     let redirect_uri = format!("{}/signup/{id}/return", state.config.public_url());
     finish(&state, id, form.into_input(Some(redirect_uri))).await
 }
