@@ -17,6 +17,10 @@ cargo build --release --bins --quiet
 
 mkdir -p .gangway
 bin=target/release
+# Local use: the development defaults (fixed admin token and encryption key, http webhooks, the
+# meta sandbox). A binary started without this refuses to run on them.
+export GANGWAY_ENVIRONMENT=development
+say "GANGWAY_ENVIRONMENT=development: development defaults, not for exposing to a network"
 "$bin/gangway" migrate >/dev/null
 
 pids=()
@@ -40,7 +44,7 @@ curl -fsS "$api/readyz" >/dev/null || { tail -n 20 .gangway/*.log; die "the api 
 
 cat <<MSG
 
-Gangway is running.
+Gangway is running in development mode (GANGWAY_ENVIRONMENT=development).
   api         $api   (OpenAPI: $api/openapi.json)
   projector   consuming ${GANGWAY_NATS_STREAM:-GANGWAY_EVENTS}
   dispatcher  delivering webhooks (http and https; private addresses refused unless GANGWAY_WEBHOOK_ALLOW_PRIVATE=true)

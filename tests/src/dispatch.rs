@@ -130,6 +130,7 @@ pub fn dispatcher_config(env: &TestEnv) -> DispatcherConfig {
     config.infra.nats_stream = env.names.stream.clone();
     config.infra.nats_subject_prefix = env.names.subject_prefix.clone();
     config.infra.database_max_connections = 10;
+    config.environment = gangway_config::Environment::Development;
     config.allow_http = Some(true);
     config.allow_private = true;
     config.retry_initial_ms = 50;

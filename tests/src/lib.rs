@@ -24,7 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const ADMIN_TOKEN: &str = "test-admin-token-of-at-least-32-characters";
 
 /// Polls `condition` until it holds or `timeout` passes; panics with `what` on timeout.
 pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)
@@ -52,6 +52,7 @@ pub fn api_config(env: &TestEnv) -> ApiConfig {
     config.infra.database_max_connections = 10;
     config.api_addr = "127.0.0.1:0".parse().expect("socket address");
     config.admin_token = ADMIN_TOKEN.parse().expect("token");
+    config.environment = gangway_config::Environment::Development;
     // Tests that want the health monitor turn it on; elsewhere it would add events to phones.
     config.health_check_seconds = 0;
     config

@@ -10,8 +10,9 @@ pub struct ApiConfig {
     pub infra: InfraConfig,
     #[command(flatten)]
     pub log: LogConfig,
-    /// `production` refuses development defaults (admin token, encryption key).
-    #[arg(long, env = "GANGWAY_ENVIRONMENT", value_enum, default_value = "development")]
+    /// `production` (the default) refuses development defaults: it needs an admin token of at
+    /// least 32 characters, encryption keys and a Meta app, and refuses http webhook URLs.
+    #[arg(long, env = "GANGWAY_ENVIRONMENT", value_enum, default_value = "production")]
     pub environment: Environment,
     /// Address the HTTP server listens on. Port 0 picks a free port.
     #[arg(long, env = "GANGWAY_API_ADDR", default_value = "127.0.0.1:8080")]
@@ -19,13 +20,9 @@ pub struct ApiConfig {
     /// Public base URL of this api; hosted signup links are built from it.
     #[arg(long, env = "GANGWAY_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
     pub public_url: String,
-    /// Bearer token for `/admin/*`.
-    #[arg(
-        long,
-        env = "GANGWAY_ADMIN_TOKEN",
-        hide_env_values = true,
-        default_value = "dev-admin-token"
-    )]
+    /// Bearer token for `/admin/*`: at least 32 characters. Empty in development:
+    /// `dev-admin-token`.
+    #[arg(long, env = "GANGWAY_ADMIN_TOKEN", hide_env_values = true, default_value = "")]
     pub admin_token: Secret,
     /// Encryption keys as `id:base64(32 bytes)[,id:key...]`. Empty in development: a fixed dev key.
     #[arg(
@@ -47,7 +44,7 @@ pub struct ApiConfig {
     /// How often pending links past their expiry are recorded as expired, in seconds (0: never).
     #[arg(long, env = "GANGWAY_EXPIRY_SWEEP_SECONDS", default_value_t = 60)]
     pub expiry_sweep_seconds: u64,
-    /// Accept `http://` webhook endpoint URLs. Default: yes in development, no in production.
+    /// Accept `http://` webhook endpoint URLs: development only (where it is the default).
     #[arg(long, env = "GANGWAY_WEBHOOK_ALLOW_HTTP", action = clap::ArgAction::Set)]
     pub webhook_allow_http: Option<bool>,
     /// Accept webhook endpoint URLs whose host is `localhost` or a private, loopback or link-local
@@ -76,6 +73,58 @@ pub struct ApiConfig {
     pub meta: MetaConfig,
     #[command(flatten)]
     pub metrics: gangway_telemetry::MetricsConfig,
+}
+
+/// The admin token of development, refused everywhere else.
+pub const DEVELOPMENT_ADMIN_TOKEN: &str = "dev-admin-token";
+/// The shortest admin token accepted outside development.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+impl ApiConfig {
+    /// The settings that keep the api from starting, each saying how to fix it.
+    pub fn check(&self) -> Result<(), gangway_config::StartupError> {
+        let mut problems = Vec::new();
+        let token = self.admin_token.expose();
+        if token.is_empty() {
+            problems.push(format!(
+                "GANGWAY_ADMIN_TOKEN is not set: set it to a random string of at least {MIN_ADMIN_TOKEN_CHARS} characters"
+            ));
+        } else if token == DEVELOPMENT_ADMIN_TOKEN || token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+            problems.push(format!(
+                "GANGWAY_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters and not the development token"
+            ));
+        }
+        if self.encryption_keys.expose().trim().is_empty() {
+            problems.push(
+                "GANGWAY_ENCRYPTION_KEYS is not set: set id:base64(32 random bytes) and GANGWAY_ENCRYPTION_KEY_ID".into(),
+            );
+        }
+        if self.webhook_allow_http == Some(true) {
+            problems.push("GANGWAY_WEBHOOK_ALLOW_HTTP=true is for development only".into());
+        }
+        if self.meta.app_id.is_empty() {
+            problems.push(
+                "GANGWAY_META_APP_ID, GANGWAY_META_APP_SECRET and GANGWAY_META_CONFIG_ID are not set: the meta sandbox is for development only".into(),
+            );
+        }
+        gangway_config::require_production_settings(self.environment, problems)?;
+        // Malformed keys are refused everywhere, saying which entry without showing it.
+        let keys = self.encryption_keys.expose();
+        if !keys.trim().is_empty() {
+            gangway_vault::Keyring::parse(keys, &self.encryption_key_id)
+                .map_err(|e| gangway_config::StartupError(format!("GANGWAY_ENCRYPTION_KEYS: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// The admin token `/admin/*` wants: the configured one, or in development the development
+    /// token when none is set.
+    pub fn admin_token(&self) -> &str {
+        match self.admin_token.expose() {
+            "" if self.environment.is_development() => DEVELOPMENT_ADMIN_TOKEN,
+            token => token,
+        }
+    }
 }
 
 /// Meta's side of Embedded Signup. With no app id configured, everything points at the meta
@@ -248,9 +297,9 @@ impl ApiConfig {
         Duration::from_millis(self.relay_poll_ms.max(1))
     }
 
+    /// http webhook URLs: in development unless configured otherwise, never elsewhere.
     pub fn webhook_allow_http(&self) -> bool {
-        self.webhook_allow_http
-            .unwrap_or(self.environment == Environment::Development)
+        self.environment.is_development() && self.webhook_allow_http.unwrap_or(true)
     }
 
     pub fn public_url(&self) -> &str {

@@ -9,7 +9,7 @@ pub mod openapi;
 pub mod state;
 pub mod workers;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::routing::get;
@@ -87,9 +87,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: ApiConfig) -> anyhow::Result<Self> {
-        if config.environment == Environment::Production && config.admin_token.expose() == "dev-admin-token" {
-            bail!("set GANGWAY_ADMIN_TOKEN: the development admin token is refused in production");
-        }
+        config.check()?;
         let vault = Vault::new(keyring(&config)?);
         // Before the relay starts, so its first publishes are counted.
         gangway_telemetry::install("api");

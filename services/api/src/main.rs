@@ -16,6 +16,7 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let config = Cli::parse().config;
     config.log.init();
+    gangway_config::exit_on_startup_error(config.check());
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
     Application::build(config).await?.run(cancel).await

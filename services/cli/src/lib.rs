@@ -132,7 +132,7 @@ pub enum ShowCommand {
 #[derive(Args, Clone, Debug)]
 pub struct KeyArgs {
     /// `production` refuses the development key.
-    #[arg(long, env = "GANGWAY_ENVIRONMENT", value_enum, default_value = "development")]
+    #[arg(long, env = "GANGWAY_ENVIRONMENT", value_enum, default_value = "production")]
     pub environment: Environment,
     /// Encryption keys as `id:base64(32 bytes)[,id:key...]`: the active one and every old one
     /// still in use.

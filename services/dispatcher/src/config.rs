@@ -9,7 +9,8 @@ pub struct DispatcherConfig {
     pub infra: InfraConfig,
     #[command(flatten)]
     pub log: LogConfig,
-    #[arg(long, env = "GANGWAY_ENVIRONMENT", value_enum, default_value = "development")]
+    /// `production` (the default) needs the encryption keys and refuses http webhook URLs.
+    #[arg(long, env = "GANGWAY_ENVIRONMENT", value_enum, default_value = "production")]
     pub environment: Environment,
     /// Durable consumer name; replicas with the same name share the work.
     #[arg(long, env = "GANGWAY_DISPATCHER_CONSUMER", default_value = "dispatcher")]
@@ -60,7 +61,7 @@ pub struct DispatcherConfig {
     /// How often due retries are looked for when nothing new arrives, in milliseconds.
     #[arg(long, env = "GANGWAY_DISPATCH_POLL_MS", default_value_t = 200)]
     pub poll_ms: u64,
-    /// Allow http:// endpoint URLs (development and tests).
+    /// Allow http:// endpoint URLs: development only (where it is the default).
     #[arg(long, env = "GANGWAY_WEBHOOK_ALLOW_HTTP", action = clap::ArgAction::Set)]
     pub allow_http: Option<bool>,
     /// Allow endpoints on private, loopback and link-local addresses (tests).
@@ -100,9 +101,29 @@ impl DispatcherConfig {
         Duration::from_millis(self.poll_ms.max(1))
     }
 
-    /// http is allowed outside production unless configured otherwise.
+    /// http is allowed in development unless configured otherwise, never elsewhere.
     pub fn http_allowed(&self) -> bool {
-        self.allow_http
-            .unwrap_or(self.environment != Environment::Production)
+        self.environment.is_development() && self.allow_http.unwrap_or(true)
+    }
+
+    /// The settings that keep the dispatcher from starting, each saying how to fix it.
+    pub fn check(&self) -> Result<(), gangway_config::StartupError> {
+        let mut problems = Vec::new();
+        if self.encryption_keys.expose().trim().is_empty() {
+            problems.push(
+                "GANGWAY_ENCRYPTION_KEYS is not set: set the api's keys and GANGWAY_ENCRYPTION_KEY_ID".into(),
+            );
+        }
+        if self.allow_http == Some(true) {
+            problems.push("GANGWAY_WEBHOOK_ALLOW_HTTP=true is for development only".into());
+        }
+        gangway_config::require_production_settings(self.environment, problems)?;
+        // Malformed keys are refused everywhere, saying which entry without showing it.
+        let keys = self.encryption_keys.expose();
+        if !keys.trim().is_empty() {
+            gangway_vault::Keyring::parse(keys, &self.encryption_key_id)
+                .map_err(|e| gangway_config::StartupError(format!("GANGWAY_ENCRYPTION_KEYS: {e}")))?;
+        }
+        Ok(())
     }
 }

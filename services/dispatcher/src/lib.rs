@@ -49,6 +49,7 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub async fn build(config: DispatcherConfig) -> anyhow::Result<Self> {
+        config.check()?;
         let keyring = Keyring::from_settings(
             config.encryption_keys.expose(),
             &config.encryption_key_id,

@@ -14,6 +14,7 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let config = Cli::parse().config;
     config.log.init();
+    gangway_config::exit_on_startup_error(config.check());
     let cancel = CancellationToken::new();
     gangway_config::runtime::cancel_on_signal(cancel.clone());
     gangway_dispatcher::run(config, cancel).await

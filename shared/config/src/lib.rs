@@ -35,12 +35,50 @@ impl FromStr for Secret {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// Which rules a process starts under. The default is production: a binary started with no
+/// settings is safe to expose; development conveniences are switched on explicitly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Environment {
-    /// Local defaults allowed (dev admin token, dev encryption key, http webhook URLs).
+    /// Local defaults allowed (dev admin token, dev encryption key, http webhook URLs, the meta
+    /// sandbox). Only ever by `GANGWAY_ENVIRONMENT=development`.
     Development,
     /// Refuses to start on development defaults.
+    #[default]
     Production,
+}
+
+impl Environment {
+    pub fn is_development(self) -> bool {
+        self == Self::Development
+    }
+}
+
+/// Settings a process refuses to start with; `main` prints it and exits with status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupError(pub String);
+
+/// Exits with status 2 and the problem on stderr when a process cannot start with its settings.
+pub fn exit_on_startup_error(checked: Result<(), StartupError>) {
+    if let Err(problem) = checked {
+        eprintln!("error: {problem}");
+        std::process::exit(2);
+    }
+}
+
+/// Refuses what is only for development, outside development: `problems` are the settings that
+/// are missing or unsafe, each with how to fix it.
+pub fn require_production_settings(
+    environment: Environment,
+    problems: Vec<String>,
+) -> Result<(), StartupError> {
+    if environment.is_development() || problems.is_empty() {
+        return Ok(());
+    }
+    Err(StartupError(format!(
+        "{} (or set GANGWAY_ENVIRONMENT=development for local use)",
+        problems.join("; ")
+    )))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

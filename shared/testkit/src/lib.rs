@@ -100,6 +100,8 @@ impl TestEnv {
             ("GANGWAY_NATS_STREAM".into(), names.stream.clone()),
             ("GANGWAY_NATS_SUBJECT_PREFIX".into(), names.subject_prefix.clone()),
             ("GANGWAY_LOG".into(), "warn".into()),
+            // Tests use the development defaults (dev key, loopback http receivers, the sandbox).
+            ("GANGWAY_ENVIRONMENT".into(), "development".into()),
             // Processes of parallel tests must not compete for the default metrics ports.
             ("GANGWAY_METRICS_ADDR".into(), "127.0.0.1:0".into()),
         ]

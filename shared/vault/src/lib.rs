@@ -65,15 +65,37 @@ impl fmt::Debug for Keyring {
     }
 }
 
+/// A key id: `[A-Za-z0-9_-]+`.
+fn is_key_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 impl Keyring {
     /// Parses `id:base64key[,id:base64key...]` (32-byte keys) with `active` naming one of them.
     pub fn parse(spec: &str, active: &str) -> Result<Self, VaultError> {
         let mut keys = HashMap::new();
         let mut mac_keys = HashMap::new();
-        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (id, encoded) = entry
-                .split_once(':')
-                .ok_or_else(|| VaultError::Config(format!("entry for key '{entry}' must be id:base64key")))?;
+        // Errors name an entry by its place and a key by its id, never by what was written: a
+        // malformed entry may be key material.
+        for (n, entry) in spec
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .enumerate()
+        {
+            let place = n + 1;
+            let (id, encoded) = entry.split_once(':').ok_or_else(|| {
+                VaultError::Config(format!("encryption key entry {place} must be id:base64key"))
+            })?;
+            let id = id.trim();
+            if !is_key_id(id) {
+                return Err(VaultError::Config(format!(
+                    "encryption key entry {place}: a key id is letters, digits, '_' and '-'"
+                )));
+            }
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())
                 .map_err(|_| VaultError::Config(format!("key '{id}' is not valid base64")))?;
@@ -85,8 +107,13 @@ impl Keyring {
             }
             let cipher = XChaCha20Poly1305::new_from_slice(&bytes)
                 .map_err(|_| VaultError::Config(format!("key '{id}' is unusable")))?;
-            keys.insert(id.trim().to_owned(), cipher);
-            mac_keys.insert(id.trim().to_owned(), mac_subkey(&bytes));
+            keys.insert(id.to_owned(), cipher);
+            mac_keys.insert(id.to_owned(), mac_subkey(&bytes));
+        }
+        if !is_key_id(active) {
+            return Err(VaultError::Config(
+                "the active key id (GANGWAY_ENCRYPTION_KEY_ID) is letters, digits, '_' and '-'".into(),
+            ));
         }
         if !keys.contains_key(active) {
             return Err(VaultError::Config(format!(
@@ -295,6 +322,25 @@ impl Vault {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_malformed_key_setting_never_shows_key_material() {
+        let key = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+        let cases = [
+            key.to_owned(),
+            format!("k1:{key},{key}"),
+            format!("{key}:{key}"),
+            format!("k 1:{key}"),
+            format!("k1:{}", &key[..20]),
+        ];
+        for spec in cases {
+            let error = Keyring::parse(&spec, "k1").unwrap_err().to_string();
+            assert!(!error.contains(&key[..12]), "{spec}: {error}");
+        }
+        let error = Keyring::parse(&format!("k1:{key}"), key).unwrap_err().to_string();
+        assert!(!error.contains(&key[..12]), "{error}");
+        assert!(Keyring::parse(&format!("key_2024-01:{key}"), "key_2024-01").is_ok());
+    }
 
     #[test]
     fn signatures_verify_under_any_configured_key_and_only_for_their_message() {
