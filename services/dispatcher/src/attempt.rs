@@ -92,55 +92,78 @@ impl Sender {
         Ok(client)
     }
 
-    /// One attempt. Never fails: every outcome is an [`AttemptResult`] to record.
+    /// One attempt. Never fails: every outcome is an [`AttemptResult`] to record. Its time limit
+    /// covers everything, the DNS lookup of a new target included.
     pub async fn send(&self, delivery: &Delivery, endpoint: &Endpoint, keys: &[SigningKey]) -> AttemptResult {
         let attempted_at = Utc::now();
         let started = Instant::now();
-        let failed = |error: String| AttemptResult {
-            attempted_at,
-            latency: started.elapsed(),
-            status_code: None,
-            response_excerpt: None,
-            error: Some(error),
-            retry_after: None,
-        };
-        let Ok(url) = url::Url::parse(endpoint.url.as_str()) else {
-            return failed("the endpoint URL is not valid".into());
-        };
-        let client = match self.client(&url).await {
-            Ok(client) => client,
-            Err(error) => return failed(error),
-        };
-        let headers = match headers(delivery, endpoint, keys, attempted_at) {
-            Ok(headers) => headers,
-            Err(error) => return failed(error),
-        };
+        let attempt = self.attempt(delivery, endpoint, keys, attempted_at);
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(Ok(answer)) => AttemptResult {
+                attempted_at,
+                latency: started.elapsed(),
+                status_code: Some(answer.status),
+                response_excerpt: answer.excerpt,
+                error: None,
+                retry_after: answer.retry_after,
+            },
+            Ok(Err(error)) => failed(attempted_at, started, error),
+            Err(_) => failed(
+                attempted_at,
+                started,
+                format!("no answer within {:?}", self.timeout),
+            ),
+        }
+    }
+
+    async fn attempt(
+        &self,
+        delivery: &Delivery,
+        endpoint: &Endpoint,
+        keys: &[SigningKey],
+        attempted_at: DateTime<Utc>,
+    ) -> Result<Answer, String> {
+        let url =
+            url::Url::parse(endpoint.url.as_str()).map_err(|_| "the endpoint URL is not valid".to_owned())?;
+        let client = self.client(&url).await?;
+        let headers = headers(delivery, endpoint, keys, attempted_at)?;
         let response = client
             .post(url)
             .headers(headers)
             .body(delivery.body.clone())
             .send()
-            .await;
-        let response = match response {
-            Ok(response) => response,
-            Err(error) if error.is_timeout() => {
-                return failed(format!("no answer within {:?}", self.timeout))
-            }
-            Err(error) => return failed(format!("request failed: {}", error.without_url())),
-        };
+            .await
+            .map_err(|error| match error.is_timeout() {
+                true => format!("no answer within {:?}", self.timeout),
+                false => format!("request failed: {}", error.without_url()),
+            })?;
         let status = response.status().as_u16();
         let retry_after = matches!(status, 429 | 503)
             .then(|| response.headers().get(RETRY_AFTER).and_then(parse_retry_after))
             .flatten();
-        let excerpt = excerpt(response, self.excerpt_bytes).await;
-        AttemptResult {
-            attempted_at,
-            latency: started.elapsed(),
-            status_code: Some(status),
-            response_excerpt: excerpt,
-            error: None,
+        Ok(Answer {
+            status,
             retry_after,
-        }
+            excerpt: excerpt(response, self.excerpt_bytes).await,
+        })
+    }
+}
+
+/// What a receiver answered.
+struct Answer {
+    status: u16,
+    retry_after: Option<Duration>,
+    excerpt: Option<String>,
+}
+
+fn failed(attempted_at: DateTime<Utc>, started: Instant, error: String) -> AttemptResult {
+    AttemptResult {
+        attempted_at,
+        latency: started.elapsed(),
+        status_code: None,
+        response_excerpt: None,
+        error: Some(error),
+        retry_after: None,
     }
 }
 

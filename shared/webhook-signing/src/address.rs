@@ -17,7 +17,11 @@ pub enum AddressClass {
     /// 0/8 and ::; connecting to 0.0.0.0 reaches the local host on Linux.
     Unspecified,
     Multicast,
-    /// 240/4, including the broadcast address.
+    /// Special-purpose ranges of IANA's registries that are no webhook receiver: 240/4 (with the
+    /// broadcast address), IETF protocol assignments (192.0.0/24, 2001::/23), benchmarking
+    /// (198.18/15), documentation (192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32,
+    /// 3fff::/20), the 6to4 relay anycast 192.88.99/24, discard-only 100::/64, local-use NAT64
+    /// 64:ff9b:1::/48 and SRv6 SIDs 5f00::/16.
     Reserved,
 }
 
@@ -62,7 +66,13 @@ fn classify_v4(ip: Ipv4Addr) -> AddressClass {
         [169, 254, ..] => AddressClass::LinkLocal,
         [100, 64..=127, ..] => AddressClass::SharedCgnat,
         [224..=239, ..] => AddressClass::Multicast,
-        [240..=255, ..] => AddressClass::Reserved,
+        [240..=255, ..]
+        | [192, 0, 0, _]
+        | [192, 0, 2, _]
+        | [192, 88, 99, _]
+        | [198, 18..=19, ..]
+        | [198, 51, 100, _]
+        | [203, 0, 113, _] => AddressClass::Reserved,
         _ => AddressClass::Public,
     }
 }
@@ -74,9 +84,27 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
         return classify_v4(v4);
     }
     let segments = ip.segments();
+    let o = ip.octets();
+    let embedded = |at: usize| classify_v4(Ipv4Addr::new(o[at], o[at + 1], o[at + 2], o[at + 3]));
     if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let o = ip.octets();
-        return classify_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+        return embedded(12);
+    }
+    // The deprecated IPv4-compatible ::a.b.c.d (but :: and ::1 themselves, below).
+    if segments[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback() {
+        return embedded(12);
+    }
+    // 6to4 (2002::/16) carries the IPv4 address of its relay-less peer in bits 16 to 48.
+    if segments[0] == 0x2002 {
+        return embedded(2);
+    }
+    let reserved = segments[..3] == [0x64, 0xff9b, 0x0001]
+        || segments[..4] == [0x0100, 0, 0, 0]
+        || segments[0] == 0x2001 && segments[1] < 0x0200
+        || segments[..2] == [0x2001, 0x0db8]
+        || segments[0] & 0xfff0 == 0x3ff0
+        || segments[0] == 0x5f00;
+    if reserved {
+        return AddressClass::Reserved;
     }
     if ip.is_unspecified() {
         AddressClass::Unspecified
@@ -96,6 +124,48 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn special_purpose_ranges_are_never_public() {
+        assert_all(
+            AddressClass::Reserved,
+            &[
+                "192.0.0.8",
+                "192.0.2.1",
+                "192.88.99.1",
+                "198.18.0.1",
+                "198.19.255.255",
+                "198.51.100.7",
+                "203.0.113.9",
+                "240.0.0.1",
+                "64:ff9b:1::a00:1",
+                "100::1",
+                "2001::1",
+                "2001:1ff::1",
+                "2001:db8::1",
+                "3fff::1",
+                "5f00::1",
+            ],
+        );
+        // What wraps an IPv4 address is judged by it.
+        assert_eq!(class_of("::127.0.0.1"), AddressClass::Loopback);
+        assert_eq!(class_of("::10.1.2.3"), AddressClass::Private);
+        assert_eq!(class_of("2002:a9fe:a9fe::1"), AddressClass::LinkLocal);
+        assert_eq!(class_of("2002:7f00:1::1"), AddressClass::Loopback);
+        assert_eq!(class_of("2002:5db8:d822::1"), AddressClass::Public);
+        // Neighbours of the ranges stay public.
+        assert_all(
+            AddressClass::Public,
+            &[
+                "192.0.3.1",
+                "198.17.255.255",
+                "198.20.0.1",
+                "203.0.114.1",
+                "2001:200::1",
+                "2606:4700::1111",
+            ],
+        );
+    }
 
     fn class_of(ip: &str) -> AddressClass {
         classify(ip.parse().expect("an IP address"))
