@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use bytes::Bytes;
 use gangway_app::keys;
-use gangway_domain::{text, OrganizationId};
+use gangway_domain::{text, ApiKeyId, OrganizationId};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
@@ -119,18 +119,23 @@ impl FromRequestParts<AppState> for Tenant {
         if let Some(org) = state.verified_keys.get(&presented) {
             return Ok(Tenant(org));
         }
-        let candidates: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
-            "SELECT organization_id, key_hash FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
+        let candidates: Vec<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, organization_id, key_hash FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
         )
         .bind(prefix)
         .fetch_all(state.pool())
         .await?;
-        let org = candidates
+        let (key_id, org) = candidates
             .into_iter()
-            .find(|(_, stored)| bool::from(stored.as_slice().ct_eq(presented.as_slice())))
-            .map(|(org, _)| OrganizationId::from_uuid(org))
+            .find(|(_, _, stored)| bool::from(stored.as_slice().ct_eq(presented.as_slice())))
+            .map(|(id, org, _)| (ApiKeyId::from_uuid(id), OrganizationId::from_uuid(org)))
             .ok_or(ApiError::Unauthorized)?;
-        state.verified_keys.insert(presented, org);
+        // Once per verification, so at most once a minute per key and process.
+        sqlx::query("UPDATE api_keys SET last_used_at = now() WHERE id = $1")
+            .bind(key_id.as_uuid())
+            .execute(state.pool())
+            .await?;
+        state.verified_keys.insert(presented, org, key_id);
         Ok(Tenant(org))
     }
 }

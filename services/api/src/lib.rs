@@ -42,6 +42,7 @@ pub fn app(state: AppState) -> Router {
             &state.config.metrics,
         ))
         .merge(http::admin::router())
+        .merge(http::api_keys::router())
         .merge(http::customers::router())
         .merge(http::links::router())
         .merge(http::phones::router())
@@ -174,11 +175,17 @@ impl Application {
                 cancel.clone(),
             ))
         });
+        let revocations = tokio::spawn(workers::key_revocations::run(
+            self.state.bus.clone(),
+            self.state.verified_keys.clone(),
+            cancel.clone(),
+        ));
         let shutdown = cancel.clone();
         axum::serve(self.listener, app(self.state))
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await?;
         cancel.cancel();
+        revocations.await.ok();
         for task in [relay_task, sweeper, pruner, monitor].into_iter().flatten() {
             task.await.ok();
         }

@@ -1,4 +1,4 @@
-use crate::http::{admin, customers, health, links, messages, phone_health, phones, webhooks};
+use crate::http::{admin, api_keys, customers, health, links, messages, phone_health, phones, webhooks};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -7,7 +7,8 @@ use utoipa::{Modify, OpenApi};
     info(title = "Gangway", description = "WhatsApp Business number onboarding for SaaS platforms."),
     paths(
         health::healthz, health::readyz,
-        admin::create,
+        admin::create, api_keys::admin_create,
+        api_keys::create, api_keys::list, api_keys::revoke,
         customers::create, customers::show, customers::find,
         links::create, links::show, links::list, links::remove, links::events,
         phones::list, phones::show, phones::events, phone_health::health,
@@ -22,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         (name = "customers", description = "The businesses you onboard."),
         (name = "phones", description = "The WhatsApp Business numbers your customers connected."),
         (name = "webhooks", description = "Endpoints your events are delivered to, signed; the event catalog."),
+        (name = "api keys", description = "Your organization's API keys: issue, list, revoke."),
         (name = "admin", description = "Operator endpoints (admin token)."),
         (name = "health", description = "Liveness and readiness."),
     )

@@ -1,7 +1,7 @@
 use crate::config::{ApiConfig, MetaEndpoints};
 use gangway_app::App;
 use gangway_bus::Bus;
-use gangway_domain::OrganizationId;
+use gangway_domain::{ApiKeyId, OrganizationId};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -29,10 +29,19 @@ impl AppState {
 }
 
 /// API keys verified recently, by hash, so a busy integrator's key is not looked up on every
-/// request. Entries live for [`VerifiedKeys::TTL`]: a revoked key stops working within that time.
+/// request. A revoked key is evicted at once here, and on the other api processes when its
+/// revocation event reaches them (`workers::key_revocations`); entries also expire after
+/// [`VerifiedKeys::TTL`], the bound should such an event be missed.
 #[derive(Clone, Default)]
 pub struct VerifiedKeys {
-    entries: Arc<RwLock<HashMap<KeyHash, (OrganizationId, Instant)>>>,
+    entries: Arc<RwLock<HashMap<KeyHash, Verified>>>,
+}
+
+#[derive(Clone, Copy)]
+struct Verified {
+    org: OrganizationId,
+    key_id: ApiKeyId,
+    at: Instant,
 }
 
 type KeyHash = Vec<u8>;
@@ -45,18 +54,25 @@ impl VerifiedKeys {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         entries
             .get(key_hash)
-            .filter(|(_, at)| at.elapsed() < Self::TTL)
-            .map(|(org, _)| *org)
+            .filter(|v| v.at.elapsed() < Self::TTL)
+            .map(|v| v.org)
     }
 
-    pub fn insert(&self, key_hash: Vec<u8>, org: OrganizationId) {
+    pub fn insert(&self, key_hash: Vec<u8>, org: OrganizationId, key_id: ApiKeyId) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= Self::MAX_ENTRIES {
-            entries.retain(|_, (_, at)| at.elapsed() < Self::TTL);
+            entries.retain(|_, v| v.at.elapsed() < Self::TTL);
             if entries.len() >= Self::MAX_ENTRIES {
                 entries.clear();
             }
         }
-        entries.insert(key_hash, (org, Instant::now()));
+        let at = Instant::now();
+        entries.insert(key_hash, Verified { org, key_id, at });
+    }
+
+    /// Forgets a revoked key.
+    pub fn evict(&self, key_id: ApiKeyId) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|_, v| v.key_id != key_id);
     }
 }

@@ -2,6 +2,7 @@
 //! streams, decides with the domain rules and appends the events, over the event store, the
 //! vault and Meta's Graph API. Nothing here knows about HTTP; errors are [`AppError`].
 
+pub mod api_keys;
 pub mod customers;
 pub mod delivery_log;
 pub mod error;

@@ -1,3 +1,4 @@
+use crate::api_keys::store_key;
 use crate::{decide, keys, metadata, now, AppError};
 use chrono::{DateTime, Utc};
 use gangway_domain::organization::{IssuedKey, Organization, OrganizationCommand};
@@ -25,18 +26,15 @@ pub async fn create_organization(store: &EventStore, name: String) -> Result<Cre
         first_key: IssuedKey {
             key_id,
             prefix: key.prefix.clone(),
+            name: "default".into(),
         },
     };
     let decided = decide::<Organization>(None, id, &command, &meta)?;
     let mut tx = store.begin().await?;
     tx.append_all(decided.append.into_iter().collect()).await?;
-    sqlx::query("INSERT INTO api_keys (id, organization_id, prefix, key_hash) VALUES ($1, $2, $3, $4)")
-        .bind(key_id.as_uuid())
-        .bind(id.as_uuid())
-        .bind(&key.prefix)
-        .bind(&key.hash)
-        .execute(tx.connection())
-        .await?;
+    if let OrganizationCommand::Create { first_key, .. } = &command {
+        store_key(&mut tx, id, first_key, &key.hash, now).await?;
+    }
     tx.commit().await?;
     Ok(CreatedOrganization {
         id,

@@ -12,14 +12,27 @@ use serde::{Deserialize, Serialize};
 pub enum OrganizationEvent {
     #[serde(rename = "organization.created")]
     Created { name: String },
-    /// Only the key's id and its visible prefix: the key and its hash never enter an event.
+    /// Only the key's id, its visible prefix and its name: the key and its hash never enter an
+    /// event.
     #[serde(rename = "organization.api_key_issued", rename_all = "camelCase")]
-    ApiKeyIssued { key_id: ApiKeyId, prefix: String },
+    ApiKeyIssued {
+        key_id: ApiKeyId,
+        prefix: String,
+        #[serde(default)]
+        name: Option<String>,
+    },
+    /// The key stops working everywhere.
+    #[serde(rename = "organization.api_key_revoked", rename_all = "camelCase")]
+    ApiKeyRevoked { key_id: ApiKeyId },
 }
 
 impl StreamEvent for OrganizationEvent {
     const STREAM_TYPE: &'static str = "organization";
-    const EVENT_TYPES: &'static [&'static str] = &["organization.created", "organization.api_key_issued"];
+    const EVENT_TYPES: &'static [&'static str] = &[
+        "organization.created",
+        "organization.api_key_issued",
+        "organization.api_key_revoked",
+    ];
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,6 +41,9 @@ pub struct Organization {
     pub id: OrganizationId,
     pub name: String,
     pub api_key_prefixes: Vec<String>,
+    /// The keys that work.
+    #[serde(default)]
+    pub live_api_keys: Vec<ApiKeyId>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -36,12 +52,14 @@ pub struct Organization {
 pub struct IssuedKey {
     pub key_id: ApiKeyId,
     pub prefix: String,
+    pub name: String,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum OrganizationCommand {
     Create { name: String, first_key: IssuedKey },
     IssueApiKey(IssuedKey),
+    RevokeApiKey { key_id: ApiKeyId },
 }
 
 impl Aggregate for Organization {
@@ -57,6 +75,7 @@ impl Aggregate for Organization {
         let issued = |key: &IssuedKey| OrganizationEvent::ApiKeyIssued {
             key_id: key.key_id,
             prefix: key.prefix.clone(),
+            name: Some(key.name.clone()),
         };
         match (state, command) {
             (None, OrganizationCommand::Create { name, first_key }) => Ok(vec![
@@ -67,6 +86,13 @@ impl Aggregate for Organization {
                 Err(RuleViolation::AlreadyExists(Self::NAME).into())
             }
             (Some(_), OrganizationCommand::IssueApiKey(key)) => Ok(vec![issued(key)]),
+            // A key that is not the organization's, or no longer works, is not found.
+            (Some(org), OrganizationCommand::RevokeApiKey { key_id })
+                if org.live_api_keys.contains(key_id) =>
+            {
+                Ok(vec![OrganizationEvent::ApiKeyRevoked { key_id: *key_id }])
+            }
+            (Some(_), OrganizationCommand::RevokeApiKey { .. }) => Err(DomainError::NotFound("API key")),
             (None, _) => Err(DomainError::NotFound(Self::NAME)),
         }
     }
@@ -81,10 +107,16 @@ impl Aggregate for Organization {
                 id: header.id,
                 name: name.clone(),
                 api_key_prefixes: Vec::new(),
+                live_api_keys: Vec::new(),
                 created_at: header.occurred_at,
             }),
-            (Some(mut org), OrganizationEvent::ApiKeyIssued { prefix, .. }) => {
+            (Some(mut org), OrganizationEvent::ApiKeyIssued { key_id, prefix, .. }) => {
                 org.api_key_prefixes.push(prefix.clone());
+                org.live_api_keys.push(*key_id);
+                Some(org)
+            }
+            (Some(mut org), OrganizationEvent::ApiKeyRevoked { key_id }) => {
+                org.live_api_keys.retain(|k| k != key_id);
                 Some(org)
             }
             (state, _) => state,
@@ -101,7 +133,37 @@ mod tests {
         IssuedKey {
             key_id: ApiKeyId::new(),
             prefix: "sk_0123abcd".into(),
+            name: "production".into(),
         }
+    }
+
+    fn issued(key: &IssuedKey) -> OrganizationEvent {
+        OrganizationEvent::ApiKeyIssued {
+            key_id: key.key_id,
+            prefix: key.prefix.clone(),
+            name: Some(key.name.clone()),
+        }
+    }
+
+    #[test]
+    fn only_a_working_key_of_the_organization_is_revoked() {
+        let (first, second) = (key(), key());
+        let created = OrganizationEvent::Created { name: "Acme".into() };
+        let org = || given::<Organization>([created.clone(), issued(&first), issued(&second)]);
+        org()
+            .when(OrganizationCommand::RevokeApiKey { key_id: first.key_id })
+            .then([OrganizationEvent::ApiKeyRevoked { key_id: first.key_id }]);
+        let revoked = OrganizationEvent::ApiKeyRevoked { key_id: first.key_id };
+        let after = given::<Organization>([created.clone(), issued(&first), issued(&second), revoked]);
+        assert_eq!(after.state().live_api_keys, vec![second.key_id]);
+        after
+            .when(OrganizationCommand::RevokeApiKey { key_id: first.key_id })
+            .then_error(DomainError::NotFound("API key"));
+        org()
+            .when(OrganizationCommand::RevokeApiKey {
+                key_id: ApiKeyId::new(),
+            })
+            .then_error(DomainError::NotFound("API key"));
     }
 
     #[test]
@@ -114,10 +176,7 @@ mod tests {
             })
             .then([
                 OrganizationEvent::Created { name: "Acme".into() },
-                OrganizationEvent::ApiKeyIssued {
-                    key_id: first_key.key_id,
-                    prefix: first_key.prefix,
-                },
+                issued(&first_key),
             ]);
     }
 
@@ -138,12 +197,9 @@ mod tests {
             .then_error(DomainError::NotFound("organization"));
         let given = given::<Organization>([OrganizationEvent::Created { name: "Acme".into() }]);
         assert!(given.state().api_key_prefixes.is_empty());
-        let issued = key();
+        let new_key = key();
         given
-            .when(OrganizationCommand::IssueApiKey(issued.clone()))
-            .then([OrganizationEvent::ApiKeyIssued {
-                key_id: issued.key_id,
-                prefix: issued.prefix,
-            }]);
+            .when(OrganizationCommand::IssueApiKey(new_key.clone()))
+            .then([issued(&new_key)]);
     }
 }

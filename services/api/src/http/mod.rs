@@ -1,6 +1,7 @@
 //! HTTP resources, one module each, merged in [`crate::app`].
 
 pub mod admin;
+pub mod api_keys;
 pub mod customers;
 pub mod health;
 pub mod links;

@@ -4,4 +4,5 @@
 
 pub mod expiry;
 pub mod health;
+pub mod key_revocations;
 pub mod receipts;
