@@ -53,6 +53,9 @@ pub fn api_config(env: &TestEnv) -> ApiConfig {
     config.api_addr = "127.0.0.1:0".parse().expect("socket address");
     config.admin_token = ADMIN_TOKEN.parse().expect("token");
     config.environment = gangway_config::Environment::Development;
+    // Tests drive one key hard and refresh health on demand; those limits have tests of their own.
+    config.rate_limit_per_second = 0;
+    config.health_refresh_seconds = 0;
     // Tests that want the health monitor turn it on; elsewhere it would add events to phones.
     config.health_check_seconds = 0;
     config

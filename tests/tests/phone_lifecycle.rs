@@ -347,6 +347,33 @@ async fn the_health_monitor_reports_changes_and_disconnects_a_dead_token() {
     assert_eq!(down["disconnection"]["reason"], "token_invalid");
 }
 
+/// One tenant cannot spend the shared Meta app's call budget: an on-demand refresh asks Meta
+/// about a number at most once per `GANGWAY_HEALTH_REFRESH_SECONDS`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshing_health_asks_meta_at_most_once_per_interval() {
+    let world = SignupWorld::new_with(|config| config.health_refresh_seconds = 30).await;
+    let phone_id = connect(&world, "cus_refresh").await;
+    let path = format!("/v1/phones/{phone_id}/health?refresh=true");
+    let first = world.get(&path).await["data"].clone();
+    assert_eq!(first["capabilities"]["canSendMessages"], true, "{first}");
+    let (status, _) = world
+        .sandbox
+        .post(
+            &format!("/sandbox/phones/{COFFEE_PHONE}/state"),
+            json!({ "can_send_message": "BLOCKED" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    for _ in 0..3 {
+        let again = world.get(&path).await["data"].clone();
+        assert_eq!(again["checkedAt"], first["checkedAt"], "not asked again: {again}");
+        assert_eq!(
+            again["capabilities"]["canSendMessages"], true,
+            "the last check stands"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disconnected_number_comes_back_through_a_reconnect_link_in_the_browser() -> anyhow::Result<()> {
     let world = SignupWorld::new().await;

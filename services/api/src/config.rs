@@ -55,6 +55,10 @@ pub struct ApiConfig {
     /// (0: never; `GET /v1/phones/{id}/health?refresh=true` still checks on demand).
     #[arg(long, env = "GANGWAY_HEALTH_CHECK_SECONDS", default_value_t = 900)]
     pub health_check_seconds: u64,
+    /// `?refresh=true` asks Meta about a number at most once per this many seconds; within it, the
+    /// last check is the answer.
+    #[arg(long, env = "GANGWAY_HEALTH_REFRESH_SECONDS", default_value_t = 30)]
+    pub health_refresh_seconds: u64,
     /// Days the receipt of a Meta notification is kept, to recognise Meta's redeliveries of it
     /// (0: forever).
     #[arg(long, env = "GANGWAY_META_WEBHOOK_RECEIPT_DAYS", default_value_t = 30)]
@@ -66,6 +70,12 @@ pub struct ApiConfig {
         default_value_t = 3_600
     )]
     pub meta_webhook_receipt_sweep_seconds: u64,
+    /// Requests per second one API key may make to this process (0: no limit).
+    #[arg(long, env = "GANGWAY_RATE_LIMIT_PER_SECOND", default_value_t = 100)]
+    pub rate_limit_per_second: u32,
+    /// How many requests one API key may make at once above that rate.
+    #[arg(long, env = "GANGWAY_RATE_LIMIT_BURST", default_value_t = 200)]
+    pub rate_limit_burst: u32,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "GANGWAY_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,

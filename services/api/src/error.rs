@@ -26,6 +26,8 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("a dependency is unavailable: {0}")]
     Unavailable(String),
+    #[error("too many requests with this API key: at most {} a second", .0.limit)]
+    RateLimited(crate::rate_limit::Limited),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -61,6 +63,7 @@ impl ApiError {
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
+            Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
@@ -81,15 +84,26 @@ impl IntoResponse for ApiError {
             }
             other => (other.to_string(), None),
         };
+        let limited = match &self {
+            Self::RateLimited(limited) => Some(*limited),
+            _ => None,
+        };
         let unavailable = matches!(self, Self::Unavailable(_));
         let body = ErrorBody {
             error: ErrorDetail { code, message, field },
         };
         let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
         if unavailable {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Some(limited) = limited {
+            // Whole seconds, rounded up: a client that waits this long is let through.
+            let wait = limited.retry_after.as_secs() + u64::from(limited.retry_after.subsec_nanos() > 0);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
+            headers.insert("ratelimit-limit", HeaderValue::from(limited.limit));
+            headers.insert("ratelimit-remaining", HeaderValue::from(0));
+            headers.insert("ratelimit-reset", HeaderValue::from(wait.max(1)));
         }
         response
     }

@@ -115,6 +115,11 @@ impl FromRequestParts<AppState> for Tenant {
         let key = bearer(parts).ok_or(ApiError::Unauthorized)?;
         let prefix = keys::prefix_of(key).ok_or(ApiError::Unauthorized)?;
         let presented = keys::hash(key);
+        // Counted before the key is verified, so a flood of one key costs no database lookups.
+        state
+            .rate_limits
+            .check(&presented)
+            .map_err(ApiError::RateLimited)?;
         // The cache is keyed by the full hash, so a hit is an exact match of the presented key.
         if let Some(org) = state.verified_keys.get(&presented) {
             return Ok(Tenant(org));

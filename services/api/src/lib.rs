@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod http;
 pub mod openapi;
+pub mod rate_limit;
 pub mod state;
 pub mod workers;
 
@@ -120,11 +121,13 @@ impl Application {
         let listener = TcpListener::bind(config.api_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.api_addr))?;
+        let rate_limits = rate_limit::RateLimits::new(config.rate_limit_per_second, config.rate_limit_burst);
         let state = AppState {
             app: App { store, vault, graph },
             bus,
             config: Arc::new(config),
             verified_keys: Default::default(),
+            rate_limits,
             meta: Arc::new(meta),
         };
         Ok(Self {

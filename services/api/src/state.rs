@@ -15,6 +15,7 @@ pub struct AppState {
     pub bus: Bus,
     pub config: Arc<ApiConfig>,
     pub verified_keys: VerifiedKeys,
+    pub rate_limits: crate::rate_limit::RateLimits,
     pub meta: Arc<MetaEndpoints>,
 }
 

@@ -158,6 +158,37 @@ pub async fn claim_due(
         .collect())
 }
 
+/// Checks one number on demand, but asks Meta about it at most once per `every`: one tenant
+/// cannot spend the shared Meta app's call budget. `None` when it was checked within `every`
+/// (the last check stands).
+#[tracing::instrument(skip(app), fields(org = %org, phone = %id))]
+pub async fn refresh_phone(
+    app: &App,
+    org: OrganizationId,
+    id: PhoneId,
+    every: std::time::Duration,
+) -> Result<Option<CheckOutcome>, AppError> {
+    if load::<Phone>(app.pool(), org, id).await?.is_none() {
+        return Err(AppError::NotFound("phone number"));
+    }
+    // Claiming the check moves its time, so of concurrent refreshes one asks Meta.
+    let claimed: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO phone_health_checks (phone_id, organization_id, checked_at) VALUES ($1, $2, now()) \
+         ON CONFLICT (phone_id) DO UPDATE SET checked_at = now() \
+         WHERE phone_health_checks.checked_at < now() - make_interval(secs => $3) \
+         RETURNING phone_id",
+    )
+    .bind(id.as_uuid())
+    .bind(org.as_uuid())
+    .bind(every.as_secs_f64())
+    .fetch_optional(app.pool())
+    .await?;
+    match claimed {
+        Some(_) => check_phone(app, org, id).await.map(Some),
+        None => Ok(None),
+    }
+}
+
 /// When the number was last checked, and what the check could not find out.
 pub async fn last_check(
     app: &App,

@@ -102,6 +102,8 @@ impl TestEnv {
             ("GANGWAY_LOG".into(), "warn".into()),
             // Tests use the development defaults (dev key, loopback http receivers, the sandbox).
             ("GANGWAY_ENVIRONMENT".into(), "development".into()),
+            // Load from one key is what tests and benchmarks make; the limit has its own test.
+            ("GANGWAY_RATE_LIMIT_PER_SECOND".into(), "0".into()),
             // Processes of parallel tests must not compete for the default metrics ports.
             ("GANGWAY_METRICS_ADDR".into(), "127.0.0.1:0".into()),
         ]

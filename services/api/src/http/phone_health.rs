@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use gangway_app::health::{check_phone, last_check, CheckOutcome};
+use gangway_app::health::{last_check, refresh_phone, CheckOutcome};
 use gangway_app::load;
 use gangway_domain::phone::Phone;
 use gangway_domain::phone_health::TokenStatus;
@@ -84,7 +84,8 @@ pub async fn health(
         Some(_) => return Err(ApiError::validation("refresh", "must be true or false")),
     };
     if refresh {
-        if let CheckOutcome::Inconclusive(why) = check_phone(&state.app, org, id).await? {
+        let every = std::time::Duration::from_secs(state.config.health_refresh_seconds);
+        if let Some(CheckOutcome::Inconclusive(why)) = refresh_phone(&state.app, org, id, every).await? {
             return Err(ApiError::Unavailable(format!("Meta could not be asked: {why}")));
         }
     }
