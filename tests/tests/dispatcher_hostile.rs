@@ -144,5 +144,6 @@ async fn hostile_answers_are_recorded_safely_and_other_tenants_are_delivered_onc
         );
     }
     let peak = peak_rss_kib(dispatcher.pid());
+    eprintln!("dispatcher peak RSS: {peak} KiB");
     assert!(peak < 64 * 1024, "dispatcher peak RSS {peak} KiB");
 }
