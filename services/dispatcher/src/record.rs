@@ -10,6 +10,7 @@ use crate::schedule::RetrySchedule;
 use chrono::{DateTime, Duration as Span, Utc};
 use gangway_domain::delivery_health::{Attempts, Breaker, DeliveryHealth};
 use gangway_domain::webhook::Endpoint;
+use gangway_retry::Schedule;
 use gangway_telemetry::webhooks::Outcome;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -19,6 +20,12 @@ use uuid::Uuid;
 
 /// Most attempts written in one transaction.
 const BATCH: usize = 512;
+
+/// A failed write is tried again after 50 ms, then 250 ms.
+const WRITE_RETRIES: Schedule =
+    Schedule::exponential(Duration::from_millis(50), 5.0, Duration::from_millis(250))
+        .with_jitter(0.0)
+        .with_max_retries(2);
 
 /// One finished attempt, waiting to be recorded.
 pub struct Finished {
@@ -118,15 +125,9 @@ async fn write_with_retries(
     rules: Rules,
     batch: &[Finished],
 ) -> anyhow::Result<Vec<Disable>> {
-    let mut outcome = Err(anyhow::anyhow!("not written"));
-    for pause in [0, 50, 250] {
-        tokio::time::sleep(Duration::from_millis(pause)).await;
-        outcome = write(pool, schedule, rules, batch).await;
-        if outcome.is_ok() {
-            break;
-        }
-    }
-    outcome
+    WRITE_RETRIES
+        .retry(|| write(pool, schedule, rules, batch), |_| true)
+        .await
 }
 
 /// Whether Postgres refused what was written (rather than being unreachable or busy).

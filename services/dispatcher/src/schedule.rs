@@ -1,7 +1,6 @@
 //! When a failed delivery is tried again.
 
-use backoff::backoff::Backoff;
-use backoff::ExponentialBackoff;
+use gangway_retry::Schedule;
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
@@ -16,22 +15,9 @@ impl RetrySchedule {
     /// The delay before the next attempt after `attempts` failed ones, or `None` when the message
     /// has used up its attempts. The delay grows exponentially and is jittered by ±20%.
     pub fn after(&self, attempts: u32) -> Option<Duration> {
-        if attempts >= self.max_attempts {
-            return None;
-        }
-        let exponent = attempts.saturating_sub(1).min(64) as i32;
-        let nominal = self.initial.as_secs_f64() * self.multiplier.max(1.0).powi(exponent);
-        let interval = Duration::from_secs_f64(nominal.min(self.max.as_secs_f64()));
-        let mut backoff = ExponentialBackoff {
-            current_interval: interval,
-            initial_interval: interval,
-            randomization_factor: 0.2,
-            multiplier: 1.0,
-            max_interval: self.max,
-            max_elapsed_time: None,
-            ..ExponentialBackoff::default()
-        };
-        backoff.next_backoff()
+        Schedule::exponential(self.initial, self.multiplier, self.max)
+            .with_max_retries(self.max_attempts.saturating_sub(1))
+            .delay(attempts)
     }
 }
 

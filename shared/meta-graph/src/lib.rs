@@ -7,7 +7,7 @@ pub mod model;
 
 pub use error::{FailureCode, GraphError, GraphErrorBody};
 
-use backoff::ExponentialBackoff;
+use gangway_retry::Schedule;
 use model::{AccessToken, DebugToken, PhoneNumber, PhoneNumbers, Success, Waba};
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -94,22 +94,22 @@ impl GraphClient {
         what: &'static str,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<T, GraphError> {
-        let policy = ExponentialBackoff {
-            initial_interval: Duration::from_millis(200),
-            max_elapsed_time: Some(self.config.max_retry),
-            ..ExponentialBackoff::default()
-        };
-        backoff::future::retry(policy, || async {
-            let result = send::<T>(build()).await;
-            match result {
-                Err(e) if e.is_retryable() => {
-                    tracing::warn!(call = what, error = %e, "Meta call failed; retrying");
-                    Err(backoff::Error::transient(e))
-                }
-                other => other.map_err(backoff::Error::permanent),
-            }
-        })
-        .await
+        // 200 ms apart at first, 1.5 times longer each time, for at most `max_retry`.
+        let schedule = Schedule::exponential(Duration::from_millis(200), 1.5, Duration::from_secs(60))
+            .with_jitter(0.5)
+            .with_max_elapsed(self.config.max_retry);
+        schedule
+            .retry(
+                || send::<T>(build()),
+                |e: &GraphError| {
+                    let retryable = e.is_retryable();
+                    if retryable {
+                        tracing::warn!(call = what, error = %e, "Meta call failed; retrying");
+                    }
+                    retryable
+                },
+            )
+            .await
     }
 
     /// Exchanges the code from Embedded Signup for a business integration token. The popup flow

@@ -7,6 +7,7 @@
 
 use gangway_bus::{Bus, BusError};
 use gangway_event_store::{read_committed_after, CommitCursor, RecordedEvent, StoreError};
+use gangway_retry::Schedule;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 use std::sync::Arc;
@@ -68,6 +69,9 @@ pub struct LeadingRelay<'a> {
 /// events they have applied.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 
+/// How often a relay that is not leading (or stopped) tries to take the lead.
+const LEAD_RETRY: Schedule = Schedule::constant(Duration::from_millis(500));
+
 impl Relay {
     /// `wake` is signalled by appends in this process (see `EventStore::appended_signal`).
     pub fn new(connect: PgConnectOptions, bus: Bus, wake: Arc<Notify>, config: RelayConfig) -> Self {
@@ -122,7 +126,7 @@ impl Relay {
             }
             tokio::select! {
                 _ = cancel.cancelled() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = tokio::time::sleep(LEAD_RETRY.delay(1).unwrap_or_default()) => {}
             }
         }
     }
