@@ -147,3 +147,51 @@ async fn hostile_answers_are_recorded_safely_and_other_tenants_are_delivered_onc
     eprintln!("dispatcher peak RSS: {peak} KiB");
     assert!(peak < 64 * 1024, "dispatcher peak RSS {peak} KiB");
 }
+
+/// A receiver that answers 200 and then stalls its body has the message delivered: the status
+/// counts, and only the excerpt is cut short by the attempt's time limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2xx_whose_body_stalls_counts_as_delivered() {
+    use gangway_e2e::dispatch::{dispatcher_config, spawn_dispatcher};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/stall", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 64 * 1024];
+                let _ = socket.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nok";
+                let _ = socket.write_all(head.as_bytes()).await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+        }
+    });
+    let env = TestEnv::new().await;
+    let api = TestApi::spawn(&env).await;
+    let (org, key) = api.create_org("Stalling Co").await;
+    let org = OrganizationId::from_uuid(org.parse().unwrap());
+    let endpoint = create_endpoint(
+        &api,
+        org,
+        &url,
+        &["onboarding_link.expired"],
+        None,
+        "stall-secret-12345",
+    )
+    .await;
+    let mut config = dispatcher_config(&env);
+    config.attempt_timeout_ms = 500;
+    let _dispatcher = spawn_dispatcher(config).await;
+    expired_links(&api, org, 1).await;
+    let path = format!("/v1/webhooks/{endpoint}/messages?status=delivered");
+    wait_until(
+        "the message recorded as delivered",
+        Duration::from_secs(15),
+        || async {
+            let (_, delivered) = api.call(Method::GET, &path, &key, None).await;
+            delivered["pagination"]["total"] == 1
+        },
+    )
+    .await;
+}

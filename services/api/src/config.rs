@@ -112,19 +112,17 @@ impl ApiConfig {
         if self.webhook_allow_http == Some(true) {
             problems.push("GANGWAY_WEBHOOK_ALLOW_HTTP=true is for development only".into());
         }
+        if self.webhook_allow_private {
+            problems.push("GANGWAY_WEBHOOK_ALLOW_PRIVATE=true is for development only".into());
+        }
         if self.meta.app_id.is_empty() {
             problems.push(
                 "GANGWAY_META_APP_ID, GANGWAY_META_APP_SECRET and GANGWAY_META_CONFIG_ID are not set: the meta sandbox is for development only".into(),
             );
         }
         gangway_config::require_production_settings(self.environment, problems)?;
-        // Malformed keys are refused everywhere, saying which entry without showing it.
-        let keys = self.encryption_keys.expose();
-        if !keys.trim().is_empty() {
-            gangway_vault::Keyring::parse(keys, &self.encryption_key_id)
-                .map_err(|e| gangway_config::StartupError(format!("GANGWAY_ENCRYPTION_KEYS: {e}")))?;
-        }
-        Ok(())
+        gangway_vault::check_key_settings(self.encryption_keys.expose(), &self.encryption_key_id)
+            .map_err(gangway_config::StartupError)
     }
 
     /// The admin token `/admin/*` wants: the configured one, or in development the development

@@ -124,6 +124,7 @@ impl FromRequestParts<AppState> for Tenant {
         if let Some(org) = state.verified_keys.get(&presented) {
             return Ok(Tenant(org));
         }
+        let generation = state.verified_keys.generation();
         let candidates: Vec<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
             "SELECT id, organization_id, key_hash FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
         )
@@ -135,12 +136,18 @@ impl FromRequestParts<AppState> for Tenant {
             .find(|(_, _, stored)| bool::from(stored.as_slice().ct_eq(presented.as_slice())))
             .map(|(id, org, _)| (ApiKeyId::from_uuid(id), OrganizationId::from_uuid(org)))
             .ok_or(ApiError::Unauthorized)?;
-        // Once per verification, so at most once a minute per key and process.
-        sqlx::query("UPDATE api_keys SET last_used_at = now() WHERE id = $1")
-            .bind(key_id.as_uuid())
-            .execute(state.pool())
-            .await?;
-        state.verified_keys.insert(presented, org, key_id);
+        // Once per verification, so at most once a minute per key and process; a key revoked since
+        // the lookup is refused here.
+        let still_live =
+            sqlx::query("UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND revoked_at IS NULL")
+                .bind(key_id.as_uuid())
+                .execute(state.pool())
+                .await?
+                .rows_affected();
+        if still_live == 0 {
+            return Err(ApiError::Unauthorized);
+        }
+        state.verified_keys.insert(presented, org, key_id, generation);
         Ok(Tenant(org))
     }
 }

@@ -36,6 +36,9 @@ impl AppState {
 #[derive(Clone, Default)]
 pub struct VerifiedKeys {
     entries: Arc<RwLock<HashMap<KeyHash, Verified>>>,
+    /// Counts evictions: a key verified while one happened is not cached, since the eviction may
+    /// have been for it and come between its lookup and its caching.
+    evictions: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Clone, Copy)]
@@ -59,8 +62,17 @@ impl VerifiedKeys {
             .map(|v| v.org)
     }
 
-    pub fn insert(&self, key_hash: Vec<u8>, org: OrganizationId, key_id: ApiKeyId) {
+    /// Where evictions stand, to pass to [`VerifiedKeys::insert`] for a key about to be looked up.
+    pub fn generation(&self) -> u64 {
+        self.evictions.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Caches a key looked up since `generation`, unless a key was evicted meanwhile.
+    pub fn insert(&self, key_hash: Vec<u8>, org: OrganizationId, key_id: ApiKeyId, generation: u64) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if self.generation() != generation {
+            return;
+        }
         if entries.len() >= Self::MAX_ENTRIES {
             entries.retain(|_, v| v.at.elapsed() < Self::TTL);
             if entries.len() >= Self::MAX_ENTRIES {
@@ -74,6 +86,7 @@ impl VerifiedKeys {
     /// Forgets a revoked key.
     pub fn evict(&self, key_id: ApiKeyId) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        self.evictions.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         entries.retain(|_, v| v.key_id != key_id);
     }
 }

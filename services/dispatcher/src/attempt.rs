@@ -93,26 +93,38 @@ impl Sender {
     }
 
     /// One attempt. Never fails: every outcome is an [`AttemptResult`] to record. Its time limit
-    /// covers everything, the DNS lookup of a new target included.
+    /// covers the DNS lookup of a new target and the request up to the answer's headers; the
+    /// excerpt is read in what remains of it, and a body that stalls costs only the excerpt.
     pub async fn send(&self, delivery: &Delivery, endpoint: &Endpoint, keys: &[SigningKey]) -> AttemptResult {
         let attempted_at = Utc::now();
         let started = Instant::now();
         let attempt = self.attempt(delivery, endpoint, keys, attempted_at);
-        match tokio::time::timeout(self.timeout, attempt).await {
-            Ok(Ok(answer)) => AttemptResult {
-                attempted_at,
-                latency: started.elapsed(),
-                status_code: Some(answer.status),
-                response_excerpt: answer.excerpt,
-                error: None,
-                retry_after: answer.retry_after,
-            },
-            Ok(Err(error)) => failed(attempted_at, started, error),
-            Err(_) => failed(
-                attempted_at,
-                started,
-                format!("no answer within {:?}", self.timeout),
-            ),
+        let response = match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => return failed(attempted_at, started, error),
+            Err(_) => {
+                return failed(
+                    attempted_at,
+                    started,
+                    format!("no answer within {:?}", self.timeout),
+                )
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = matches!(status, 429 | 503)
+            .then(|| response.headers().get(RETRY_AFTER).and_then(parse_retry_after))
+            .flatten();
+        let remaining = self.timeout.saturating_sub(started.elapsed());
+        let excerpt = tokio::time::timeout(remaining, excerpt(response, self.excerpt_bytes))
+            .await
+            .unwrap_or(None);
+        AttemptResult {
+            attempted_at,
+            latency: started.elapsed(),
+            status_code: Some(status),
+            response_excerpt: excerpt,
+            error: None,
+            retry_after,
         }
     }
 
@@ -122,12 +134,12 @@ impl Sender {
         endpoint: &Endpoint,
         keys: &[SigningKey],
         attempted_at: DateTime<Utc>,
-    ) -> Result<Answer, String> {
+    ) -> Result<reqwest::Response, String> {
         let url =
             url::Url::parse(endpoint.url.as_str()).map_err(|_| "the endpoint URL is not valid".to_owned())?;
         let client = self.client(&url).await?;
         let headers = headers(delivery, endpoint, keys, attempted_at)?;
-        let response = client
+        client
             .post(url)
             .headers(headers)
             .body(delivery.body.clone())
@@ -136,24 +148,8 @@ impl Sender {
             .map_err(|error| match error.is_timeout() {
                 true => format!("no answer within {:?}", self.timeout),
                 false => format!("request failed: {}", error.without_url()),
-            })?;
-        let status = response.status().as_u16();
-        let retry_after = matches!(status, 429 | 503)
-            .then(|| response.headers().get(RETRY_AFTER).and_then(parse_retry_after))
-            .flatten();
-        Ok(Answer {
-            status,
-            retry_after,
-            excerpt: excerpt(response, self.excerpt_bytes).await,
-        })
+            })
     }
-}
-
-/// What a receiver answered.
-struct Answer {
-    status: u16,
-    retry_after: Option<Duration>,
-    excerpt: Option<String>,
 }
 
 fn failed(attempted_at: DateTime<Utc>, started: Instant, error: String) -> AttemptResult {

@@ -117,13 +117,11 @@ impl DispatcherConfig {
         if self.allow_http == Some(true) {
             problems.push("GANGWAY_WEBHOOK_ALLOW_HTTP=true is for development only".into());
         }
-        gangway_config::require_production_settings(self.environment, problems)?;
-        // Malformed keys are refused everywhere, saying which entry without showing it.
-        let keys = self.encryption_keys.expose();
-        if !keys.trim().is_empty() {
-            gangway_vault::Keyring::parse(keys, &self.encryption_key_id)
-                .map_err(|e| gangway_config::StartupError(format!("GANGWAY_ENCRYPTION_KEYS: {e}")))?;
+        if self.allow_private {
+            problems.push("GANGWAY_WEBHOOK_ALLOW_PRIVATE=true is for development only".into());
         }
-        Ok(())
+        gangway_config::require_production_settings(self.environment, problems)?;
+        gangway_vault::check_key_settings(self.encryption_keys.expose(), &self.encryption_key_id)
+            .map_err(gangway_config::StartupError)
     }
 }

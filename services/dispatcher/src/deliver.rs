@@ -13,7 +13,7 @@ use crate::schedule::RetrySchedule;
 use chrono::{SubsecRound, Utc};
 use gangway_domain::catalog::EventType;
 use gangway_domain::webhook::{Endpoint, EndpointCommand, EndpointEvent};
-use gangway_domain::{Aggregate, EndpointId, MessageId, OrganizationId};
+use gangway_domain::{Aggregate, DomainError, EndpointId, MessageId, OrganizationId};
 use gangway_event_store::{load, EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamRef};
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -371,10 +371,11 @@ impl Deliverer {
         let disable = EndpointCommand::Disable {
             reason: reason.into(),
         };
-        let events = Endpoint::decide(Some(&current.state), &disable)?;
-        if events.is_empty() {
-            return Ok(()); // already disabled, or deleted
-        }
+        let events = match Endpoint::decide(Some(&current.state), &disable) {
+            Ok(events) if !events.is_empty() => events,
+            Ok(_) | Err(DomainError::NotFound(_)) => return Ok(()), // already disabled, or deleted
+            Err(other) => return Err(other.into()),
+        };
         tracing::warn!(endpoint = %id, reason, "disabling webhook endpoint");
         let meta = EventMetadata {
             organization_id: org,

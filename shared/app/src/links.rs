@@ -3,7 +3,7 @@ use crate::{decide, execute, load, lock_entity, metadata, now, App, AppError, Lo
 use gangway_domain::customer::{Customer, CustomerCommand, CustomerCreated};
 use gangway_domain::link::{Link, LinkCommand, LinkRequest, LinkStatus};
 use gangway_domain::values::WebhookSecret;
-use gangway_domain::{CustomerId, LinkId, OrganizationId};
+use gangway_domain::{Aggregate, CustomerId, LinkId, OrganizationId, SecretRef};
 use gangway_event_store::{AppendTransaction, EventMetadata, StoreError, StreamAppend};
 use uuid::Uuid;
 
@@ -45,6 +45,10 @@ fn retry_on_conflict<T>(result: Result<T, StoreError>) -> Result<Outcome<T>, App
 /// version serialises concurrent creations for one customer; the loser retries.
 #[tracing::instrument(skip_all, fields(org = %org))]
 pub async fn create_link(app: &App, org: OrganizationId, request: NewLink) -> Result<Link, AppError> {
+    // The rules between fields first, before any lock or lookup: an invalid request costs nothing.
+    let mut probe = request.request.clone();
+    probe.webhook_secret_ref = request.webhook_secret.as_ref().map(|_| SecretRef::new());
+    Link::decide(None, &LinkCommand::Create(Box::new(probe)))?;
     for _ in 0..MAX_ATTEMPTS {
         if let Outcome::Done(link) = try_create_link(app, org, &request).await? {
             return Ok(link);

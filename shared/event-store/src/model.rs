@@ -49,7 +49,10 @@ impl NewEvent {
         event: &E,
         metadata: EventMetadata,
     ) -> Result<Self, gangway_domain::EventCodecError> {
-        let (event_type, payload) = event.encode()?;
+        let (event_type, mut payload) = event.encode()?;
+        // Text from outside that no check caught (Meta's error messages, names) must not make
+        // the append fail: Postgres cannot store U+0000.
+        gangway_domain::text::replace_nul(&mut payload);
         Ok(Self {
             event_id: Uuid::now_v7(),
             schema_version: E::schema_version(&event_type),

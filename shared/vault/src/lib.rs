@@ -65,6 +65,17 @@ impl fmt::Debug for Keyring {
     }
 }
 
+/// Refuses malformed key settings, in every environment, saying which entry is wrong without
+/// showing it (it may be key material). Empty settings are the environment's business.
+pub fn check_key_settings(keys: &str, active: &str) -> Result<(), String> {
+    if keys.trim().is_empty() {
+        return Ok(());
+    }
+    Keyring::parse(keys, active)
+        .map(|_| ())
+        .map_err(|e| format!("GANGWAY_ENCRYPTION_KEYS: {e}"))
+}
+
 /// A key id: `[A-Za-z0-9_-]+`.
 fn is_key_id(id: &str) -> bool {
     !id.is_empty()

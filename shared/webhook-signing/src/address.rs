@@ -89,6 +89,10 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
     if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return embedded(12);
     }
+    // SIIT's IPv4-translated ::ffff:0:a.b.c.d.
+    if segments[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        return embedded(12);
+    }
     // The deprecated IPv4-compatible ::a.b.c.d (but :: and ::1 themselves, below).
     if segments[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback() {
         return embedded(12);
@@ -101,7 +105,7 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
         || segments[..4] == [0x0100, 0, 0, 0]
         || segments[0] == 0x2001 && segments[1] < 0x0200
         || segments[..2] == [0x2001, 0x0db8]
-        || segments[0] & 0xfff0 == 0x3ff0
+        || segments[0] == 0x3fff && segments[1] & 0xf000 == 0
         || segments[0] == 0x5f00;
     if reserved {
         return AddressClass::Reserved;
@@ -144,6 +148,7 @@ mod tests {
                 "2001:1ff::1",
                 "2001:db8::1",
                 "3fff::1",
+                "3fff:fff::1",
                 "5f00::1",
             ],
         );
@@ -153,6 +158,7 @@ mod tests {
         assert_eq!(class_of("2002:a9fe:a9fe::1"), AddressClass::LinkLocal);
         assert_eq!(class_of("2002:7f00:1::1"), AddressClass::Loopback);
         assert_eq!(class_of("2002:5db8:d822::1"), AddressClass::Public);
+        assert_eq!(class_of("::ffff:0:a9fe:a9fe"), AddressClass::LinkLocal);
         // Neighbours of the ranges stay public.
         assert_all(
             AddressClass::Public,
