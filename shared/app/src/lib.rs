@@ -100,6 +100,20 @@ impl<A: Aggregate> Decided<A> {
         };
         A::evolve_all(before, &self.events, &header)
     }
+
+    /// The loaded entity after the events, at the version they were appended at.
+    pub fn loaded_after(
+        &self,
+        loaded: Loaded<A>,
+        id: A::Id,
+        meta: &EventMetadata,
+    ) -> Result<Loaded<A>, AppError> {
+        let version = loaded.version + self.events.len() as i64;
+        let state = self
+            .state_after(Some(loaded.state), id, meta)
+            .ok_or_else(|| anyhow::anyhow!("an event ended the {}", A::NAME))?;
+        Ok(Loaded { state, version })
+    }
 }
 
 /// Decides `command` on the entity `id` as loaded (`None`: it does not exist yet).

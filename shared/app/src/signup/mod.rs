@@ -8,9 +8,9 @@ mod link_endpoint;
 mod provision;
 
 use crate::{decide, load_any, lock_entity, metadata, now, App, AppError, Decided, Loaded, MAX_ATTEMPTS};
-use gangway_domain::link::{Link, LinkCommand, LinkEvent};
+use gangway_domain::link::{Link, LinkCommand};
 use gangway_domain::signup::{LinkCompletion, SignupCallback, Usability};
-use gangway_domain::{Aggregate, DomainError, EventHeader, FailureCode, LinkId, RuleViolation};
+use gangway_domain::{Aggregate, DomainError, FailureCode, LinkId, RuleViolation};
 use gangway_event_store::{EventMetadata, StoreError, StreamAppend};
 use uuid::Uuid;
 
@@ -56,7 +56,7 @@ pub async fn open_link(app: &App, id: LinkId) -> Result<Option<Link>, AppError> 
         Ok(()) | Err(StoreError::Conflict { .. }) => {}
         Err(other) => return Err(other.into()),
     }
-    Ok(Some(after(loaded, &opened.events, &meta)?.state))
+    Ok(Some(opened.loaded_after(loaded, id, &meta)?.state))
 }
 
 /// Handles one callback. `Ok(None)` when there is no such link (or it was deleted).
@@ -142,7 +142,7 @@ async fn begin_attempt(app: &App, id: LinkId, report: &SignupCallback) -> Result
             tx.append_all(begun.append.clone().into_iter().collect()).await?;
             tx.commit().await?;
             Ok(Begun::Started(Attempt {
-                link: after(loaded, &begun.events, &meta)?,
+                link: begun.loaded_after(loaded, id, &meta)?,
                 meta,
             }))
         }
@@ -158,21 +158,6 @@ async fn begin_attempt(app: &App, id: LinkId, report: &SignupCallback) -> Result
         Err(DomainError::NotFound(_)) => Ok(Begun::Gone),
         Err(other) => Err(other.into()),
     }
-}
-
-/// The link after events appended at its loaded version.
-fn after(loaded: Loaded<Link>, events: &[LinkEvent], meta: &EventMetadata) -> Result<Loaded<Link>, AppError> {
-    let header = EventHeader {
-        id: loaded.state.id,
-        organization_id: loaded.state.organization_id,
-        occurred_at: meta.occurred_at,
-    };
-    let state = Link::evolve_all(Some(loaded.state), events, &header)
-        .ok_or_else(|| anyhow::anyhow!("a link stopped being a link"))?;
-    Ok(Loaded {
-        state,
-        version: loaded.version + events.len() as i64,
-    })
 }
 
 /// The events that complete an attempt, beyond the link's own `completed`.
@@ -201,7 +186,7 @@ impl Attempt {
     pub async fn record(&mut self, app: &App, command: LinkCommand) -> Result<(), AppError> {
         let decided = self.decide(&command)?;
         app.append(decided.append.clone()).await?;
-        self.link = after(self.link.clone(), &decided.events, &self.meta)?;
+        self.link = decided.loaded_after(self.link.clone(), self.link.state.id, &self.meta)?;
         Ok(())
     }
 
@@ -238,7 +223,8 @@ impl Attempt {
             match tx.append_all(appends).await {
                 Ok(_) => {
                     tx.commit().await?;
-                    let link = after(self.link, &completed.events, &self.meta)?.state;
+                    let id = self.link.state.id;
+                    let link = completed.loaded_after(self.link, id, &self.meta)?.state;
                     return Ok((link, CallbackOutcome::Completed(Box::new(finish.completion))));
                 }
                 // A shared endpoint can change without the link's lock (the dispatcher disabling
@@ -274,7 +260,8 @@ impl Attempt {
             Err(StoreError::Conflict { .. }) => return self.lost_race(app).await,
             Err(other) => return Err(other.into()),
         }
-        let link = after(self.link, &failed.events, &self.meta)?.state;
+        let id = self.link.state.id;
+        let link = failed.loaded_after(self.link, id, &self.meta)?.state;
         Ok((link, CallbackOutcome::Failed { code, message }))
     }
 

@@ -36,15 +36,16 @@ fn link_id(raw: &str) -> Option<LinkId> {
     Uuid::parse_str(raw).ok().map(LinkId::from_uuid)
 }
 
-/// A callback no browser would send: a page saying the session is not valid.
-fn unreadable() -> Response {
+/// A callback that cannot be this person's session (a forged `state`, text no browser sends):
+/// a page saying so.
+fn invalid_session(code: &str) -> Response {
     let t = page::words(None);
     page::message(
         StatusCode::BAD_REQUEST,
         None,
         t.invalid_session,
         t.invalid_session,
-        "invalid_request",
+        code,
     )
 }
 
@@ -225,7 +226,7 @@ async fn callback(
         serde_urlencoded::from_bytes(&body).map_err(|e| e.to_string())
     };
     match form {
-        Ok(form) if form.holds_nul() => unreadable(),
+        Ok(form) if form.holds_nul() => invalid_session("invalid_request"),
         Ok(form) => finish(&state, id, form.into_input(None)).await,
         Err(error) => {
             ApiError::MalformedJson(format!("the callback body is not readable: {error}")).into_response()
@@ -260,7 +261,7 @@ async fn full_page_return(
         ..Default::default()
     };
     if form.holds_nul() {
-        return unreadable();
+        return invalid_session("invalid_request");
     }
     let redirect_uri = format!("{}/signup/{id}/return", state.config.public_url());
     finish(&state, id, form.into_input(Some(redirect_uri))).await
@@ -288,16 +289,7 @@ async fn finish(state: &AppState, id: LinkId, input: CallbackInput) -> Response 
             }
         }
         Ok(None) => not_found(),
-        Err(AppError::Validation(error)) if error.field == "state" => {
-            let t = page::words(None);
-            page::message(
-                StatusCode::BAD_REQUEST,
-                None,
-                t.invalid_session,
-                t.invalid_session,
-                "invalid_state",
-            )
-        }
+        Err(AppError::Validation(error)) if error.field == "state" => invalid_session("invalid_state"),
         Err(error) => unavailable(error),
     }
 }
