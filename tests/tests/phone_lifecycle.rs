@@ -418,6 +418,89 @@ async fn a_disconnected_number_comes_back_through_a_reconnect_link_in_the_browse
     signup.browser.close().await
 }
 
+/// The webhooks of `event` at `path`, once there are `count` of them.
+async fn wait_for_event(receiver: &Receiver, path: &str, event: &str, count: usize) -> Vec<Value> {
+    let of_event = || -> Vec<Value> {
+        receiver
+            .received_at(path)
+            .iter()
+            .map(|r| r.json())
+            .filter(|h| h["event"] == event)
+            .collect()
+    };
+    wait_until(&format!("{count} {event} at {path}"), WAIT, || async {
+        of_event().len() >= count
+    })
+    .await;
+    of_event()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_belongs_to_the_organization_that_connected_it_last() {
+    let world = SignupWorld::new().await;
+    let events = ["phone_number.disconnected", "message.received"];
+    let (receiver, _dispatcher) = hooks_for(&world, &events).await;
+    let (_, other_key) = world.api.create_org("Second Platform").await;
+    subscribe(&world, &other_key, &receiver, "/other", &events).await;
+    let phone_here = connect(&world, "cus_moving").await;
+
+    // The same number onboarded through the other organization: Meta still holds the PIN it was
+    // registered with, so the move works only if the PIN belongs to the number.
+    let (status, created) = world
+        .api
+        .create_link(
+            &other_key,
+            json!({ "externalId": "cus_moving", "redirectUrl": "https://other.example.com/done" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let landing = world.finish(created["data"]["id"].as_str().expect("id")).await;
+    assert_eq!(landing.params["status"], "success", "{landing:?}");
+    let phone_there = landing.params["phone_number_id"].clone();
+
+    let moved = wait_for_event(&receiver, "/hooks", "phone_number.disconnected", 1).await;
+    assert_eq!(moved[0]["data"]["phoneNumberId"], phone_here.as_str());
+    assert_eq!(moved[0]["data"]["reason"], "connected_elsewhere", "{}", moved[0]);
+    let read = phone(&world, &phone_here).await;
+    assert_eq!(read["status"], "disconnected", "{read}");
+    assert_eq!(read["disconnection"]["reason"], "connected_elsewhere");
+
+    let text = json!({ "kind": "message", "phone_number_id": COFFEE_PHONE, "text": "where now?" });
+    meta_sends(&world, text).await;
+    let received = wait_for_event(&receiver, "/other", "message.received", 1).await;
+    assert_eq!(received[0]["data"]["phoneNumberId"], phone_there.as_str());
+
+    // Reconnected where it was first: the later connection wins again.
+    let back = world
+        .link(json!({ "externalId": "cus_moving", "reconnectPhoneNumberId": phone_here }))
+        .await;
+    let landing = world.finish(&back).await;
+    assert_eq!(landing.params["status"], "success", "{landing:?}");
+    let moved = wait_for_event(&receiver, "/other", "phone_number.disconnected", 1).await;
+    assert_eq!(moved[0]["data"]["phoneNumberId"], phone_there.as_str());
+    assert_eq!(moved[0]["data"]["reason"], "connected_elsewhere");
+    let text = json!({ "kind": "message", "phone_number_id": COFFEE_PHONE, "text": "and back" });
+    meta_sends(&world, text).await;
+    let received = wait_for_event(&receiver, "/hooks", "message.received", 1).await;
+    assert_eq!(received[0]["data"]["message"]["text"]["body"], "and back");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let bodies = |path: &str| -> Vec<Value> {
+        receiver
+            .received_at(path)
+            .iter()
+            .map(|r| r.json())
+            .filter(|h| h["event"] == "message.received")
+            .map(|h| h["data"]["message"]["text"]["body"].clone())
+            .collect()
+    };
+    assert_eq!(
+        bodies("/hooks"),
+        [json!("and back")],
+        "each message reaches one organization"
+    );
+    assert_eq!(bodies("/other"), [json!("where now?")]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_of_metas_notifications_are_kept_only_for_their_retention() {
     let env = gangway_testkit::TestEnv::new().await;

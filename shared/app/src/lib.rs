@@ -73,6 +73,15 @@ pub async fn lock_entity(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<(), 
     Ok(())
 }
 
+/// Takes a transaction-scoped lock on something that is not an entity (e.g. a Meta number).
+pub async fn lock_name(conn: &mut sqlx::PgConnection, name: &str) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(name)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Metadata for the events of one command: they share a correlation id.
 pub fn metadata(org: OrganizationId, correlation_id: Uuid, now: DateTime<Utc>) -> EventMetadata {
     EventMetadata {

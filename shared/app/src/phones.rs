@@ -1,7 +1,7 @@
 //! What Meta's webhooks change: connected numbers (disconnections, quality, names, account
 //! notes) and the message traffic relayed to the owning organization.
 
-use crate::{decide, load, lock_entity, metadata, new_event, now, App, AppError, MAX_ATTEMPTS};
+use crate::{decide, load, lock_entity, lock_name, metadata, new_event, now, App, AppError, MAX_ATTEMPTS};
 use gangway_domain::message::{MessageEvent, MessagePhone};
 use gangway_domain::phone::{e164, DisconnectReason, Disconnection, Phone, PhoneCommand};
 use gangway_domain::{OrganizationId, PhoneId, StreamEvent};
@@ -97,6 +97,41 @@ async fn phones_where(
         .into_iter()
         .map(|(org, phone)| (OrganizationId::from_uuid(org), PhoneId::from_uuid(phone)))
         .collect())
+}
+
+/// A number belongs to one organization at a time: when `keep` is connected with
+/// `meta_phone_number_id`, every other phone of that number (in any organization) is disconnected
+/// as `connected_elsewhere`, in the caller's transaction. The number's lock makes two connections
+/// of the same number take turns, so the later one always wins.
+pub(crate) async fn disconnect_elsewhere(
+    tx: &mut AppendTransaction,
+    meta_phone_number_id: &str,
+    keep: PhoneId,
+) -> Result<Vec<StreamAppend>, AppError> {
+    lock_name(
+        tx.connection(),
+        &format!("meta-phone-number:{meta_phone_number_id}"),
+    )
+    .await?;
+    let moved = PhoneCommand::Disconnect(Disconnection {
+        reason: DisconnectReason::ConnectedElsewhere,
+        detail: None,
+        initiated_by: None,
+    });
+    let at = now();
+    let mut appends = Vec::new();
+    for (org, id) in phones_where(tx.connection(), "meta_phone_number_id", meta_phone_number_id).await? {
+        if id == keep {
+            continue;
+        }
+        lock_entity(tx.connection(), id.as_uuid()).await?;
+        let Some(loaded) = load::<Phone>(&mut *tx.connection(), org, id).await? else {
+            continue;
+        };
+        let meta = metadata(org, Uuid::now_v7(), at);
+        appends.extend(decide(Some(&loaded), id, &moved, &meta)?.append);
+    }
+    Ok(appends)
 }
 
 async fn phone_changes(tx: &mut AppendTransaction, update: &Update) -> Result<Vec<StreamAppend>, AppError> {

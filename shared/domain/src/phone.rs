@@ -86,6 +86,9 @@ pub enum DisconnectReason {
     AccountDisabled,
     /// Meta no longer accepts the token (revoked, expired or stripped of its scopes).
     TokenInvalid,
+    /// The number completed onboarding in another organization of this deployment: a number
+    /// belongs to one organization at a time, and the later connection wins.
+    ConnectedElsewhere,
 }
 
 impl DisconnectReason {
@@ -96,6 +99,7 @@ impl DisconnectReason {
             Self::AccountDeleted => "account_deleted",
             Self::AccountDisabled => "account_disabled",
             Self::TokenInvalid => "token_invalid",
+            Self::ConnectedElsewhere => "connected_elsewhere",
         }
     }
 }

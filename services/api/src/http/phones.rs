@@ -59,7 +59,8 @@ pub struct PhoneResponse {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DisconnectionResponse {
-    /// partner_removed, app_uninstalled, account_deleted, account_disabled or token_invalid.
+    /// partner_removed, app_uninstalled, account_deleted, account_disabled, token_invalid or
+    /// connected_elsewhere.
     pub reason: &'static str,
     /// Meta's words, e.g. ACCOUNT_DISCONNECTED, or what the health check found.
     pub detail: Option<String>,

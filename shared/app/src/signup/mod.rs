@@ -195,6 +195,12 @@ impl Attempt {
         let link = &self.link.state;
         for _ in 0..MAX_ATTEMPTS {
             let mut tx = app.store.begin().await?;
+            let moved = crate::phones::disconnect_elsewhere(
+                &mut tx,
+                &finish.completion.phone_number_id,
+                finish.completion.phone_id,
+            )
+            .await?;
             if let Some((meta_phone_id, phone_id)) = &finish.claim {
                 sqlx::query(
                     "INSERT INTO phone_number_ids (organization_id, meta_phone_number_id, phone_id, meta_waba_id) \
@@ -219,6 +225,7 @@ impl Attempt {
                 .into_iter()
                 .chain(completed.append.clone())
                 .chain([finish.phone.clone()])
+                .chain(moved)
                 .collect();
             match tx.append_all(appends).await {
                 Ok(_) => {

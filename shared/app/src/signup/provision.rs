@@ -345,33 +345,33 @@ struct Pin {
     kept_before: bool,
 }
 
-/// The PIN to register `meta_phone_number_id` with: the one chosen for it before, or a new one,
-/// kept in the vault before Meta ever sees it.
+/// The PIN to register `meta_phone_number_id` with: the one chosen for the number before (in any
+/// organization: Meta keeps one two-step PIN per number), or a new one, kept in the vault before
+/// Meta ever sees it.
 async fn registration_pin(
     app: &App,
     org: OrganizationId,
     meta_phone_number_id: &str,
 ) -> Result<(SecretRef, Pin), AppError> {
-    let known: Option<uuid::Uuid> = sqlx::query_scalar(
-        "SELECT pin_ref FROM registration_pins WHERE organization_id = $1 AND meta_phone_number_id = $2",
+    let known: Option<(uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
+        "SELECT pin_ref, organization_id FROM registration_pins WHERE meta_phone_number_id = $1",
     )
-    .bind(org.as_uuid())
     .bind(meta_phone_number_id)
     .fetch_optional(app.pool())
     .await?;
-    let pin_ref = match known {
-        Some(known) => SecretRef::from_uuid(known),
+    let (pin_ref, owner) = match known {
+        Some((pin_ref, owner)) => (SecretRef::from_uuid(pin_ref), OrganizationId::from_uuid(owner)),
         None => {
             let pin = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
             let mut tx = app.pool().begin().await?;
             let stored = app.vault.store(&mut *tx, org, "registration_pin", &pin).await?;
             // Two attempts racing for a new number agree on whichever PIN was kept first.
-            let kept: uuid::Uuid = sqlx::query_scalar(
+            let (kept, owner): (uuid::Uuid, uuid::Uuid) = sqlx::query_as(
                 "INSERT INTO registration_pins (organization_id, meta_phone_number_id, pin_ref) \
                  VALUES ($1, $2, $3) \
-                 ON CONFLICT (organization_id, meta_phone_number_id) \
-                 DO UPDATE SET organization_id = EXCLUDED.organization_id \
-                 RETURNING pin_ref",
+                 ON CONFLICT (meta_phone_number_id) \
+                 DO UPDATE SET meta_phone_number_id = EXCLUDED.meta_phone_number_id \
+                 RETURNING pin_ref, organization_id",
             )
             .bind(org.as_uuid())
             .bind(meta_phone_number_id)
@@ -379,10 +379,10 @@ async fn registration_pin(
             .fetch_one(&mut *tx)
             .await?;
             tx.commit().await?;
-            SecretRef::from_uuid(kept)
+            (SecretRef::from_uuid(kept), OrganizationId::from_uuid(owner))
         }
     };
-    let digits = app.vault.reveal(app.pool(), org, pin_ref).await?;
+    let digits = app.vault.reveal(app.pool(), owner, pin_ref).await?;
     Ok((
         pin_ref,
         Pin {
