@@ -4,6 +4,7 @@
 //! active key. Long work shows a progress bar on a terminal (on stderr); results go to stdout.
 
 mod compare;
+mod dead_letters;
 mod progress;
 mod redeliver;
 mod republish;
@@ -97,6 +98,11 @@ pub enum Command {
         /// Secrets re-encrypted per transaction.
         #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(i64).range(1..=10_000))]
         batch_size: i64,
+    },
+    /// Events the projector or the dispatcher could not process (dead letters), and retries.
+    DeadLetters {
+        #[command(subcommand)]
+        command: dead_letters::DeadLettersCommand,
     },
     /// Show an onboarding link: its current state and its full event history.
     Link {
@@ -239,6 +245,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::RotateKey { keys, batch_size } => {
             let vault = rotate::vault(&keys)?;
             return rotate::run(&pool(&cli.infra).await?, &vault, batch_size).await;
+        }
+        Command::DeadLetters { command } => {
+            if !dead_letters::run(&pool(&cli.infra).await?, command).await? {
+                return Ok(Outcome::NeedsAttention);
+            }
         }
         Command::Link {
             command: ShowCommand::Show { id },

@@ -15,6 +15,10 @@ pub struct DispatcherConfig {
     /// Durable consumer name; replicas with the same name share the work.
     #[arg(long, env = "GANGWAY_DISPATCHER_CONSUMER", default_value = "dispatcher")]
     pub consumer: String,
+    /// Deliveries of an event that fails the same way each time before it is set aside as a dead
+    /// letter (`gangway dead-letters`); later events of its stream wait behind it.
+    #[arg(long, env = "GANGWAY_MAX_DELIVERIES", default_value_t = gangway_dead_letters::DEFAULT_MAX_DELIVERIES)]
+    pub max_deliveries: u64,
     /// The same keys as the api's, to read webhook secrets.
     #[arg(
         long,

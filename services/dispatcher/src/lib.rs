@@ -25,6 +25,7 @@ use deliver::{Deliverer, DeliveryConfig};
 use futures::StreamExt;
 use gangway_bus::{decode_event, Bus, BusNames};
 use gangway_config::Environment;
+use gangway_dead_letters::DeadLetters;
 use gangway_event_store::EventStore;
 use gangway_event_store::RecordedEvent;
 use gangway_vault::{Keyring, Vault};
@@ -45,6 +46,7 @@ pub struct Dispatcher {
     consumer: String,
     deliverer: Arc<Deliverer>,
     retention: Retention,
+    dead_letters: DeadLetters,
 }
 
 impl Dispatcher {
@@ -95,9 +97,16 @@ impl Dispatcher {
             Keys::new(pool.clone(), Vault::new(keyring)),
             delivery,
         );
+        let dead_letters = DeadLetters::new(
+            pool.clone(),
+            config.consumer.clone(),
+            "dispatcher",
+            config.max_deliveries,
+        );
         Ok(Self {
             pool,
             bus,
+            dead_letters,
             retention: config.retention(),
             consumer: config.consumer,
             deliverer: Arc::new(deliverer),
@@ -109,6 +118,21 @@ impl Dispatcher {
         tracing::info!(consumer = %self.consumer, "dispatcher running");
         let delivering = tokio::spawn(self.deliverer.clone().run(cancel.clone()));
         let sweeping = tokio::spawn(retention::run(self.pool.clone(), self.retention, cancel.clone()));
+        let retries = tokio::spawn({
+            let (dead_letters, pool, deliverer) = (
+                self.dead_letters.clone(),
+                self.pool.clone(),
+                self.deliverer.clone(),
+            );
+            let cancel = cancel.clone();
+            async move {
+                let handle = |event: RecordedEvent| {
+                    let (pool, deliverer) = (pool.clone(), deliverer.clone());
+                    async move { ingest(&pool, &deliverer, std::slice::from_ref(&event)).await }
+                };
+                dead_letters.run_retries(handle, RETRY_POLL, cancel).await
+            }
+        });
         while !cancel.is_cancelled() {
             if let Err(error) = self.consume(&cancel).await {
                 tracing::warn!(
@@ -121,7 +145,7 @@ impl Dispatcher {
                 }
             }
         }
-        let _ = tokio::join!(delivering, sweeping);
+        let _ = tokio::join!(delivering, sweeping, retries);
     }
 
     async fn consume(&self, cancel: &CancellationToken) -> anyhow::Result<()> {
@@ -156,7 +180,8 @@ impl Dispatcher {
     }
 
     /// Records the messages of `received` and acknowledges them; if the batch cannot be recorded
-    /// together, each event is tried on its own, so one that fails holds back only itself.
+    /// together, each event is tried on its own, so one that fails holds back only itself. An
+    /// event whose stream has a dead letter is held behind it.
     async fn process(&self, received: Vec<jetstream::Message>) {
         let mut decoded = Vec::with_capacity(received.len());
         for message in received {
@@ -168,9 +193,19 @@ impl Dispatcher {
                 }
             }
         }
+        let decoded = match self.without_held(decoded).await {
+            Ok(decoded) => decoded,
+            Err((error, decoded)) => {
+                tracing::warn!(%error, "checking for dead letters failed; will be redelivered");
+                for (message, _) in decoded {
+                    ack(&message, AckKind::Nak(Some(NAK_DELAY))).await;
+                }
+                return;
+            }
+        };
         if decoded.len() > 1 {
             let events: Vec<_> = decoded.iter().map(|(_, e)| e.clone()).collect();
-            match self.ingest(&events).await {
+            match ingest(&self.pool, &self.deliverer, &events).await {
                 Ok(()) => {
                     for (message, _) in &decoded {
                         ack(message, AckKind::Ack).await;
@@ -186,37 +221,97 @@ impl Dispatcher {
             }
         }
         for (message, event) in decoded {
-            let kind = match self.ingest(std::slice::from_ref(&event)).await {
+            let kind = match ingest(&self.pool, &self.deliverer, std::slice::from_ref(&event)).await {
                 Ok(()) => AckKind::Ack,
-                Err(error) => {
-                    tracing::warn!(error = format!("{error:#}"), event_id = %event.event_id, "recording webhook messages failed; will be redelivered");
-                    AckKind::Nak(Some(Duration::from_secs(1)))
-                }
+                Err(error) => self.failed(&message, &event, &error).await,
             };
             ack(&message, kind).await;
         }
     }
 
-    /// Records the messages of `events` in one transaction and starts sending those it leased.
-    async fn ingest(&self, events: &[RecordedEvent]) -> anyhow::Result<()> {
-        let deliverer = &self.deliverer;
-        let lease = deliverer.config().lease();
-        let ingested = ingest::ingest_batch(&self.pool, events, lease, |endpoint| {
-            deliverer.reserve(endpoint.id.as_uuid())
-        })
-        .await?;
-        gangway_telemetry::webhooks::recorded(ingested.messages);
-        let handed = ingested.leased.len() as u64;
-        for (delivery, endpoint, reservation) in ingested.leased {
-            deliverer.clone().start(delivery, endpoint, reservation);
+    /// The events of `decoded` that do not wait behind a dead letter (those that do are held and
+    /// acknowledged).
+    async fn without_held(
+        &self,
+        decoded: Vec<Received>,
+    ) -> Result<Vec<Received>, (sqlx::Error, Vec<Received>)> {
+        let streams: Vec<_> = decoded.iter().map(|(_, e)| e.stream_id).collect();
+        let blocked = match self.dead_letters.blocked_streams(&streams).await {
+            Ok(blocked) if blocked.is_empty() => return Ok(decoded),
+            Ok(blocked) => blocked,
+            Err(error) => return Err((error, decoded)),
+        };
+        let mut free = Vec::with_capacity(decoded.len());
+        for (message, event) in decoded {
+            if !blocked.contains(&event.stream_id) {
+                free.push((message, event));
+                continue;
+            }
+            match self.dead_letters.hold(&event).await {
+                Ok(true) => ack(&message, AckKind::Ack).await,
+                Ok(false) => free.push((message, event)),
+                Err(error) => {
+                    tracing::warn!(%error, "holding an event failed; will be redelivered");
+                    ack(&message, AckKind::Nak(Some(NAK_DELAY))).await;
+                }
+            }
         }
-        // The rest waits for a claim.
-        if ingested.messages > handed {
-            deliverer.messages_waiting();
+        Ok(free)
+    }
+
+    /// How to answer JetStream for an event that could not be recorded: again later, or (past the
+    /// delivery limit, for a failure a redelivery cannot fix) set aside as a dead letter.
+    async fn failed(
+        &self,
+        message: &jetstream::Message,
+        event: &RecordedEvent,
+        error: &anyhow::Error,
+    ) -> AckKind {
+        let delivered = message.info().map(|i| i.delivered.max(1) as u64).unwrap_or(1);
+        if self.dead_letters.gives_up(delivered, error.as_ref()) {
+            match self
+                .dead_letters
+                .bury(event, &format!("{error:#}"), delivered)
+                .await
+            {
+                Ok(()) => return AckKind::Ack,
+                Err(bury_error) => {
+                    tracing::warn!(%bury_error, "recording a dead letter failed; will be redelivered");
+                }
+            }
+        } else {
+            tracing::warn!(error = format!("{error:#}"), event_id = %event.event_id, delivered, "recording webhook messages failed; will be redelivered");
         }
-        Ok(())
+        AckKind::Nak(Some(NAK_DELAY))
     }
 }
+
+type Received = (jetstream::Message, RecordedEvent);
+
+/// Records the messages of `events` in one transaction and starts sending those it leased.
+async fn ingest(pool: &PgPool, deliverer: &Arc<Deliverer>, events: &[RecordedEvent]) -> anyhow::Result<()> {
+    let lease = deliverer.config().lease();
+    let ingested = ingest::ingest_batch(pool, events, lease, |endpoint| {
+        deliverer.reserve(endpoint.id.as_uuid())
+    })
+    .await?;
+    gangway_telemetry::webhooks::recorded(ingested.messages);
+    let handed = ingested.leased.len() as u64;
+    for (delivery, endpoint, reservation) in ingested.leased {
+        deliverer.clone().start(delivery, endpoint, reservation);
+    }
+    // The rest waits for a claim.
+    if ingested.messages > handed {
+        deliverer.messages_waiting();
+    }
+    Ok(())
+}
+
+/// How long a failed event waits before JetStream delivers it again.
+const NAK_DELAY: Duration = Duration::from_secs(1);
+
+/// How often the dispatcher looks for dead-letter retries operators asked for.
+const RETRY_POLL: Duration = Duration::from_secs(1);
 
 /// Events recorded in one transaction at most.
 const INGEST_BATCH: usize = 64;

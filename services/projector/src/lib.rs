@@ -1,6 +1,7 @@
 //! The projector process: a durable JetStream consumer that applies each event to the read models
 //! in one transaction together with its checkpoint.
 
+mod health;
 pub mod metrics;
 
 use anyhow::Context;
@@ -9,6 +10,7 @@ use clap::Args;
 use futures::StreamExt;
 use gangway_bus::{decode_event, Bus, BusNames};
 use gangway_config::{InfraConfig, LogConfig};
+use gangway_dead_letters::DeadLetters;
 use gangway_event_store::RecordedEvent;
 use gangway_projections::{apply, save_checkpoint, Applied, ProjectionError};
 use sqlx::PgPool;
@@ -30,6 +32,10 @@ pub struct ProjectorConfig {
     pub metrics_addr: SocketAddr,
     #[command(flatten)]
     pub metrics: gangway_telemetry::MetricsConfig,
+    /// Deliveries of an event that fails the same way each time before it is set aside as a dead
+    /// letter (`gangway dead-letters`); later events of its stream wait behind it.
+    #[arg(long, env = "GANGWAY_MAX_DELIVERIES", default_value_t = gangway_dead_letters::DEFAULT_MAX_DELIVERIES)]
+    pub max_deliveries: u64,
 }
 
 /// Applies events to the read models. `handle` is the step the loop and the tests call.
@@ -37,14 +43,26 @@ pub struct ProjectorConfig {
 pub struct Projector {
     pool: PgPool,
     name: String,
+    dead_letters: DeadLetters,
 }
 
 impl Projector {
     pub fn new(pool: PgPool, name: impl Into<String>) -> Self {
+        Self::with_max_deliveries(pool, name, gangway_dead_letters::DEFAULT_MAX_DELIVERIES)
+    }
+
+    pub fn with_max_deliveries(pool: PgPool, name: impl Into<String>, max_deliveries: u64) -> Self {
+        let name = name.into();
+        let dead_letters = DeadLetters::new(pool.clone(), name.clone(), "projector", max_deliveries);
         Self {
             pool,
-            name: name.into(),
+            name,
+            dead_letters,
         }
+    }
+
+    pub fn dead_letters(&self) -> &DeadLetters {
+        &self.dead_letters
     }
 
     /// Applies one event and records the checkpoint, atomically. A redelivered event is a no-op.
@@ -61,10 +79,30 @@ impl Projector {
         Ok(applied)
     }
 
-    /// Consumes until cancelled, re-subscribing after NATS errors.
+    /// Consumes until cancelled, re-subscribing after NATS errors, and processes the dead-letter
+    /// retries operators ask for.
     pub async fn run(&self, bus: &Bus, cancel: CancellationToken) {
+        let retries = tokio::spawn({
+            let projector = self.clone();
+            let cancel = cancel.clone();
+            async move {
+                let handle = |event: RecordedEvent| {
+                    let projector = projector.clone();
+                    async move { projector.handle(&event, 0).await.map(|_| ()) }
+                };
+                projector
+                    .dead_letters
+                    .run_retries(handle, RETRY_POLL, cancel)
+                    .await
+            }
+        });
+        self.consume_until(bus, &cancel).await;
+        let _ = retries.await;
+    }
+
+    async fn consume_until(&self, bus: &Bus, cancel: &CancellationToken) {
         while !cancel.is_cancelled() {
-            if let Err(error) = self.consume(bus, &cancel).await {
+            if let Err(error) = self.consume(bus, cancel).await {
                 tracing::warn!(
                     error = format!("{error:#}"),
                     "projector consumer failed; retrying"
@@ -107,22 +145,54 @@ impl Projector {
                 return;
             }
         };
+        match self.dead_letters.held_back(&event).await {
+            Ok(false) => {}
+            Ok(true) => return ack(message, AckKind::Ack).await,
+            Err(error) => {
+                tracing::warn!(%error, "checking for dead letters failed; will be redelivered");
+                return ack(message, AckKind::Nak(Some(NAK_DELAY))).await;
+            }
+        }
         let handled = self.handle(&event, sequence).await;
         metrics::observe(
             &event,
             handled.as_ref().ok().copied(),
             metrics::first_delivery(message),
         );
-        let ack = match handled {
+        let delivered = message.info().map(|i| i.delivered.max(1) as u64).unwrap_or(1);
+        let kind = match handled {
             Ok(_) => AckKind::Ack,
+            Err(error) if self.dead_letters.gives_up(delivered, &error) => {
+                match self
+                    .dead_letters
+                    .bury(&event, &error.to_string(), delivered)
+                    .await
+                {
+                    Ok(()) => AckKind::Ack,
+                    Err(bury_error) => {
+                        tracing::warn!(%bury_error, "recording a dead letter failed; will be redelivered");
+                        AckKind::Nak(Some(NAK_DELAY))
+                    }
+                }
+            }
             Err(error) => {
-                tracing::warn!(%error, event_id = %event.event_id, "projection failed; will be redelivered");
-                AckKind::Nak(Some(Duration::from_secs(1)))
+                tracing::warn!(%error, event_id = %event.event_id, delivered, "projection failed; will be redelivered");
+                AckKind::Nak(Some(NAK_DELAY))
             }
         };
-        if let Err(error) = message.ack_with(ack).await {
-            tracing::warn!(%error, "ack failed; the event will be redelivered and skipped");
-        }
+        ack(message, kind).await;
+    }
+}
+
+/// How long a failed event waits before JetStream delivers it again.
+const NAK_DELAY: Duration = Duration::from_secs(1);
+
+/// How often the projector looks for dead-letter retries operators asked for.
+const RETRY_POLL: Duration = Duration::from_secs(1);
+
+async fn ack(message: &jetstream::Message, kind: AckKind) {
+    if let Err(error) = message.ack_with(kind).await {
+        tracing::warn!(%error, "ack failed; the event will be redelivered and skipped");
     }
 }
 
@@ -144,14 +214,17 @@ pub async fn run(config: ProjectorConfig, cancel: CancellationToken) -> anyhow::
     };
     let bus = Bus::connect(&config.infra.nats_url, names).await?;
     tracing::info!(consumer = %config.consumer, "projector running");
-    let serving = metrics_server.spawn(cancel.clone());
     let backlog = tokio::spawn(metrics::refresh_backlog(
         bus.clone(),
         config.consumer.clone(),
         config.metrics.refresh_interval(),
         cancel.clone(),
     ));
-    Projector::new(pool, config.consumer).run(&bus, cancel).await;
+    let projector = Projector::with_max_deliveries(pool, config.consumer, config.max_deliveries);
+    let serving = metrics_server
+        .merge(health::routes(projector.dead_letters().clone()))
+        .spawn(cancel.clone());
+    projector.run(&bus, cancel).await;
     let _ = tokio::join!(serving, backlog);
     Ok(())
 }

@@ -57,3 +57,12 @@ pub async fn read_stream_after(
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     read_stream(db, stream_id, after_version).await
 }
+
+/// The events with these ids, in the order they were appended.
+pub async fn read_events(
+    db: impl PgExecutor<'_>,
+    event_ids: &[Uuid],
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE event_id = ANY($1) ORDER BY position");
+    Ok(sqlx::query_as(&sql).bind(event_ids).fetch_all(db).await?)
+}

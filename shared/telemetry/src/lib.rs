@@ -7,11 +7,12 @@
 //!
 //! Every metric Gangway records is named, described and recorded in this crate, one module per
 //! area, so the catalog reads in one place and the README's list follows it:
-//! [`http`], [`store`], [`projector`], [`funnel`], [`webhooks`].
+//! [`http`], [`store`], [`projector`], [`dead_letters`], [`funnel`], [`webhooks`].
 //!
 //! Labels only ever take values from small fixed sets (event types, outcomes, route templates,
 //! error codes): never an id, which would make a new time series per organization or link.
 
+pub mod dead_letters;
 pub mod funnel;
 #[cfg(feature = "server")]
 pub mod http;
@@ -127,6 +128,7 @@ fn describe() {
     http::describe();
     store::describe();
     projector::describe();
+    dead_letters::describe();
     funnel::describe();
     webhooks::describe();
 }

@@ -82,6 +82,12 @@ impl MetricsServer {
         })
     }
 
+    /// Serves `routes` (e.g. `/readyz`) beside `/metrics`.
+    pub fn merge(mut self, routes: Router) -> Self {
+        self.app = self.app.merge(routes);
+        self
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
