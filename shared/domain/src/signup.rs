@@ -83,10 +83,6 @@ pub struct LinkCompletion {
     pub customer: Option<LinkCustomer>,
 }
 
-/// How long an attempt may run before another may start: longer than any Graph call sequence
-/// with its retries, short enough that a crashed attempt does not block the link for long.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::minutes(2);
-
 /// Whether a link can be used (opened or called back) now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Usability {
@@ -109,19 +105,20 @@ impl Link {
     }
 
     /// Whether a callback may start an attempt: the link is usable and no other attempt is under
-    /// way, so that of many concurrent callbacks exactly one exchanges the code.
-    pub fn begin_attempt(&self, now: DateTime<Utc>) -> Usability {
+    /// way, so that of many concurrent callbacks exactly one exchanges the code. An attempt that
+    /// began `attempt_timeout` ago or earlier is over (its process crashed): it blocks no more.
+    pub fn begin_attempt(&self, now: DateTime<Utc>, attempt_timeout: Duration) -> Usability {
         match self.usability(now) {
-            Usability::Usable if self.attempt_in_progress(now) => {
+            Usability::Usable if self.attempt_in_progress(now, attempt_timeout) => {
                 Usability::Refused(FailureCode::AlreadyUsed)
             }
             other => other,
         }
     }
 
-    fn attempt_in_progress(&self, now: DateTime<Utc>) -> bool {
+    fn attempt_in_progress(&self, now: DateTime<Utc>, attempt_timeout: Duration) -> bool {
         self.attempt_started_at
-            .is_some_and(|started| now < started + ATTEMPT_TIMEOUT)
+            .is_some_and(|started| now < started + attempt_timeout)
     }
 }
 
@@ -131,6 +128,8 @@ mod tests {
     use crate::aggregate::{Aggregate, EventHeader};
     use crate::link::{LinkCommand, LinkCreated, LinkEvent};
     use crate::{LinkId, OrganizationId};
+
+    const TIMEOUT: Duration = Duration::minutes(5);
 
     fn link_after(events: &[LinkEvent], at: DateTime<Utc>) -> Link {
         let spec: LinkCreated = serde_json::from_value(serde_json::json!({
@@ -166,14 +165,14 @@ mod tests {
     #[test]
     fn one_attempt_at_a_time_until_it_ends_or_times_out() {
         let now = Utc::now();
-        assert_eq!(link_after(&[], now).begin_attempt(now), Usability::Usable);
+        assert_eq!(link_after(&[], now).begin_attempt(now, TIMEOUT), Usability::Usable);
         let busy = link_after(&[callback()], now);
         assert_eq!(
-            busy.begin_attempt(now + Duration::seconds(5)),
+            busy.begin_attempt(now + Duration::seconds(5), TIMEOUT),
             Usability::Refused(FailureCode::AlreadyUsed)
         );
         assert_eq!(
-            busy.begin_attempt(now + ATTEMPT_TIMEOUT),
+            busy.begin_attempt(now + TIMEOUT, TIMEOUT),
             Usability::Usable,
             "a crashed attempt stops blocking the link"
         );
@@ -184,7 +183,7 @@ mod tests {
         let now = Utc::now();
         let link = link_after(&[callback(), failed()], now);
         assert_eq!(link.status, LinkStatus::Failed);
-        assert_eq!(link.begin_attempt(now), Usability::Usable);
+        assert_eq!(link.begin_attempt(now, TIMEOUT), Usability::Usable);
         let failure = link.last_failure.as_ref().expect("recorded");
         assert_eq!(failure.step.as_deref(), Some("PHONE_NUMBER_SETUP"));
         let expire = LinkCommand::Expire {
@@ -214,23 +213,23 @@ mod tests {
         }));
         let done = link_after(&[callback(), completed], now);
         assert_eq!(
-            done.begin_attempt(now),
+            done.begin_attempt(now, TIMEOUT),
             Usability::Refused(FailureCode::AlreadyUsed)
         );
         assert!(done.completion.is_some() && done.completed_at.is_some());
         assert_eq!(
-            link_after(&[], now).begin_attempt(now + Duration::days(8)),
+            link_after(&[], now).begin_attempt(now + Duration::days(8), TIMEOUT),
             Usability::Refused(FailureCode::LinkExpired)
         );
         let revoked = LinkEvent::Revoked {
             superseded_by: LinkId::new(),
         };
         assert_eq!(
-            link_after(&[revoked], now).begin_attempt(now),
+            link_after(&[revoked], now).begin_attempt(now, TIMEOUT),
             Usability::Refused(FailureCode::LinkRevoked)
         );
         assert_eq!(
-            link_after(&[LinkEvent::Deleted {}], now).begin_attempt(now),
+            link_after(&[LinkEvent::Deleted {}], now).begin_attempt(now, TIMEOUT),
             Usability::Gone
         );
     }

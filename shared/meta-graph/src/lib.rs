@@ -13,11 +13,12 @@ use serde::de::DeserializeOwned;
 use std::fmt;
 use std::time::Duration;
 
-/// Fields read from a phone number (reference §2).
 /// Phone numbers asked for per page of a WABA's `phone_numbers` edge.
 const PAGE_SIZE: &str = "100";
-/// Pages read at most from one edge: 10,000 numbers, far past what one WABA holds.
-const MAX_PAGES: usize = 100;
+/// Pages read at most from one edge: 500 numbers, far past what one WABA holds. It bounds how
+/// long a signup can spend looking for its number.
+pub const MAX_PAGES: u32 = 5;
+/// Fields read from a phone number (reference §2).
 pub const PHONE_FIELDS: &str =
     "id,display_phone_number,verified_name,code_verification_status,quality_rating,\
 platform_type,name_status,status,account_mode,is_on_biz_app,messaging_limit_tier,health_status";
@@ -77,6 +78,17 @@ impl GraphClient {
             .build()
             .map_err(|e| GraphError::Transport(e.without_url().to_string()))?;
         Ok(Self { http, config })
+    }
+
+    /// The longest a call made once (never retried) can take.
+    pub fn longest_single_call(&self) -> Duration {
+        self.config.timeout
+    }
+
+    /// The longest a call the client retries can take: retries start for up to `max_retry`, and
+    /// the last one may run for the whole `timeout`.
+    pub fn longest_retried_call(&self) -> Duration {
+        self.config.max_retry + self.config.timeout
     }
 
     fn url(&self, path: &str) -> String {

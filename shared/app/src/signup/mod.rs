@@ -135,6 +135,7 @@ async fn begin_attempt(app: &App, id: LinkId, report: &SignupCallback) -> Result
     let begin = LinkCommand::BeginAttempt {
         callback: Box::new(report.clone()),
         now,
+        attempt_timeout: provision::attempt_timeout(&app.graph),
     };
     match Link::decide(Some(&loaded.state), &begin) {
         Ok(_) => {

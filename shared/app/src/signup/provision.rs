@@ -9,8 +9,22 @@ use gangway_domain::signup::LinkCompletion;
 use gangway_domain::values::ConnectionType;
 use gangway_domain::{FailureCode, OrganizationId, PhoneId, SecretRef, WabaId};
 use gangway_meta_graph::model::PhoneNumber;
-use gangway_meta_graph::{GraphError, Token};
+use gangway_meta_graph::{GraphClient, GraphError, Token, MAX_PAGES};
+use std::time::Duration;
 use rand::Rng;
+
+/// Time for the attempt's own writes beside Meta's calls.
+const OWN_WORK: Duration = Duration::from_secs(30);
+
+/// How long an attempt may hold its link before another may start: Meta's side at its slowest,
+/// every retry of every call spent, plus our own writes. The calls are those [`connect`] makes:
+/// the code exchange, the registration and two coexistence syncs once each; `debug_token`, the
+/// WABA subscription and up to `MAX_PAGES` pages of numbers with retries.
+pub fn attempt_timeout(graph: &GraphClient) -> chrono::Duration {
+    let once = graph.longest_single_call() * 4;
+    let retried = graph.longest_retried_call() * (2 + MAX_PAGES);
+    chrono::Duration::from_std(once + retried + OWN_WORK).unwrap_or(chrono::Duration::MAX)
+}
 
 /// Why an attempt failed, as the integrator is told.
 pub type Failure = (FailureCode, String);
@@ -390,4 +404,31 @@ async fn registration_pin(
             kept_before: known.is_some(),
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gangway_meta_graph::GraphConfig;
+
+    fn graph(timeout: u64, max_retry: u64) -> GraphClient {
+        GraphClient::new(GraphConfig {
+            base_url: "http://127.0.0.1:1".into(),
+            api_version: "v25.0".into(),
+            app_id: "1".into(),
+            app_secret: "s".into(),
+            timeout: Duration::from_secs(timeout),
+            max_retry: Duration::from_secs(max_retry),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn an_attempt_outlasts_metas_slowest_answer() {
+        // The defaults (GANGWAY_META_TIMEOUT_SECONDS 10, _MAX_RETRY_SECONDS 20): 4 single calls
+        // of 10 s, 7 retried calls of 30 s, 30 s of our own.
+        assert_eq!(attempt_timeout(&graph(10, 20)), chrono::Duration::seconds(280));
+        // Slower settings make a longer attempt, never one shorter than its calls.
+        assert_eq!(attempt_timeout(&graph(30, 120)), chrono::Duration::seconds(4 * 30 + 7 * 150 + 30));
+    }
 }

@@ -62,6 +62,8 @@ pub enum LinkCommand {
     BeginAttempt {
         callback: Box<SignupCallback>,
         now: DateTime<Utc>,
+        /// How long an attempt may hold the link (see [`Link::begin_attempt`]).
+        attempt_timeout: chrono::Duration,
     },
     RecordTokenExchange {
         token_ref: SecretRef,
@@ -101,7 +103,11 @@ pub(super) fn decide(state: Option<&Link>, command: &LinkCommand) -> Result<Vec<
             LinkStatus::Pending | LinkStatus::Failed => Some(LinkEvent::Deleted {}),
             other => return Err(RuleViolation::LinkNotPending(other.as_str()).into()),
         },
-        LinkCommand::BeginAttempt { callback, now } => match link.begin_attempt(*now) {
+        LinkCommand::BeginAttempt {
+            callback,
+            now,
+            attempt_timeout,
+        } => match link.begin_attempt(*now, *attempt_timeout) {
             Usability::Usable => Some(LinkEvent::CallbackReceived(callback.clone())),
             Usability::Refused(code) => return Err(RuleViolation::LinkUnusable(code).into()),
             Usability::Gone => return Err(DomainError::NotFound(Link::NAME)),
@@ -478,6 +484,7 @@ mod tests {
         let begin = || LinkCommand::BeginAttempt {
             callback: callback.clone(),
             now,
+            attempt_timeout: Duration::minutes(5),
         };
         pending(now, Duration::days(1))
             .when(begin())
