@@ -17,7 +17,8 @@ pub struct SignupWorld {
     pub sandbox: TestSandbox,
     pub api: TestApi,
     pub key: String,
-    /// Follows no redirects, so tests read where the browser would go.
+    /// Follows no redirects, so tests read where the browser would go; keeps cookies, as the
+    /// person's browser keeps the signup session's.
     pub browser: reqwest::Client,
 }
 
@@ -56,6 +57,7 @@ impl SignupWorld {
         let (_, key) = api.create_org("Signup Co").await;
         let browser = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
             .build()
             .expect("http client");
         Self {

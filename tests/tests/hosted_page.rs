@@ -29,7 +29,7 @@ async fn the_page_speaks_the_links_language_and_wears_its_theme() {
     assert_eq!(response.status(), 200);
     let headers = response.headers().clone();
     assert_eq!(headers["cache-control"], "no-store");
-    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["referrer-policy"], "same-origin");
     assert_eq!(headers["x-frame-options"], "DENY");
     // minijinja escapes `/` in HTML as `&#x2f;`; browsers decode it, and so does this test.
     let page = response.text().await.unwrap().replace("&#x2f;", "/");

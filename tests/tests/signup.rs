@@ -356,6 +356,86 @@ async fn a_callback_without_the_pages_state_is_refused_and_records_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_works_only_in_the_browser_that_opened_the_page_and_from_our_origin() {
+    let world = SignupWorld::new().await;
+    let link = world.link(json!({})).await;
+    let page = world
+        .browser
+        .get(world.api.url(&format!("/signup/{link}")))
+        .send()
+        .await
+        .expect("page");
+    let cookie = page.headers()["set-cookie"].to_str().expect("cookie").to_owned();
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Lax",
+        &format!("Path=/signup/{link}"),
+        "Max-Age=3600",
+    ] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "the test api's public URL is http: {cookie}"
+    );
+    let state = world.state(&link).await;
+    let code = world.finish_code().await;
+    let fields = [
+        ("state", state.as_str()),
+        ("code", code.as_str()),
+        ("event", "FINISH"),
+        ("waba_id", COFFEE_WABA),
+        ("phone_number_id", COFFEE_PHONE),
+    ];
+    // Another browser (no signup cookie) holding a state copied from the page.
+    let stranger = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let callback_url = world.api.url(&format!("/signup/{link}/callback"));
+    let answer = stranger
+        .post(&callback_url)
+        .form(&fields)
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(answer.status(), 400);
+    assert!(answer.text().await.expect("page").contains("invalid_state"));
+    // The right browser, but tricked into posting from another site.
+    let answer = world
+        .browser
+        .post(&callback_url)
+        .header("origin", "https://attacker.example")
+        .form(&fields)
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(answer.status(), 400);
+    assert!(answer.text().await.expect("page").contains("invalid_origin"));
+    assert_eq!(
+        world.link_event_types(&link).await,
+        ["onboarding_link.created", "onboarding_link.opened"]
+    );
+
+    // From the page's own origin, in the browser that opened it: connected.
+    let origin = world.api.url("").trim_end_matches('/').to_owned();
+    let answer = world
+        .browser
+        .post(&callback_url)
+        .header("origin", origin)
+        .form(&fields)
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(answer.status(), 303);
+    let location = answer.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert!(location.contains("status=success"), "{location}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finish_only_waba_and_the_full_page_flow_find_the_number_from_the_waba() {
     let world = SignupWorld::new().await;
     let link = world.link(json!({})).await;

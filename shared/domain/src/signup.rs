@@ -165,7 +165,10 @@ mod tests {
     #[test]
     fn one_attempt_at_a_time_until_it_ends_or_times_out() {
         let now = Utc::now();
-        assert_eq!(link_after(&[], now).begin_attempt(now, TIMEOUT), Usability::Usable);
+        assert_eq!(
+            link_after(&[], now).begin_attempt(now, TIMEOUT),
+            Usability::Usable
+        );
         let busy = link_after(&[callback()], now);
         assert_eq!(
             busy.begin_attempt(now + Duration::seconds(5), TIMEOUT),

@@ -6,6 +6,9 @@
 
 mod link_endpoint;
 mod provision;
+mod session;
+
+pub use session::{new_session, SignupSession, SESSION_LIFETIME};
 
 use crate::{decide, load_any, lock_entity, metadata, now, App, AppError, Decided, Loaded, MAX_ATTEMPTS};
 use gangway_domain::link::{Link, LinkCommand};
@@ -14,12 +17,11 @@ use gangway_domain::{Aggregate, DomainError, FailureCode, LinkId, RuleViolation}
 use gangway_event_store::{EventMetadata, StoreError, StreamAppend};
 use uuid::Uuid;
 
-/// The purpose the signup `state` is signed for.
-pub const STATE_PURPOSE: &str = "signup-state";
-
 /// What the browser sent back.
 pub struct CallbackInput {
     pub state: String,
+    /// The nonce in the browser's signup cookie, if it sent one.
+    pub browser_nonce: Option<String>,
     pub code: Option<String>,
     /// Set for the full-page dialog, which must exchange its code with the same redirect_uri.
     pub redirect_uri: Option<String>,
@@ -30,11 +32,6 @@ pub struct CallbackInput {
 pub enum CallbackOutcome {
     Completed(Box<LinkCompletion>),
     Failed { code: FailureCode, message: String },
-}
-
-/// The `state` the hosted page is rendered with: binds a callback to its link.
-pub fn state_for(app: &App, link: LinkId) -> String {
-    app.vault.sign(STATE_PURPOSE, link.as_uuid().as_bytes())
 }
 
 /// The hosted page is being shown: records what opening the link means (opened, once; or
@@ -66,15 +63,13 @@ pub async fn complete_link(
     link_id: LinkId,
     input: CallbackInput,
 ) -> Result<Option<(Link, CallbackOutcome)>, AppError> {
-    if !app
-        .vault
-        .verify(STATE_PURPOSE, link_id.as_uuid().as_bytes(), &input.state)
-    {
-        return Err(AppError::validation(
-            "state",
-            "does not belong to this link; start again from the link's page",
-        ));
-    }
+    session::check_state(
+        &app.vault,
+        link_id,
+        &input.state,
+        input.browser_nonce.as_deref(),
+        now(),
+    )?;
     let mut attempt = match begin_attempt(app, link_id, &input.report).await? {
         Begun::Gone => return Ok(None),
         Begun::Refused(link, code) => {

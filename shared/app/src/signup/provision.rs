@@ -10,8 +10,8 @@ use gangway_domain::values::ConnectionType;
 use gangway_domain::{FailureCode, OrganizationId, PhoneId, SecretRef, WabaId};
 use gangway_meta_graph::model::PhoneNumber;
 use gangway_meta_graph::{GraphClient, GraphError, Token, MAX_PAGES};
-use std::time::Duration;
 use rand::Rng;
+use std::time::Duration;
 
 /// Time for the attempt's own writes beside Meta's calls.
 const OWN_WORK: Duration = Duration::from_secs(30);
@@ -429,6 +429,9 @@ mod tests {
         // of 10 s, 7 retried calls of 30 s, 30 s of our own.
         assert_eq!(attempt_timeout(&graph(10, 20)), chrono::Duration::seconds(280));
         // Slower settings make a longer attempt, never one shorter than its calls.
-        assert_eq!(attempt_timeout(&graph(30, 120)), chrono::Duration::seconds(4 * 30 + 7 * 150 + 30));
+        assert_eq!(
+            attempt_timeout(&graph(30, 120)),
+            chrono::Duration::seconds(4 * 30 + 7 * 150 + 30)
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The hosted signup pages: `/signup/{id}` (landing), its callback and the full-page return.
 //! These answer people in browsers, so every outcome is a page or a redirect, never JSON.
 
+mod cookie;
 mod page;
 mod text;
 
@@ -11,7 +12,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use gangway_app::signup::{complete_link, open_link, state_for, CallbackInput, CallbackOutcome};
+use gangway_app::signup::{complete_link, new_session, open_link, CallbackInput, CallbackOutcome};
 use gangway_app::{load_any, now, AppError};
 use gangway_domain::link::Link;
 use gangway_domain::signup::{SignupCallback, Usability};
@@ -63,13 +64,20 @@ fn unavailable(error: impl std::fmt::Display) -> Response {
 
 /// `GET /signup/{id}`: the landing page. The first visit records `onboarding_link.opened`; a
 /// link past its expiry is recorded as expired on the spot.
-async fn landing(State(state): State<AppState>, Path(raw): Path<String>) -> Response {
+async fn landing(State(state): State<AppState>, Path(raw): Path<String>, headers: HeaderMap) -> Response {
     let Some(id) = link_id(&raw) else {
         return not_found();
     };
     match open_link(&state.app, id).await {
         Ok(Some(link)) => match link.usability(now()) {
-            Usability::Usable => page::signup(&state, &link, &state_for(&state.app, id)),
+            Usability::Usable => {
+                let browser_nonce = cookie::nonce(&headers);
+                let session = new_session(&state.app.vault, id, browser_nonce.as_deref(), now());
+                let mut page = page::signup(&state, &link, &session.state);
+                let secure = state.config.public_url().starts_with("https://");
+                cookie::set(&mut page, id, &session, secure);
+                page
+            }
             Usability::Refused(code) => refused(&link, code),
             Usability::Gone => not_found(),
         },
@@ -180,7 +188,7 @@ impl CallbackForm {
         .any(|field| field.contains('\0'))
     }
 
-    fn into_input(self, redirect_uri: Option<String>) -> CallbackInput {
+    fn into_input(self, redirect_uri: Option<String>, browser_nonce: Option<String>) -> CallbackInput {
         let code = bounded(self.code);
         let report = SignupCallback {
             session_event: bounded(self.event),
@@ -198,6 +206,7 @@ impl CallbackForm {
         };
         CallbackInput {
             state: self.state.unwrap_or_default(),
+            browser_nonce,
             code,
             redirect_uri,
             report,
@@ -216,6 +225,9 @@ async fn callback(
     let Some(id) = link_id(&raw) else {
         return not_found();
     };
+    if !same_origin(&state, &headers) {
+        return invalid_session("invalid_origin");
+    }
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -227,11 +239,22 @@ async fn callback(
     };
     match form {
         Ok(form) if form.holds_nul() => invalid_session("invalid_request"),
-        Ok(form) => finish(&state, id, form.into_input(None)).await,
+        Ok(form) => finish(&state, id, form.into_input(None, cookie::nonce(&headers))).await,
         Err(error) => {
             ApiError::MalformedJson(format!("the callback body is not readable: {error}")).into_response()
         }
     }
+}
+
+/// A callback posted from another site (a page that tricks a person's browser into posting
+/// here) is refused; browsers send `Origin` with every POST, and one without it is judged by its
+/// `state` and cookie alone.
+fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let ours = url::Url::parse(state.config.public_url()).map(|url| url.origin().ascii_serialization());
+    matches!((origin.to_str(), ours), (Ok(origin), Ok(ours)) if origin == ours)
 }
 
 /// `GET /signup/{id}/return`: where the full-page dialog sends the browser, with `code` and
@@ -248,6 +271,7 @@ async fn full_page_return(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     Query(query): Query<ReturnQuery>,
+    headers: HeaderMap,
 ) -> Response {
     let Some(id) = link_id(&raw) else {
         return not_found();
@@ -264,7 +288,8 @@ async fn full_page_return(
         return invalid_session("invalid_request");
     }
     let redirect_uri = format!("{}/signup/{id}/return", state.config.public_url());
-    finish(&state, id, form.into_input(Some(redirect_uri))).await
+    let input = form.into_input(Some(redirect_uri), cookie::nonce(&headers));
+    finish(&state, id, input).await
 }
 
 async fn finish(state: &AppState, id: LinkId, input: CallbackInput) -> Response {

@@ -67,7 +67,9 @@ fn content_security_policy(state: &AppState, link: &Link, nonce: &str) -> String
     )
 }
 
-/// A page response: never cached, never framed, never leaking the link's URL as a referrer.
+/// A page response: never cached, never framed, never leaking the link's URL as a referrer to
+/// another site. (`same-origin` rather than `no-referrer`: under `no-referrer` browsers send
+/// `Origin: null` with the page's own callback POST, which the callback refuses.)
 fn page(status: StatusCode, body: Result<String, minijinja::Error>) -> Response {
     let body = match body {
         Ok(body) => body,
@@ -79,7 +81,7 @@ fn page(status: StatusCode, body: Result<String, minijinja::Error>) -> Response 
     let mut response = (status, Html(body)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
