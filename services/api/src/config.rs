@@ -70,6 +70,14 @@ pub struct ApiConfig {
         default_value_t = 3_600
     )]
     pub meta_webhook_receipt_sweep_seconds: u64,
+    /// Days a secret nothing needs any more (a failed attempt's token, a replaced or disconnected
+    /// number's token, a rotated-out or deleted endpoint's secret) is kept before it is destroyed
+    /// (0: kept forever).
+    #[arg(long, env = "GANGWAY_SECRET_RETENTION_DAYS", default_value_t = 30)]
+    pub secret_retention_days: u64,
+    /// How often secrets past that are destroyed, in seconds.
+    #[arg(long, env = "GANGWAY_VAULT_SWEEP_SECONDS", default_value_t = 3_600)]
+    pub vault_sweep_seconds: u64,
     /// Requests per second one API key may make to this process (0: no limit).
     #[arg(long, env = "GANGWAY_RATE_LIMIT_PER_SECOND", default_value_t = 100)]
     pub rate_limit_per_second: u32,

@@ -170,6 +170,15 @@ impl Application {
                 cancel.clone(),
             ))
         });
+        let vault_sweeper = (config.secret_retention_days > 0).then(|| {
+            let retention = chrono::Duration::days(config.secret_retention_days.min(36_500) as i64);
+            tokio::spawn(workers::vault_hygiene::run_vault_sweeper(
+                self.state.app.clone(),
+                retention,
+                std::time::Duration::from_secs(config.vault_sweep_seconds.max(1)),
+                cancel.clone(),
+            ))
+        });
         let check_every = self.state.config.health_check_seconds;
         let monitor = (check_every > 0).then(|| {
             tokio::spawn(workers::health::run_health_monitor(
@@ -189,7 +198,10 @@ impl Application {
             .await?;
         cancel.cancel();
         revocations.await.ok();
-        for task in [relay_task, sweeper, pruner, monitor].into_iter().flatten() {
+        for task in [relay_task, sweeper, pruner, vault_sweeper, monitor]
+            .into_iter()
+            .flatten()
+        {
             task.await.ok();
         }
         Ok(())

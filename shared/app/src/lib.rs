@@ -14,6 +14,7 @@ pub mod messages;
 pub mod organizations;
 pub mod phones;
 pub mod signup;
+pub mod vault_hygiene;
 pub mod views;
 pub mod webhooks;
 

@@ -20,6 +20,7 @@ pub mod signup;
 pub mod status;
 pub mod text;
 pub mod values;
+pub mod vault;
 pub mod webhook;
 
 pub use aggregate::{fold, Aggregate, EventHeader};

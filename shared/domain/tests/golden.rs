@@ -14,6 +14,7 @@ use gangway_domain::link::LinkEvent;
 use gangway_domain::message::MessageEvent;
 use gangway_domain::organization::OrganizationEvent;
 use gangway_domain::phone::PhoneEvent;
+use gangway_domain::vault::VaultEvent;
 use gangway_domain::webhook::EndpointEvent;
 use gangway_domain::StreamEvent;
 use serde::de::{self, value::MapDeserializer};
@@ -30,6 +31,7 @@ const STREAM_TYPES: &[&str] = &[
     PhoneEvent::STREAM_TYPE,
     EndpointEvent::STREAM_TYPE,
     MessageEvent::STREAM_TYPE,
+    VaultEvent::STREAM_TYPE,
 ];
 
 #[test]
@@ -60,6 +62,11 @@ fn webhook_endpoint() {
 #[test]
 fn whatsapp_message() {
     check::<MessageEvent>();
+}
+
+#[test]
+fn vault_secret() {
+    check::<VaultEvent>();
 }
 
 #[test]

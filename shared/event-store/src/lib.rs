@@ -9,7 +9,7 @@ mod read;
 pub use append::{AppendTransaction, ExpectedVersion, StreamAppend};
 pub use fold::{evolve_recorded, fold_recorded, load, load_any, Loaded};
 pub use model::{CommitCursor, EventMetadata, NewEvent, RecordedEvent, StreamRef};
-pub use read::{read_committed_after, read_events, read_stream_after};
+pub use read::{read_committed_after, read_events, read_stream_after, read_types_after};
 
 use sqlx::PgPool;
 use std::sync::Arc;

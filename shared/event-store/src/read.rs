@@ -66,3 +66,22 @@ pub async fn read_events(
     let sql = format!("SELECT {COLUMNS} FROM events WHERE event_id = ANY($1) ORDER BY position");
     Ok(sqlx::query_as(&sql).bind(event_ids).fetch_all(db).await?)
 }
+
+/// Up to `limit` events of `event_types` after global position `after`, in position order.
+pub async fn read_types_after(
+    db: impl PgExecutor<'_>,
+    after: i64,
+    event_types: &[&str],
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE position > $1 AND event_type = ANY($2) \
+         ORDER BY position LIMIT $3"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(after)
+        .bind(event_types)
+        .bind(limit)
+        .fetch_all(db)
+        .await?)
+}

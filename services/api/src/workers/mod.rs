@@ -6,3 +6,4 @@ pub mod expiry;
 pub mod health;
 pub mod key_revocations;
 pub mod receipts;
+pub mod vault_hygiene;
