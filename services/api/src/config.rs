@@ -41,6 +41,10 @@ pub struct ApiConfig {
     /// How often the relay looks for events appended by other processes, in milliseconds.
     #[arg(long, env = "GANGWAY_RELAY_POLL_MS", default_value_t = 10)]
     pub relay_poll_ms: u64,
+    /// Seconds committed events may wait behind another open transaction of the cluster before
+    /// the relay logs a warning naming it (pid, database, age, statement).
+    #[arg(long, env = "GANGWAY_RELAY_STALL_WARN_SECONDS", default_value_t = 5)]
+    pub relay_stall_warn_seconds: u64,
     /// How often pending links past their expiry are recorded as expired, in seconds (0: never).
     #[arg(long, env = "GANGWAY_EXPIRY_SWEEP_SECONDS", default_value_t = 60)]
     pub expiry_sweep_seconds: u64,

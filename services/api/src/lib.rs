@@ -109,6 +109,7 @@ impl Application {
         let relay = config.relay_enabled.then(|| {
             let relay_config = RelayConfig {
                 poll_interval: config.relay_poll_interval(),
+                stall_warning: std::time::Duration::from_secs(config.relay_stall_warn_seconds),
                 ..RelayConfig::default()
             };
             Relay::new(

@@ -10,6 +10,7 @@ mod redeliver;
 mod republish;
 mod rotate;
 mod show;
+mod status;
 mod tail;
 mod time;
 
@@ -98,6 +99,18 @@ pub enum Command {
         /// Secrets re-encrypted per transaction.
         #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(i64).range(1..=10_000))]
         batch_size: i64,
+    },
+    /// The deployment at a glance: relay leader, position and what holds it back; projections;
+    /// the webhook queue and parked endpoints; dead letters; a running replay. Exit status 1 when
+    /// something needs attention (no relay leading, publishing held back, dead letters).
+    Status {
+        /// One JSON object for scripts.
+        #[arg(long)]
+        json: bool,
+        /// Publishing held back longer than this many seconds needs attention (the api's relay
+        /// warns after the same setting).
+        #[arg(long, env = "GANGWAY_RELAY_STALL_WARN_SECONDS", default_value_t = 5)]
+        stall_seconds: u64,
     },
     /// Events the projector or the dispatcher could not process (dead letters), and retries.
     DeadLetters {
@@ -200,11 +213,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Replay { compare: false, .. } => {
             let pool = pool(&cli.infra).await?;
             let bar = progress::bar(0, "events");
+            let report = progress::Report::start(pool.clone());
             let applied = gangway_projections::replay(&pool, |p| {
                 bar.set_length(p.total);
                 bar.set_position(p.applied);
+                report.update(p.applied, p.total);
             })
-            .await?;
+            .await;
+            report.finish(applied.is_ok()).await;
+            let applied = applied?;
             bar.finish_and_clear();
             println!("replayed {applied} events into the read models");
         }
@@ -245,6 +262,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::RotateKey { keys, batch_size } => {
             let vault = rotate::vault(&keys)?;
             return rotate::run(&pool(&cli.infra).await?, &vault, batch_size).await;
+        }
+        Command::Status { json, stall_seconds } => {
+            return status::run(&pool(&cli.infra).await?, json, stall_seconds as f64).await
         }
         Command::DeadLetters { command } => {
             if !dead_letters::run(&pool(&cli.infra).await?, command).await? {

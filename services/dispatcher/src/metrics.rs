@@ -7,18 +7,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Counts undelivered messages by state, over the partial index of pending messages.
 pub async fn refresh_queue_depth(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let (due, scheduled, in_flight): (i64, i64, i64) = sqlx::query_as(
-        "SELECT \
-             count(*) FILTER (WHERE next_attempt_at <= now() \
-                 AND (leased_until IS NULL OR leased_until < now())), \
-             count(*) FILTER (WHERE next_attempt_at > now() \
-                 AND (leased_until IS NULL OR leased_until < now())), \
-             count(*) FILTER (WHERE leased_until >= now()) \
-         FROM webhook_messages WHERE status = 'pending'",
-    )
-    .fetch_one(pool)
-    .await?;
-    gangway_telemetry::webhooks::queue(due, scheduled, in_flight);
+    let depth = gangway_app::delivery_log::queue_depth(pool).await?;
+    gangway_telemetry::webhooks::queue(depth.due, depth.scheduled, depth.in_flight);
     Ok(())
 }
 

@@ -175,3 +175,30 @@ async fn owned_endpoint(app: &App, org: OrganizationId, id: EndpointId) -> Resul
         .map(|_| ())
         .ok_or(AppError::NotFound("webhook endpoint"))
 }
+
+/// Undelivered webhook messages of every organization by state, counted over the partial index of
+/// pending messages: for the operators' gauges and `gangway status`.
+#[derive(Clone, Copy, Debug, Default, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueDepth {
+    /// Due now: waiting for a free slot or a parked endpoint.
+    pub due: i64,
+    /// Waiting out a retry's backoff.
+    pub scheduled: i64,
+    /// Leased by a dispatcher replica.
+    pub in_flight: i64,
+}
+
+pub async fn queue_depth(db: impl PgExecutor<'_>) -> Result<QueueDepth, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT \
+             count(*) FILTER (WHERE next_attempt_at <= now() \
+                 AND (leased_until IS NULL OR leased_until < now())) AS due, \
+             count(*) FILTER (WHERE next_attempt_at > now() \
+                 AND (leased_until IS NULL OR leased_until < now())) AS scheduled, \
+             count(*) FILTER (WHERE leased_until >= now()) AS in_flight \
+         FROM webhook_messages WHERE status = 'pending'",
+    )
+    .fetch_one(db)
+    .await
+}

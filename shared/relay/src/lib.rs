@@ -5,6 +5,12 @@
 //! advisory lock, held by the relay's own connection, makes sure only one relay publishes at a
 //! time; when that connection dies the lock goes with it and another replica takes over.
 
+mod horizon;
+mod status;
+
+pub use horizon::{held_back, oldest_transaction, Blocker};
+pub use status::{relay_status, RelayStatus};
+
 use gangway_bus::{Bus, BusError};
 use gangway_event_store::{read_committed_after, CommitCursor, RecordedEvent, StoreError};
 use gangway_retry::Schedule;
@@ -36,6 +42,9 @@ pub struct RelayConfig {
     pub poll_interval: Duration,
     /// Most events published per step.
     pub batch_size: i64,
+    /// How long committed events may wait behind another open transaction before the relay
+    /// names that transaction in a warning.
+    pub stall_warning: Duration,
 }
 
 impl Default for RelayConfig {
@@ -44,6 +53,7 @@ impl Default for RelayConfig {
             name: "default".into(),
             poll_interval: Duration::from_millis(10),
             batch_size: 500,
+            stall_warning: Duration::from_secs(5),
         }
     }
 }
@@ -62,7 +72,16 @@ pub struct LeadingRelay<'a> {
     cursor: CommitCursor,
     /// The cursor as last written to `relay_checkpoints`, and when.
     saved: (CommitCursor, Instant),
+    /// When the horizon was last looked at, and when a stall was last reported.
+    horizon_checked: Instant,
+    stall_reported: Option<Instant>,
 }
+
+/// How often an idle leading relay checks whether events wait behind another transaction.
+const HORIZON_CHECK: Duration = Duration::from_secs(1);
+
+/// How often a stall that goes on is reported again.
+const STALL_REPEAT: Duration = Duration::from_secs(30);
 
 /// How often a busy relay writes its checkpoint. A restarted relay publishes again what came after
 /// it; JetStream drops those repeats within its duplicate window (10 minutes), and consumers skip
@@ -106,6 +125,8 @@ impl Relay {
             conn,
             cursor,
             saved: (cursor, Instant::now()),
+            horizon_checked: Instant::now(),
+            stall_reported: None,
         }))
     }
 
@@ -175,6 +196,9 @@ impl LeadingRelay<'_> {
                 self.save().await?;
             }
             if published == 0 {
+                if self.horizon_checked.elapsed() >= HORIZON_CHECK {
+                    self.check_horizon().await?;
+                }
                 tokio::select! {
                     _ = cancel.cancelled() => {}
                     _ = self.relay.wake.notified() => {}
@@ -183,6 +207,41 @@ impl LeadingRelay<'_> {
             }
         }
         self.save().await
+    }
+}
+
+impl LeadingRelay<'_> {
+    /// Reports (as a gauge, and past `stall_warning` as a warning naming the transaction) how long
+    /// committed events have waited behind another open transaction.
+    async fn check_horizon(&mut self) -> Result<(), RelayError> {
+        self.horizon_checked = Instant::now();
+        let waited = held_back(&mut self.conn, self.cursor).await?.unwrap_or_default();
+        gangway_telemetry::store::held_back(waited);
+        if waited < self.relay.config.stall_warning {
+            self.stall_reported = None;
+            return Ok(());
+        }
+        if self.stall_reported.is_some_and(|at| at.elapsed() < STALL_REPEAT) {
+            return Ok(());
+        }
+        self.stall_reported = Some(Instant::now());
+        match oldest_transaction(&mut self.conn).await? {
+            Some(blocker) => tracing::warn!(
+                waited_seconds = waited.as_secs_f64(),
+                pid = blocker.pid,
+                database = blocker.database.as_deref().unwrap_or("?"),
+                application = blocker.application.as_deref().unwrap_or(""),
+                state = blocker.state.as_deref().unwrap_or("?"),
+                age_seconds = blocker.age_seconds,
+                query = blocker.query.as_deref().unwrap_or(""),
+                "publishing waits for an open transaction elsewhere in the cluster"
+            ),
+            None => tracing::warn!(
+                waited_seconds = waited.as_secs_f64(),
+                "publishing waits for an open transaction elsewhere in the cluster"
+            ),
+        }
+        Ok(())
     }
 }
 

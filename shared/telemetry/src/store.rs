@@ -7,6 +7,7 @@ pub const EVENTS_APPENDED: &str = "gangway_events_appended_total";
 pub const RELAY_PUBLISHED: &str = "gangway_relay_published_events_total";
 pub const RELAY_LAG: &str = "gangway_relay_lag_seconds";
 pub const RELAY_LEADING: &str = "gangway_relay_leading";
+pub const RELAY_HELD_BACK: &str = "gangway_relay_held_back_seconds";
 
 pub(crate) fn describe() {
     metrics::describe_counter!(
@@ -21,6 +22,11 @@ pub(crate) fn describe() {
         RELAY_LAG,
         metrics::Unit::Seconds,
         "Time from an event's insert into the event store (so including the wait for its transaction to commit) to JetStream's acknowledgement of its publish."
+    );
+    metrics::describe_gauge!(
+        RELAY_HELD_BACK,
+        metrics::Unit::Seconds,
+        "How long the oldest committed event has waited to be published because an older transaction is still open somewhere in the cluster (0: none waits); set by the leading relay about every second while idle."
     );
     metrics::describe_gauge!(
         RELAY_LEADING,
@@ -47,4 +53,9 @@ pub fn published(recorded_at: impl ExactSizeIterator<Item = DateTime<Utc>>) {
 /// Whether this process's relay is the one publishing.
 pub fn leading(is_leading: bool) {
     metrics::gauge!(RELAY_LEADING).set(if is_leading { 1.0 } else { 0.0 });
+}
+
+/// How long committed events have waited behind an open transaction elsewhere.
+pub fn held_back(waited: std::time::Duration) {
+    metrics::gauge!(RELAY_HELD_BACK).set(waited.as_secs_f64());
 }
