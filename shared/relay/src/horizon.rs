@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 use std::time::Duration;
 
 /// The open transaction the relay's horizon waits for.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Blocker {
     pub pid: i32,
@@ -43,30 +43,14 @@ pub async fn held_back(
 /// for), other than this connection's. Its statement is visible to superusers and members of
 /// `pg_read_all_stats`; to others Postgres shows `<insufficient privilege>`.
 pub async fn oldest_transaction(conn: &mut PgConnection) -> Result<Option<Blocker>, sqlx::Error> {
-    let row: Option<(
-        i32,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<f64>,
-        Option<String>,
-    )> = sqlx::query_as(
-        "SELECT pid, datname::text, application_name, state, \
-                    EXTRACT(EPOCH FROM clock_timestamp() - xact_start)::float8, left(query, 120) \
-               FROM pg_stat_activity \
-              WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() \
-              ORDER BY age(backend_xid) DESC LIMIT 1",
+    sqlx::query_as(
+        "SELECT pid, datname::text AS database, nullif(application_name, '') AS application, state, \
+                coalesce(EXTRACT(EPOCH FROM clock_timestamp() - xact_start)::float8, 0) AS age_seconds, \
+                left(query, 120) AS query \
+           FROM pg_stat_activity \
+          WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() \
+          ORDER BY age(backend_xid) DESC LIMIT 1",
     )
     .fetch_optional(conn)
-    .await?;
-    Ok(
-        row.map(|(pid, database, application, state, age, query)| Blocker {
-            pid,
-            database,
-            application: application.filter(|a| !a.is_empty()),
-            state,
-            age_seconds: age.unwrap_or_default(),
-            query,
-        }),
-    )
+    .await
 }

@@ -25,7 +25,7 @@ pub struct RelayStatus {
     pub blocker: Option<Blocker>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Leader {
     pub pid: i32,
@@ -35,9 +35,9 @@ pub struct Leader {
 }
 
 pub async fn relay_status(conn: &mut PgConnection, name: &str) -> Result<RelayStatus, sqlx::Error> {
-    let leader: Option<(i32, Option<String>, Option<String>, Option<f64>)> = sqlx::query_as(
-        "SELECT a.pid, a.application_name, host(a.client_addr), \
-                EXTRACT(EPOCH FROM clock_timestamp() - a.backend_start)::float8 \
+    let leader: Option<Leader> = sqlx::query_as(
+        "SELECT a.pid, nullif(a.application_name, '') AS application, host(a.client_addr) AS client, \
+                EXTRACT(EPOCH FROM clock_timestamp() - a.backend_start)::float8 AS connected_seconds \
            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
           WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
             AND l.classid::bigint = $1 AND l.objid::bigint = (hashtext($2)::bigint & 4294967295)",
@@ -75,12 +75,7 @@ pub async fn relay_status(conn: &mut PgConnection, name: &str) -> Result<RelaySt
     };
     Ok(RelayStatus {
         name: name.to_owned(),
-        leader: leader.map(|(pid, application, client, connected)| Leader {
-            pid,
-            application: application.filter(|a| !a.is_empty()),
-            client,
-            connected_seconds: connected,
-        }),
+        leader,
         checkpoint_position: cursor.position,
         checkpoint_age_seconds: checkpoint_age,
         latest_position: latest,
