@@ -46,9 +46,17 @@ pub enum Command {
         #[command(subcommand)]
         command: OrgCommand,
     },
-    /// Rebuild every read model from the Postgres event store, or (--compare) only report how
-    /// the live read models differ from a rebuild.
+    /// Rebuild every read model from the Postgres event store while everything keeps running
+    /// (resuming a replay that was killed), or (--compare) only report how the live read models
+    /// differ from a rebuild.
     Replay {
+        /// Start over instead of resuming a killed replay.
+        #[arg(long, conflicts_with = "compare")]
+        restart: bool,
+        /// Events per transaction while rebuilding.
+        #[arg(long, default_value_t = gangway_projections::DEFAULT_REPLAY_BATCH,
+              value_parser = clap::value_parser!(i64).range(1..=100_000))]
+        batch_size: i64,
         /// Rebuild into temporary tables and compare with the live read models, changing
         /// nothing. Exits with status 1 when they differ.
         #[arg(long)]
@@ -210,25 +218,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 serde_json::json!({"id": org.id, "name": org.name, "apiKey": org.api_key})
             );
         }
-        Command::Replay { compare: false, .. } => {
+        Command::Replay {
+            compare: false,
+            restart,
+            batch_size,
+            ..
+        } => {
             let pool = pool(&cli.infra).await?;
             let bar = progress::bar(0, "events");
             let report = progress::Report::start(pool.clone());
-            let applied = gangway_projections::replay(&pool, |p| {
+            let mut resumed = 0;
+            let applied = gangway_projections::replay(&pool, batch_size, restart, |p| {
                 bar.set_length(p.total);
                 bar.set_position(p.applied);
                 report.update(p.applied, p.total);
+                resumed = p.resumed_from;
             })
             .await;
             report.finish(applied.is_ok()).await;
             let applied = applied?;
             bar.finish_and_clear();
+            if resumed > 0 {
+                println!("resumed a replay after {resumed} events");
+            }
             println!("replayed {applied} events into the read models");
         }
         Command::Replay {
             compare: true,
             show,
             json,
+            ..
         } => {
             let format = if json {
                 compare::Format::Json

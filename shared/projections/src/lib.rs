@@ -7,7 +7,7 @@ pub mod queries;
 mod replay;
 
 pub use apply::{apply, save_checkpoint, Applied};
-pub use replay::{replay, snapshot, ReplayProgress};
+pub use replay::{replay, snapshot, ReplayError, ReplayProgress, DEFAULT_REPLAY_BATCH, SHADOW_SCHEMA};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
