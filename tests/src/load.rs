@@ -34,8 +34,10 @@ impl<'a> Load<'a> {
     pub fn new(cluster: &'a Cluster) -> Self {
         Self {
             cluster,
+            // Keeps the signup cookie each link's page sets, as a person's browser does.
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .cookie_store(true)
                 .timeout(Duration::from_secs(20))
                 .build()
                 .expect("http client"),
@@ -101,7 +103,11 @@ impl<'a> Load<'a> {
             }
         };
         for attempt in 1.. {
-            match self.try_onboarding(tenant, n, &phone).await {
+            // Each retry goes to the next replica, so one that is down cannot be chosen every
+            // time (a shared round robin can fall into step with a few remaining onboardings).
+            let urls = &self.cluster.api_urls;
+            let api = &urls[(n + attempt) % urls.len()];
+            match self.try_onboarding(api, tenant, n, &phone).await {
                 Ok(()) => {
                     self.completed.fetch_add(1, Ordering::Relaxed);
                     return phone;
@@ -133,8 +139,7 @@ impl<'a> Load<'a> {
         response.json().await.map_err(|e| Retry(e.to_string()))
     }
 
-    async fn try_onboarding(&self, tenant: &Tenant, n: usize, phone: &str) -> Result<(), Retry> {
-        let api = self.api().to_owned();
+    async fn try_onboarding(&self, api: &str, tenant: &Tenant, n: usize, phone: &str) -> Result<(), Retry> {
         let fail = |e: reqwest::Error| Retry(e.to_string());
         let created = self
             .http

@@ -183,7 +183,11 @@ async fn shadow_first(conn: &mut PgConnection, live: &str) -> Result<(), sqlx::E
 }
 
 /// Applies up to `batch` committed events after `cursor`; returns how many.
-async fn apply_batch(conn: &mut PgConnection, cursor: &mut CommitCursor, batch: i64) -> Result<u64, ProjectionError> {
+async fn apply_batch(
+    conn: &mut PgConnection,
+    cursor: &mut CommitCursor,
+    batch: i64,
+) -> Result<u64, ProjectionError> {
     let events = read_committed_after(&mut *conn, *cursor, batch).await?;
     for event in &events {
         apply(&mut *conn, event).await?;
@@ -209,15 +213,23 @@ async fn save_place(conn: &mut PgConnection, cursor: CommitCursor, applied: u64)
 /// The switch: with the live tables locked (the projector and readers wait), applies what came
 /// since the last batch, then moves the shadow tables in and the old ones out. Returns how many
 /// events it applied.
-async fn swap(conn: &mut PgConnection, live: &str, mut cursor: CommitCursor, batch: i64) -> Result<u64, ReplayError> {
+async fn swap(
+    conn: &mut PgConnection,
+    live: &str,
+    mut cursor: CommitCursor,
+    batch: i64,
+) -> Result<u64, ReplayError> {
     let mut tx = Connection::begin(&mut *conn).await?;
     let tables: Vec<String> = READ_MODEL_TABLES
         .iter()
         .map(|t| format!("\"{live}\".{t}"))
         .collect();
-    sqlx::query(&format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", tables.join(", ")))
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(&format!(
+        "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+        tables.join(", ")
+    ))
+    .execute(&mut *tx)
+    .await?;
     shadow_first(&mut tx, live).await?;
     let mut applied = 0;
     loop {
@@ -231,12 +243,16 @@ async fn swap(conn: &mut PgConnection, live: &str, mut cursor: CommitCursor, bat
         .execute(&mut *tx)
         .await?;
     for table in READ_MODEL_TABLES {
-        sqlx::query(&format!("ALTER TABLE \"{live}\".{table} SET SCHEMA {RETIRED_SCHEMA}"))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(&format!("ALTER TABLE {SHADOW_SCHEMA}.{table} SET SCHEMA \"{live}\""))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "ALTER TABLE \"{live}\".{table} SET SCHEMA {RETIRED_SCHEMA}"
+        ))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "ALTER TABLE {SHADOW_SCHEMA}.{table} SET SCHEMA \"{live}\""
+        ))
+        .execute(&mut *tx)
+        .await?;
     }
     for schema in [RETIRED_SCHEMA, SHADOW_SCHEMA] {
         sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))

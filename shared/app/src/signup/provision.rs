@@ -426,12 +426,13 @@ mod tests {
     #[test]
     fn an_attempt_outlasts_metas_slowest_answer() {
         // The defaults (GANGWAY_META_TIMEOUT_SECONDS 10, _MAX_RETRY_SECONDS 20): 4 single calls
-        // of 10 s, 7 retried calls of 30 s, 30 s of our own.
-        assert_eq!(attempt_timeout(&graph(10, 20)), chrono::Duration::seconds(280));
+        // of 10 s, 22 retried calls (debug_token, the subscription, 20 pages of numbers) of 30 s,
+        // 30 s of our own.
+        assert_eq!(attempt_timeout(&graph(10, 20)), chrono::Duration::seconds(730));
         // Slower settings make a longer attempt, never one shorter than its calls.
         assert_eq!(
             attempt_timeout(&graph(30, 120)),
-            chrono::Duration::seconds(4 * 30 + 7 * 150 + 30)
+            chrono::Duration::seconds(4 * 30 + 22 * 150 + 30)
         );
     }
 }
