@@ -9,8 +9,8 @@ ensure_postgres
 ensure_nats
 
 # BENCH_PHASES picks phases: lag, appends and api run in gangway-bench, webhooks in
-# gangway-webhook-bench.
-export BENCH_PHASES=${BENCH_PHASES:-lag,appends,api,webhooks}
+# gangway-webhook-bench, replay in gangway-replay-bench.
+export BENCH_PHASES=${BENCH_PHASES:-lag,appends,api,webhooks,replay}
 export GANGWAY_TEST_LOG=${GANGWAY_TEST_LOG:-error}
 if [[ $BENCH_PHASES == *appends* ]]; then
   command -v pgbench >/dev/null || { can_install && apt_install postgresql-contrib; } || die "pgbench not found"
@@ -22,4 +22,7 @@ if [[ $BENCH_PHASES =~ lag|appends|api ]]; then
 fi
 if [[ $BENCH_PHASES == *webhooks* ]]; then
   target/release/gangway-webhook-bench
+fi
+if [[ $BENCH_PHASES == *replay* ]]; then
+  target/release/gangway-replay-bench
 fi

@@ -1,0 +1,76 @@
+//! `make bench` (phase `replay`): `gangway replay` at its default batch size over a generated
+//! store, next to a raw commit-order scan of the same table (`COPY` to the client) measured in the
+//! same run. Prints numbers; asserts nothing.
+//!
+//! The store holds onboarding links only (each created, then deleted, expired or revoked), not
+//! the whole mix of event types: `BENCH_REPLAY_EVENTS` sets its size (default 200,000).
+
+use futures::StreamExt;
+use gangway_domain::link::LinkEvent;
+use gangway_domain::{LinkId, OrganizationId};
+use gangway_e2e::dispatch::append_links;
+use gangway_event_store::EventStore;
+use gangway_projections::{replay, DEFAULT_REPLAY_BATCH};
+use gangway_testkit::TestEnv;
+use sqlx::postgres::PgPoolCopyExt;
+use std::time::Instant;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let events: usize = std::env::var("BENCH_REPLAY_EVENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200_000);
+    let env = TestEnv::new().await;
+    let store = EventStore::new(env.pool.clone());
+    let org = OrganizationId::new();
+    let endings = [
+        LinkEvent::Deleted {},
+        LinkEvent::Expired { customer: None },
+        LinkEvent::Revoked {
+            superseded_by: LinkId::new(),
+        },
+    ];
+    let links: Vec<LinkId> = (0..events / 2).map(|_| LinkId::new()).collect();
+    for (n, chunk) in links.chunks(1_000).enumerate() {
+        let ending = endings[n % endings.len()].clone();
+        append_links(&store, org, chunk, Some("cus_bench"), ending).await?;
+    }
+    sqlx::query("VACUUM ANALYZE events").execute(&env.pool).await?;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&env.pool)
+        .await?;
+
+    // Two rounds each, interleaved, because this machine kind's disk swings from minute to minute.
+    let (mut scan_secs, mut replay_secs) = (0.0, 0.0);
+    for _ in 0..2 {
+        let started = Instant::now();
+        let mut rows = env
+            .pool
+            .copy_out_raw("COPY (SELECT * FROM events ORDER BY transaction_id, position) TO STDOUT")
+            .await?;
+        let mut bytes = 0usize;
+        while let Some(chunk) = rows.next().await {
+            bytes += chunk?.len();
+        }
+        anyhow::ensure!(bytes > 0, "the scan read nothing");
+        scan_secs += started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let replayed = replay(&env.pool, DEFAULT_REPLAY_BATCH, true, |_| {}).await?;
+        replay_secs += started.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            replayed as i64 == stored,
+            "replayed {replayed} of {stored} events"
+        );
+    }
+    let scan_rate = 2.0 * stored as f64 / scan_secs;
+    let replay_rate = 2.0 * stored as f64 / replay_secs;
+    println!("raw commit-order scan (COPY) of {stored} events: {scan_rate:>9.0} events/s (baseline)");
+    println!(
+        "gangway replay, batch {DEFAULT_REPLAY_BATCH}:           {replay_rate:>9.0} events/s = {:.1} % of the scan \
+         (targets ≥ 25,000 events/s and ≥ 15 %)",
+        100.0 * replay_rate / scan_rate
+    );
+    Ok(())
+}
