@@ -1,7 +1,7 @@
 //! `gangway replay --compare`: rebuild the read models from the event store into temporary tables
 //! and report how the live ones differ, changing nothing.
 //!
-//! The rebuild runs the projector's own [`gangway_projections::apply`] on a connection of its own
+//! The rebuild runs the projector's own [`gangway_projections::apply_all`] on a connection of its own
 //! where every read model table is shadowed by a temporary copy (`CREATE TEMP TABLE rm_x (LIKE
 //! rm_x)`: Postgres looks a table name up in the session's temporary schema first). Events are
 //! applied in short read-only transactions: Postgres lets those write temporary tables only, so
@@ -11,7 +11,7 @@
 use crate::{progress, Outcome};
 use anyhow::Context;
 use gangway_event_store::{read_committed_after, CommitCursor};
-use gangway_projections::{apply, READ_MODEL_TABLES};
+use gangway_projections::{apply_all, READ_MODEL_TABLES};
 use serde_json::{Map, Value};
 use sqlx::{Connection, PgConnection, PgPool};
 use std::collections::BTreeMap;
@@ -198,11 +198,10 @@ async fn catch_up(
             tx.rollback().await?;
             return Ok(applied);
         };
-        for event in &batch {
-            apply(&mut tx, event)
-                .await
-                .with_context(|| format!("rebuilding from event {}", event.event_id))?;
-        }
+        apply_all(&mut tx, &batch).await.with_context(|| {
+            let first = batch.first().map(|e| e.event_id.to_string()).unwrap_or_default();
+            format!("rebuilding from the batch starting at event {first}")
+        })?;
         tx.commit().await?;
         *cursor = last.cursor();
         applied += batch.len() as u64;

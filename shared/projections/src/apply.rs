@@ -1,4 +1,5 @@
 use crate::ProjectionError;
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use gangway_domain::customer::{Customer, CustomerEvent};
 use gangway_domain::link::{Link, LinkEvent};
 use gangway_domain::organization::{Organization, OrganizationEvent};
@@ -7,7 +8,10 @@ use gangway_domain::webhook::{Endpoint, EndpointEvent};
 use gangway_domain::{Aggregate, StreamEvent};
 use gangway_event_store::{evolve_recorded, read_stream_after, RecordedEvent};
 use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
 use sqlx::PgConnection;
+use std::collections::{BTreeMap, HashMap};
+use uuid::Uuid;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
@@ -24,16 +28,26 @@ pub enum Applied {
 /// Idempotent: a row remembers the stream version it reflects, so a redelivered event is skipped.
 /// If events of the stream are missing (arrived out of order), they are read from the event store,
 /// which is the source of truth, and applied first.
-#[tracing::instrument(skip_all, fields(event_id = %event.event_id, event_type = %event.event_type))]
 pub async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Applied, ProjectionError> {
-    match event.stream_type.as_str() {
-        OrganizationEvent::STREAM_TYPE => project_organization(conn, event).await,
-        CustomerEvent::STREAM_TYPE => project_customer(conn, event).await,
-        LinkEvent::STREAM_TYPE => project_link(conn, event).await,
-        PhoneEvent::STREAM_TYPE => project_phone(conn, event).await,
-        EndpointEvent::STREAM_TYPE => project_endpoint(conn, event).await,
-        _ => Ok(Applied::Ignored),
-    }
+    Ok(apply_all(conn, std::slice::from_ref(event)).await?[0])
+}
+
+/// Applies a batch of events (in commit order) with one read and one write per read model table:
+/// each stream's row is locked and read once, every event of the batch for it is folded in
+/// memory, and the new rows are written in one statement per table. Returns what each event came
+/// to, in the order given.
+#[tracing::instrument(skip_all, fields(events = events.len()))]
+pub async fn apply_all(
+    conn: &mut PgConnection,
+    events: &[RecordedEvent],
+) -> Result<Vec<Applied>, ProjectionError> {
+    let mut outcomes = vec![Applied::Ignored; events.len()];
+    project::<Organization>(conn, &ORGANIZATIONS, events, &mut outcomes).await?;
+    project::<Customer>(conn, &CUSTOMERS, events, &mut outcomes).await?;
+    project::<Link>(conn, &LINKS, events, &mut outcomes).await?;
+    project::<Phone>(conn, &PHONES, events, &mut outcomes).await?;
+    project::<Endpoint>(conn, &ENDPOINTS, events, &mut outcomes).await?;
+    Ok(outcomes)
 }
 
 /// Records how far a projection has consumed; call in the same transaction as [`apply`].
@@ -59,193 +73,191 @@ pub async fn save_checkpoint(
     Ok(())
 }
 
-/// What applying an event to a row comes to.
-enum Next<S> {
-    /// The row already reflects the event.
-    AlreadyApplied,
-    /// The stream does not make a state (it does not start with its creation event).
-    NoState,
-    /// The row's new state, as of the event's version.
-    State(S),
+/// A read model table: the stream type it is built from, the columns an update changes, and its
+/// row for a state (keys are the column names; every column present).
+struct Table<A> {
+    name: &'static str,
+    stream_type: &'static str,
+    update: &'static str,
+    row: fn(&A, i64) -> Result<Value, ProjectionError>,
 }
 
-/// Locks the row, and folds into its state the event, plus any earlier events of the stream the
-/// row has not seen (read from the event store, which is the source of truth). A row that does not
-/// exist yet cannot be locked: the upserts' version guard keeps a slower projector replica from
-/// writing an older state over a newer one.
-async fn next_state<A: Aggregate + DeserializeOwned>(
+const ORGANIZATIONS: Table<Organization> = Table {
+    name: "rm_organizations",
+    stream_type: OrganizationEvent::STREAM_TYPE,
+    update: "name = EXCLUDED.name",
+    row: |org, version| {
+        Ok(json!({
+            "id": org.id, "name": org.name, "created_at": timestamp(org.created_at),
+            "stream_version": version, "document": org,
+        }))
+    },
+};
+
+const CUSTOMERS: Table<Customer> = Table {
+    name: "rm_customers",
+    stream_type: CustomerEvent::STREAM_TYPE,
+    update: "external_id = EXCLUDED.external_id, name = EXCLUDED.name",
+    row: |customer, version| {
+        Ok(json!({
+            "id": customer.id, "organization_id": customer.organization_id,
+            "external_id": customer.external_id, "name": customer.name,
+            "created_at": timestamp(customer.created_at), "stream_version": version, "document": customer,
+        }))
+    },
+};
+
+const LINKS: Table<Link> = Table {
+    name: "rm_onboarding_links",
+    stream_type: LinkEvent::STREAM_TYPE,
+    update: "status = EXCLUDED.status, expires_at = EXCLUDED.expires_at",
+    row: |link, version| {
+        Ok(json!({
+            "id": link.id, "organization_id": link.organization_id,
+            "customer_id": link.spec.customer_id, "external_id": link.spec.external_id,
+            "status": link.status.as_str(), "expires_at": timestamp(link.spec.expires_at),
+            "created_at": timestamp(link.created_at), "stream_version": version, "document": link,
+        }))
+    },
+};
+
+const PHONES: Table<Phone> = Table {
+    name: "rm_phones",
+    stream_type: PhoneEvent::STREAM_TYPE,
+    update: "status = EXCLUDED.status",
+    row: |phone, version| {
+        Ok(json!({
+            "id": phone.id, "organization_id": phone.organization_id,
+            "customer_id": phone.details.customer_id, "phone_number_id": phone.details.phone_number_id,
+            "waba_id": phone.details.waba_id, "status": serde_json::to_value(phone.status)?,
+            "created_at": timestamp(phone.created_at), "stream_version": version, "document": phone,
+        }))
+    },
+};
+
+const ENDPOINTS: Table<Endpoint> = Table {
+    name: "rm_webhook_endpoints",
+    stream_type: EndpointEvent::STREAM_TYPE,
+    update: "status = EXCLUDED.status, waba_id = EXCLUDED.waba_id",
+    row: |endpoint, version| {
+        Ok(json!({
+            "id": endpoint.id, "organization_id": endpoint.organization_id,
+            "status": serde_json::to_value(endpoint.status)?, "waba_id": endpoint.waba_id,
+            "created_at": timestamp(endpoint.created_at), "stream_version": version, "document": endpoint,
+        }))
+    },
+};
+
+/// Timestamps as Postgres stores them (microseconds, truncated as the driver's binding does), so
+/// a row reads the same whichever way it was written.
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.trunc_subsecs(6).to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Applies the events of `table`'s stream type among `events`, writing each one's outcome.
+///
+/// Rows are locked in id order, so two projector replicas never wait on each other in a cycle. A
+/// row that does not exist yet cannot be locked: the upsert's version guard keeps a slower replica
+/// from writing an older state over a newer one.
+async fn project<A: Aggregate + DeserializeOwned + serde::Serialize>(
     conn: &mut PgConnection,
-    table: &str,
-    event: &RecordedEvent,
-) -> Result<Next<A>, ProjectionError> {
-    let sql = format!("SELECT stream_version, document FROM {table} WHERE id = $1 FOR UPDATE");
-    let row: Option<(i64, serde_json::Value)> = sqlx::query_as(&sql)
-        .bind(event.stream_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let (version, mut state) = match row {
-        Some((version, document)) => (version, Some(serde_json::from_value(document)?)),
-        None => (0, None),
-    };
-    if event.stream_version <= version {
-        return Ok(Next::AlreadyApplied);
-    }
-    let events = if event.stream_version == version + 1 {
-        vec![event.clone()]
-    } else {
-        let mut missing = read_stream_after(&mut *conn, event.stream_id, version).await?;
-        missing.retain(|e| e.stream_version <= event.stream_version);
-        if missing.len() as i64 != event.stream_version - version {
-            return Err(ProjectionError::MissingEvents {
-                stream_id: event.stream_id,
-                missing: version + 1,
-            });
+    table: &Table<A>,
+    events: &[RecordedEvent],
+    outcomes: &mut [Applied],
+) -> Result<(), ProjectionError> {
+    let mut streams: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
+    for (index, event) in events.iter().enumerate() {
+        if event.stream_type == table.stream_type {
+            streams.entry(event.stream_id).or_default().push(index);
         }
-        missing
-    };
-    for recorded in &events {
+    }
+    if streams.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = streams.keys().copied().collect();
+    let sql = format!(
+        "SELECT id, stream_version, document FROM {} WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        table.name
+    );
+    let mut rows: HashMap<Uuid, (i64, Value)> = sqlx::query_as::<_, (Uuid, i64, Value)>(&sql)
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(id, version, document)| (id, (version, document)))
+        .collect();
+    let mut written = Vec::new();
+    for (stream_id, mut indexes) in streams {
+        indexes.sort_by_key(|i| events[*i].stream_version);
+        let (version, document) = rows.remove(&stream_id).unwrap_or((0, Value::Null));
+        let newest = events[*indexes.last().expect("a stream has an event")].stream_version;
+        for index in &indexes {
+            outcomes[*index] = Applied::AlreadyApplied;
+        }
+        if newest <= version {
+            continue;
+        }
+        let state: Option<A> = match document {
+            Value::Null => None,
+            document => Some(serde_json::from_value(document)?),
+        };
+        let fresh: Vec<&RecordedEvent> = indexes
+            .iter()
+            .map(|i| &events[*i])
+            .filter(|e| e.stream_version > version)
+            .collect();
+        let contiguous = fresh
+            .iter()
+            .zip(version + 1..)
+            .all(|(event, expected)| event.stream_version == expected);
+        let state = if contiguous {
+            fold_from(state, fresh.iter().copied())?
+        } else {
+            let mut missing = read_stream_after(&mut *conn, stream_id, version).await?;
+            missing.retain(|e| e.stream_version <= newest);
+            if missing.len() as i64 != newest - version {
+                return Err(ProjectionError::MissingEvents {
+                    stream_id,
+                    missing: version + 1,
+                });
+            }
+            fold_from(state, missing.iter())?
+        };
+        let outcome = match state {
+            Some(state) => {
+                written.push((table.row)(&state, newest)?);
+                Applied::Applied
+            }
+            // The stream does not make a state (it does not start with its creation event).
+            None => Applied::Ignored,
+        };
+        for index in indexes.iter().filter(|i| events[**i].stream_version > version) {
+            outcomes[*index] = outcome;
+        }
+    }
+    if written.is_empty() {
+        return Ok(());
+    }
+    let name = table.name;
+    sqlx::query(&format!(
+        "INSERT INTO {name} SELECT * FROM jsonb_populate_recordset(NULL::{name}, $1) \
+         ON CONFLICT (id) DO UPDATE SET {}, stream_version = EXCLUDED.stream_version, \
+             document = EXCLUDED.document \
+         WHERE {name}.stream_version < EXCLUDED.stream_version",
+        table.update
+    ))
+    .bind(Value::Array(written))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn fold_from<'a, A: Aggregate + DeserializeOwned>(
+    mut state: Option<A>,
+    events: impl Iterator<Item = &'a RecordedEvent>,
+) -> Result<Option<A>, ProjectionError> {
+    for recorded in events {
         state = evolve_recorded::<A>(state, recorded)?;
     }
-    Ok(state.map_or(Next::NoState, Next::State))
-}
-
-async fn project_organization(
-    conn: &mut PgConnection,
-    event: &RecordedEvent,
-) -> Result<Applied, ProjectionError> {
-    let org = match next_state::<Organization>(conn, "rm_organizations", event).await? {
-        Next::State(org) => org,
-        Next::AlreadyApplied => return Ok(Applied::AlreadyApplied),
-        Next::NoState => return Ok(Applied::Ignored),
-    };
-    sqlx::query(
-        "INSERT INTO rm_organizations (id, name, created_at, stream_version, document) \
-         VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
-             stream_version = EXCLUDED.stream_version, document = EXCLUDED.document \
-         WHERE rm_organizations.stream_version < EXCLUDED.stream_version",
-    )
-    .bind(org.id.as_uuid())
-    .bind(&org.name)
-    .bind(org.created_at)
-    .bind(event.stream_version)
-    .bind(serde_json::to_value(&org)?)
-    .execute(conn)
-    .await?;
-    Ok(Applied::Applied)
-}
-
-async fn project_customer(
-    conn: &mut PgConnection,
-    event: &RecordedEvent,
-) -> Result<Applied, ProjectionError> {
-    let customer = match next_state::<Customer>(conn, "rm_customers", event).await? {
-        Next::State(customer) => customer,
-        Next::AlreadyApplied => return Ok(Applied::AlreadyApplied),
-        Next::NoState => return Ok(Applied::Ignored),
-    };
-    sqlx::query(
-        "INSERT INTO rm_customers (id, organization_id, external_id, name, created_at, stream_version, document) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (id) DO UPDATE SET external_id = EXCLUDED.external_id, name = EXCLUDED.name, \
-             stream_version = EXCLUDED.stream_version, document = EXCLUDED.document \
-         WHERE rm_customers.stream_version < EXCLUDED.stream_version",
-    )
-    .bind(customer.id.as_uuid())
-    .bind(customer.organization_id.as_uuid())
-    .bind(&customer.external_id)
-    .bind(&customer.name)
-    .bind(customer.created_at)
-    .bind(event.stream_version)
-    .bind(serde_json::to_value(&customer)?)
-    .execute(conn)
-    .await?;
-    Ok(Applied::Applied)
-}
-
-async fn project_link(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Applied, ProjectionError> {
-    let link = match next_state::<Link>(conn, "rm_onboarding_links", event).await? {
-        Next::State(link) => link,
-        Next::AlreadyApplied => return Ok(Applied::AlreadyApplied),
-        Next::NoState => return Ok(Applied::Ignored),
-    };
-    sqlx::query(
-        "INSERT INTO rm_onboarding_links (id, organization_id, customer_id, external_id, status, \
-             expires_at, created_at, stream_version, document) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, expires_at = EXCLUDED.expires_at, \
-             stream_version = EXCLUDED.stream_version, document = EXCLUDED.document \
-         WHERE rm_onboarding_links.stream_version < EXCLUDED.stream_version",
-    )
-    .bind(link.id.as_uuid())
-    .bind(link.organization_id.as_uuid())
-    .bind(link.spec.customer_id.map(|c| c.as_uuid()))
-    .bind(&link.spec.external_id)
-    .bind(link.status.as_str())
-    .bind(link.spec.expires_at)
-    .bind(link.created_at)
-    .bind(event.stream_version)
-    .bind(serde_json::to_value(&link)?)
-    .execute(conn)
-    .await?;
-    Ok(Applied::Applied)
-}
-
-async fn project_phone(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Applied, ProjectionError> {
-    let phone = match next_state::<Phone>(conn, "rm_phones", event).await? {
-        Next::State(phone) => phone,
-        Next::AlreadyApplied => return Ok(Applied::AlreadyApplied),
-        Next::NoState => return Ok(Applied::Ignored),
-    };
-    let status = serde_json::to_value(phone.status)?;
-    sqlx::query(
-        "INSERT INTO rm_phones (id, organization_id, customer_id, phone_number_id, waba_id, status, \
-             created_at, stream_version, document) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, \
-             stream_version = EXCLUDED.stream_version, document = EXCLUDED.document \
-         WHERE rm_phones.stream_version < EXCLUDED.stream_version",
-    )
-    .bind(phone.id.as_uuid())
-    .bind(phone.organization_id.as_uuid())
-    .bind(phone.details.customer_id.map(|c| c.as_uuid()))
-    .bind(&phone.details.phone_number_id)
-    .bind(phone.details.waba_id.as_uuid())
-    .bind(status.as_str().unwrap_or_default())
-    .bind(phone.created_at)
-    .bind(event.stream_version)
-    .bind(serde_json::to_value(&phone)?)
-    .execute(conn)
-    .await?;
-    Ok(Applied::Applied)
-}
-
-async fn project_endpoint(
-    conn: &mut PgConnection,
-    event: &RecordedEvent,
-) -> Result<Applied, ProjectionError> {
-    let endpoint = match next_state::<Endpoint>(conn, "rm_webhook_endpoints", event).await? {
-        Next::State(endpoint) => endpoint,
-        Next::AlreadyApplied => return Ok(Applied::AlreadyApplied),
-        Next::NoState => return Ok(Applied::Ignored),
-    };
-    let status = serde_json::to_value(endpoint.status)?;
-    sqlx::query(
-        "INSERT INTO rm_webhook_endpoints (id, organization_id, status, waba_id, created_at, \
-             stream_version, document) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, waba_id = EXCLUDED.waba_id, \
-             stream_version = EXCLUDED.stream_version, document = EXCLUDED.document \
-         WHERE rm_webhook_endpoints.stream_version < EXCLUDED.stream_version",
-    )
-    .bind(endpoint.id.as_uuid())
-    .bind(endpoint.organization_id.as_uuid())
-    .bind(status.as_str().unwrap_or_default())
-    .bind(endpoint.waba_id.map(|w| w.as_uuid()))
-    .bind(endpoint.created_at)
-    .bind(event.stream_version)
-    .bind(serde_json::to_value(&endpoint)?)
-    .execute(conn)
-    .await?;
-    Ok(Applied::Applied)
+    Ok(state)
 }

@@ -6,7 +6,7 @@ mod apply;
 pub mod queries;
 mod replay;
 
-pub use apply::{apply, save_checkpoint, Applied};
+pub use apply::{apply, apply_all, save_checkpoint, Applied};
 pub use replay::{replay, snapshot, ReplayError, ReplayProgress, DEFAULT_REPLAY_BATCH, SHADOW_SCHEMA};
 
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@
 //! goes on meanwhile; what it applies after the swap lands in the new tables, whose stream
 //! versions make any repeat a no-op.
 
-use crate::{apply, ProjectionError, READ_MODEL_TABLES};
+use crate::{apply_all, ProjectionError, READ_MODEL_TABLES};
 use gangway_event_store::{read_committed_after, CommitCursor};
 use serde_json::Value;
 use sqlx::{Connection, PgConnection, PgPool, Row};
@@ -189,9 +189,7 @@ async fn apply_batch(
     batch: i64,
 ) -> Result<u64, ProjectionError> {
     let events = read_committed_after(&mut *conn, *cursor, batch).await?;
-    for event in &events {
-        apply(&mut *conn, event).await?;
-    }
+    apply_all(&mut *conn, &events).await?;
     if let Some(last) = events.last() {
         *cursor = last.cursor();
     }
