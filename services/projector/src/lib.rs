@@ -12,7 +12,7 @@ use gangway_bus::{decode_event, Bus, BusNames};
 use gangway_config::{InfraConfig, LogConfig};
 use gangway_dead_letters::DeadLetters;
 use gangway_event_store::RecordedEvent;
-use gangway_projections::{apply, save_checkpoint, Applied, ProjectionError};
+use gangway_projections::{apply, apply_all, save_checkpoint, Applied, ProjectionError};
 use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -117,21 +117,97 @@ impl Projector {
 
     async fn consume(&self, bus: &Bus, cancel: &CancellationToken) -> anyhow::Result<()> {
         let consumer = bus.projector_consumer(&self.name).await?;
-        let mut messages = consumer
+        let messages = consumer
             .messages()
             .await
             .context("subscribing to the projector consumer")?;
+        // What has arrived is applied together: one event at a time when live, whole batches
+        // when catching up on a backlog.
+        let mut batches = messages.ready_chunks(PROJECT_BATCH);
         loop {
             let next = tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
-                next = messages.next() => next,
+                next = batches.next() => next,
             };
-            let Some(message) = next else {
+            let Some(batch) = next else {
                 anyhow::bail!("consumer stream ended");
             };
-            let message = message.context("receiving from JetStream")?;
-            self.process(&message).await;
+            let mut received = Vec::with_capacity(batch.len());
+            let mut failure = None;
+            for message in batch {
+                match message {
+                    Ok(message) => received.push(message),
+                    Err(error) => failure = Some(error),
+                }
+            }
+            self.process_batch(received).await;
+            if let Some(error) = failure {
+                return Err(anyhow::Error::new(error).context("receiving from JetStream"));
+            }
         }
+    }
+
+    /// Applies `received` in one transaction; if that fails, or a stream among them waits behind a
+    /// dead letter, each event goes its own way.
+    async fn process_batch(&self, received: Vec<jetstream::Message>) {
+        if received.len() == 1 {
+            return self.process(&received[0]).await;
+        }
+        let mut decoded = Vec::with_capacity(received.len());
+        for message in received {
+            match decode_event(&message.payload) {
+                Ok(event) => decoded.push((message, event)),
+                Err(error) => {
+                    tracing::error!(%error, "dropping undecodable message");
+                    let _ = message.ack_with(AckKind::Term).await;
+                }
+            }
+        }
+        let streams: Vec<_> = decoded.iter().map(|(_, e)| e.stream_id).collect();
+        let blocked = match self.dead_letters.blocked_streams(&streams).await {
+            Ok(blocked) => blocked,
+            Err(error) => {
+                tracing::warn!(%error, "checking for dead letters failed; will be redelivered");
+                for (message, _) in &decoded {
+                    ack(message, AckKind::Nak(Some(NAK_DELAY))).await;
+                }
+                return;
+            }
+        };
+        if blocked.is_empty() {
+            match self.handle_batch(&decoded).await {
+                Ok(outcomes) => {
+                    for ((message, event), applied) in decoded.iter().zip(outcomes) {
+                        metrics::observe(event, Some(applied), metrics::first_delivery(message));
+                        ack(message, AckKind::Ack).await;
+                    }
+                    return;
+                }
+                Err(error) => tracing::debug!(%error, "applying a batch failed; one event at a time"),
+            }
+        }
+        for (message, _) in &decoded {
+            self.process(message).await;
+        }
+    }
+
+    /// Applies a batch of events with one checkpoint, atomically.
+    async fn handle_batch(
+        &self,
+        batch: &[(jetstream::Message, RecordedEvent)],
+    ) -> Result<Vec<Applied>, ProjectionError> {
+        let events: Vec<RecordedEvent> = batch.iter().map(|(_, e)| e.clone()).collect();
+        let sequence = batch
+            .iter()
+            .filter_map(|(m, _)| m.info().ok().map(|i| i.stream_sequence))
+            .max()
+            .unwrap_or(0);
+        let position = events.iter().map(|e| e.position).max().unwrap_or(0);
+        let mut tx = self.pool.begin().await?;
+        let outcomes = apply_all(&mut tx, &events).await?;
+        save_checkpoint(&mut tx, &self.name, sequence, position).await?;
+        tx.commit().await?;
+        Ok(outcomes)
     }
 
     async fn process(&self, message: &jetstream::Message) {
@@ -183,6 +259,9 @@ impl Projector {
         ack(message, kind).await;
     }
 }
+
+/// Events applied in one transaction at most.
+const PROJECT_BATCH: usize = 500;
 
 /// How long a failed event waits before JetStream delivers it again.
 const NAK_DELAY: Duration = Duration::from_secs(1);

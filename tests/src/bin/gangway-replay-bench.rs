@@ -1,6 +1,7 @@
 //! `make bench` (phase `replay`): `gangway replay` at its default batch size over a generated
 //! store, next to a raw commit-order scan of the same table (`COPY` to the client) measured in the
-//! same run. Prints numbers; asserts nothing.
+//! same run; then the live projector catching up on the whole store as a JetStream backlog.
+//! Prints numbers; asserts nothing.
 //!
 //! The store holds onboarding links only (each created, then deleted, expired or revoked), not
 //! the whole mix of event types: `BENCH_REPLAY_EVENTS` sets its size (default 200,000).
@@ -9,11 +10,15 @@ use futures::StreamExt;
 use gangway_domain::link::LinkEvent;
 use gangway_domain::{LinkId, OrganizationId};
 use gangway_e2e::dispatch::append_links;
+use gangway_e2e::{stream_message_count, wait_until};
 use gangway_event_store::EventStore;
 use gangway_projections::{replay, DEFAULT_REPLAY_BATCH};
+use gangway_projector::Projector;
+use gangway_relay::{Relay, RelayConfig};
 use gangway_testkit::TestEnv;
 use sqlx::postgres::PgPoolCopyExt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -64,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
             "replayed {replayed} of {stored} events"
         );
     }
+    let catch_up = projector_catch_up(&env, stored).await?;
     let scan_rate = 2.0 * stored as f64 / scan_secs;
     let replay_rate = 2.0 * stored as f64 / replay_secs;
     println!("raw commit-order scan (COPY) of {stored} events: {scan_rate:>9.0} events/s (baseline)");
@@ -72,5 +78,58 @@ async fn main() -> anyhow::Result<()> {
          (targets ≥ 25,000 events/s and ≥ 15 %)",
         100.0 * replay_rate / scan_rate
     );
+    println!(
+        "live projector catching up a backlog of {stored} events: {:>9.0} events/s (target ≥ 20,000)",
+        stored as f64 / catch_up
+    );
     Ok(())
+}
+
+/// Publishes the whole store with a relay, then times a projector (with its default batches)
+/// from start until its durable consumer has nothing pending; returns seconds.
+async fn projector_catch_up(env: &TestEnv, stored: i64) -> anyhow::Result<f64> {
+    let bus = env.bus().await;
+    let store = EventStore::new(env.pool.clone());
+    let relay = Relay::new(
+        (*env.pool.connect_options()).clone(),
+        bus.clone(),
+        store.appended_signal(),
+        RelayConfig::default(),
+    );
+    let cancel = CancellationToken::new();
+    let relay_task = tokio::spawn({
+        let cancel = cancel.clone();
+        async move { relay.run(cancel).await }
+    });
+    wait_until("the store on JetStream", Duration::from_secs(600), || async {
+        stream_message_count(&bus).await as i64 >= stored
+    })
+    .await;
+    cancel.cancel();
+    relay_task.await?;
+
+    let started = Instant::now();
+    let cancel = CancellationToken::new();
+    let projector = Projector::new(env.pool.clone(), "catch-up");
+    let running = tokio::spawn({
+        let (cancel, bus) = (cancel.clone(), bus.clone());
+        async move { projector.run(&bus, cancel).await }
+    });
+    wait_until(
+        "the projector to catch up",
+        Duration::from_secs(1_800),
+        || async {
+            let Ok(mut consumer) = bus.projector_consumer("catch-up").await else {
+                return false;
+            };
+            consumer.info().await.is_ok_and(|info| {
+                info.num_pending == 0 && info.num_ack_pending == 0 && info.delivered.stream_sequence > 0
+            })
+        },
+    )
+    .await;
+    let took = started.elapsed().as_secs_f64();
+    cancel.cancel();
+    running.await?;
+    Ok(took)
 }
