@@ -249,6 +249,25 @@ async fn projector_counts_applied_events_and_the_onboarding_funnel() {
         .samples
         .iter()
         .any(|s| s.name.starts_with("gangway_http_")));
+
+    // A replay, which serves no metrics itself, shows its progress on the projector's.
+    let replay_env = world.env.process_env();
+    tokio::task::spawn_blocking(move || {
+        let replayed = std::process::Command::new(gangway_testkit::binary("gangway"))
+            .arg("replay")
+            .envs(replay_env)
+            .output()
+            .expect("gangway replay");
+        assert!(replayed.status.success(), "{replayed:?}");
+    })
+    .await
+    .expect("replay task");
+    let replayed = scrape_until(&url, None, "the replay's progress", |m| {
+        m.value("gangway_replay_applied_events", &[]) == total as f64
+    })
+    .await;
+    assert_eq!(replayed.value("gangway_replay_total_events", &[]), total as f64);
+    assert_eq!(replayed.value("gangway_replay_running", &[]), 0.0, "finished");
     drop(projector);
 
     // `gangway republish` onto a fresh stream, as after losing JetStream's data: a projector

@@ -295,6 +295,7 @@ pub async fn run(config: ProjectorConfig, cancel: CancellationToken) -> anyhow::
     tracing::info!(consumer = %config.consumer, "projector running");
     let backlog = tokio::spawn(metrics::refresh_backlog(
         bus.clone(),
+        pool.clone(),
         config.consumer.clone(),
         config.metrics.refresh_interval(),
         cancel.clone(),

@@ -6,6 +6,7 @@ use gangway_bus::Bus;
 use gangway_event_store::RecordedEvent;
 use gangway_projections::Applied;
 use gangway_telemetry::{funnel, projector};
+use sqlx::PgPool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -40,9 +41,27 @@ pub fn first_delivery(message: &jetstream::Message) -> bool {
     !gangway_bus::is_republished(message) && message.info().map_or(true, |info| info.delivered <= 1)
 }
 
-/// Keeps the backlog gauge current until cancelled.
-pub async fn refresh_backlog(bus: Bus, consumer: String, every: Duration, cancel: CancellationToken) {
+/// Keeps the backlog gauge, and the progress of a `gangway replay` (which has no `/metrics` of
+/// its own), current until cancelled.
+pub async fn refresh_backlog(
+    bus: Bus,
+    pool: PgPool,
+    consumer: String,
+    every: Duration,
+    cancel: CancellationToken,
+) {
     while !cancel.is_cancelled() {
+        let replay: Result<Option<(i64, i64, bool)>, _> = sqlx::query_as(
+            "SELECT applied, total, finished_at IS NULL AND updated_at > now() - interval '10 seconds' \
+             FROM replay_progress WHERE name = 'replay'",
+        )
+        .fetch_optional(&pool)
+        .await;
+        match replay {
+            Ok(Some((applied, total, running))) => projector::replay(applied, total, running),
+            Ok(None) => {}
+            Err(error) => tracing::debug!(%error, "reading the replay's progress failed"),
+        }
         let info = match bus.projector_consumer(&consumer).await {
             Ok(mut durable) => durable.info().await.cloned().map_err(|e| e.to_string()),
             Err(error) => Err(error.to_string()),
