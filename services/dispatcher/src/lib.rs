@@ -23,7 +23,7 @@ use attempt::Sender;
 use config::DispatcherConfig;
 use deliver::{Deliverer, DeliveryConfig};
 use futures::StreamExt;
-use gangway_bus::{decode_event, Bus, BusNames};
+use gangway_bus::{ack, decode_received, split_received, Bus, BusNames};
 use gangway_config::Environment;
 use gangway_dead_letters::DeadLetters;
 use gangway_event_store::EventStore;
@@ -164,14 +164,7 @@ impl Dispatcher {
             let Some(batch) = next else {
                 anyhow::bail!("consumer stream ended");
             };
-            let mut received = Vec::with_capacity(batch.len());
-            let mut failure = None;
-            for message in batch {
-                match message {
-                    Ok(message) => received.push(message),
-                    Err(error) => failure = Some(error),
-                }
-            }
+            let (received, failure) = split_received(batch);
             self.process(received).await;
             if let Some(error) = failure {
                 return Err(anyhow::Error::new(error).context("receiving from JetStream"));
@@ -183,16 +176,7 @@ impl Dispatcher {
     /// together, each event is tried on its own, so one that fails holds back only itself. An
     /// event whose stream has a dead letter is held behind it.
     async fn process(&self, received: Vec<jetstream::Message>) {
-        let mut decoded = Vec::with_capacity(received.len());
-        for message in received {
-            match decode_event(&message.payload) {
-                Ok(event) => decoded.push((message, event)),
-                Err(error) => {
-                    tracing::error!(%error, "dropping undecodable message");
-                    let _ = message.ack_with(AckKind::Term).await;
-                }
-            }
-        }
+        let decoded = decode_received(received).await;
         let decoded = match self.without_held(decoded).await {
             Ok(decoded) => decoded,
             Err((error, decoded)) => {
@@ -315,12 +299,6 @@ const RETRY_POLL: Duration = Duration::from_secs(1);
 
 /// Events recorded in one transaction at most.
 const INGEST_BATCH: usize = 64;
-
-async fn ack(message: &jetstream::Message, kind: AckKind) {
-    if let Err(error) = message.ack_with(kind).await {
-        tracing::warn!(%error, "ack failed; the event will be redelivered and skipped");
-    }
-}
 
 /// Connections whose commits do not wait for the disk: for leases and attempt outcomes, where a
 /// commit lost in a Postgres crash only means a message is sent again. Messages themselves are

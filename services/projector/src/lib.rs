@@ -8,7 +8,7 @@ use anyhow::Context;
 use async_nats::jetstream::{self, AckKind};
 use clap::Args;
 use futures::StreamExt;
-use gangway_bus::{decode_event, Bus, BusNames};
+use gangway_bus::{ack, decode_event, decode_received, split_received, Bus, BusNames};
 use gangway_config::{InfraConfig, LogConfig};
 use gangway_dead_letters::DeadLetters;
 use gangway_event_store::RecordedEvent;
@@ -132,14 +132,7 @@ impl Projector {
             let Some(batch) = next else {
                 anyhow::bail!("consumer stream ended");
             };
-            let mut received = Vec::with_capacity(batch.len());
-            let mut failure = None;
-            for message in batch {
-                match message {
-                    Ok(message) => received.push(message),
-                    Err(error) => failure = Some(error),
-                }
-            }
+            let (received, failure) = split_received(batch);
             self.process_batch(received).await;
             if let Some(error) = failure {
                 return Err(anyhow::Error::new(error).context("receiving from JetStream"));
@@ -153,16 +146,7 @@ impl Projector {
         if received.len() == 1 {
             return self.process(&received[0]).await;
         }
-        let mut decoded = Vec::with_capacity(received.len());
-        for message in received {
-            match decode_event(&message.payload) {
-                Ok(event) => decoded.push((message, event)),
-                Err(error) => {
-                    tracing::error!(%error, "dropping undecodable message");
-                    let _ = message.ack_with(AckKind::Term).await;
-                }
-            }
-        }
+        let decoded = decode_received(received).await;
         let streams: Vec<_> = decoded.iter().map(|(_, e)| e.stream_id).collect();
         let blocked = match self.dead_letters.blocked_streams(&streams).await {
             Ok(blocked) => blocked,
@@ -268,12 +252,6 @@ const NAK_DELAY: Duration = Duration::from_secs(1);
 
 /// How often the projector looks for dead-letter retries operators asked for.
 const RETRY_POLL: Duration = Duration::from_secs(1);
-
-async fn ack(message: &jetstream::Message, kind: AckKind) {
-    if let Err(error) = message.ack_with(kind).await {
-        tracing::warn!(%error, "ack failed; the event will be redelivered and skipped");
-    }
-}
 
 /// Connects to Postgres and NATS and runs until cancelled.
 pub async fn run(config: ProjectorConfig, cancel: CancellationToken) -> anyhow::Result<()> {

@@ -2,8 +2,10 @@
 //! encoding of stored events.
 
 mod cloudevent;
+mod received;
 
 pub use cloudevent::{decode_event, encode_event, DecodeError};
+pub use received::{ack, decode_received, split_received};
 
 use async_nats::jetstream::{self, consumer, context::PublishAckFuture, stream};
 use async_nats::HeaderMap;

@@ -16,6 +16,8 @@ pub use classify::is_transient;
 pub use operator::{list, request_retry, DeadLetter, RetryScope};
 
 use gangway_event_store::RecordedEvent;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -77,18 +79,15 @@ impl DeadLetters {
         if !self.has_unresolved(&mut tx, event.stream_id).await? {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO dead_letters \
-               (consumer, event_id, stream_id, stream_version, event_type, organization_id, held) \
-             VALUES ($1, $2, $3, $4, $5, $6, true) \
-             ON CONFLICT (consumer, event_id) DO NOTHING",
+        self.bind_event(
+            sqlx::query(
+                "INSERT INTO dead_letters \
+                   (consumer, event_id, stream_id, stream_version, event_type, organization_id, held) \
+                 VALUES ($1, $2, $3, $4, $5, $6, true) \
+                 ON CONFLICT (consumer, event_id) DO NOTHING",
+            ),
+            event,
         )
-        .bind(&self.consumer)
-        .bind(event.event_id)
-        .bind(event.stream_id)
-        .bind(event.stream_version)
-        .bind(&event.event_type)
-        .bind(event.organization_id.as_uuid())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -99,21 +98,18 @@ impl DeadLetters {
     /// Sets `event` aside as dead after `deliveries` failed deliveries.
     pub async fn bury(&self, event: &RecordedEvent, error: &str, deliveries: u64) -> Result<(), sqlx::Error> {
         let mut tx = self.stream_lock(event.stream_id).await?;
-        sqlx::query(
-            "INSERT INTO dead_letters \
-               (consumer, event_id, stream_id, stream_version, event_type, organization_id, held, \
-                error, deliveries) \
-             VALUES ($1, $2, $3, $4, $5, $6, false, $7, $8) \
-             ON CONFLICT (consumer, event_id) DO UPDATE SET \
-               held = false, error = EXCLUDED.error, deliveries = EXCLUDED.deliveries, \
-               resolved_at = NULL, retry_requested_at = NULL",
+        self.bind_event(
+            sqlx::query(
+                "INSERT INTO dead_letters \
+                   (consumer, event_id, stream_id, stream_version, event_type, organization_id, held, \
+                    error, deliveries) \
+                 VALUES ($1, $2, $3, $4, $5, $6, false, $7, $8) \
+                 ON CONFLICT (consumer, event_id) DO UPDATE SET \
+                   held = false, error = EXCLUDED.error, deliveries = EXCLUDED.deliveries, \
+                   resolved_at = NULL, retry_requested_at = NULL",
+            ),
+            event,
         )
-        .bind(&self.consumer)
-        .bind(event.event_id)
-        .bind(event.stream_id)
-        .bind(event.stream_version)
-        .bind(&event.event_type)
-        .bind(event.organization_id.as_uuid())
         .bind(error)
         .bind(i64::try_from(deliveries).unwrap_or(i64::MAX))
         .execute(&mut *tx)
@@ -141,6 +137,21 @@ impl DeadLetters {
         .await?;
         gangway_telemetry::dead_letters::unresolved(self.kind, count);
         Ok(count)
+    }
+
+    /// Binds `$1` to `$6` of a row: this consumer and the event's identity.
+    fn bind_event<'q>(
+        &'q self,
+        query: Query<'q, Postgres, PgArguments>,
+        event: &'q RecordedEvent,
+    ) -> Query<'q, Postgres, PgArguments> {
+        query
+            .bind(&self.consumer)
+            .bind(event.event_id)
+            .bind(event.stream_id)
+            .bind(event.stream_version)
+            .bind(&event.event_type)
+            .bind(event.organization_id.as_uuid())
     }
 
     /// A transaction holding the lock that orders holding an event against releasing its stream.

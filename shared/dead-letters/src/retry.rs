@@ -1,7 +1,7 @@
 //! The consumer's side of a retry an operator asked for.
 
 use crate::DeadLetters;
-use gangway_event_store::{read_events, RecordedEvent};
+use gangway_event_store::{read_events, RecordedEvent, StoreError};
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
@@ -30,7 +30,7 @@ impl DeadLetters {
     }
 
     /// Processes every stream whose retry was asked for; returns how many streams were released.
-    pub async fn retry_requested<F, Fut, E>(&self, handle: &F) -> Result<usize, sqlx::Error>
+    pub async fn retry_requested<F, Fut, E>(&self, handle: &F) -> Result<usize, StoreError>
     where
         F: Fn(RecordedEvent) -> Fut,
         Fut: Future<Output = Result<(), E>>,
@@ -62,7 +62,7 @@ impl DeadLetters {
 
     /// Processes the stream's dead and held events in stream order; `true` once none is left.
     /// The first that fails again becomes the stream's dead letter and the rest stay held.
-    async fn retry_stream<F, Fut, E>(&self, stream_id: Uuid, handle: &F) -> Result<bool, sqlx::Error>
+    async fn retry_stream<F, Fut, E>(&self, stream_id: Uuid, handle: &F) -> Result<bool, StoreError>
     where
         F: Fn(RecordedEvent) -> Fut,
         Fut: Future<Output = Result<(), E>>,
@@ -84,8 +84,7 @@ impl DeadLetters {
             }
             let ids: Vec<Uuid> = waiting.iter().map(|(_, event_id)| *event_id).collect();
             let mut events: HashMap<Uuid, RecordedEvent> = read_events(&self.pool, &ids)
-                .await
-                .map_err(|error| sqlx::Error::Protocol(error.to_string()))?
+                .await?
                 .into_iter()
                 .map(|event| (event.event_id, event))
                 .collect();

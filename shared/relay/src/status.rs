@@ -1,7 +1,7 @@
 //! Where a relay stands, for `gangway status`: who leads, how far it has published, what waits.
 
 use crate::horizon::{held_back, oldest_transaction, Blocker};
-use crate::{load_checkpoint, LOCK_NAMESPACE};
+use crate::{load_checkpoint, RelayError, LOCK_NAMESPACE};
 use serde::Serialize;
 use sqlx::PgConnection;
 
@@ -34,7 +34,7 @@ pub struct Leader {
     pub connected_seconds: Option<f64>,
 }
 
-pub async fn relay_status(conn: &mut PgConnection, name: &str) -> Result<RelayStatus, sqlx::Error> {
+pub async fn relay_status(conn: &mut PgConnection, name: &str) -> Result<RelayStatus, RelayError> {
     let leader: Option<Leader> = sqlx::query_as(
         "SELECT a.pid, nullif(a.application_name, '') AS application, host(a.client_addr) AS client, \
                 EXTRACT(EPOCH FROM clock_timestamp() - a.backend_start)::float8 AS connected_seconds \
@@ -46,9 +46,7 @@ pub async fn relay_status(conn: &mut PgConnection, name: &str) -> Result<RelaySt
     .bind(name)
     .fetch_optional(&mut *conn)
     .await?;
-    let cursor = load_checkpoint(conn, name)
-        .await
-        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+    let cursor = load_checkpoint(conn, name).await?;
     let checkpoint_age: Option<f64> = sqlx::query_scalar(
         "SELECT EXTRACT(EPOCH FROM clock_timestamp() - updated_at)::float8 FROM relay_checkpoints WHERE name = $1",
     )

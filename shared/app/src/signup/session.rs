@@ -17,6 +17,8 @@ const STATE_PURPOSE: &str = "signup-state";
 /// How long a rendered page's `state` is accepted: Embedded Signup takes minutes, not hours.
 pub const SESSION_LIFETIME: Duration = Duration::hours(1);
 
+const NOT_THIS_LINK: &str = "does not belong to this link; start again from the link's page";
+
 /// A signup session: the nonce for the browser's cookie and the `state` for the page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignupSession {
@@ -58,13 +60,13 @@ pub fn check_state(
     };
     let mut parts = state.splitn(3, '.');
     let (Some(nonce), Some(expires), Some(signature)) = (parts.next(), parts.next(), parts.next()) else {
-        return refused("does not belong to this link; start again from the link's page");
+        return refused(NOT_THIS_LINK);
     };
     let Ok(expires) = expires.parse::<i64>() else {
-        return refused("does not belong to this link; start again from the link's page");
+        return refused(NOT_THIS_LINK);
     };
     if !vault.verify(STATE_PURPOSE, &signed(link, nonce, expires), signature) {
-        return refused("does not belong to this link; start again from the link's page");
+        return refused(NOT_THIS_LINK);
     }
     if now.timestamp() >= expires {
         return refused("has expired; start again from the link's page");
