@@ -426,13 +426,13 @@ mod tests {
     #[test]
     fn an_attempt_outlasts_metas_slowest_answer() {
         // The defaults (GANGWAY_META_TIMEOUT_SECONDS 10, _MAX_RETRY_SECONDS 20): 4 single calls
-        // of 10 s, 22 retried calls (debug_token, the subscription, 20 pages of numbers) of 30 s,
+        // of 10 s, 52 retried calls (debug_token, the subscription, 50 pages of numbers) of 30 s,
         // 30 s of our own.
-        assert_eq!(attempt_timeout(&graph(10, 20)), chrono::Duration::seconds(730));
+        assert_eq!(attempt_timeout(&graph(10, 20)), chrono::Duration::seconds(1_630));
         // Slower settings make a longer attempt, never one shorter than its calls.
         assert_eq!(
             attempt_timeout(&graph(30, 120)),
-            chrono::Duration::seconds(4 * 30 + 22 * 150 + 30)
+            chrono::Duration::seconds(4 * 30 + 52 * 150 + 30)
         );
     }
 }
