@@ -129,6 +129,8 @@ pub fn dispatcher_config(env: &TestEnv) -> DispatcherConfig {
     config.infra.nats_url = env.nats_url.clone();
     config.infra.nats_stream = env.names.stream.clone();
     config.infra.nats_subject_prefix = env.names.subject_prefix.clone();
+    config.infra.nats_message_stream = env.names.message_stream.clone();
+    config.infra.nats_message_subject_prefix = env.names.message_subject_prefix.clone();
     config.infra.database_max_connections = 10;
     config.environment = gangway_config::Environment::Development;
     config.allow_http = Some(true);

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod dispatch;
 pub mod hosted_signup;
 pub mod load;
+pub mod meta_traffic;
 pub mod private_servers;
 pub mod signup;
 pub mod standard_webhooks;
@@ -49,6 +50,8 @@ pub fn api_config(env: &TestEnv) -> ApiConfig {
     config.infra.nats_url = env.nats_url.clone();
     config.infra.nats_stream = env.names.stream.clone();
     config.infra.nats_subject_prefix = env.names.subject_prefix.clone();
+    config.infra.nats_message_stream = env.names.message_stream.clone();
+    config.infra.nats_message_subject_prefix = env.names.message_subject_prefix.clone();
     config.infra.database_max_connections = 10;
     config.api_addr = "127.0.0.1:0".parse().expect("socket address");
     config.admin_token = ADMIN_TOKEN.parse().expect("token");

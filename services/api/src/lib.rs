@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod http;
+pub mod message_outbox;
 pub mod openapi;
 pub mod rate_limit;
 pub mod state;
@@ -100,10 +101,7 @@ impl Application {
         let graph = gangway_meta_graph::GraphClient::new(meta.graph.clone())?;
         let pool = connect_database(&config.infra, config.infra.database_max_connections).await?;
         MIGRATOR.run(&pool).await.context("running database migrations")?;
-        let names = BusNames {
-            stream: config.infra.nats_stream.clone(),
-            subject_prefix: config.infra.nats_subject_prefix.clone(),
-        };
+        let names = BusNames::from(&config.infra);
         let bus = Bus::connect(&config.infra.nats_url, names).await?;
         let store = EventStore::new(pool.clone());
         let relay = config.relay_enabled.then(|| {

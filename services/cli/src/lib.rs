@@ -192,10 +192,7 @@ async fn pool(infra: &InfraConfig) -> anyhow::Result<PgPool> {
 }
 
 async fn bus(infra: &InfraConfig) -> anyhow::Result<Bus> {
-    let names = BusNames {
-        stream: infra.nats_stream.clone(),
-        subject_prefix: infra.nats_subject_prefix.clone(),
-    };
+    let names = BusNames::from(infra);
     Ok(Bus::connect(&infra.nats_url, names).await?)
 }
 

@@ -84,7 +84,7 @@ async fn record<R>(
     let mut pending = Vec::new();
     for event in events {
         if event.stream_type == EndpointEvent::STREAM_TYPE {
-            refresh_endpoint(&mut *conn, event).await?;
+            refresh_endpoint(&mut *conn, event.stream_id).await?;
             // Later events of this batch route by the new state.
             routes.remove(&event.organization_id);
         } else {
@@ -94,9 +94,35 @@ async fn record<R>(
     insert(conn, pending, lease).await
 }
 
-async fn refresh_endpoint(conn: &mut PgConnection, event: &RecordedEvent) -> anyhow::Result<()> {
+/// Brings the endpoints of the organizations of `events` up to date with the store. Relayed
+/// messages arrive on a stream of their own, possibly ahead of the endpoint events committed
+/// before them; after this, they are routed by every endpoint change committed before they were
+/// received, as events of the same stream are.
+pub async fn bring_endpoints_up_to_date(pool: &PgPool, events: &[RecordedEvent]) -> anyhow::Result<()> {
+    let mut orgs: Vec<Uuid> = events.iter().map(|e| e.organization_id.as_uuid()).collect();
+    orgs.sort_unstable();
+    orgs.dedup();
+    let behind: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT e.stream_id FROM events e          WHERE e.stream_type = $2 AND e.organization_id = ANY($1)          GROUP BY e.stream_id          HAVING max(e.stream_version) > COALESCE(              (SELECT d.stream_version FROM dispatch_endpoints d WHERE d.id = e.stream_id), 0)",
+    )
+    .bind(&orgs)
+    .bind(EndpointEvent::STREAM_TYPE)
+    .fetch_all(pool)
+    .await?;
+    if behind.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    for stream_id in behind {
+        refresh_endpoint(&mut tx, stream_id).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn refresh_endpoint(conn: &mut PgConnection, stream_id: Uuid) -> anyhow::Result<()> {
     // Fold the whole stream from the store: correct whatever order the events arrived in.
-    let events = read_stream_after(&mut *conn, event.stream_id, 0).await?;
+    let events = read_stream_after(&mut *conn, stream_id, 0).await?;
     let Some(Loaded {
         state: endpoint,
         version,

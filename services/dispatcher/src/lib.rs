@@ -1,10 +1,10 @@
 //! The dispatcher process: turns events into webhook messages and delivers them, signed, with
 //! retries, to the organizations' endpoints.
 //!
-//! Two loops share the work: `consume` reads the event stream (a durable JetStream consumer) and
-//! records messages in Postgres before acknowledging, several events per transaction, handing
-//! the messages it could lease straight to senders; `deliver` sends what is due. Everything a
-//! restart needs is in Postgres.
+//! Two loops share the work: `consume` reads the event stream and the stream of relayed WhatsApp
+//! messages (a durable JetStream consumer on each) and records webhook messages in Postgres
+//! before acknowledging, several events per transaction, handing the messages it could lease
+//! straight to senders; `deliver` sends what is due. Everything a restart needs is in Postgres.
 
 pub mod attempt;
 pub mod config;
@@ -65,10 +65,7 @@ impl Dispatcher {
             .run(&pool)
             .await
             .context("running database migrations")?;
-        let names = BusNames {
-            stream: config.infra.nats_stream.clone(),
-            subject_prefix: config.infra.nats_subject_prefix.clone(),
-        };
+        let names = BusNames::from(&config.infra);
         let bus = Bus::connect(&config.infra.nats_url, names).await?;
         let policy = gangway_webhook_signing::Policy {
             allow_http: config.http_allowed(),
@@ -133,10 +130,19 @@ impl Dispatcher {
                 dead_letters.run_retries(handle, RETRY_POLL, cancel).await
             }
         });
+        tokio::join!(
+            self.keep_consuming(Feed::Events, &cancel),
+            self.keep_consuming(Feed::Messages, &cancel)
+        );
+        let _ = tokio::join!(delivering, sweeping, retries);
+    }
+
+    async fn keep_consuming(&self, feed: Feed, cancel: &CancellationToken) {
         while !cancel.is_cancelled() {
-            if let Err(error) = self.consume(&cancel).await {
+            if let Err(error) = self.consume(feed, cancel).await {
                 tracing::warn!(
                     error = format!("{error:#}"),
+                    ?feed,
                     "dispatcher consumer failed; retrying"
                 );
                 tokio::select! {
@@ -145,11 +151,13 @@ impl Dispatcher {
                 }
             }
         }
-        let _ = tokio::join!(delivering, sweeping, retries);
     }
 
-    async fn consume(&self, cancel: &CancellationToken) -> anyhow::Result<()> {
-        let consumer = self.bus.dispatcher_consumer(&self.consumer).await?;
+    async fn consume(&self, feed: Feed, cancel: &CancellationToken) -> anyhow::Result<()> {
+        let consumer = match feed {
+            Feed::Events => self.bus.dispatcher_consumer(&self.consumer).await?,
+            Feed::Messages => self.bus.dispatcher_message_consumer(&self.consumer).await?,
+        };
         let messages = consumer
             .messages()
             .await
@@ -165,7 +173,7 @@ impl Dispatcher {
                 anyhow::bail!("consumer stream ended");
             };
             let (received, failure) = split_received(batch);
-            self.process(received).await;
+            self.process(feed, received).await;
             if let Some(error) = failure {
                 return Err(anyhow::Error::new(error).context("receiving from JetStream"));
             }
@@ -175,9 +183,13 @@ impl Dispatcher {
     /// Records the messages of `received` and acknowledges them; if the batch cannot be recorded
     /// together, each event is tried on its own, so one that fails holds back only itself. An
     /// event whose stream has a dead letter is held behind it.
-    async fn process(&self, received: Vec<jetstream::Message>) {
+    async fn process(&self, feed: Feed, received: Vec<jetstream::Message>) {
         let decoded = decode_received(received).await;
-        let decoded = match self.without_held(decoded).await {
+        let decoded = match feed {
+            Feed::Events => self.without_held(decoded).await,
+            Feed::Messages => Ok(decoded),
+        };
+        let decoded = match decoded {
             Ok(decoded) => decoded,
             Err((error, decoded)) => {
                 tracing::warn!(%error, "checking for dead letters failed; will be redelivered");
@@ -187,6 +199,19 @@ impl Dispatcher {
                 return;
             }
         };
+        if feed == Feed::Messages {
+            let events: Vec<_> = decoded.iter().map(|(_, e)| e.clone()).collect();
+            if let Err(error) = ingest::bring_endpoints_up_to_date(&self.pool, &events).await {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "reading the endpoints failed; relayed messages will be redelivered"
+                );
+                for (message, _) in decoded {
+                    ack(&message, AckKind::Nak(Some(NAK_DELAY))).await;
+                }
+                return;
+            }
+        }
         if decoded.len() > 1 {
             let events: Vec<_> = decoded.iter().map(|(_, e)| e.clone()).collect();
             match ingest(&self.pool, &self.deliverer, &events).await {
@@ -207,6 +232,10 @@ impl Dispatcher {
         for (message, event) in decoded {
             let kind = match ingest(&self.pool, &self.deliverer, std::slice::from_ref(&event)).await {
                 Ok(()) => AckKind::Ack,
+                Err(error) if feed == Feed::Messages => {
+                    tracing::warn!(error = format!("{error:#}"), event_id = %event.event_id, "recording a relayed message failed; will be redelivered");
+                    AckKind::Nak(Some(NAK_DELAY))
+                }
                 Err(error) => self.failed(&message, &event, &error).await,
             };
             ack(&message, kind).await;
@@ -271,6 +300,15 @@ impl Dispatcher {
 }
 
 type Received = (jetstream::Message, RecordedEvent);
+
+/// The streams the dispatcher consumes. Relayed messages are not in the event store, so a dead
+/// letter (retried from the store) cannot hold one: a relay that cannot be recorded is tried
+/// again until it is, and the stream keeps it meanwhile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Feed {
+    Events,
+    Messages,
+}
 
 /// Records the messages of `events` in one transaction and starts sending those it leased.
 async fn ingest(pool: &PgPool, deliverer: &Arc<Deliverer>, events: &[RecordedEvent]) -> anyhow::Result<()> {

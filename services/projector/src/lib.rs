@@ -265,10 +265,7 @@ pub async fn run(config: ProjectorConfig, cancel: CancellationToken) -> anyhow::
         .run(&pool)
         .await
         .context("running database migrations")?;
-    let names = BusNames {
-        stream: config.infra.nats_stream.clone(),
-        subject_prefix: config.infra.nats_subject_prefix.clone(),
-    };
+    let names = BusNames::from(&config.infra);
     let bus = Bus::connect(&config.infra.nats_url, names).await?;
     tracing::info!(consumer = %config.consumer, "projector running");
     let backlog = tokio::spawn(metrics::refresh_backlog(

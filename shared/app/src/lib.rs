@@ -17,6 +17,7 @@ pub mod signup;
 pub mod vault_hygiene;
 pub mod views;
 pub mod webhooks;
+pub mod whatsapp_relay;
 
 pub use error::AppError;
 

@@ -1,11 +1,13 @@
 //! What Meta's webhooks change: connected numbers (disconnections, quality, names, account
-//! notes) and the message traffic relayed to the owning organization.
+//! notes), and the message traffic relayed to the owning organization (see [`whatsapp_relay`]).
+//!
+//! [`whatsapp_relay`]: crate::whatsapp_relay
 
-use crate::{decide, load, lock_entity, lock_name, metadata, new_event, now, App, AppError, MAX_ATTEMPTS};
-use gangway_domain::message::{MessageEvent, MessagePhone};
+use crate::whatsapp_relay::{relays, MessageOutbox};
+use crate::{decide, load, lock_entity, lock_name, metadata, now, App, AppError, MAX_ATTEMPTS};
 use gangway_domain::phone::{e164, DisconnectReason, Disconnection, Phone, PhoneCommand};
-use gangway_domain::{OrganizationId, PhoneId, StreamEvent};
-use gangway_event_store::{AppendTransaction, ExpectedVersion, StoreError, StreamAppend, StreamRef};
+use gangway_domain::{OrganizationId, PhoneId};
+use gangway_event_store::{AppendTransaction, StoreError, StreamAppend};
 use gangway_meta_graph::inbound::{AccountUpdate, Update};
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
@@ -36,36 +38,76 @@ impl MetaChange<'_> {
     }
 }
 
-/// Applies one change at most once. Returns how many events it appended (0 for a redelivery, a
-/// change for numbers Gangway does not hold, or a field Gangway does not act on).
+/// Applies one change at most once. Returns how many events it appended or relayed (0 for a
+/// redelivery, a change for numbers Gangway does not hold, or a field Gangway does not act on).
+/// Messages and statuses go to `outbox`, not to the event store.
 #[tracing::instrument(skip_all, fields(field = change.field))]
-pub async fn apply_meta_change(app: &App, change: &MetaChange<'_>) -> Result<usize, AppError> {
-    if matches!(change.update, Update::Ignored { .. }) {
-        return Ok(0);
-    }
+pub async fn apply_meta_change(
+    app: &App,
+    change: &MetaChange<'_>,
+    outbox: &impl MessageOutbox,
+) -> Result<usize, AppError> {
     let digest = change.digest();
+    match &change.update {
+        Update::Ignored { .. } => Ok(0),
+        Update::Messages {
+            meta_phone_number_id,
+            messages,
+            statuses,
+        } => {
+            if already_received(app, &digest).await? {
+                tracing::info!("Meta redelivered a change already relayed");
+                return Ok(0);
+            }
+            let relays = relays(app, meta_phone_number_id, messages, statuses).await?;
+            outbox.send(&relays).await?;
+            // Marked only now: a notification whose relays were not all accepted is taken
+            // again when Meta redelivers it, and what was accepted is not relayed twice.
+            note_received(app.pool(), &digest, change.field).await?;
+            Ok(relays.len())
+        }
+        update => apply_phone_change(app, update, &digest, change.field).await,
+    }
+}
+
+async fn already_received(app: &App, digest: &[u8]) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM meta_webhook_receipts WHERE digest = $1)")
+        .bind(digest)
+        .fetch_one(app.pool())
+        .await
+}
+
+/// Records the receipt; whether it is new.
+async fn note_received(
+    db: impl sqlx::PgExecutor<'_>,
+    digest: &[u8],
+    field: &str,
+) -> Result<bool, sqlx::Error> {
+    let fresh = sqlx::query(
+        "INSERT INTO meta_webhook_receipts (digest, field) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(digest)
+    .bind(field)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(fresh == 1)
+}
+
+/// A change to numbers, appended in the transaction that records its receipt.
+async fn apply_phone_change(
+    app: &App,
+    update: &Update,
+    digest: &[u8],
+    field: &str,
+) -> Result<usize, AppError> {
     for _ in 0..MAX_ATTEMPTS {
         let mut tx = app.store.begin().await?;
-        let fresh = sqlx::query(
-            "INSERT INTO meta_webhook_receipts (digest, field) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(&digest)
-        .bind(change.field)
-        .execute(&mut *tx.connection())
-        .await?
-        .rows_affected();
-        if fresh == 0 {
+        if !note_received(&mut *tx.connection(), digest, field).await? {
             tracing::info!("Meta redelivered a change already applied");
             return Ok(0);
         }
-        let appends = match &change.update {
-            Update::Messages {
-                meta_phone_number_id,
-                messages,
-                statuses,
-            } => relayed_messages(tx.connection(), meta_phone_number_id, messages, statuses).await?,
-            update => phone_changes(&mut tx, update).await?,
-        };
+        let appends = phone_changes(&mut tx, update).await?;
         let count = appends.iter().map(|a| a.events.len()).sum();
         match tx.append_all(appends).await {
             Ok(_) => {}
@@ -82,7 +124,7 @@ pub async fn apply_meta_change(app: &App, change: &MetaChange<'_>) -> Result<usi
 
 /// The phones Meta's change is about: (organization, phone) pairs, in a stable order so that
 /// concurrent changes lock them in the same order.
-async fn phones_where(
+pub(crate) async fn phones_where(
     conn: &mut PgConnection,
     column: &str,
     value: &str,
@@ -233,70 +275,4 @@ fn is_noteworthy(event: &str) -> bool {
             | "ACCOUNT_OFFBOARDED"
             | "ACCOUNT_RECONNECTED"
     )
-}
-
-/// One stream per message (and per status of an outbound message), for every connected number
-/// with this Meta id. Streams that already exist were relayed by an earlier delivery.
-async fn relayed_messages(
-    conn: &mut PgConnection,
-    meta_phone_number_id: &str,
-    messages: &[(serde_json::Value, Option<serde_json::Value>)],
-    statuses: &[serde_json::Value],
-) -> Result<Vec<StreamAppend>, AppError> {
-    let at = now();
-    let mut events = Vec::new();
-    for (org, id) in phones_where(conn, "meta_phone_number_id", meta_phone_number_id).await? {
-        let Some(phone) = load::<Phone>(&mut *conn, org, id).await?.map(|l| l.state) else {
-            continue;
-        };
-        if !phone.is_connected() {
-            continue;
-        }
-        let relayed = MessagePhone {
-            phone_id: id,
-            meta_phone_number_id: meta_phone_number_id.to_owned(),
-            waba_id: phone.details.waba_id,
-            meta_waba_id: phone.details.meta_waba_id.clone(),
-        };
-        for (message, contact) in messages {
-            let event = MessageEvent::Received {
-                phone: relayed.clone(),
-                message: message.clone(),
-                contact: contact.clone(),
-            };
-            events.push((org, event));
-        }
-        for status in statuses {
-            let event = MessageEvent::StatusUpdated {
-                phone: relayed.clone(),
-                status: status.clone(),
-            };
-            events.push((org, event));
-        }
-    }
-    let streams: Vec<Uuid> = events.iter().map(|(org, e)| e.stream_id(*org)).collect();
-    let existing: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT DISTINCT stream_id FROM events WHERE stream_id = ANY($1) AND stream_type = $2",
-    )
-    .bind(&streams)
-    .bind(MessageEvent::STREAM_TYPE)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut appends = Vec::new();
-    for ((org, event), stream_id) in events.into_iter().zip(streams) {
-        if existing.contains(&stream_id)
-            || appends
-                .iter()
-                .any(|a: &StreamAppend| a.stream.stream_id == stream_id)
-        {
-            continue;
-        }
-        let meta = metadata(org, Uuid::now_v7(), at);
-        appends.push(StreamAppend {
-            stream: StreamRef::of::<MessageEvent>(stream_id),
-            expected: ExpectedVersion::NoStream,
-            events: vec![new_event(&event, &meta)?],
-        });
-    }
-    Ok(appends)
 }

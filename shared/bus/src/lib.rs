@@ -1,5 +1,6 @@
 //! The JetStream transport: stream and consumer definitions (from `nats/`), and the CloudEvents
-//! encoding of stored events.
+//! encoding of events. Two streams: every stored event (published by the relay), and relayed
+//! WhatsApp messages, which are published here directly and never stored.
 
 mod cloudevent;
 mod received;
@@ -12,8 +13,11 @@ use async_nats::HeaderMap;
 use gangway_event_store::RecordedEvent;
 
 const STREAM_DEFINITION: &str = include_str!("../../../nats/streams/events.json");
+const MESSAGE_STREAM_DEFINITION: &str = include_str!("../../../nats/streams/messages.json");
 const PROJECTOR_CONSUMER_DEFINITION: &str = include_str!("../../../nats/consumers/projector.json");
 const DISPATCHER_CONSUMER_DEFINITION: &str = include_str!("../../../nats/consumers/dispatcher.json");
+const DISPATCHER_MESSAGE_CONSUMER_DEFINITION: &str =
+    include_str!("../../../nats/consumers/dispatcher-messages.json");
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -53,6 +57,8 @@ fn js_error(e: impl std::fmt::Display) -> BusError {
 pub struct BusNames {
     pub stream: String,
     pub subject_prefix: String,
+    pub message_stream: String,
+    pub message_subject_prefix: String,
 }
 
 impl Default for BusNames {
@@ -60,6 +66,19 @@ impl Default for BusNames {
         Self {
             stream: "GANGWAY_EVENTS".into(),
             subject_prefix: "gangway.events".into(),
+            message_stream: "GANGWAY_MESSAGES".into(),
+            message_subject_prefix: "gangway.messages".into(),
+        }
+    }
+}
+
+impl From<&gangway_config::InfraConfig> for BusNames {
+    fn from(infra: &gangway_config::InfraConfig) -> Self {
+        Self {
+            stream: infra.nats_stream.clone(),
+            subject_prefix: infra.nats_subject_prefix.clone(),
+            message_stream: infra.nats_message_stream.clone(),
+            message_subject_prefix: infra.nats_message_subject_prefix.clone(),
         }
     }
 }
@@ -72,7 +91,7 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// Connects and makes sure the events stream exists with the definition from `nats/`.
+    /// Connects and makes sure both streams exist with the definitions from `nats/`.
     pub async fn connect(url: &str, names: BusNames) -> Result<Self, BusError> {
         let client = async_nats::ConnectOptions::new()
             .name("gangway")
@@ -90,6 +109,7 @@ impl Bus {
             names,
         };
         bus.ensure_stream().await?;
+        bus.ensure_message_stream().await?;
         Ok(bus)
     }
 
@@ -110,15 +130,31 @@ impl Bus {
         format!("{}.{event_type}", self.names.subject_prefix)
     }
 
-    /// Creates the stream, or updates it to the checked-in definition.
+    /// Creates the events stream, or updates it to the checked-in definition.
     pub async fn ensure_stream(&self) -> Result<stream::Stream, BusError> {
-        let mut config: stream::Config = serde_json::from_str(STREAM_DEFINITION)?;
-        config.name = self.names.stream.clone();
-        config.subjects = vec![format!("{}.>", self.names.subject_prefix)];
+        self.ensure(STREAM_DEFINITION, &self.names.stream, &self.names.subject_prefix)
+            .await
+    }
+
+    /// Creates the stream of relayed messages, or updates it to the checked-in definition.
+    pub async fn ensure_message_stream(&self) -> Result<stream::Stream, BusError> {
+        let names = &self.names;
+        self.ensure(
+            MESSAGE_STREAM_DEFINITION,
+            &names.message_stream,
+            &names.message_subject_prefix,
+        )
+        .await
+    }
+
+    async fn ensure(&self, definition: &str, name: &str, prefix: &str) -> Result<stream::Stream, BusError> {
+        let mut config: stream::Config = serde_json::from_str(definition)?;
+        config.name = name.to_owned();
+        config.subjects = vec![format!("{prefix}.>")];
         if self.jetstream.get_stream(&config.name).await.is_ok() {
             if let Err(error) = self.jetstream.update_stream(&config).await {
                 // E.g. a storage type change, which JetStream refuses: keep the stream as it is.
-                tracing::warn!(stream = %config.name, %error, "could not apply nats/streams/events.json");
+                tracing::warn!(stream = %config.name, %error, "could not apply the stream definition in nats/streams");
             }
             return self.jetstream.get_stream(&config.name).await.map_err(js_error);
         }
@@ -133,8 +169,8 @@ impl Bus {
         &self,
         durable_name: &str,
     ) -> Result<consumer::Consumer<consumer::pull::Config>, BusError> {
-        self.durable_consumer(PROJECTOR_CONSUMER_DEFINITION, durable_name)
-            .await
+        let stream = self.ensure_stream().await?;
+        durable_consumer(&stream, PROJECTOR_CONSUMER_DEFINITION, durable_name).await
     }
 
     /// The dispatcher's durable pull consumer, created if missing.
@@ -142,22 +178,17 @@ impl Bus {
         &self,
         durable_name: &str,
     ) -> Result<consumer::Consumer<consumer::pull::Config>, BusError> {
-        self.durable_consumer(DISPATCHER_CONSUMER_DEFINITION, durable_name)
-            .await
+        let stream = self.ensure_stream().await?;
+        durable_consumer(&stream, DISPATCHER_CONSUMER_DEFINITION, durable_name).await
     }
 
-    async fn durable_consumer(
+    /// The dispatcher's durable pull consumer of relayed messages, created if missing.
+    pub async fn dispatcher_message_consumer(
         &self,
-        definition: &str,
         durable_name: &str,
     ) -> Result<consumer::Consumer<consumer::pull::Config>, BusError> {
-        let mut config: consumer::pull::Config = serde_json::from_str(definition)?;
-        config.durable_name = Some(durable_name.to_owned());
-        let stream = self.ensure_stream().await?;
-        stream
-            .get_or_create_consumer(durable_name, config)
-            .await
-            .map_err(js_error)
+        let stream = self.ensure_message_stream().await?;
+        durable_consumer(&stream, DISPATCHER_MESSAGE_CONSUMER_DEFINITION, durable_name).await
     }
 
     /// Publishes one event. JetStream drops a second publish with the same `Nats-Msg-Id` (the
@@ -174,8 +205,26 @@ impl Bus {
         self.publish_with(event, headers).await
     }
 
+    /// Publishes a relayed WhatsApp message or status on the messages stream; its event id is
+    /// derived from Meta's ids, so Meta delivering it again inside the duplicate window is
+    /// dropped here. Await the returned future for the stream's ack.
+    pub async fn publish_message(&self, event: &RecordedEvent) -> Result<PublishAckFuture, BusError> {
+        let subject = format!("{}.{}", self.names.message_subject_prefix, event.event_type);
+        self.publish_on(subject, event, HeaderMap::new()).await
+    }
+
     async fn publish_with(
         &self,
+        event: &RecordedEvent,
+        headers: HeaderMap,
+    ) -> Result<PublishAckFuture, BusError> {
+        self.publish_on(self.subject_for(&event.event_type), event, headers)
+            .await
+    }
+
+    async fn publish_on(
+        &self,
+        subject: String,
         event: &RecordedEvent,
         mut headers: HeaderMap,
     ) -> Result<PublishAckFuture, BusError> {
@@ -183,10 +232,23 @@ impl Bus {
         headers.insert("content-type", "application/cloudevents+json");
         let body = encode_event(event)?;
         self.jetstream
-            .publish_with_headers(self.subject_for(&event.event_type), headers, body.into())
+            .publish_with_headers(subject, headers, body.into())
             .await
             .map_err(js_error)
     }
+}
+
+async fn durable_consumer(
+    stream: &stream::Stream,
+    definition: &str,
+    durable_name: &str,
+) -> Result<consumer::Consumer<consumer::pull::Config>, BusError> {
+    let mut config: consumer::pull::Config = serde_json::from_str(definition)?;
+    config.durable_name = Some(durable_name.to_owned());
+    stream
+        .get_or_create_consumer(durable_name, config)
+        .await
+        .map_err(js_error)
 }
 
 /// Set on messages `gangway republish` sent: a consumer that counts first deliveries (the
@@ -221,6 +283,12 @@ mod tests {
         assert_eq!(stream.name, "GANGWAY_EVENTS");
         assert_eq!(stream.duplicate_window, std::time::Duration::from_secs(600));
         let consumer: consumer::pull::Config = serde_json::from_str(PROJECTOR_CONSUMER_DEFINITION).unwrap();
+        assert_eq!(consumer.ack_policy, consumer::AckPolicy::Explicit);
+        let messages: stream::Config = serde_json::from_str(MESSAGE_STREAM_DEFINITION).unwrap();
+        assert_eq!(messages.retention, stream::RetentionPolicy::Limits);
+        assert_eq!(messages.max_age, std::time::Duration::from_secs(7 * 86_400));
+        let consumer: consumer::pull::Config =
+            serde_json::from_str(DISPATCHER_MESSAGE_CONSUMER_DEFINITION).unwrap();
         assert_eq!(consumer.ack_policy, consumer::AckPolicy::Explicit);
     }
 }

@@ -113,6 +113,17 @@ pub struct InfraConfig {
     /// Subject prefix; events are published on `<prefix>.<event type>`.
     #[arg(long, env = "GANGWAY_NATS_SUBJECT_PREFIX", default_value = "gangway.events")]
     pub nats_subject_prefix: String,
+    /// JetStream stream carrying relayed WhatsApp messages and statuses, which the event store
+    /// does not keep.
+    #[arg(long, env = "GANGWAY_NATS_MESSAGE_STREAM", default_value = "GANGWAY_MESSAGES")]
+    pub nats_message_stream: String,
+    /// Subject prefix of relayed messages: `<prefix>.<event type>`.
+    #[arg(
+        long,
+        env = "GANGWAY_NATS_MESSAGE_SUBJECT_PREFIX",
+        default_value = "gangway.messages"
+    )]
+    pub nats_message_subject_prefix: String,
 }
 
 /// Logging.

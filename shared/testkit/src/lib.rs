@@ -76,6 +76,8 @@ impl TestEnv {
             names: BusNames {
                 stream: format!("TEST_{short}"),
                 subject_prefix: format!("test.{short}.events"),
+                message_stream: format!("TEST_{short}_MESSAGES"),
+                message_subject_prefix: format!("test.{short}.messages"),
             },
             nats_url: nats.to_owned(),
         }
@@ -99,6 +101,11 @@ impl TestEnv {
             ("GANGWAY_NATS_URL".into(), self.nats_url.clone()),
             ("GANGWAY_NATS_STREAM".into(), names.stream.clone()),
             ("GANGWAY_NATS_SUBJECT_PREFIX".into(), names.subject_prefix.clone()),
+            ("GANGWAY_NATS_MESSAGE_STREAM".into(), names.message_stream.clone()),
+            (
+                "GANGWAY_NATS_MESSAGE_SUBJECT_PREFIX".into(),
+                names.message_subject_prefix.clone(),
+            ),
             ("GANGWAY_LOG".into(), "warn".into()),
             // Tests use the development defaults (dev key, loopback http receivers, the sandbox).
             ("GANGWAY_ENVIRONMENT".into(), "development".into()),
@@ -113,7 +120,7 @@ impl TestEnv {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         let database = self.database_name.clone();
-        let stream = self.names.stream.clone();
+        let streams = [self.names.stream.clone(), self.names.message_stream.clone()];
         let nats = self.nats_url.clone();
         let admin = self.admin_url.clone();
         // Drop cannot await, and may run on a runtime this thread blocks; clean up on a thread with
@@ -128,7 +135,10 @@ impl Drop for TestEnv {
                         .await;
                 }
                 if let Ok(client) = async_nats::connect(&nats).await {
-                    let _ = async_nats::jetstream::new(client).delete_stream(&stream).await;
+                    let jetstream = async_nats::jetstream::new(client);
+                    for stream in streams {
+                        let _ = jetstream.delete_stream(&stream).await;
+                    }
                 }
             });
         });

@@ -2,6 +2,7 @@
 //! verification challenge; `POST` takes notifications signed with the app secret.
 
 use crate::error::ApiError;
+use crate::message_outbox::MessageStream;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -84,6 +85,7 @@ async fn receive(
         tracing::info!(object = %notification.object, "Meta webhook for another product ignored");
         return Ok(Json(json!({ "received": 0, "applied": 0 })).into_response());
     }
+    let outbox = MessageStream(&state.bus);
     let (mut received, mut applied) = (0, 0);
     for entry in &notification.entry {
         for change in &entry.changes {
@@ -95,7 +97,7 @@ async fn receive(
                 value: &change.value,
                 update: gangway_meta_graph::inbound::read_change(&entry.id, change),
             };
-            applied += apply_meta_change(&state.app, &change).await?;
+            applied += apply_meta_change(&state.app, &change, &outbox).await?;
         }
     }
     Ok(Json(json!({ "received": received, "applied": applied })).into_response())
