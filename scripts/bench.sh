@@ -9,8 +9,9 @@ ensure_postgres
 ensure_nats
 
 # BENCH_PHASES picks phases: lag, appends and api run in gangway-bench, webhooks in
-# gangway-webhook-bench, replay in gangway-replay-bench.
-export BENCH_PHASES=${BENCH_PHASES:-lag,appends,api,webhooks,replay}
+# gangway-webhook-bench, replay in gangway-replay-bench, messages (inbound WhatsApp messages at
+# 1,000/s for 10 minutes; BENCH_MESSAGE_RATE, BENCH_MESSAGE_SECONDS) in gangway-message-bench.
+export BENCH_PHASES=${BENCH_PHASES:-lag,appends,api,webhooks,replay,messages}
 export GANGWAY_TEST_LOG=${GANGWAY_TEST_LOG:-error}
 if [[ $BENCH_PHASES == *appends* ]]; then
   command -v pgbench >/dev/null || { can_install && apt_install postgresql-contrib; } || die "pgbench not found"
@@ -25,4 +26,7 @@ if [[ $BENCH_PHASES == *webhooks* ]]; then
 fi
 if [[ $BENCH_PHASES == *replay* ]]; then
   target/release/gangway-replay-bench
+fi
+if [[ $BENCH_PHASES == *messages* ]]; then
+  target/release/gangway-message-bench
 fi

@@ -32,8 +32,9 @@ pub struct DispatcherConfig {
     /// Deliveries in flight at once, over all endpoints.
     #[arg(long, env = "GANGWAY_DISPATCH_CONCURRENCY", default_value_t = 256)]
     pub concurrency: usize,
-    /// Deliveries in flight at once to one endpoint.
-    #[arg(long, env = "GANGWAY_DISPATCH_ENDPOINT_CONCURRENCY", default_value_t = 16)]
+    /// Deliveries in flight at once to one endpoint. An integrator often has one endpoint for all
+    /// of its numbers' traffic: at 64, a receiver answering in 50 ms takes 1,280 webhooks/s.
+    #[arg(long, env = "GANGWAY_DISPATCH_ENDPOINT_CONCURRENCY", default_value_t = 64)]
     pub endpoint_concurrency: usize,
     /// How long one attempt may take, in milliseconds.
     #[arg(long, env = "GANGWAY_DISPATCH_TIMEOUT_MS", default_value_t = 15_000)]

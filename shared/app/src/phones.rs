@@ -38,57 +38,40 @@ impl MetaChange<'_> {
     }
 }
 
-/// Applies one change at most once. Returns how many events it appended or relayed (0 for a
-/// redelivery, a change for numbers Gangway does not hold, or a field Gangway does not act on).
-/// Messages and statuses go to `outbox`, not to the event store.
+/// Applies one change at most once. Returns how many events it appended (0 for a redelivery, a
+/// change for numbers Gangway does not hold, or a field Gangway does not act on), or for messages
+/// and statuses how many it handed to `outbox` (they are not stored in the event store).
 #[tracing::instrument(skip_all, fields(field = change.field))]
 pub async fn apply_meta_change(
     app: &App,
     change: &MetaChange<'_>,
     outbox: &impl MessageOutbox,
 ) -> Result<usize, AppError> {
-    let digest = change.digest();
     match &change.update {
         Update::Ignored { .. } => Ok(0),
+        // No receipt: a relay's id comes from Meta's message id, so a redelivery is dropped by
+        // the message stream and the delivery log, and relays cost no write here.
         Update::Messages {
             meta_phone_number_id,
             messages,
             statuses,
         } => {
-            if already_received(app, &digest).await? {
-                tracing::info!("Meta redelivered a change already relayed");
-                return Ok(0);
-            }
             let relays = relays(app, meta_phone_number_id, messages, statuses).await?;
             outbox.send(&relays).await?;
-            // Marked only now: a notification whose relays were not all accepted is taken
-            // again when Meta redelivers it, and what was accepted is not relayed twice.
-            note_received(app.pool(), &digest, change.field).await?;
             Ok(relays.len())
         }
-        update => apply_phone_change(app, update, &digest, change.field).await,
+        update => apply_phone_change(app, update, &change.digest(), change.field).await,
     }
 }
 
-async fn already_received(app: &App, digest: &[u8]) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM meta_webhook_receipts WHERE digest = $1)")
-        .bind(digest)
-        .fetch_one(app.pool())
-        .await
-}
-
 /// Records the receipt; whether it is new.
-async fn note_received(
-    db: impl sqlx::PgExecutor<'_>,
-    digest: &[u8],
-    field: &str,
-) -> Result<bool, sqlx::Error> {
+async fn note_received(conn: &mut PgConnection, digest: &[u8], field: &str) -> Result<bool, sqlx::Error> {
     let fresh = sqlx::query(
         "INSERT INTO meta_webhook_receipts (digest, field) VALUES ($1, $2) ON CONFLICT DO NOTHING",
     )
     .bind(digest)
     .bind(field)
-    .execute(db)
+    .execute(conn)
     .await?
     .rows_affected();
     Ok(fresh == 1)
@@ -103,7 +86,7 @@ async fn apply_phone_change(
 ) -> Result<usize, AppError> {
     for _ in 0..MAX_ATTEMPTS {
         let mut tx = app.store.begin().await?;
-        if !note_received(&mut *tx.connection(), digest, field).await? {
+        if !note_received(tx.connection(), digest, field).await? {
             tracing::info!("Meta redelivered a change already applied");
             return Ok(0);
         }
