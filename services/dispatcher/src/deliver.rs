@@ -153,7 +153,10 @@ impl Deliverer {
                 self.backlog.store(true, Ordering::SeqCst);
                 Ok(Vec::new())
             } else {
-                self.claim(free.min(500)).await
+                let started = std::time::Instant::now();
+                let claimed = self.claim(free.min(500)).await;
+                gangway_telemetry::webhooks::claimed(started.elapsed());
+                claimed
             };
             let claimed = match claimed {
                 Ok(claimed) => claimed,

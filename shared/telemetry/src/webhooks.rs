@@ -9,6 +9,7 @@ pub const DELIVERY_DURATION: &str = "gangway_webhook_delivery_duration_seconds";
 pub const DELIVERY_LAG: &str = "gangway_webhook_delivery_lag_seconds";
 pub const MESSAGES_RECORDED: &str = "gangway_webhook_messages_recorded_total";
 pub const MESSAGES_PENDING: &str = "gangway_webhook_messages_pending";
+pub const CLAIM_DURATION: &str = "gangway_webhook_claim_duration_seconds";
 
 /// What one delivery attempt came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +61,11 @@ pub(crate) fn describe() {
         MESSAGES_RECORDED,
         "Webhook messages recorded: one per (event, subscribed endpoint), redeliveries of an event not counted."
     );
+    metrics::describe_histogram!(
+        CLAIM_DURATION,
+        metrics::Unit::Seconds,
+        "Duration of one claim of due webhook messages (the query that leases a batch); it should not grow with the backlog."
+    );
     metrics::describe_gauge!(
         MESSAGES_PENDING,
         "Webhook messages not yet delivered or given up, across all dispatcher replicas, by state: due (waiting for a slot, or for its endpoint's breaker), scheduled (a retry waiting out its backoff), in_flight (leased by a replica). Refreshed every GANGWAY_METRICS_REFRESH_MS."
@@ -88,6 +94,11 @@ pub fn recorded(messages: u64) {
     if messages > 0 {
         metrics::counter!(MESSAGES_RECORDED).increment(messages);
     }
+}
+
+/// One claim of due messages, however many it took.
+pub fn claimed(duration: Duration) {
+    metrics::histogram!(CLAIM_DURATION).record(duration.as_secs_f64());
 }
 
 /// The queue as last counted in Postgres.
