@@ -10,8 +10,10 @@ ensure_nats
 
 # BENCH_PHASES picks phases: lag, appends and api run in gangway-bench, webhooks in
 # gangway-webhook-bench, replay in gangway-replay-bench, messages (inbound WhatsApp messages at
-# 1,000/s for 10 minutes; BENCH_MESSAGE_RATE, BENCH_MESSAGE_SECONDS) in gangway-message-bench.
-export BENCH_PHASES=${BENCH_PHASES:-lag,appends,api,webhooks,replay,messages}
+# 1,000/s for 10 minutes; BENCH_MESSAGE_RATE, BENCH_MESSAGE_SECONDS) in gangway-message-bench,
+# backlog (the dispatcher draining up to 1,000,000 pending messages; BENCH_BACKLOG_SIZES,
+# BENCH_BACKLOG_ENDPOINTS, BENCH_BACKLOG_SECONDS) in gangway-backlog-bench.
+export BENCH_PHASES=${BENCH_PHASES:-lag,appends,api,webhooks,replay,messages,backlog}
 export GANGWAY_TEST_LOG=${GANGWAY_TEST_LOG:-error}
 if [[ $BENCH_PHASES == *appends* ]]; then
   command -v pgbench >/dev/null || { can_install && apt_install postgresql-contrib; } || die "pgbench not found"
@@ -29,4 +31,7 @@ if [[ $BENCH_PHASES == *replay* ]]; then
 fi
 if [[ $BENCH_PHASES == *messages* ]]; then
   target/release/gangway-message-bench
+fi
+if [[ $BENCH_PHASES == *backlog* ]]; then
+  target/release/gangway-backlog-bench
 fi
