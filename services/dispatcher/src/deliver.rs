@@ -258,9 +258,10 @@ impl Deliverer {
             .any(|n| *n as usize >= self.config.endpoint_concurrency);
         // The endpoints with pending messages are found by skipping through the index of pending
         // messages one endpoint at a time, and each contributes its oldest due messages up to
-        // its free cap, first messages of every endpoint before second ones: the cost follows the
-        // endpoints with work and the messages taken, not the size of the backlog. (`= ANY` of
-        // an array makes the update look the picked rows up by key.)
+        // its free cap and its share of the batch (so a deep backlog on every endpoint does not
+        // rank the cap times the endpoints), first messages of every endpoint before second ones:
+        // the cost follows the endpoints with work and the messages taken, not the size of the
+        // backlog. (`= ANY` of an array makes the update look the picked rows up by key.)
         let rows: Vec<ClaimedRow> = sqlx::query_as(
             "WITH RECURSIVE pending(endpoint_id) AS ( \
                  (SELECT endpoint_id FROM webhook_messages WHERE status = 'pending' \
@@ -284,7 +285,8 @@ impl Deliverer {
                        AND m.next_attempt_at <= now() \
                        AND (m.leased_until IS NULL OR m.leased_until < now()) \
                      ORDER BY m.next_attempt_at \
-                     LIMIT greatest($4 - COALESCE(b.in_flight, 0), 0) \
+                     LIMIT greatest(least($4 - COALESCE(b.in_flight, 0), \
+                                          ceil($1::numeric / (SELECT count(endpoint_id) FROM pending))), 0) \
                  ) c \
                  WHERE e.enabled AND (e.circuit_open_until IS NULL OR e.circuit_open_until <= now()) \
              ), picked AS ( \
