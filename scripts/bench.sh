@@ -8,19 +8,20 @@ ensure_rust
 ensure_postgres
 ensure_nats
 
-# BENCH_PHASES picks phases: lag, appends and api run in gangway-bench, webhooks in
+# BENCH_PHASES picks phases: lag, appends, api and growth (the store at 10,000,000 events;
+# BENCH_GROWTH_EVENTS) run in gangway-bench, webhooks in
 # gangway-webhook-bench, replay in gangway-replay-bench, messages (inbound WhatsApp messages at
 # 1,000/s for 10 minutes; BENCH_MESSAGE_RATE, BENCH_MESSAGE_SECONDS) in gangway-message-bench,
 # backlog (the dispatcher draining up to 1,000,000 pending messages; BENCH_BACKLOG_SIZES,
 # BENCH_BACKLOG_ENDPOINTS, BENCH_BACKLOG_SECONDS) in gangway-backlog-bench.
-export BENCH_PHASES=${BENCH_PHASES:-lag,appends,api,webhooks,replay,messages,backlog}
+export BENCH_PHASES=${BENCH_PHASES:-lag,appends,api,growth,webhooks,replay,messages,backlog}
 export GANGWAY_TEST_LOG=${GANGWAY_TEST_LOG:-error}
 if [[ $BENCH_PHASES == *appends* ]]; then
   command -v pgbench >/dev/null || { can_install && apt_install postgresql-contrib; } || die "pgbench not found"
 fi
 
 cargo build --release --bins --quiet
-if [[ $BENCH_PHASES =~ lag|appends|api ]]; then
+if [[ $BENCH_PHASES =~ lag|appends|api|growth ]]; then
   target/release/gangway-bench
 fi
 if [[ $BENCH_PHASES == *webhooks* ]]; then

@@ -1,5 +1,6 @@
 //! `make bench`: event-store append throughput against a pgbench baseline measured in the same
-//! run, commit→publish lag through the relay, and create-link API throughput and latency.
+//! run, commit→publish lag through the relay, create-link API throughput and latency, and the
+//! store's growth (appends and one stream's read on an empty store and on a full one).
 //! Prints numbers; asserts nothing.
 
 use anyhow::{bail, Context};
@@ -28,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(SECONDS);
     println!("Gangway benchmark ({seconds} s per phase, {WRITERS} concurrent writers/connections)\n");
 
-    let phases = std::env::var("BENCH_PHASES").unwrap_or_else(|_| "lag,appends,api".into());
+    let phases = std::env::var("BENCH_PHASES").unwrap_or_else(|_| "lag,appends,api,growth".into());
     if phases.contains("lag") {
         // A fresh database, so the lag is not measured behind a vacuum of earlier phases' rows.
         let env = TestEnv::new().await;
@@ -71,6 +72,13 @@ async fn main() -> anyhow::Result<()> {
                 100.0 * sum / baseline_sum
             );
         }
+    }
+    if phases.contains("growth") {
+        let events = std::env::var("BENCH_GROWTH_EVENTS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(10_000_000);
+        store_growth(seconds, events).await?;
     }
     if phases.contains("api") {
         let (rps, latency) = create_link_load(seconds).await?;
@@ -190,6 +198,71 @@ async fn append_throughput(env: &TestEnv, seconds: u64, streams: Streams) -> any
         task.await??;
     }
     Ok(count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Appends/s (new streams, 16 writers) and the latency of reading one stream, on an empty store
+/// and again once it holds `events` more events (streams of 5, written in bulk).
+async fn store_growth(seconds: u64, events: u64) -> anyhow::Result<()> {
+    let env = TestEnv::new().await;
+    let empty_rate = append_throughput(&env, seconds, Streams::New).await?;
+    let empty_read = stream_read_latency(&env).await?;
+    let filling = Instant::now();
+    let org = Uuid::now_v7();
+    let chunk = 500_000;
+    for _ in 0..events.div_ceil(chunk) {
+        sqlx::query(
+            "INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, payload, \
+                 organization_id, correlation_id, occurred_at) \
+             SELECT gen_random_uuid(), 'bench', s.id, v, 'bench.filled', \
+                 jsonb_build_object('n', v, 'text', repeat('x', 160)), $2, gen_random_uuid(), now() \
+             FROM (SELECT gen_random_uuid() AS id FROM generate_series(1, $1 / 5)) s \
+             CROSS JOIN generate_series(1, 5) v",
+        )
+        .bind(chunk as i64)
+        .bind(org)
+        .execute(&env.pool)
+        .await?;
+    }
+    sqlx::query("VACUUM ANALYZE events").execute(&env.pool).await?;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&env.pool)
+        .await?;
+    println!(
+        "store filled to {stored} events in {:.0} s",
+        filling.elapsed().as_secs_f64()
+    );
+    let full_rate = append_throughput(&env, seconds, Streams::New).await?;
+    let full_read = stream_read_latency(&env).await?;
+    println!(
+        "appends to new streams, {WRITERS} writers: empty store {empty_rate:>6.0}/s, {stored} events {full_rate:>6.0}/s = {:.1} % (target ≥ 90 %)",
+        100.0 * full_rate / empty_rate
+    );
+    for (what, h) in [("empty store", &empty_read), ("full store", &full_read)] {
+        println!(
+            "reading one stream (5 events), {what:<11}: p50 {:>6.3} ms  p99 {:>6.3} ms  max {:>6.2} ms  (target p99 < 1 ms)",
+            ms(h.value_at_quantile(0.5)),
+            ms(h.value_at_quantile(0.99)),
+            ms(h.max())
+        );
+    }
+    Ok(())
+}
+
+/// Reads 10,000 streams picked at random from the store, one after another, as a command loads
+/// its entity.
+async fn stream_read_latency(env: &TestEnv) -> anyhow::Result<Histogram<u64>> {
+    let streams: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT stream_id FROM events WHERE stream_version = 1 ORDER BY random() LIMIT 10000",
+    )
+    .fetch_all(&env.pool)
+    .await?;
+    let mut latency = histogram();
+    for stream in streams {
+        let started = Instant::now();
+        gangway_event_store::read_stream_after(&env.pool, stream, 0).await?;
+        latency.saturating_record(started.elapsed().as_micros().max(1) as u64);
+    }
+    Ok(latency)
 }
 
 /// Appends at a steady `rate` with the relay running; lag = committed → delivered by JetStream.
