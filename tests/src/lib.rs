@@ -43,6 +43,14 @@ where
     }
 }
 
+/// A benchmark setting: the environment variable `name` if it is set and parses, else `default`.
+pub fn bench_setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Api configuration for a test: its own database and stream, port 0, a known admin token.
 pub fn api_config(env: &TestEnv) -> ApiConfig {
     let mut config: ApiConfig = gangway_config::from_env().expect("api configuration");

@@ -94,12 +94,15 @@ async fn record<R>(
     insert(conn, pending, lease).await
 }
 
-/// Brings the endpoints of the organizations of `events` up to date with the store. Relayed
+/// Brings the endpoints of `orgs` up to date with the store. Relayed
 /// messages arrive on a stream of their own, possibly ahead of the endpoint events committed
 /// before them; after this, they are routed by every endpoint change committed before they were
 /// received, as events of the same stream are.
-pub async fn bring_endpoints_up_to_date(pool: &PgPool, events: &[RecordedEvent]) -> anyhow::Result<()> {
-    let mut orgs: Vec<Uuid> = events.iter().map(|e| e.organization_id.as_uuid()).collect();
+pub async fn bring_endpoints_up_to_date(
+    pool: &PgPool,
+    orgs: impl IntoIterator<Item = OrganizationId>,
+) -> anyhow::Result<()> {
+    let mut orgs: Vec<Uuid> = orgs.into_iter().map(|org| org.as_uuid()).collect();
     orgs.sort_unstable();
     orgs.dedup();
     let behind: Vec<Uuid> = sqlx::query_scalar(

@@ -193,23 +193,17 @@ impl Dispatcher {
             Ok(decoded) => decoded,
             Err((error, decoded)) => {
                 tracing::warn!(%error, "checking for dead letters failed; will be redelivered");
-                for (message, _) in decoded {
-                    ack(&message, AckKind::Nak(Some(NAK_DELAY))).await;
-                }
-                return;
+                return redeliver(decoded).await;
             }
         };
         if feed == Feed::Messages {
-            let events: Vec<_> = decoded.iter().map(|(_, e)| e.clone()).collect();
-            if let Err(error) = ingest::bring_endpoints_up_to_date(&self.pool, &events).await {
+            let orgs = decoded.iter().map(|(_, e)| e.organization_id);
+            if let Err(error) = ingest::bring_endpoints_up_to_date(&self.pool, orgs).await {
                 tracing::warn!(
                     error = format!("{error:#}"),
                     "reading the endpoints failed; relayed messages will be redelivered"
                 );
-                for (message, _) in decoded {
-                    ack(&message, AckKind::Nak(Some(NAK_DELAY))).await;
-                }
-                return;
+                return redeliver(decoded).await;
             }
         }
         if decoded.len() > 1 {
@@ -300,6 +294,13 @@ impl Dispatcher {
 }
 
 type Received = (jetstream::Message, RecordedEvent);
+
+/// Asks JetStream for every one of `received` again after [`NAK_DELAY`].
+async fn redeliver(received: Vec<Received>) {
+    for (message, _) in received {
+        ack(&message, AckKind::Nak(Some(NAK_DELAY))).await;
+    }
+}
 
 /// The streams the dispatcher consumes. Relayed messages are not in the event store, so a dead
 /// letter (retried from the store) cannot hold one: a relay that cannot be recorded is tried

@@ -10,6 +10,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Router;
+use gangway_e2e::bench_setting;
 use gangway_e2e::{api_config, wait_until, TestApi};
 use gangway_testkit::TestEnv;
 use serde_json::json;
@@ -17,13 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
-
-fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[derive(Default)]
 struct Counts {
@@ -166,8 +160,8 @@ async fn drain(env: &TestEnv, counts: &Counts, seconds: u64, live: u64) -> anyho
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let endpoints: u64 = setting("BENCH_BACKLOG_ENDPOINTS", 1_000);
-    let seconds: u64 = setting("BENCH_BACKLOG_SECONDS", 60);
+    let endpoints: u64 = bench_setting("BENCH_BACKLOG_ENDPOINTS", 1_000);
+    let seconds: u64 = bench_setting("BENCH_BACKLOG_SECONDS", 60);
     let sizes: Vec<u64> = std::env::var("BENCH_BACKLOG_SIZES")
         .unwrap_or_else(|_| "1000,10000,1000000".into())
         .split(',')

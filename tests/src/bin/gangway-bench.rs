@@ -6,7 +6,7 @@
 use anyhow::{bail, Context};
 use chrono::Utc;
 use futures::StreamExt;
-use gangway_e2e::{wait_until, ChildProcess};
+use gangway_e2e::{bench_setting, wait_until, ChildProcess};
 use gangway_event_store::{EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamRef};
 use gangway_relay::{Relay, RelayConfig};
 use gangway_testkit::TestEnv;
@@ -23,10 +23,7 @@ const SECONDS: u64 = 10;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let seconds = std::env::var("BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(SECONDS);
+    let seconds = bench_setting("BENCH_SECONDS", SECONDS);
     println!("Gangway benchmark ({seconds} s per phase, {WRITERS} concurrent writers/connections)\n");
 
     let phases = std::env::var("BENCH_PHASES").unwrap_or_else(|_| "lag,appends,api,growth".into());
@@ -74,10 +71,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     if phases.contains("growth") {
-        let events = std::env::var("BENCH_GROWTH_EVENTS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(10_000_000);
+        let events = bench_setting("BENCH_GROWTH_EVENTS", 10_000_000);
         store_growth(seconds, events).await?;
     }
     if phases.contains("api") {

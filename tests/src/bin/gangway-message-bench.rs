@@ -10,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Router;
+use gangway_e2e::bench_setting;
 use gangway_e2e::meta_traffic::connect;
 use gangway_e2e::signup::{SignupWorld, COFFEE_PHONE, COFFEE_WABA};
 use gangway_e2e::wait_until;
@@ -22,13 +23,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::process::Command;
-
-fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// When each message's webhook arrived, by Meta's message id.
 type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
@@ -91,8 +85,8 @@ fn ms(micros: u64) -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let rate: u64 = setting("BENCH_MESSAGE_RATE", 1_000);
-    let seconds: u64 = setting("BENCH_MESSAGE_SECONDS", 600);
+    let rate: u64 = bench_setting("BENCH_MESSAGE_RATE", 1_000);
+    let seconds: u64 = bench_setting("BENCH_MESSAGE_SECONDS", 600);
     println!("Gangway inbound message relay benchmark\n");
 
     let world = SignupWorld::new().await;

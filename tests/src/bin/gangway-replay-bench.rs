@@ -10,7 +10,7 @@ use futures::StreamExt;
 use gangway_domain::link::LinkEvent;
 use gangway_domain::{LinkId, OrganizationId};
 use gangway_e2e::dispatch::append_links;
-use gangway_e2e::{stream_message_count, wait_until};
+use gangway_e2e::{bench_setting, stream_message_count, wait_until};
 use gangway_event_store::EventStore;
 use gangway_projections::{replay, DEFAULT_REPLAY_BATCH};
 use gangway_projector::Projector;
@@ -22,10 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let events: usize = std::env::var("BENCH_REPLAY_EVENTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200_000);
+    let events: usize = bench_setting("BENCH_REPLAY_EVENTS", 200_000);
     let env = TestEnv::new().await;
     let store = EventStore::new(env.pool.clone());
     let org = OrganizationId::new();

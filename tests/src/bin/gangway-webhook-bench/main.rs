@@ -8,6 +8,7 @@ mod services;
 mod sink;
 mod throughput;
 
+use gangway_e2e::bench_setting;
 use latency::latency;
 use sink::Sink;
 use throughput::throughput;
@@ -29,23 +30,16 @@ struct Settings {
     relay_poll_ms: u64,
 }
 
-fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 impl Settings {
     fn from_env() -> Self {
         Self {
-            events: setting("BENCH_WEBHOOK_EVENTS", 2_000),
-            endpoints: setting("BENCH_WEBHOOK_ENDPOINTS", 10),
-            connections: setting("BENCH_WEBHOOK_CONNECTIONS", 64),
-            baseline_seconds: setting("BENCH_WEBHOOK_BASELINE_SECONDS", 5),
-            rate: setting("BENCH_WEBHOOK_RATE", 50),
-            seconds: setting("BENCH_WEBHOOK_SECONDS", 20),
-            relay_poll_ms: setting("BENCH_WEBHOOK_RELAY_POLL_MS", 1),
+            events: bench_setting("BENCH_WEBHOOK_EVENTS", 2_000),
+            endpoints: bench_setting("BENCH_WEBHOOK_ENDPOINTS", 10),
+            connections: bench_setting("BENCH_WEBHOOK_CONNECTIONS", 64),
+            baseline_seconds: bench_setting("BENCH_WEBHOOK_BASELINE_SECONDS", 5),
+            rate: bench_setting("BENCH_WEBHOOK_RATE", 50),
+            seconds: bench_setting("BENCH_WEBHOOK_SECONDS", 20),
+            relay_poll_ms: bench_setting("BENCH_WEBHOOK_RELAY_POLL_MS", 1),
         }
     }
 }
