@@ -192,7 +192,11 @@ async fn a_failing_receiver_gets_the_same_message_until_it_answers_2xx() {
         SECRET,
     )
     .await;
-    let _dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
+    // Leases longer than the wait: a retry must be found on its schedule, not when the lease of
+    // its earlier attempt runs out.
+    let mut config = dispatcher_config(&world.env);
+    config.attempt_timeout_ms = 30_000;
+    let _dispatcher = spawn_dispatcher(config).await;
     let link = world.link(json!({})).await;
     world.finish(&link).await;
 
@@ -411,6 +415,9 @@ async fn the_delivery_log_shows_attempts_and_failed_messages_can_be_retried_and_
     .await;
     let mut config = dispatcher_config(&world.env);
     config.max_attempts = 1;
+    // Leases longer than the waits: a message retried by hand must be found at once, not when
+    // the lease of its failed attempt runs out.
+    config.attempt_timeout_ms = 30_000;
     let _dispatcher = spawn_dispatcher(config).await;
     let link = world.link(json!({})).await;
     world.finish(&link).await;

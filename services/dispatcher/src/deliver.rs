@@ -246,6 +246,14 @@ impl Deliverer {
     /// Claims due messages of endpoints that are enabled, not parked, and below their
     /// concurrency cap here, taking at most the cap per endpoint so one endpoint's backlog
     /// cannot fill every slot.
+    ///
+    /// The endpoints come from the dispatch queue (see its migration), oldest due first, locked
+    /// so that messages recorded meanwhile wait for this claim and put the endpoint back in the
+    /// queue after it. Each contributes its oldest due messages up to its free cap and its share
+    /// of the batch, first messages of every endpoint before second ones; then each visited
+    /// endpoint goes to the back of the queue if it may have more due, or on to its next retry
+    /// or lease expiry if it has none. The cost follows the endpoints served and the messages
+    /// taken, not the size of the backlog.
     async fn claim(&self, limit: usize) -> Result<Vec<(Delivery, Endpoint)>, sqlx::Error> {
         // What this replica already has in flight per endpoint: each endpoint gets at most the
         // rest of its cap.
@@ -256,41 +264,59 @@ impl Deliverer {
         let capped = busy_counts
             .iter()
             .any(|n| *n as usize >= self.config.endpoint_concurrency);
-        // The endpoints with pending messages are found by skipping through the index of pending
-        // messages one endpoint at a time, and each contributes its oldest due messages up to
-        // its free cap and its share of the batch (so a deep backlog on every endpoint does not
-        // rank the cap times the endpoints), first messages of every endpoint before second ones:
-        // the cost follows the endpoints with work and the messages taken, not the size of the
-        // backlog. (`= ANY` of an array makes the update look the picked rows up by key.)
+        let mut tx = self.fast_pool.begin().await?;
+        let due: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT q.endpoint_id FROM dispatch_queue q JOIN dispatch_endpoints e ON e.id = q.endpoint_id \
+             WHERE q.due_at <= now() AND e.enabled \
+               AND (e.circuit_open_until IS NULL OR e.circuit_open_until <= now()) \
+             ORDER BY q.due_at LIMIT $1 FOR UPDATE OF q SKIP LOCKED",
+        )
+        .bind(limit as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        if due.is_empty() {
+            tx.commit().await?;
+            self.backlog.store(capped, Ordering::SeqCst);
+            return Ok(Vec::new());
+        }
+        // `= ANY` of an array makes the update look the picked rows up by key.
         let rows: Vec<ClaimedRow> = sqlx::query_as(
-            "WITH RECURSIVE pending(endpoint_id) AS ( \
-                 (SELECT endpoint_id FROM webhook_messages WHERE status = 'pending' \
-                  ORDER BY endpoint_id LIMIT 1) \
-                 UNION ALL \
-                 SELECT (SELECT m.endpoint_id FROM webhook_messages m \
-                         WHERE m.status = 'pending' AND m.endpoint_id > p.endpoint_id \
-                         ORDER BY m.endpoint_id LIMIT 1) \
-                 FROM pending p WHERE p.endpoint_id IS NOT NULL \
-             ), busy AS ( \
-                 SELECT * FROM unnest($3::uuid[], $5::int[]) AS b(endpoint_id, in_flight) \
+            "WITH asked AS ( \
+                 SELECT d.endpoint_id, greatest(least($4 - COALESCE(b.in_flight, 0), \
+                        ceil($1::numeric / cardinality($6::uuid[]))), 0)::int AS asked \
+                 FROM unnest($6::uuid[]) AS d(endpoint_id) \
+                 LEFT JOIN unnest($3::uuid[], $5::int[]) AS b(endpoint_id, in_flight) \
+                     ON b.endpoint_id = d.endpoint_id \
              ), candidates AS ( \
-                 SELECT c.id, c.next_attempt_at, \
-                        row_number() OVER (PARTITION BY p.endpoint_id ORDER BY c.next_attempt_at) AS rank \
-                 FROM pending p \
-                 JOIN dispatch_endpoints e ON e.id = p.endpoint_id \
-                 LEFT JOIN busy b ON b.endpoint_id = p.endpoint_id \
-                 CROSS JOIN LATERAL ( \
+                 SELECT a.endpoint_id, c.id, c.next_attempt_at, \
+                        row_number() OVER (PARTITION BY a.endpoint_id ORDER BY c.next_attempt_at) AS rank \
+                 FROM asked a CROSS JOIN LATERAL ( \
                      SELECT m.id, m.next_attempt_at FROM webhook_messages m \
-                     WHERE m.endpoint_id = p.endpoint_id AND m.status = 'pending' \
+                     WHERE m.endpoint_id = a.endpoint_id AND m.status = 'pending' \
                        AND m.next_attempt_at <= now() \
                        AND (m.leased_until IS NULL OR m.leased_until < now()) \
-                     ORDER BY m.next_attempt_at \
-                     LIMIT greatest(least($4 - COALESCE(b.in_flight, 0), \
-                                          ceil($1::numeric / (SELECT count(endpoint_id) FROM pending))), 0) \
+                     ORDER BY m.next_attempt_at LIMIT a.asked \
                  ) c \
-                 WHERE e.enabled AND (e.circuit_open_until IS NULL OR e.circuit_open_until <= now()) \
              ), picked AS ( \
-                 SELECT id FROM candidates ORDER BY rank, next_attempt_at LIMIT $1 \
+                 SELECT endpoint_id, id FROM candidates ORDER BY rank, next_attempt_at LIMIT $1 \
+             ), served AS ( \
+                 SELECT a.endpoint_id, a.asked, \
+                        (SELECT count(*) FROM candidates c WHERE c.endpoint_id = a.endpoint_id) AS found, \
+                        (SELECT count(*) FROM picked p WHERE p.endpoint_id = a.endpoint_id) AS taken \
+                 FROM asked a \
+             ), requeued AS ( \
+                 UPDATE dispatch_queue q SET due_at = CASE \
+                     WHEN s.found >= s.asked OR s.taken < s.found THEN now() \
+                     ELSE COALESCE(LEAST( \
+                         (SELECT m.next_attempt_at FROM webhook_messages m \
+                          WHERE m.endpoint_id = s.endpoint_id AND m.status = 'pending' \
+                            AND m.next_attempt_at > now() ORDER BY m.next_attempt_at LIMIT 1), \
+                         (SELECT min(m.leased_until) FROM webhook_messages m \
+                          WHERE m.endpoint_id = s.endpoint_id AND m.status = 'pending' \
+                            AND m.next_attempt_at <= now() AND m.leased_until >= now()), \
+                         CASE WHEN s.taken > 0 THEN now() + make_interval(secs => $2) END \
+                     ), 'infinity') END \
+                 FROM served s WHERE q.endpoint_id = s.endpoint_id \
              ) \
              UPDATE webhook_messages m SET leased_until = now() + make_interval(secs => $2), \
                  attempts = m.attempts + 1 \
@@ -305,8 +331,10 @@ impl Deliverer {
         .bind(&busy)
         .bind(self.config.endpoint_concurrency as i64)
         .bind(&busy_counts)
-        .fetch_all(&self.fast_pool)
+        .bind(&due)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         // Set before the claim's slots can come free; ingest's `messages_waiting` may set it again
         // meanwhile, and its wake-up is kept until the loop waits.
         self.backlog.store(capped || !rows.is_empty(), Ordering::SeqCst);
