@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: the api in-process on port 0, the real binaries as child
 //! processes, JetStream readers and condition waits with deadlines.
 
+pub mod bench;
 pub mod browser;
 pub mod cluster;
 pub mod dispatch;

@@ -2,10 +2,10 @@
 //! event is on JetStream (the api's relay) told apart from the part after (the dispatcher).
 
 use crate::profile::Profile;
-use crate::services::{start_dispatcher, Api};
-use crate::sink::Sink;
 use futures::StreamExt;
 use gangway_domain::LinkId;
+use gangway_e2e::bench::services::{start_dispatcher, Api};
+use gangway_e2e::bench::sink::Sink;
 use gangway_e2e::dispatch::append_expired_links;
 use gangway_e2e::wait_until;
 use gangway_event_store::EventStore;

@@ -4,13 +4,11 @@
 
 mod latency;
 mod profile;
-mod services;
-mod sink;
 mod throughput;
 
+use gangway_e2e::bench::sink::{self, Sink};
 use gangway_e2e::bench_setting;
 use latency::latency;
-use sink::Sink;
 use throughput::throughput;
 
 /// Sizes and durations, from `BENCH_WEBHOOK_*` variables.

@@ -3,10 +3,10 @@
 //! processes' memory idle and while draining.
 
 use crate::profile::Profile;
-use crate::services::{max_rss, start_dispatcher, Api, Service};
-use crate::sink::Sink;
 use anyhow::bail;
 use gangway_domain::LinkId;
+use gangway_e2e::bench::services::{max_rss, start_dispatcher, Api, Service};
+use gangway_e2e::bench::sink::Sink;
 use gangway_e2e::dispatch::append_expired_links;
 use gangway_e2e::{stream_message_count, wait_until};
 use gangway_event_store::EventStore;

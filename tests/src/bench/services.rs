@@ -1,10 +1,10 @@
 //! The release api (with its relay) and dispatcher as child processes, their memory, and the
 //! organization and endpoints a phase delivers to, made through the api as a customer would.
 
+use crate::dispatch::dispatcher_env;
+use crate::wait_until;
 use anyhow::Context;
 use gangway_domain::OrganizationId;
-use gangway_e2e::dispatch::dispatcher_env;
-use gangway_e2e::wait_until;
 use gangway_testkit::TestEnv;
 use serde_json::json;
 use std::process::Stdio;
