@@ -441,3 +441,45 @@ async fn a_multi_stream_append_is_all_or_nothing() {
     );
     assert_eq!(store.read_stream(existing.stream_id).await.unwrap().len(), 2);
 }
+
+/// Reading in commit order from the start of a large store walks the commit-order index from the
+/// cursor; a plan that scanned and sorted the whole rest of the store made every batch of a
+/// replay or a relay catching up cost the size of the store. Postgres's own counters of the
+/// reading transaction tell which scan ran.
+#[tokio::test]
+async fn reading_in_commit_order_walks_the_index_from_the_cursor() {
+    let env = TestEnv::new().await;
+    let org = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, payload, \
+             organization_id, correlation_id, occurred_at) \
+         SELECT gen_random_uuid(), 'test', gen_random_uuid(), 1, 'test.appended', '{}', $1, \
+             gen_random_uuid(), now() FROM generate_series(1, 20000)",
+    )
+    .bind(org)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE events").execute(&env.pool).await.unwrap();
+
+    let mut tx = env.pool.begin().await.unwrap();
+    let batch = gangway_event_store::read_committed_after(
+        &mut *tx,
+        gangway_event_store::CommitCursor::default(),
+        1_000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(batch.len(), 1_000);
+    let (seq_scans, index_scans): (i64, i64) = sqlx::query_as(
+        "SELECT seq_scan, coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables WHERE relname = 'events'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(
+        (seq_scans, index_scans),
+        (0, 1),
+        "one index scan, no pass over the table"
+    );
+}

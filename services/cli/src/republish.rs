@@ -49,7 +49,7 @@ pub async fn run(pool: &PgPool, bus: &Bus, from: i64, to: Option<i64>) -> anyhow
              WHERE position BETWEEN $1 AND $2 \
                AND (transaction_id, position) > ($3::text::xid8, $4) \
                AND transaction_id <= $5::text::xid8 \
-             ORDER BY transaction_id, position LIMIT $6"
+             ORDER BY events.transaction_id, events.position LIMIT $6"
         ))
         .bind(from)
         .bind(to)

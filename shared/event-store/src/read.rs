@@ -29,6 +29,10 @@ pub(crate) async fn read_stream(
 /// (`pg_snapshot_xmin`): an event whose transaction is still open, and so every event of a later
 /// transaction that might commit before it, waits for the next call. That is what prevents the gap
 /// problem: a reader never moves its cursor past an event that has yet to become visible.
+///
+/// The order names the table's columns: the bare names would mean the output columns, where the
+/// transaction id is cast to bigint, which no index serves, so every call would sort the whole
+/// rest of the store.
 pub async fn read_committed_after(
     db: impl PgExecutor<'_>,
     cursor: CommitCursor,
@@ -38,7 +42,7 @@ pub async fn read_committed_after(
         "SELECT {COLUMNS} FROM events \
          WHERE (transaction_id, position) > ($1::text::xid8, $2) \
            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY transaction_id, position \
+         ORDER BY events.transaction_id, events.position \
          LIMIT $3"
     );
     Ok(sqlx::query_as(&sql)
