@@ -124,6 +124,16 @@ impl SignupWorld {
         landing(response).await
     }
 
+    /// A `CANCEL` callback: the person closed the dialog at `step`.
+    pub async fn cancel(&self, link_id: &str, step: &str) -> Landing {
+        let state = self.state(link_id).await;
+        self.callback(
+            link_id,
+            &[("state", &state), ("event", "CANCEL"), ("current_step", step)],
+        )
+        .await
+    }
+
     /// A `FINISH` callback for the coffee shop's first number, with a fresh code.
     pub async fn finish(&self, link_id: &str) -> Landing {
         let state = self.state(link_id).await;

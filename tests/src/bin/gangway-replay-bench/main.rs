@@ -5,7 +5,8 @@
 //! Prints numbers; asserts nothing.
 //!
 //! The store is real onboarding traffic cloned (see [`traffic`]): `BENCH_REPLAY_EVENTS` sets its
-//! size (default 1,000,000), and `BENCH_REPLAY_LIVE_RATE` the live traffic (default 50 events/s).
+//! size (default 1,000,000), `BENCH_REPLAY_LIVE_RATE` the live traffic (default 50 events/s) and
+//! `BENCH_REPLAY_BATCH` the replay's batch (default: `gangway replay`'s).
 
 mod live;
 mod traffic;
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> anyhow::Result<()> {
     let events: usize = bench_setting("BENCH_REPLAY_EVENTS", 1_000_000);
     let live_rate: u64 = bench_setting("BENCH_REPLAY_LIVE_RATE", 50);
+    let batch: i64 = bench_setting("BENCH_REPLAY_BATCH", DEFAULT_REPLAY_BATCH);
     let env = TestEnv::new().await;
     let template = traffic::template().await?;
     let filling = Instant::now();
@@ -62,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
         scan_secs += started.elapsed().as_secs_f64();
 
         let started = Instant::now();
-        let replayed = replay(&env.pool, DEFAULT_REPLAY_BATCH, true, |_| {}).await?;
+        let replayed = replay(&env.pool, batch, true, |_| {}).await?;
         replay_secs += started.elapsed().as_secs_f64();
         anyhow::ensure!(
             replayed as i64 == stored,
@@ -74,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
     let replay_rate = 2.0 * stored as f64 / replay_secs;
     println!("raw commit-order scan (COPY) of {stored} events: {scan_rate:>9.0} events/s (baseline)");
     println!(
-        "gangway replay, batch {DEFAULT_REPLAY_BATCH}:           {replay_rate:>9.0} events/s = {:.1} % of the scan \
+        "gangway replay, batch {batch}:           {replay_rate:>9.0} events/s = {:.1} % of the scan \
          (targets ≥ 25,000 events/s and ≥ 15 %)",
         100.0 * replay_rate / scan_rate
     );

@@ -41,17 +41,7 @@ pub async fn template() -> anyhow::Result<Vec<String>> {
     world.link(json!({ "externalId": "cus_revoked" })).await;
     world.link(json!({ "externalId": "cus_revoked" })).await;
     let cancelled = world.link(json!({ "externalId": "cus_cancelled" })).await;
-    let state = world.state(&cancelled).await;
-    world
-        .callback(
-            &cancelled,
-            &[
-                ("state", &state),
-                ("event", "CANCEL"),
-                ("current_step", "PHONE_NUMBER_SETUP"),
-            ],
-        )
-        .await;
+    world.cancel(&cancelled, "PHONE_NUMBER_SETUP").await;
     meta_sends(
         &world,
         json!({ "kind": "partner_removed", "waba_id": COFFEE_WABA }),
