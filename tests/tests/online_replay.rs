@@ -63,8 +63,9 @@ async fn a_replay_stops_nothing_resumes_after_a_kill_and_rebuilds_the_same_read_
     }
     wait_for_projection(&env, &bus).await;
 
-    // Live traffic during a replay in small batches: each new link is on JetStream at once.
-    let mut replay = start_replay(&env, &["--batch-size", "10"]);
+    // Live traffic during a replay in small batches (small enough to outlast several links):
+    // each new link is on JetStream at once.
+    let mut replay = start_replay(&env, &["--batch-size", "3"]);
     let started = Instant::now();
     let mut waits = Vec::new();
     while replay.try_wait().expect("replay").is_none() {
