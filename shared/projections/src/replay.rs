@@ -10,7 +10,7 @@
 //! versions make any repeat a no-op.
 
 use crate::{apply_all, ProjectionError, READ_MODEL_TABLES};
-use gangway_event_store::{read_committed_after, CommitCursor, RecordedEvent};
+use gangway_event_store::{read_committed_after, CommitCursor};
 use serde_json::Value;
 use sqlx::{Connection, PgConnection, PgPool, Row};
 
@@ -56,8 +56,6 @@ pub async fn replay(
 ) -> Result<u64, ReplayError> {
     let mut conn = pool.acquire().await?;
     let conn: &mut PgConnection = &mut conn;
-    // Reads the next batch of events while the current one is applied on `conn`.
-    let mut reader = pool.acquire().await?;
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(REPLAY_LOCK)
         .fetch_one(&mut *conn)
@@ -65,7 +63,7 @@ pub async fn replay(
     if !locked {
         return Err(ReplayError::AlreadyRunning);
     }
-    let rebuilt = rebuild(conn, &mut reader, batch.max(1), restart, &mut progress).await;
+    let rebuilt = rebuild(conn, batch.max(1), restart, &mut progress).await;
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(REPLAY_LOCK)
         .execute(&mut *conn)
@@ -75,7 +73,6 @@ pub async fn replay(
 
 async fn rebuild(
     conn: &mut PgConnection,
-    reader: &mut PgConnection,
     batch: i64,
     restart: bool,
     progress: &mut impl FnMut(ReplayProgress),
@@ -93,18 +90,17 @@ async fn rebuild(
         .fetch_one(&mut *conn)
         .await?;
     let total = u64::try_from(total).unwrap_or(0);
-    let mut events = read_committed_after(&mut *reader, cursor, batch)
-        .await
-        .map_err(ProjectionError::from)?;
-    while let Some(last) = events.last().map(RecordedEvent::cursor) {
-        applied += events.len() as u64;
-        let (done, next) = tokio::join!(
-            apply_in_shadow(conn, &live, &events, last, applied),
-            read_committed_after(&mut *reader, last, batch),
-        );
-        done?;
-        cursor = last;
-        events = next.map_err(ProjectionError::from)?;
+    loop {
+        let mut tx = Connection::begin(&mut *conn).await?;
+        shadow_first(&mut tx, &live).await?;
+        let n = apply_batch(&mut tx, &mut cursor, batch).await?;
+        if n == 0 {
+            tx.rollback().await?;
+            break;
+        }
+        applied += n;
+        save_place(&mut tx, cursor, applied).await?;
+        tx.commit().await?;
         progress(ReplayProgress {
             applied,
             total: total.max(applied),
@@ -183,22 +179,6 @@ async fn shadow_first(conn: &mut PgConnection, live: &str) -> Result<(), sqlx::E
     sqlx::query(&format!("SET LOCAL search_path = {SHADOW_SCHEMA}, \"{live}\""))
         .execute(conn)
         .await?;
-    Ok(())
-}
-
-/// Applies `events` to the shadow tables and saves the place after them, in one transaction.
-async fn apply_in_shadow(
-    conn: &mut PgConnection,
-    live: &str,
-    events: &[RecordedEvent],
-    last: CommitCursor,
-    applied: u64,
-) -> Result<(), ProjectionError> {
-    let mut tx = Connection::begin(&mut *conn).await?;
-    shadow_first(&mut tx, live).await?;
-    apply_all(&mut tx, events).await?;
-    save_place(&mut tx, last, applied).await?;
-    tx.commit().await?;
     Ok(())
 }
 
