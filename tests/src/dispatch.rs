@@ -90,22 +90,12 @@ impl Receiver {
             script: script.into(),
             delay,
         }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind receiver");
-        let base_url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let app = Router::new().fallback(post(receive)).with_state(state.clone());
-        let cancel = CancellationToken::new();
-        let stop = cancel.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-        });
+        let (base_url, stop) = crate::serve_on_loopback(app).await.expect("bind receiver");
         Self {
             base_url,
             state,
-            _stop: Arc::new(cancel.drop_guard()),
+            _stop: Arc::new(stop),
         }
     }
 

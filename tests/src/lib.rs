@@ -44,6 +44,20 @@ where
     }
 }
 
+/// Serves `app` on a free loopback port until the returned guard is dropped; returns its base URL.
+pub async fn serve_on_loopback(app: axum::Router) -> anyhow::Result<(String, tokio_util::sync::DropGuard)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base_url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+    });
+    Ok((base_url, cancel.drop_guard()))
+}
+
 /// A benchmark setting: the environment variable `name` if it is set and parses, else `default`.
 pub fn bench_setting<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)

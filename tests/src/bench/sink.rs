@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::DropGuard;
 use uuid::Uuid;
 
 #[derive(Default)]
@@ -58,24 +58,16 @@ pub struct Sink {
 
 impl Sink {
     pub async fn start() -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base_url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
         let state = Arc::new(SinkState {
             epoch: Instant::now(),
             counters: Counters::default(),
         });
         let app = Router::new().fallback(receive).with_state(state.clone());
-        let cancel = CancellationToken::new();
-        let stop = cancel.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-        });
+        let (base_url, stop) = crate::serve_on_loopback(app).await?;
         Ok(Self {
             base_url,
             state,
-            _stop: cancel.drop_guard(),
+            _stop: stop,
         })
     }
 

@@ -7,71 +7,36 @@
 //! The backlog is written straight into the delivery log (as if a dispatcher had recorded it
 //! and stopped); the endpoints are created through the api, so their secrets are real.
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::Router;
+use gangway_e2e::bench::services::Service;
+use gangway_e2e::bench::sink::Sink;
 use gangway_e2e::bench_setting;
 use gangway_e2e::{api_config, wait_until, TestApi};
 use gangway_testkit::TestEnv;
 use serde_json::json;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::process::{Child, Command};
 
-#[derive(Default)]
-struct Counts {
-    requests: AtomicU64,
-    /// When the first and the latest request arrived.
-    span: Mutex<Option<(Instant, Instant)>>,
-}
-
-async fn count(State(counts): State<Arc<Counts>>) -> StatusCode {
-    let now = Instant::now();
-    counts.requests.fetch_add(1, Ordering::Relaxed);
-    let mut span = counts.span.lock().expect("lock");
-    *span = Some(span.map_or((now, now), |(first, _)| (first, now)));
-    StatusCode::OK
-}
-
-async fn sink() -> anyhow::Result<(String, Arc<Counts>)> {
-    let counts = Arc::<Counts>::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
-    let app = Router::new().fallback(count).with_state(counts.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok((url, counts))
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
+/// The release dispatcher with its defaults (http and loopback receivers allowed), and where its
+/// metrics are.
 struct Dispatcher {
-    child: Child,
+    process: Service,
     metrics_url: String,
 }
 
 impl Dispatcher {
     fn start(env: &TestEnv) -> anyhow::Result<Self> {
-        let port = free_port()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut vars = env.process_env();
-        vars.retain(|(k, _)| k != "GANGWAY_LOG" && k != "GANGWAY_METRICS_ADDR");
+        vars.retain(|(k, _)| k != "GANGWAY_METRICS_ADDR");
         vars.extend(
             [
-                ("GANGWAY_LOG", "error".to_owned()),
                 ("GANGWAY_METRICS_ADDR", format!("127.0.0.1:{port}")),
                 ("GANGWAY_WEBHOOK_ALLOW_HTTP", "true".to_owned()),
                 ("GANGWAY_WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
             ]
             .map(|(k, v)| (k.to_owned(), v)),
         );
-        let child = Command::new(gangway_testkit::binary("gangway-dispatcher"))
-            .envs(vars)
-            .kill_on_drop(true)
-            .spawn()?;
         Ok(Self {
-            child,
+            process: Service::start("gangway-dispatcher", vars)?,
             metrics_url: format!("http://127.0.0.1:{port}/metrics"),
         })
     }
@@ -129,28 +94,23 @@ struct Drained {
     claim_us_per_message: f64,
 }
 
-async fn drain(env: &TestEnv, counts: &Counts, seconds: u64, live: u64) -> anyhow::Result<Drained> {
+async fn drain(env: &TestEnv, sink: &Sink, seconds: u64, live: u64) -> anyhow::Result<Drained> {
     let pending = scalar(env, "SELECT count(*) FROM webhook_messages").await?;
-    counts.requests.store(0, Ordering::Relaxed);
-    *counts.span.lock().expect("lock") = None;
+    sink.reset();
     let mut dispatcher = Dispatcher::start(env)?;
     let deliverable = pending as u64 * live / (live + 1);
     let window = Duration::from_secs(seconds);
     let _ = tokio::time::timeout(
         window,
         wait_until("the backlog delivered", window, || async {
-            counts.requests.load(Ordering::Relaxed) >= deliverable
+            sink.requests() >= deliverable
         }),
     )
     .await;
     let (claims, claiming) = dispatcher.claims().await?;
-    dispatcher.child.kill().await?;
-    let delivered = counts.requests.load(Ordering::Relaxed);
-    let span = counts
-        .span
-        .lock()
-        .expect("lock")
-        .map_or(Duration::ZERO, |(first, last)| last - first);
+    dispatcher.process.kill().await?;
+    let delivered = sink.requests();
+    let span = sink.span();
     Ok(Drained {
         pending,
         delivered,
@@ -177,13 +137,13 @@ async fn main() -> anyhow::Result<()> {
     config.webhook_allow_private = true;
     let api = TestApi::spawn_with(config).await;
     let (_, key) = api.create_org("Backlog Co").await;
-    let (url, counts) = sink().await?;
+    let sink = Sink::start().await?;
     for n in 0..endpoints {
         // The last one is dead: nothing listens on port 9.
         let target = if n + 1 == endpoints {
             "http://127.0.0.1:9/dead".to_owned()
         } else {
-            format!("{url}/e{n}")
+            sink.url(&format!("/e{n}"))
         };
         let body = json!({ "url": target, "events": ["phone_number.connected"] });
         let (status, created) = api
@@ -204,14 +164,14 @@ async fn main() -> anyhow::Result<()> {
         },
     )
     .await;
-    dispatcher.child.kill().await?;
+    dispatcher.process.kill().await?;
 
     let mut results = Vec::new();
     for size in &sizes {
         let filling = Instant::now();
         fill(&env, *size, endpoints).await?;
         let filled_in = filling.elapsed();
-        let drained = drain(&env, &counts, seconds, endpoints - 1).await?;
+        let drained = drain(&env, &sink, seconds, endpoints - 1).await?;
         println!(
             "{:>9} pending over {endpoints} endpoints (written in {:.1} s): {} delivered in the first {seconds} s at most, {:.0}/s; {} claims, {:.2} ms each on average, {:.1} µs per message delivered",
             drained.pending,
