@@ -105,11 +105,17 @@ pub async fn bring_endpoints_up_to_date(
     let mut orgs: Vec<Uuid> = orgs.into_iter().map(|org| org.as_uuid()).collect();
     orgs.sort_unstable();
     orgs.dedup();
-    let behind: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT e.stream_id FROM events e          WHERE e.stream_type = $2 AND e.organization_id = ANY($1)          GROUP BY e.stream_id          HAVING max(e.stream_version) > COALESCE(              (SELECT d.stream_version FROM dispatch_endpoints d WHERE d.id = e.stream_id), 0)",
-    )
+    // The stream type is written into the statement, so that one cached plan can use the
+    // partial index on endpoint streams; as a parameter, every call would be planned again.
+    let behind: Vec<Uuid> = sqlx::query_scalar(&format!(
+        "SELECT e.stream_id FROM events e \
+         WHERE e.stream_type = '{}' AND e.organization_id = ANY($1) \
+         GROUP BY e.stream_id \
+         HAVING max(e.stream_version) > COALESCE( \
+             (SELECT d.stream_version FROM dispatch_endpoints d WHERE d.id = e.stream_id), 0)",
+        EndpointEvent::STREAM_TYPE
+    ))
     .bind(&orgs)
-    .bind(EndpointEvent::STREAM_TYPE)
     .fetch_all(pool)
     .await?;
     if behind.is_empty() {

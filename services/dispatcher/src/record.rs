@@ -21,6 +21,11 @@ use uuid::Uuid;
 /// Most attempts written in one transaction.
 const BATCH: usize = 512;
 
+/// How long the first attempt of a batch waits for others. At a steady stream of deliveries this
+/// turns a transaction per attempt into one per few milliseconds; the webhook has already gone
+/// out, so only the sender's slot and the message's lease wait.
+const LINGER: Duration = Duration::from_millis(5);
+
 /// A failed write is tried again after 50 ms, then 250 ms.
 const WRITE_RETRIES: Schedule =
     Schedule::exponential(Duration::from_millis(50), 5.0, Duration::from_millis(250))
@@ -65,6 +70,15 @@ pub async fn run<F, Fut>(
 {
     let mut batch = Vec::with_capacity(BATCH);
     while finished.recv_many(&mut batch, BATCH).await > 0 {
+        let linger = tokio::time::sleep(LINGER);
+        tokio::pin!(linger);
+        while batch.len() < BATCH {
+            let room = BATCH - batch.len();
+            tokio::select! {
+                _ = &mut linger => break,
+                more = finished.recv_many(&mut batch, room) => if more == 0 { break },
+            }
+        }
         let outcome = match write_with_retries(&pool, &schedule, rules, &batch).await {
             // One attempt that cannot be written must not hold back the others: write them one
             // by one, so only an unwritable one is left to its lease. A failure that is not
@@ -189,7 +203,9 @@ async fn write(
             .record(f.result.succeeded(), f.result.attempted_at);
     }
     let mut tx = pool.begin().await?;
-    // The attempts and the messages' next state, in one statement.
+    // The attempts and the messages' next state, in one statement. Planned for each batch: a
+    // plan cached while the table was small joins by scanning it, and keeps doing so as it grows
+    // until the next analyze (seen: 26 ms for 28 messages in a table of 17,000).
     sqlx::query(
         "WITH attempts AS ( \
              INSERT INTO webhook_attempts (message_id, attempted_at, status_code, latency_ms, response_excerpt, error) \
@@ -210,6 +226,7 @@ async fn write(
     .bind(&statuses)
     .bind(&next)
     .bind(now)
+    .persistent(false)
     .execute(&mut *tx)
     .await?;
 
