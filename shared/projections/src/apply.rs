@@ -8,7 +8,7 @@ use gangway_domain::webhook::{Endpoint, EndpointEvent};
 use gangway_domain::{Aggregate, StreamEvent};
 use gangway_event_store::{evolve_recorded, read_stream_after, RecordedEvent};
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::PgConnection;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
@@ -73,24 +73,68 @@ pub async fn save_checkpoint(
     Ok(())
 }
 
-/// A read model table: the stream type it is built from, the columns an update changes, and its
-/// row for a state (keys are the column names; every column present).
+/// A read model table: the stream type it is built from, the columns an update changes, and how
+/// a state is written as its row (a JSON object keyed by column name, every column present).
 struct Table<A> {
     name: &'static str,
     stream_type: &'static str,
     update: &'static str,
-    row: fn(&A, i64) -> Result<Value, ProjectionError>,
+    row: fn(&A, i64, &mut Rows) -> serde_json::Result<()>,
+}
+
+/// Rows written straight as JSON text, for one `jsonb_populate_recordset` per table, rather than
+/// built as a `serde_json::Value` per row and then serialised.
+struct Rows(Vec<u8>);
+
+impl Rows {
+    fn new() -> Self {
+        Self(b"[".to_vec())
+    }
+
+    fn start_row(&mut self) {
+        if self.0.len() > 1 {
+            self.0.push(b',');
+        }
+        self.0.push(b'{');
+    }
+
+    fn column(&mut self, name: &str, value: &impl serde::Serialize) -> serde_json::Result<()> {
+        if self.0.last() != Some(&b'{') {
+            self.0.push(b',');
+        }
+        self.0.push(b'"');
+        self.0.extend_from_slice(name.as_bytes());
+        self.0.extend_from_slice(b"\":");
+        serde_json::to_writer(&mut self.0, value)
+    }
+
+    fn end_row(&mut self) {
+        self.0.push(b'}');
+    }
+
+    fn into_json(mut self) -> String {
+        self.0.push(b']');
+        String::from_utf8(self.0).expect("serde_json writes UTF-8")
+    }
+}
+
+/// Writes one row: `row!(rows, "column" => value, ...)`.
+macro_rules! row {
+    ($rows:expr, $($column:literal => $value:expr),+ $(,)?) => {{
+        $rows.start_row();
+        $($rows.column($column, &$value)?;)+
+        $rows.end_row();
+        Ok(())
+    }};
 }
 
 const ORGANIZATIONS: Table<Organization> = Table {
     name: "rm_organizations",
     stream_type: OrganizationEvent::STREAM_TYPE,
     update: "name = EXCLUDED.name",
-    row: |org, version| {
-        Ok(json!({
-            "id": org.id, "name": org.name, "created_at": timestamp(org.created_at),
-            "stream_version": version, "document": org,
-        }))
+    row: |org, version, rows| {
+        row!(rows, "id" => org.id, "name" => org.name, "created_at" => timestamp(org.created_at),
+             "stream_version" => version, "document" => org)
     },
 };
 
@@ -98,12 +142,11 @@ const CUSTOMERS: Table<Customer> = Table {
     name: "rm_customers",
     stream_type: CustomerEvent::STREAM_TYPE,
     update: "external_id = EXCLUDED.external_id, name = EXCLUDED.name",
-    row: |customer, version| {
-        Ok(json!({
-            "id": customer.id, "organization_id": customer.organization_id,
-            "external_id": customer.external_id, "name": customer.name,
-            "created_at": timestamp(customer.created_at), "stream_version": version, "document": customer,
-        }))
+    row: |customer, version, rows| {
+        row!(rows, "id" => customer.id, "organization_id" => customer.organization_id,
+             "external_id" => customer.external_id, "name" => customer.name,
+             "created_at" => timestamp(customer.created_at), "stream_version" => version,
+             "document" => customer)
     },
 };
 
@@ -111,13 +154,12 @@ const LINKS: Table<Link> = Table {
     name: "rm_onboarding_links",
     stream_type: LinkEvent::STREAM_TYPE,
     update: "status = EXCLUDED.status, expires_at = EXCLUDED.expires_at",
-    row: |link, version| {
-        Ok(json!({
-            "id": link.id, "organization_id": link.organization_id,
-            "customer_id": link.spec.customer_id, "external_id": link.spec.external_id,
-            "status": link.status.as_str(), "expires_at": timestamp(link.spec.expires_at),
-            "created_at": timestamp(link.created_at), "stream_version": version, "document": link,
-        }))
+    row: |link, version, rows| {
+        row!(rows, "id" => link.id, "organization_id" => link.organization_id,
+             "customer_id" => link.spec.customer_id, "external_id" => link.spec.external_id,
+             "status" => link.status.as_str(), "expires_at" => timestamp(link.spec.expires_at),
+             "created_at" => timestamp(link.created_at), "stream_version" => version,
+             "document" => link)
     },
 };
 
@@ -125,13 +167,13 @@ const PHONES: Table<Phone> = Table {
     name: "rm_phones",
     stream_type: PhoneEvent::STREAM_TYPE,
     update: "status = EXCLUDED.status",
-    row: |phone, version| {
-        Ok(json!({
-            "id": phone.id, "organization_id": phone.organization_id,
-            "customer_id": phone.details.customer_id, "phone_number_id": phone.details.phone_number_id,
-            "waba_id": phone.details.waba_id, "status": serde_json::to_value(phone.status)?,
-            "created_at": timestamp(phone.created_at), "stream_version": version, "document": phone,
-        }))
+    row: |phone, version, rows| {
+        row!(rows, "id" => phone.id, "organization_id" => phone.organization_id,
+             "customer_id" => phone.details.customer_id,
+             "phone_number_id" => phone.details.phone_number_id,
+             "waba_id" => phone.details.waba_id, "status" => phone.status,
+             "created_at" => timestamp(phone.created_at), "stream_version" => version,
+             "document" => phone)
     },
 };
 
@@ -139,12 +181,11 @@ const ENDPOINTS: Table<Endpoint> = Table {
     name: "rm_webhook_endpoints",
     stream_type: EndpointEvent::STREAM_TYPE,
     update: "status = EXCLUDED.status, waba_id = EXCLUDED.waba_id",
-    row: |endpoint, version| {
-        Ok(json!({
-            "id": endpoint.id, "organization_id": endpoint.organization_id,
-            "status": serde_json::to_value(endpoint.status)?, "waba_id": endpoint.waba_id,
-            "created_at": timestamp(endpoint.created_at), "stream_version": version, "document": endpoint,
-        }))
+    row: |endpoint, version, rows| {
+        row!(rows, "id" => endpoint.id, "organization_id" => endpoint.organization_id,
+             "status" => endpoint.status, "waba_id" => endpoint.waba_id,
+             "created_at" => timestamp(endpoint.created_at), "stream_version" => version,
+             "document" => endpoint)
     },
 };
 
@@ -186,7 +227,7 @@ async fn project<A: Aggregate + DeserializeOwned + serde::Serialize>(
         .into_iter()
         .map(|(id, version, document)| (id, (version, document)))
         .collect();
-    let mut written = Vec::new();
+    let (mut rows_out, mut written) = (Rows::new(), 0);
     for (stream_id, mut indexes) in streams {
         indexes.sort_by_key(|i| events[*i].stream_version);
         let (version, document) = rows.remove(&stream_id).unwrap_or((0, Value::Null));
@@ -225,7 +266,8 @@ async fn project<A: Aggregate + DeserializeOwned + serde::Serialize>(
         };
         let outcome = match state {
             Some(state) => {
-                written.push((table.row)(&state, newest)?);
+                (table.row)(&state, newest, &mut rows_out)?;
+                written += 1;
                 Applied::Applied
             }
             // The stream does not make a state (it does not start with its creation event).
@@ -235,18 +277,18 @@ async fn project<A: Aggregate + DeserializeOwned + serde::Serialize>(
             outcomes[*index] = outcome;
         }
     }
-    if written.is_empty() {
+    if written == 0 {
         return Ok(());
     }
     let name = table.name;
     sqlx::query(&format!(
-        "INSERT INTO {name} SELECT * FROM jsonb_populate_recordset(NULL::{name}, $1) \
+        "INSERT INTO {name} SELECT * FROM jsonb_populate_recordset(NULL::{name}, $1::jsonb) \
          ON CONFLICT (id) DO UPDATE SET {}, stream_version = EXCLUDED.stream_version, \
              document = EXCLUDED.document \
          WHERE {name}.stream_version < EXCLUDED.stream_version",
         table.update
     ))
-    .bind(Value::Array(written))
+    .bind(rows_out.into_json())
     .execute(conn)
     .await?;
     Ok(())
