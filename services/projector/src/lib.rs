@@ -146,22 +146,22 @@ impl Projector {
         if received.len() == 1 {
             return self.process(&received[0]).await;
         }
-        let decoded = decode_received(received).await;
-        let streams: Vec<_> = decoded.iter().map(|(_, e)| e.stream_id).collect();
+        let (messages, events): (Vec<_>, Vec<_>) = decode_received(received).await.into_iter().unzip();
+        let streams: Vec<_> = events.iter().map(|e| e.stream_id).collect();
         let blocked = match self.dead_letters.blocked_streams(&streams).await {
             Ok(blocked) => blocked,
             Err(error) => {
                 tracing::warn!(%error, "checking for dead letters failed; will be redelivered");
-                for (message, _) in &decoded {
+                for message in &messages {
                     ack(message, AckKind::Nak(Some(NAK_DELAY))).await;
                 }
                 return;
             }
         };
         if blocked.is_empty() {
-            match self.handle_batch(&decoded).await {
+            match self.handle_batch(&messages, &events).await {
                 Ok(outcomes) => {
-                    for ((message, event), applied) in decoded.iter().zip(outcomes) {
+                    for ((message, event), applied) in messages.iter().zip(&events).zip(outcomes) {
                         metrics::observe(event, Some(applied), metrics::first_delivery(message));
                         ack(message, AckKind::Ack).await;
                     }
@@ -170,7 +170,7 @@ impl Projector {
                 Err(error) => tracing::debug!(%error, "applying a batch failed; one event at a time"),
             }
         }
-        for (message, _) in &decoded {
+        for message in &messages {
             self.process(message).await;
         }
     }
@@ -178,17 +178,17 @@ impl Projector {
     /// Applies a batch of events with one checkpoint, atomically.
     async fn handle_batch(
         &self,
-        batch: &[(jetstream::Message, RecordedEvent)],
+        messages: &[jetstream::Message],
+        events: &[RecordedEvent],
     ) -> Result<Vec<Applied>, ProjectionError> {
-        let events: Vec<RecordedEvent> = batch.iter().map(|(_, e)| e.clone()).collect();
-        let sequence = batch
+        let sequence = messages
             .iter()
-            .filter_map(|(m, _)| m.info().ok().map(|i| i.stream_sequence))
+            .filter_map(|m| m.info().ok().map(|i| i.stream_sequence))
             .max()
             .unwrap_or(0);
         let position = events.iter().map(|e| e.position).max().unwrap_or(0);
         let mut tx = self.pool.begin().await?;
-        let outcomes = apply_all(&mut tx, &events).await?;
+        let outcomes = apply_all(&mut tx, events).await?;
         save_checkpoint(&mut tx, &self.name, sequence, position).await?;
         tx.commit().await?;
         Ok(outcomes)
