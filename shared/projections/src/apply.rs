@@ -91,8 +91,12 @@ impl Rows {
         Self(b"[".to_vec())
     }
 
+    fn is_empty(&self) -> bool {
+        self.0.len() == 1
+    }
+
     fn start_row(&mut self) {
-        if self.0.len() > 1 {
+        if !self.is_empty() {
             self.0.push(b',');
         }
         self.0.push(b'{');
@@ -227,7 +231,7 @@ async fn project<A: Aggregate + DeserializeOwned + serde::Serialize>(
         .into_iter()
         .map(|(id, version, document)| (id, (version, document)))
         .collect();
-    let (mut rows_out, mut written) = (Rows::new(), 0);
+    let mut written = Rows::new();
     for (stream_id, mut indexes) in streams {
         indexes.sort_by_key(|i| events[*i].stream_version);
         let (version, document) = rows.remove(&stream_id).unwrap_or((0, Value::Null));
@@ -266,8 +270,7 @@ async fn project<A: Aggregate + DeserializeOwned + serde::Serialize>(
         };
         let outcome = match state {
             Some(state) => {
-                (table.row)(&state, newest, &mut rows_out)?;
-                written += 1;
+                (table.row)(&state, newest, &mut written)?;
                 Applied::Applied
             }
             // The stream does not make a state (it does not start with its creation event).
@@ -277,7 +280,7 @@ async fn project<A: Aggregate + DeserializeOwned + serde::Serialize>(
             outcomes[*index] = outcome;
         }
     }
-    if written == 0 {
+    if written.is_empty() {
         return Ok(());
     }
     let name = table.name;
@@ -288,7 +291,7 @@ async fn project<A: Aggregate + DeserializeOwned + serde::Serialize>(
          WHERE {name}.stream_version < EXCLUDED.stream_version",
         table.update
     ))
-    .bind(rows_out.into_json())
+    .bind(written.into_json())
     .execute(conn)
     .await?;
     Ok(())

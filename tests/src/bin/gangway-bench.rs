@@ -6,16 +6,16 @@
 use anyhow::{bail, Context};
 use chrono::Utc;
 use futures::StreamExt;
+use gangway_e2e::bench::relay::InProcessRelay;
 use gangway_e2e::{bench_setting, wait_until, ChildProcess};
 use gangway_event_store::{EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamRef};
-use gangway_relay::{Relay, RelayConfig};
+use gangway_relay::RelayConfig;
 use gangway_testkit::TestEnv;
 use hdrhistogram::Histogram;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const WRITERS: usize = 16;
@@ -293,15 +293,6 @@ async fn stream_read_latency(env: &TestEnv) -> anyhow::Result<Histogram<u64>> {
 async fn publish_lag(env: &TestEnv, rate: u64, seconds: u64) -> anyhow::Result<Histogram<u64>> {
     let bus = env.bus().await;
     let store = EventStore::new(env.pool.clone());
-    let relay = Relay::new(
-        (*env.pool.connect_options()).clone(),
-        bus.clone(),
-        store.appended_signal(),
-        RelayConfig {
-            name: format!("bench-{rate}"),
-            ..RelayConfig::default()
-        },
-    );
     // Start from the end: earlier phases' events are not part of this measurement.
     sqlx::query(
         "INSERT INTO relay_checkpoints (name, transaction_id, position) \
@@ -315,11 +306,11 @@ async fn publish_lag(env: &TestEnv, rate: u64, seconds: u64) -> anyhow::Result<H
         .client()
         .subscribe(format!("{}.bench.>", env.names.subject_prefix))
         .await?;
-    let cancel = CancellationToken::new();
-    let relay_task = tokio::spawn({
-        let cancel = cancel.clone();
-        async move { relay.run(cancel).await }
-    });
+    let config = RelayConfig {
+        name: format!("bench-{rate}"),
+        ..RelayConfig::default()
+    };
+    let relay = InProcessRelay::start(env, bus.clone(), &store, config);
 
     let total = rate * seconds;
     let receiver = tokio::spawn({
@@ -374,8 +365,7 @@ async fn publish_lag(env: &TestEnv, rate: u64, seconds: u64) -> anyhow::Result<H
         writer.await??;
     }
     let lag = tokio::time::timeout(Duration::from_secs(30), receiver).await??;
-    cancel.cancel();
-    relay_task.await?;
+    relay.stop().await?;
     Ok(lag)
 }
 

@@ -12,11 +12,12 @@ mod live;
 mod traffic;
 
 use futures::StreamExt;
+use gangway_e2e::bench::relay::InProcessRelay;
 use gangway_e2e::{bench_setting, stream_message_count, wait_until};
 use gangway_event_store::EventStore;
 use gangway_projections::{replay, DEFAULT_REPLAY_BATCH};
 use gangway_projector::Projector;
-use gangway_relay::{Relay, RelayConfig};
+use gangway_relay::RelayConfig;
 use gangway_testkit::TestEnv;
 use sqlx::postgres::PgPoolCopyExt;
 use std::time::{Duration, Instant};
@@ -105,23 +106,12 @@ async fn main() -> anyhow::Result<()> {
 async fn projector_catch_up(env: &TestEnv, stored: i64) -> anyhow::Result<f64> {
     let bus = env.bus().await;
     let store = EventStore::new(env.pool.clone());
-    let relay = Relay::new(
-        (*env.pool.connect_options()).clone(),
-        bus.clone(),
-        store.appended_signal(),
-        RelayConfig::default(),
-    );
-    let cancel = CancellationToken::new();
-    let relay_task = tokio::spawn({
-        let cancel = cancel.clone();
-        async move { relay.run(cancel).await }
-    });
+    let relay = InProcessRelay::start(env, bus.clone(), &store, RelayConfig::default());
     wait_until("the store on JetStream", Duration::from_secs(600), || async {
         stream_message_count(&bus).await as i64 >= stored
     })
     .await;
-    cancel.cancel();
-    relay_task.await?;
+    relay.stop().await?;
 
     let started = Instant::now();
     let cancel = CancellationToken::new();
