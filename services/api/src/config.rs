@@ -105,6 +105,14 @@ pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 impl ApiConfig {
     /// The settings that keep the api from starting, each saying how to fix it.
     pub fn check(&self) -> Result<(), gangway_config::StartupError> {
+        gangway_config::require_production_settings(self.environment, self.production_problems())?;
+        gangway_vault::check_key_settings(self.encryption_keys.expose(), &self.encryption_key_id)
+            .map_err(gangway_config::StartupError)
+    }
+
+    /// What production refuses in these settings (development allows it), each saying how to
+    /// fix it.
+    pub fn production_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let token = self.admin_token.expose();
         if token.is_empty() {
@@ -132,9 +140,16 @@ impl ApiConfig {
                 "GANGWAY_META_APP_ID, GANGWAY_META_APP_SECRET and GANGWAY_META_CONFIG_ID are not set: the meta sandbox is for development only".into(),
             );
         }
-        gangway_config::require_production_settings(self.environment, problems)?;
-        gangway_vault::check_key_settings(self.encryption_keys.expose(), &self.encryption_key_id)
-            .map_err(gangway_config::StartupError)
+        problems
+    }
+
+    /// The encryption keys, as the vault uses them.
+    pub fn keyring(&self) -> Result<gangway_vault::Keyring, gangway_vault::VaultError> {
+        gangway_vault::Keyring::from_settings(
+            self.encryption_keys.expose(),
+            &self.encryption_key_id,
+            self.environment == Environment::Production,
+        )
     }
 
     /// The admin token `/admin/*` wants: the configured one, or in development the development

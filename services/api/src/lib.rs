@@ -21,10 +21,9 @@ use error::ApiError;
 use gangway_app::App;
 use gangway_bus::{Bus, BusNames};
 use gangway_config::runtime::connect_database;
-use gangway_config::Environment;
 use gangway_event_store::{EventStore, MIGRATOR};
 use gangway_relay::{Relay, RelayConfig};
-use gangway_vault::{Keyring, Vault};
+use gangway_vault::Vault;
 use state::AppState;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -73,14 +72,6 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn keyring(config: &ApiConfig) -> anyhow::Result<Keyring> {
-    Ok(Keyring::from_settings(
-        config.encryption_keys.expose(),
-        &config.encryption_key_id,
-        config.environment == Environment::Production,
-    )?)
-}
-
 /// A built api: dependencies connected, migrations applied, listener bound.
 pub struct Application {
     listener: TcpListener,
@@ -91,7 +82,7 @@ pub struct Application {
 impl Application {
     pub async fn build(config: ApiConfig) -> anyhow::Result<Self> {
         config.check()?;
-        let vault = Vault::new(keyring(&config)?);
+        let vault = Vault::new(config.keyring()?);
         // Before the relay starts, so its first publishes are counted.
         gangway_telemetry::install("api");
         let meta = config.meta.resolve(config.environment)?;

@@ -5,6 +5,7 @@
 
 mod compare;
 mod dead_letters;
+mod doctor;
 mod progress;
 mod redeliver;
 mod republish;
@@ -125,6 +126,9 @@ pub enum Command {
         #[command(subcommand)]
         command: dead_letters::DeadLettersCommand,
     },
+    /// Check this deployment's configuration (Meta app, webhooks, production settings, keys,
+    /// Postgres, NATS, relay) and print a checklist. Exit status 1 when an item fails.
+    Doctor(Box<doctor::DoctorArgs>),
     /// Show an onboarding link: its current state and its full event history.
     Link {
         #[command(subcommand)]
@@ -287,6 +291,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 return Ok(Outcome::NeedsAttention);
             }
         }
+        Command::Doctor(args) => return doctor::run(*args).await,
         Command::Link {
             command: ShowCommand::Show { id },
         } => show::run(&pool(&cli.infra).await?, show::Kind::Link, id).await?,

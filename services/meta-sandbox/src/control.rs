@@ -1,7 +1,8 @@
 //! `/sandbox/*`: what the signup dialog and tests use to drive the sandbox: mint a code for the
 //! assets a person picked, expire a code, invalidate tokens, queue failures, add or change phone
-//! numbers, and send Meta's webhooks.
+//! numbers, send Meta's webhooks, and change our app's secret and webhook subscriptions.
 
+mod app;
 mod phones;
 mod webhooks;
 
@@ -46,6 +47,7 @@ pub fn router() -> Router<Sandbox> {
             post(invalidate_waba_tokens),
         )
         .route("/sandbox/faults", post(add_fault))
+        .merge(app::router())
         .merge(phones::router())
         .merge(webhooks::router())
 }

@@ -3,6 +3,7 @@
 
 use crate::world::{random, Grant, IssuedToken};
 use crate::Sandbox;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
@@ -89,7 +90,7 @@ fn now_unix() -> i64 {
 
 /// `GET /oauth/access_token?client_id&client_secret&code`: single use, short-lived, no
 /// `redirect_uri` for codes from the popup and the identical one for codes from the full-page
-/// dialog.
+/// dialog. With `grant_type=client_credentials` instead of a code: an app access token.
 async fn exchange_code(State(sandbox): State<Sandbox>, Query(q): Params) -> Response {
     if q.get("client_id") != Some(&sandbox.config.app_id) {
         return graph_error(
@@ -99,8 +100,11 @@ async fn exchange_code(State(sandbox): State<Sandbox>, Query(q): Params) -> Resp
             "Error validating application. Invalid application ID.",
         );
     }
-    if q.get("client_secret") != Some(&sandbox.config.app_secret) {
+    if q.get("client_secret") != Some(&sandbox.world().app.secret) {
         return graph_error(400, 1, None, "Error validating client secret.");
+    }
+    if q.get("grant_type").is_some_and(|g| g == "client_credentials") {
+        return crate::app::issue_app_token(&sandbox);
     }
     let Some(code) = q.get("code") else {
         return graph_error(400, 100, None, "Missing authorization code");
@@ -141,11 +145,10 @@ async fn exchange_code(State(sandbox): State<Sandbox>, Query(q): Params) -> Resp
     Json(json!({ "access_token": token, "token_type": "bearer" })).into_response()
 }
 
-/// `GET /debug_token?input_token&access_token=APP_ID|APP_SECRET`.
+/// `GET /debug_token?input_token&access_token=<app token>`, for business and app tokens alike.
 async fn debug_token(State(sandbox): State<Sandbox>, Query(q): Params, headers: HeaderMap) -> Response {
-    let app_token = format!("{}|{}", sandbox.config.app_id, sandbox.config.app_secret);
     let presented = q.get("access_token").cloned().or_else(|| bearer(&headers));
-    if presented.as_deref() != Some(app_token.as_str()) {
+    if !presented.is_some_and(|token| sandbox.world().app.is_app_token(&token)) {
         return invalid_token();
     }
     let Some(input) = q.get("input_token") else {
@@ -158,7 +161,7 @@ async fn debug_token(State(sandbox): State<Sandbox>, Query(q): Params, headers: 
             json!({
                 "app_id": sandbox.config.app_id,
                 "type": "SYSTEM_USER",
-                "application": "Gangway Sandbox",
+                "application": APPLICATION,
                 "data_access_expires_at": 0,
                 "expires_at": 0,
                 "is_valid": true,
@@ -168,6 +171,13 @@ async fn debug_token(State(sandbox): State<Sandbox>, Query(q): Params, headers: 
                 "user_id": "104169029247128"
             })
         }
+        _ if world.app.is_app_token(input) => json!({
+            "app_id": sandbox.config.app_id,
+            "type": "APP",
+            "application": APPLICATION,
+            "is_valid": true,
+            "scopes": []
+        }),
         _ => json!({
             "app_id": sandbox.config.app_id,
             "is_valid": false,
@@ -178,7 +188,10 @@ async fn debug_token(State(sandbox): State<Sandbox>, Query(q): Params, headers: 
     Json(json!({ "data": data })).into_response()
 }
 
-fn bearer(headers: &HeaderMap) -> Option<String> {
+/// The app's name as Graph reports it.
+pub const APPLICATION: &str = "Gangway Sandbox";
+
+pub fn bearer(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()
@@ -308,13 +321,17 @@ fn phone_numbers_page(
     Json(json!({ "data": data, "paging": paging })).into_response()
 }
 
-/// `GET /{waba-id}/phone_numbers` and `GET /{waba-id}/subscribed_apps`.
+/// `GET /{waba-id}/phone_numbers` and `GET /{waba-id}/subscribed_apps`, and the app's own
+/// `GET /{app-id}/subscriptions`.
 async fn read_edge(
     State(sandbox): State<Sandbox>,
     Path((_, node, edge)): Path<(String, String, String)>,
     Query(q): Params,
     headers: HeaderMap,
 ) -> Response {
+    if node == sandbox.config.app_id && edge == "subscriptions" {
+        return crate::app::subscriptions(&sandbox, &q, &headers);
+    }
     let Some(grant) = granted(&sandbox, &headers, &q) else {
         return invalid_token();
     };
@@ -332,7 +349,7 @@ async fn read_edge(
                 .unwrap_or_default();
             let data: Vec<Value> = apps
                 .iter()
-                .map(|id| json!({ "whatsapp_business_api_data": { "id": id, "name": "Gangway Sandbox" } }))
+                .map(|id| json!({ "whatsapp_business_api_data": { "id": id, "name": APPLICATION } }))
                 .collect();
             Json(json!({ "data": data })).into_response()
         }
@@ -340,18 +357,29 @@ async fn read_edge(
     }
 }
 
-/// `POST /{waba-id}/subscribed_apps` and `POST /{phone-number-id}/register`.
+/// `POST /{waba-id}/subscribed_apps`, `POST /{phone-number-id}/register` and `/smb_app_data`, and
+/// the app's own `POST /{app-id}/subscriptions`.
 async fn post_edge(
     State(sandbox): State<Sandbox>,
     Path((_, node, edge)): Path<(String, String, String)>,
     Query(q): Params,
     headers: HeaderMap,
-    body: Option<Json<Value>>,
+    body: Bytes,
 ) -> Response {
+    if node == sandbox.config.app_id && edge == "subscriptions" {
+        return crate::app::subscribe(&sandbox, q, &headers, &body).await;
+    }
     let Some(grant) = granted(&sandbox, &headers, &q) else {
         return invalid_token();
     };
-    let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
+    let body = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(body) => body,
+            Err(error) => return graph_error(400, 100, None, &format!("Invalid JSON body: {error}")),
+        }
+    };
     match edge.as_str() {
         "subscribed_apps" if node == grant.waba_id => {
             let app_id = sandbox.config.app_id.clone();

@@ -3,6 +3,7 @@
 //! can be told to fail the ways Meta fails. For the browser it serves a stand-in JS SDK and the
 //! Embedded Signup dialog (docs/embedded-signup.md).
 
+mod app;
 mod control;
 mod countries;
 mod dialog;
@@ -29,7 +30,7 @@ pub struct SandboxConfig {
     /// The Meta app id the sandbox accepts.
     #[arg(long, env = "GANGWAY_SANDBOX_APP_ID", default_value = "1234567890")]
     pub app_id: String,
-    /// The Meta app secret the sandbox accepts.
+    /// The Meta app secret the sandbox accepts (until `POST /sandbox/app/secret` resets it).
     #[arg(
         long,
         env = "GANGWAY_SANDBOX_APP_SECRET",
@@ -37,7 +38,7 @@ pub struct SandboxConfig {
     )]
     pub app_secret: String,
     /// Where `POST /sandbox/webhooks` sends Meta's webhooks unless told otherwise: the api's
-    /// `/meta/webhooks`.
+    /// `/meta/webhooks`. The app starts subscribed there to every field Gangway needs.
     #[arg(
         long,
         env = "GANGWAY_SANDBOX_WEBHOOK_URL",
@@ -64,10 +65,10 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new(config: SandboxConfig) -> Self {
+        let app = world::App::configured(&config.app_id, &config.app_secret, &config.webhook_url);
+        let code_ttl = Duration::from_secs(config.code_ttl_seconds);
         Self {
-            world: Arc::new(Mutex::new(World::seeded(Duration::from_secs(
-                config.code_ttl_seconds,
-            )))),
+            world: Arc::new(Mutex::new(World::seeded(code_ttl, app))),
             config: Arc::new(config),
         }
     }

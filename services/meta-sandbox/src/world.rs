@@ -5,7 +5,7 @@ use crate::countries::calling_code;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug, Serialize)]
@@ -115,6 +115,68 @@ pub struct World {
     pub tokens: HashMap<String, IssuedToken>,
     pub faults: Vec<Fault>,
     pub code_ttl: Duration,
+    pub app: App,
+}
+
+/// Our Meta app as Meta knows it: its secret (which the App Dashboard can reset), the app access
+/// tokens issued with that secret, and the webhooks it is subscribed to, by object.
+pub struct App {
+    pub id: String,
+    pub secret: String,
+    pub tokens: HashSet<String>,
+    pub subscriptions: BTreeMap<String, AppSubscription>,
+}
+
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct AppSubscription {
+    pub callback_url: String,
+    pub fields: Vec<String>,
+    #[serde(default = "active")]
+    pub active: bool,
+}
+
+fn active() -> bool {
+    true
+}
+
+/// The `whatsapp_business_account` fields Gangway needs (docs/going-live.md).
+pub const WHATSAPP_FIELDS: [&str; 4] = [
+    "account_update",
+    "messages",
+    "phone_number_name_update",
+    "phone_number_quality_update",
+];
+
+impl App {
+    /// An app subscribed to every WhatsApp field Gangway needs at `callback_url`.
+    pub fn configured(id: &str, secret: &str, callback_url: &str) -> Self {
+        let subscription = AppSubscription {
+            callback_url: callback_url.to_owned(),
+            fields: WHATSAPP_FIELDS.map(str::to_owned).to_vec(),
+            active: true,
+        };
+        Self {
+            id: id.to_owned(),
+            secret: secret.to_owned(),
+            tokens: HashSet::new(),
+            subscriptions: BTreeMap::from([("whatsapp_business_account".to_owned(), subscription)]),
+        }
+    }
+
+    /// `APP_ID|APP_SECRET`, which Graph accepts wherever an app access token is asked for.
+    pub fn secret_token(&self) -> String {
+        format!("{}|{}", self.id, self.secret)
+    }
+
+    pub fn is_app_token(&self, token: &str) -> bool {
+        token == self.secret_token() || self.tokens.contains(token)
+    }
+
+    /// A new secret: the old one, and every app token issued with it, stop working.
+    pub fn reset_secret(&mut self, secret: String) {
+        self.secret = secret;
+        self.tokens.clear();
+    }
 }
 
 pub fn random(prefix: &str, len: usize) -> String {
@@ -129,7 +191,7 @@ pub fn random(prefix: &str, len: usize) -> String {
 impl World {
     /// Two businesses: a coffee shop with two dedicated numbers and one on the Business app, and
     /// a bakery with one number.
-    pub fn seeded(code_ttl: Duration) -> Self {
+    pub fn seeded(code_ttl: Duration, app: App) -> Self {
         let mut world = Self {
             wabas: HashMap::new(),
             phones: HashMap::new(),
@@ -137,6 +199,7 @@ impl World {
             tokens: HashMap::new(),
             faults: Vec::new(),
             code_ttl,
+            app,
         };
         world.add_waba(
             "524126980791429",

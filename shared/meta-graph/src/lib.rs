@@ -1,6 +1,7 @@
 //! Meta's Graph API, as Gangway uses it for WhatsApp Embedded Signup. Points at
 //! `https://graph.facebook.com` in production and at the meta sandbox locally.
 
+pub mod app;
 mod error;
 pub mod inbound;
 pub mod model;

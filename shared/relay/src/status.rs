@@ -40,6 +40,7 @@ pub async fn relay_status(conn: &mut PgConnection, name: &str) -> Result<RelaySt
                 EXTRACT(EPOCH FROM clock_timestamp() - a.backend_start)::float8 AS connected_seconds \
            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
           WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
+            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
             AND l.classid::bigint = $1 AND l.objid::bigint = (hashtext($2)::bigint & 4294967295)",
     )
     .bind(i64::from(LOCK_NAMESPACE))

@@ -16,7 +16,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+mod check;
 mod rotation;
+pub use check::KeyCheck;
 pub use rotation::{KeyUsage, ResealBatch, Unreadable};
 
 type HmacSha256 = Hmac<Sha256>;

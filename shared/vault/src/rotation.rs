@@ -41,14 +41,15 @@ pub struct ResealBatch {
     pub last: Option<SecretRef>,
 }
 
+/// A stored secret as its table holds it.
 #[derive(sqlx::FromRow)]
-struct StoredRow {
-    id: Uuid,
-    organization_id: Uuid,
-    purpose: String,
-    key_id: String,
-    nonce: Vec<u8>,
-    ciphertext: Vec<u8>,
+pub(crate) struct StoredRow {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub purpose: String,
+    pub key_id: String,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
 }
 
 impl Vault {

@@ -86,8 +86,9 @@ async fn send(State(sandbox): State<Sandbox>, MetaJson(request): MetaJson<Send>)
         .callback_url
         .unwrap_or_else(|| sandbox.config.webhook_url.clone());
     let body = notification.to_string();
+    let secret = sandbox.world().app.secret.clone();
     let delivery = Delivery {
-        signature: sign(&sandbox.config.app_secret, body.as_bytes()),
+        signature: sign(&secret, body.as_bytes()),
         body,
         url,
     };
