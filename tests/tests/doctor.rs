@@ -3,10 +3,12 @@
 //! App Dashboard) or the settings break it. Judged from what the command prints.
 
 use gangway_e2e::signup::SignupWorld;
-use gangway_e2e::ADMIN_TOKEN;
+use gangway_e2e::{wait_until, ADMIN_TOKEN};
 use gangway_testkit::TestEnv;
 use serde_json::{json, Value};
+use sqlx::Connection;
 use std::process::Command;
+use std::time::Duration;
 
 /// The sandbox's app (services/meta-sandbox defaults).
 const APP_ID: &str = "1234567890";
@@ -404,6 +406,16 @@ async fn postgres_nats_and_the_relay_pass_when_running_and_fail_with_their_fix()
         "projector-b (created by the projector)",
         "start those processes",
     );
+    let no_message_stream = with(
+        env.clone(),
+        &[("GANGWAY_NATS_MESSAGE_STREAM", "DOCTOR_NO_SUCH_MESSAGES")],
+    );
+    assert_fails_with(
+        &doctor(&no_message_stream).1,
+        "nats-messages",
+        "DOCTOR_NO_SUCH_MESSAGES",
+        "start the api once",
+    );
     let no_nats = with(env.clone(), &[("GANGWAY_NATS_URL", "nats://127.0.0.1:1")]);
     assert_fails_with(
         &doctor(&no_nats).1,
@@ -411,6 +423,38 @@ async fn postgres_nats_and_the_relay_pass_when_running_and_fail_with_their_fix()
         "cannot connect to NATS",
         "GANGWAY_NATS_URL",
     );
+
+    // A transaction left open in the cluster while the api commits an event: publishing waits.
+    let mut long = sqlx::PgConnection::connect(&world.env.database_url)
+        .await
+        .expect("connect");
+    sqlx::query("BEGIN").execute(&mut long).await.expect("begin");
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut long)
+        .await
+        .expect("an xid");
+    world.link(json!({ "externalId": "held-back" })).await;
+    let impatient = with(env.clone(), &[("GANGWAY_RELAY_STALL_WARN_SECONDS", "1")]);
+    wait_until(
+        "the doctor to see publishing held back",
+        Duration::from_secs(30),
+        || async { item(&doctor(&impatient).1, "relay")["verdict"] == "failed" },
+    )
+    .await;
+    assert_fails_with(
+        &doctor(&impatient).1,
+        "relay",
+        "publishing held back",
+        "end that transaction",
+    );
+    sqlx::query("ROLLBACK")
+        .execute(&mut long)
+        .await
+        .expect("rollback");
+    wait_until("the relay to publish again", Duration::from_secs(30), || async {
+        item(&doctor(&impatient).1, "relay")["verdict"] == "passed"
+    })
+    .await;
 
     // A database no api runs on: nothing leads the relay.
     let idle = TestEnv::new().await;

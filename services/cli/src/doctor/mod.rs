@@ -141,6 +141,63 @@ fn print_text(items: &[Item], ok: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Args as _;
+
+    /// `(setting, default cell)` of the rows of the guide's settings table.
+    fn guide_settings() -> Vec<(String, String)> {
+        let guide = include_str!("../../../../docs/going-live.md");
+        let table = guide
+            .split("## The settings")
+            .nth(1)
+            .expect("the guide's settings table");
+        table
+            .lines()
+            .filter(|line| line.starts_with("| `GANGWAY_"))
+            .map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                (cells[1].trim_matches('`').to_owned(), cells[2].to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_going_live_guide_names_real_settings_with_their_defaults() {
+        let api = ApiConfig::augment_args(clap::Command::new("api"));
+        let rows = guide_settings();
+        for (name, default) in &rows {
+            let arg = api
+                .get_arguments()
+                .find(|a| a.get_env().is_some_and(|e| e == name.as_str()))
+                .unwrap_or_else(|| panic!("the guide names {name}, which the api does not read"));
+            let code_default: Vec<_> = arg
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy())
+                .collect();
+            let expected = match code_default.join(",") {
+                empty if empty.is_empty() => "*(empty)*".to_owned(),
+                value => format!("`{value}`"),
+            };
+            assert_eq!(default, &expected, "the guide's default for {name}");
+        }
+        for needed in [
+            "GANGWAY_META_APP_ID",
+            "GANGWAY_META_APP_SECRET",
+            "GANGWAY_META_CONFIG_ID",
+            "GANGWAY_META_WEBHOOK_VERIFY_TOKEN",
+            "GANGWAY_PUBLIC_URL",
+            "GANGWAY_ENVIRONMENT",
+            "GANGWAY_ADMIN_TOKEN",
+            "GANGWAY_ENCRYPTION_KEYS",
+            "GANGWAY_ENCRYPTION_KEY_ID",
+            "GANGWAY_METRICS_TOKEN",
+        ] {
+            assert!(
+                rows.iter().any(|(name, _)| name == needed),
+                "the guide's table lacks {needed}"
+            );
+        }
+    }
 
     #[test]
     fn only_a_failed_item_fails_the_checklist() {
