@@ -141,7 +141,6 @@ fn print_text(items: &[Item], ok: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Args as _;
 
     /// `(setting, default cell)` of the rows of the guide's settings table.
     fn guide_settings() -> Vec<(String, String)> {
