@@ -2,6 +2,7 @@
 //! deployment, and each fails, with its fix, when the sandbox (as the app's owner could in Meta's
 //! App Dashboard) or the settings break it. Judged from what the command prints.
 
+use clap::Args;
 use gangway_e2e::signup::SignupWorld;
 use gangway_e2e::{wait_until, ADMIN_TOKEN};
 use gangway_testkit::TestEnv;
@@ -465,4 +466,93 @@ async fn postgres_nats_and_the_relay_pass_when_running_and_fail_with_their_fix()
         "no api process leads the relay",
         "GANGWAY_RELAY_ENABLED",
     );
+}
+
+/// Every setting an api `--help` lists, by environment variable: its default values joined.
+fn api_settings() -> Vec<(String, String)> {
+    settings_of(gangway_api::config::ApiConfig::augment_args(clap::Command::new(
+        "api",
+    )))
+}
+
+fn settings_of(command: clap::Command) -> Vec<(String, String)> {
+    command
+        .get_arguments()
+        .filter_map(|arg| {
+            let env = arg.get_env()?.to_string_lossy().into_owned();
+            let default: Vec<_> = arg
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy())
+                .collect();
+            Some((env, default.join(",")))
+        })
+        .collect()
+}
+
+#[test]
+fn the_doctor_reads_the_api_settings_it_checks_with_the_api_defaults() {
+    let api = api_settings();
+    let doctor = settings_of(gangway_cli::doctor::DoctorArgs::augment_args(clap::Command::new(
+        "doctor",
+    )));
+    let consumers = ["GANGWAY_PROJECTOR_CONSUMER", "GANGWAY_DISPATCHER_CONSUMER"];
+    assert!(doctor.len() > 10, "{doctor:?}");
+    for (env, default) in doctor
+        .iter()
+        .filter(|(env, _)| !consumers.contains(&env.as_str()))
+    {
+        let in_api = api
+            .iter()
+            .find(|(name, _)| name == env)
+            .unwrap_or_else(|| panic!("the doctor reads {env}, which the api does not"));
+        assert_eq!(&in_api.1, default, "the default of {env}");
+    }
+}
+
+#[test]
+fn the_going_live_guide_names_real_settings_with_their_defaults() {
+    let guide = include_str!("../../docs/going-live.md");
+    let table = guide
+        .split("## The settings")
+        .nth(1)
+        .expect("the guide's settings table");
+    let rows: Vec<(String, String)> = table
+        .lines()
+        .filter(|line| line.starts_with("| `GANGWAY_"))
+        .map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            (cells[1].trim_matches('`').to_owned(), cells[2].to_owned())
+        })
+        .collect();
+    let api = api_settings();
+    for (name, default) in &rows {
+        let (_, code) = api
+            .iter()
+            .find(|(env, _)| env == name)
+            .unwrap_or_else(|| panic!("the guide names {name}, which the api does not read"));
+        let expected = if code.is_empty() {
+            "*(empty)*".to_owned()
+        } else {
+            format!("`{code}`")
+        };
+        assert_eq!(default, &expected, "the guide's default for {name}");
+    }
+    for needed in [
+        "GANGWAY_META_APP_ID",
+        "GANGWAY_META_APP_SECRET",
+        "GANGWAY_META_CONFIG_ID",
+        "GANGWAY_META_WEBHOOK_VERIFY_TOKEN",
+        "GANGWAY_PUBLIC_URL",
+        "GANGWAY_ENVIRONMENT",
+        "GANGWAY_ADMIN_TOKEN",
+        "GANGWAY_ENCRYPTION_KEYS",
+        "GANGWAY_ENCRYPTION_KEY_ID",
+        "GANGWAY_METRICS_TOKEN",
+    ] {
+        assert!(
+            rows.iter().any(|(name, _)| name == needed),
+            "the guide's table lacks {needed}"
+        );
+    }
 }

@@ -5,7 +5,7 @@
 
 mod compare;
 mod dead_letters;
-mod doctor;
+pub mod doctor;
 mod progress;
 mod redeliver;
 mod republish;
@@ -291,7 +291,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 return Ok(Outcome::NeedsAttention);
             }
         }
-        Command::Doctor(args) => return doctor::run(*args).await,
+        Command::Doctor(args) => return doctor::run(&cli.infra, *args).await,
         Command::Link {
             command: ShowCommand::Show { id },
         } => show::run(&pool(&cli.infra).await?, show::Kind::Link, id).await?,

@@ -81,6 +81,52 @@ pub fn require_production_settings(
     )))
 }
 
+/// The admin token of development, refused everywhere else.
+pub const DEVELOPMENT_ADMIN_TOKEN: &str = "dev-admin-token";
+/// The shortest admin token accepted outside development.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+/// The api's settings production has rules for (the api reads them; `gangway doctor` checks them).
+pub struct ProductionSettings<'a> {
+    pub admin_token: &'a str,
+    pub encryption_keys: &'a str,
+    pub webhook_allow_http: Option<bool>,
+    pub webhook_allow_private: bool,
+    pub meta_app_id: &'a str,
+}
+
+/// What production refuses in `settings` (development allows it), each saying how to fix it.
+pub fn production_problems(settings: &ProductionSettings) -> Vec<String> {
+    let mut problems = Vec::new();
+    let token = settings.admin_token;
+    if token.is_empty() {
+        problems.push(format!(
+            "GANGWAY_ADMIN_TOKEN is not set: set it to a random string of at least {MIN_ADMIN_TOKEN_CHARS} characters"
+        ));
+    } else if token == DEVELOPMENT_ADMIN_TOKEN || token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+        problems.push(format!(
+            "GANGWAY_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters and not the development token"
+        ));
+    }
+    if settings.encryption_keys.trim().is_empty() {
+        problems.push(
+            "GANGWAY_ENCRYPTION_KEYS is not set: set id:base64(32 random bytes) and GANGWAY_ENCRYPTION_KEY_ID".into(),
+        );
+    }
+    if settings.webhook_allow_http == Some(true) {
+        problems.push("GANGWAY_WEBHOOK_ALLOW_HTTP=true is for development only".into());
+    }
+    if settings.webhook_allow_private {
+        problems.push("GANGWAY_WEBHOOK_ALLOW_PRIVATE=true is for development only".into());
+    }
+    if settings.meta_app_id.is_empty() {
+        problems.push(
+            "GANGWAY_META_APP_ID, GANGWAY_META_APP_SECRET and GANGWAY_META_CONFIG_ID are not set: the meta sandbox is for development only".into(),
+        );
+    }
+    problems
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,

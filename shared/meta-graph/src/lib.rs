@@ -5,6 +5,7 @@ pub mod app;
 mod error;
 pub mod inbound;
 pub mod model;
+pub mod settings;
 
 pub use error::{FailureCode, GraphError, GraphErrorBody};
 

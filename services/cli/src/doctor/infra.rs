@@ -2,6 +2,7 @@
 //! processes create, and the relay that publishes from one to the other.
 
 use super::{DoctorArgs, Item};
+use gangway_config::InfraConfig;
 use gangway_event_store::MIGRATOR;
 use gangway_relay::relay_status;
 use sqlx::PgPool;
@@ -11,9 +12,9 @@ use std::time::Duration;
 /// The relay the api runs (`RelayConfig::default`).
 const RELAY: &str = "default";
 
-pub async fn check(args: &DoctorArgs, pool: Result<&PgPool, &str>) -> Vec<Item> {
+pub async fn check(infra: &InfraConfig, args: &DoctorArgs, pool: Result<&PgPool, &str>) -> Vec<Item> {
     let mut items = vec![postgres(pool).await];
-    items.extend(nats(args).await);
+    items.extend(nats(infra, args).await);
     items.push(relay(args, pool.ok()).await);
     items
 }
@@ -55,8 +56,7 @@ async fn postgres(pool: Result<&PgPool, &str>) -> Item {
     }
 }
 
-async fn nats(args: &DoctorArgs) -> Vec<Item> {
-    let infra = &args.api.infra;
+async fn nats(infra: &InfraConfig, args: &DoctorArgs) -> Vec<Item> {
     let client = async_nats::ConnectOptions::new()
         .connection_timeout(Duration::from_secs(5))
         .connect(&infra.nats_url)
@@ -153,7 +153,7 @@ async fn relay(args: &DoctorArgs, pool: Option<&PgPool>) -> Item {
             "run at least one api replica with GANGWAY_RELAY_ENABLED=true (the default)",
         );
     };
-    let limit = args.api.relay_stall_warn_seconds as f64;
+    let limit = args.relay_stall_warn_seconds as f64;
     if let Some(held) = status.held_back_seconds.filter(|h| *h > limit) {
         let blocker = status
             .blocker

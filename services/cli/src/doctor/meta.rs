@@ -2,9 +2,9 @@
 //! verification, and the reminders for what Graph does not show (the Embedded Signup
 //! configuration, the JS SDK's allowed domains).
 
-use super::Item;
-use gangway_api::config::{ApiConfig, MetaEndpoints};
+use super::{DoctorArgs, Item};
 use gangway_meta_graph::app::{REQUIRED_WHATSAPP_FIELDS as REQUIRED_FIELDS, WHATSAPP_OBJECT};
+use gangway_meta_graph::settings::MetaEndpoints;
 use gangway_meta_graph::{GraphClient, GraphError, Token};
 use std::time::Duration;
 
@@ -12,8 +12,8 @@ const APP: &str = "meta-app";
 const SUBSCRIPTION: &str = "meta-webhook-subscription";
 const VERIFICATION: &str = "meta-webhook-verification";
 
-pub async fn check(api: &ApiConfig) -> Vec<Item> {
-    let meta = match api.meta.resolve(api.environment) {
+pub async fn check(api: &DoctorArgs) -> Vec<Item> {
+    let meta = match api.meta.resolve(api.environment()) {
         Ok(meta) => meta,
         Err(error) => {
             let fix = "create the Meta app (docs/going-live.md) and set GANGWAY_META_APP_ID, \
@@ -134,7 +134,7 @@ fn credentials_fix(error: &GraphError) -> String {
 }
 
 /// The app's `whatsapp_business_account` subscription: active, at our callback, with every field.
-async fn subscription(api: &ApiConfig, meta: &MetaEndpoints, token: &Token) -> Item {
+async fn subscription(api: &DoctorArgs, meta: &MetaEndpoints, token: &Token) -> Item {
     let callback = format!("{}/meta/webhooks", api.public_url());
     let fix = format!(
         "in the App Dashboard, WhatsApp > Configuration > Webhook: set the callback URL to {callback} \
@@ -193,7 +193,7 @@ async fn subscription(api: &ApiConfig, meta: &MetaEndpoints, token: &Token) -> I
 }
 
 /// Meta's verification request, as Meta sends it, to our public callback URL.
-async fn verification(api: &ApiConfig, verify_token: Option<&str>) -> Item {
+async fn verification(api: &DoctorArgs, verify_token: Option<&str>) -> Item {
     let callback = format!("{}/meta/webhooks", api.public_url());
     let Some(verify_token) = verify_token else {
         return Item::failed(

@@ -1,13 +1,12 @@
 //! Gangway's own settings: the environment, what production refuses, the encryption keys and the
 //! public URL.
 
-use super::Item;
-use gangway_api::config::ApiConfig;
+use super::{DoctorArgs, Item};
 use gangway_config::Environment;
-use gangway_vault::Vault;
+use gangway_vault::{Keyring, Vault};
 use sqlx::PgPool;
 
-pub async fn check(api: &ApiConfig, pool: Option<&PgPool>) -> Vec<Item> {
+pub async fn check(api: &DoctorArgs, pool: Option<&PgPool>) -> Vec<Item> {
     vec![
         environment(api),
         production_settings(api),
@@ -16,8 +15,8 @@ pub async fn check(api: &ApiConfig, pool: Option<&PgPool>) -> Vec<Item> {
     ]
 }
 
-fn environment(api: &ApiConfig) -> Item {
-    match api.environment {
+fn environment(api: &DoctorArgs) -> Item {
+    match api.environment() {
         Environment::Production => Item::passed("environment", "GANGWAY_ENVIRONMENT is production"),
         Environment::Development => Item::failed(
             "environment",
@@ -28,7 +27,7 @@ fn environment(api: &ApiConfig) -> Item {
     }
 }
 
-fn production_settings(api: &ApiConfig) -> Item {
+fn production_settings(api: &DoctorArgs) -> Item {
     let problems = api.production_problems();
     if problems.is_empty() {
         return Item::passed(
@@ -43,9 +42,14 @@ fn production_settings(api: &ApiConfig) -> Item {
     )
 }
 
-async fn encryption_keys(api: &ApiConfig, pool: Option<&PgPool>) -> Item {
+async fn encryption_keys(api: &DoctorArgs, pool: Option<&PgPool>) -> Item {
     const ID: &str = "encryption-keys";
-    let vault = match api.keyring() {
+    let keyring = Keyring::from_settings(
+        api.keys.encryption_keys.expose(),
+        &api.keys.encryption_key_id,
+        api.environment() == Environment::Production,
+    );
+    let vault = match keyring {
         Ok(keyring) => Vault::new(keyring),
         Err(error) => {
             return Item::failed(
@@ -112,7 +116,7 @@ async fn encryption_keys(api: &ApiConfig, pool: Option<&PgPool>) -> Item {
     )
 }
 
-fn public_url(api: &ApiConfig) -> Item {
+fn public_url(api: &DoctorArgs) -> Item {
     const ID: &str = "public-url";
     let fix = "serve Gangway behind TLS at a host Meta and browsers reach, and set \
                GANGWAY_PUBLIC_URL=https://<that host>";
