@@ -5,6 +5,9 @@
 //! wait has a deadline. A failure names what was awaited and what the page showed (URL and a text
 //! excerpt), and a screenshot of it is saved under `target/browser-screenshots/`.
 //!
+//! Chromium blocks popups as it does for people: only a click (a user gesture) may open one, so a
+//! page that opens its popup too late fails the tests as it would fail a person.
+//!
 //! `GANGWAY_CHROMIUM` and `GANGWAY_CHROMEDRIVER` override the Debian paths
 //! (`scripts/services.sh`'s `ensure_browser` installs those).
 
@@ -35,7 +38,6 @@ const CHROMIUM_ARGS: &[&str] = &[
     "--disable-quic",
     "--no-first-run",
     "--no-default-browser-check",
-    "--disable-popup-blocking",
     "--window-size=1280,900",
 ];
 
@@ -60,7 +62,8 @@ impl Browser {
             "browserName": "chrome",
             "pageLoadStrategy": "normal",
             "timeouts": { "pageLoad": 30_000, "script": 10_000 },
-            "goog:chromeOptions": { "binary": chromium, "args": args },
+            // chromedriver adds --disable-popup-blocking unless told not to.
+            "goog:chromeOptions": { "binary": chromium, "args": args, "excludeSwitches": ["disable-popup-blocking"] },
         }) else {
             unreachable!("a JSON object literal")
         };
@@ -199,6 +202,20 @@ impl Browser {
     /// The handles of every open window.
     pub async fn windows(&self) -> anyhow::Result<Vec<WindowHandle>> {
         self.client.windows().await.context("listing the windows")
+    }
+
+    /// Whether a script on the current page may open a window without a user gesture (closing it
+    /// again if so): `false` when popups are blocked, as in people's browsers.
+    pub async fn script_opens_popups(&self) -> anyhow::Result<bool> {
+        let opened = self
+            .client
+            .execute(
+                "const w = window.open('about:blank', '_blank'); if (w) { w.close(); } return w !== null;",
+                vec![],
+            )
+            .await
+            .context("opening a window from a script")?;
+        Ok(opened.as_bool().unwrap_or(true))
     }
 
     /// Waits until exactly `count` windows are open (a popup that closes itself, say).

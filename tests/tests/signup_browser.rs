@@ -39,6 +39,10 @@ async fn dedicated_signups_complete_in_the_browser_and_a_used_link_is_refused() 
         1,
         "the popup closed itself"
     );
+    assert!(
+        !signup.browser.script_opens_popups().await?,
+        "popups are blocked unless a click opens them, as in people's browsers"
+    );
 
     // The same hosted URL again: the link is used.
     let again = signup.open_refused(&first).await?;
