@@ -8,8 +8,7 @@ use clap::Args;
 use gangway_config::{Environment, Secret};
 use std::time::Duration;
 
-/// Meta's side of Embedded Signup. With no app id configured, everything points at the meta
-/// sandbox, so the whole flow runs on one machine.
+/// Meta's side of Embedded Signup.
 #[derive(Args, Clone, Debug)]
 pub struct MetaConfig {
     /// The Meta app id. Empty: use the meta sandbox at GANGWAY_META_SANDBOX_URL.

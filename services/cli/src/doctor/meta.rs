@@ -25,10 +25,17 @@ pub async fn check(api: &DoctorArgs) -> Vec<Item> {
             ];
         }
     };
-    let (app, token) = app_credentials(&meta).await;
-    let subscription = match token {
-        Some(token) => subscription(api, &meta, &token).await,
-        None => Item::not_checkable(SUBSCRIPTION, "needs an app access token", "fix meta-app first"),
+    let graph = GraphClient::new(meta.graph.clone());
+    let (app, token) = match &graph {
+        Ok(graph) => app_credentials(graph, &meta).await,
+        Err(error) => (
+            Item::failed(APP, error.to_string(), "check GANGWAY_META_GRAPH_URL"),
+            None,
+        ),
+    };
+    let subscription = match (&graph, token) {
+        (Ok(graph), Some(token)) => subscription(api, graph, &token).await,
+        _ => Item::not_checkable(SUBSCRIPTION, "needs an app access token", "fix meta-app first"),
     };
     vec![
         app,
@@ -61,16 +68,7 @@ fn where_meta_is(meta: &MetaEndpoints) -> String {
 }
 
 /// An app access token from the app id and secret, and `debug_token` on it.
-async fn app_credentials(meta: &MetaEndpoints) -> (Item, Option<Token>) {
-    let graph = match GraphClient::new(meta.graph.clone()) {
-        Ok(graph) => graph,
-        Err(error) => {
-            return (
-                Item::failed(APP, error.to_string(), "check GANGWAY_META_GRAPH_URL"),
-                None,
-            )
-        }
-    };
+async fn app_credentials(graph: &GraphClient, meta: &MetaEndpoints) -> (Item, Option<Token>) {
     let token = match graph.app_access_token().await {
         Ok(token) => token,
         Err(error) => {
@@ -134,17 +132,13 @@ fn credentials_fix(error: &GraphError) -> String {
 }
 
 /// The app's `whatsapp_business_account` subscription: active, at our callback, with every field.
-async fn subscription(api: &DoctorArgs, meta: &MetaEndpoints, token: &Token) -> Item {
+async fn subscription(api: &DoctorArgs, graph: &GraphClient, token: &Token) -> Item {
     let callback = format!("{}/meta/webhooks", api.public_url());
     let fix = format!(
         "in the App Dashboard, WhatsApp > Configuration > Webhook: set the callback URL to {callback} \
          with GANGWAY_META_WEBHOOK_VERIFY_TOKEN as the verify token, and subscribe to the fields {}",
         REQUIRED_FIELDS.join(", ")
     );
-    let graph = match GraphClient::new(meta.graph.clone()) {
-        Ok(graph) => graph,
-        Err(error) => return Item::failed(SUBSCRIPTION, error.to_string(), fix),
-    };
     let subscriptions = match graph.app_subscriptions(token).await {
         Ok(subscriptions) => subscriptions,
         Err(error) => {
