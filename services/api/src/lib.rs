@@ -19,7 +19,7 @@ use axum::Router;
 use config::ApiConfig;
 use error::ApiError;
 use gangway_app::App;
-use gangway_bus::{Bus, BusNames};
+use gangway_bus::{Bus, BusNames, Wake};
 use gangway_config::runtime::connect_database;
 use gangway_event_store::{EventStore, MIGRATOR};
 use gangway_relay::{Relay, RelayConfig};
@@ -27,6 +27,7 @@ use gangway_vault::Vault;
 use state::AppState;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -76,7 +77,8 @@ pub fn app(state: AppState) -> Router {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    relay: Option<Relay>,
+    /// The relay, if this process runs one, and what wakes it.
+    relay: Option<(Relay, Arc<Notify>)>,
 }
 
 impl Application {
@@ -95,6 +97,7 @@ impl Application {
         let names = BusNames::from(&config.infra);
         let bus = Bus::connect(&config.infra.nats_url, names).await?;
         let store = EventStore::new(pool.clone());
+        let relay_wake = Arc::new(Notify::new());
         let relay = config.relay_enabled.then(|| {
             let relay_config = RelayConfig {
                 poll_interval: config.relay_poll_interval(),
@@ -104,7 +107,7 @@ impl Application {
             Relay::new(
                 (*pool.connect_options()).clone(),
                 bus.clone(),
-                store.appended_signal(),
+                relay_wake.clone(),
                 relay_config,
             )
         });
@@ -123,7 +126,7 @@ impl Application {
         Ok(Self {
             listener,
             state,
-            relay,
+            relay: relay.map(|relay| (relay, relay_wake)),
         })
     }
 
@@ -138,7 +141,24 @@ impl Application {
     /// Serves until `cancel` fires, then drains in-flight requests and stops the relay.
     pub async fn run(self, cancel: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, "api listening");
-        let relay_task = self.relay.map(|relay| {
+        let bus = &self.state.bus;
+        let relay_wake = self.relay.as_ref().map(|(_, wake)| wake.clone());
+        // Every api process announces its commits; the one whose relay leads acts on them.
+        let announcer = gangway_bus::announce_commits(
+            bus.clone(),
+            self.state.app.store.appended_signal(),
+            relay_wake.clone(),
+            cancel.clone(),
+        );
+        let wakeups = match relay_wake {
+            Some(wake) => Some(
+                bus.forward_wakeups(Wake::Relay, wake, cancel.clone())
+                    .await
+                    .context("subscribing to relay wake-ups")?,
+            ),
+            None => None,
+        };
+        let relay_task = self.relay.map(|(relay, _)| {
             let cancel = cancel.clone();
             tokio::spawn(async move { relay.run(cancel).await })
         });
@@ -188,7 +208,8 @@ impl Application {
             .await?;
         cancel.cancel();
         revocations.await.ok();
-        for task in [relay_task, sweeper, pruner, vault_sweeper, monitor]
+        announcer.await.ok();
+        for task in [relay_task, wakeups, sweeper, pruner, vault_sweeper, monitor]
             .into_iter()
             .flatten()
         {

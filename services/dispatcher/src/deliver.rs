@@ -87,8 +87,9 @@ pub struct Deliverer {
     sender: Sender,
     keys: Keys,
     config: DeliveryConfig,
-    /// Woken when messages may be waiting for a claim.
-    wake: Notify,
+    /// Woken when messages may be waiting for a claim: by this process, and by other processes'
+    /// wake-ups (a message retried or recovered through the api).
+    wake: Arc<Notify>,
     /// Whether a slot coming free may let a claim find work: the last claim took messages or
     /// found an endpoint at its cap, the slots were all taken, or ingest left messages unleased.
     /// When it is not set, a finished delivery does not wake the loop for a claim that would find
@@ -118,7 +119,7 @@ impl Deliverer {
             sender,
             keys,
             config,
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
             backlog: AtomicBool::new(true),
             slots: Arc::new(Semaphore::new(concurrency)),
             in_flight: Mutex::new(HashMap::new()),
@@ -129,6 +130,11 @@ impl Deliverer {
 
     pub fn config(&self) -> &DeliveryConfig {
         &self.config
+    }
+
+    /// What wakes the claim loop before its next poll.
+    pub fn wake_signal(&self) -> Arc<Notify> {
+        self.wake.clone()
     }
 
     /// Delivers until cancelled.

@@ -23,7 +23,7 @@ use attempt::Sender;
 use config::DispatcherConfig;
 use deliver::{Deliverer, DeliveryConfig};
 use futures::StreamExt;
-use gangway_bus::{ack, decode_received, split_received, Bus, BusNames};
+use gangway_bus::{ack, announce_commits, decode_received, split_received, Bus, BusNames, Wake};
 use gangway_config::Environment;
 use gangway_dead_letters::DeadLetters;
 use gangway_event_store::EventStore;
@@ -37,6 +37,7 @@ use sqlx::PgPool;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// A dispatcher with its connections made.
@@ -47,6 +48,8 @@ pub struct Dispatcher {
     deliverer: Arc<Deliverer>,
     retention: Retention,
     dead_letters: DeadLetters,
+    /// Signalled after this process appends events (an endpoint disabled), to wake the relay.
+    committed: Arc<Notify>,
 }
 
 impl Dispatcher {
@@ -86,10 +89,12 @@ impl Dispatcher {
             disable_after: Duration::from_secs(config.disable_after_seconds),
             poll_interval: config.poll_interval(),
         };
+        let store = EventStore::new(pool.clone());
+        let committed = store.appended_signal();
         let deliverer = Deliverer::new(
             pool.clone(),
             fast_pool,
-            EventStore::new(pool.clone()),
+            store,
             Sender::new(policy, config.attempt_timeout(), config.response_excerpt_bytes),
             Keys::new(pool.clone(), Vault::new(keyring)),
             delivery,
@@ -107,12 +112,22 @@ impl Dispatcher {
             retention: config.retention(),
             consumer: config.consumer,
             deliverer: Arc::new(deliverer),
+            committed,
         })
     }
 
     /// Consumes and delivers until cancelled; then finishes the attempts under way.
     pub async fn run(self, cancel: CancellationToken) {
         tracing::info!(consumer = %self.consumer, "dispatcher running");
+        let announcer = announce_commits(self.bus.clone(), self.committed.clone(), None, cancel.clone());
+        let wakeups = self
+            .bus
+            .forward_wakeups(Wake::Dispatcher, self.deliverer.wake_signal(), cancel.clone())
+            .await
+            .inspect_err(|error| {
+                tracing::warn!(%error, "no wake-ups from other processes; retried messages wait for the poll")
+            })
+            .ok();
         let delivering = tokio::spawn(self.deliverer.clone().run(cancel.clone()));
         let sweeping = tokio::spawn(retention::run(self.pool.clone(), self.retention, cancel.clone()));
         let retries = tokio::spawn({
@@ -134,7 +149,10 @@ impl Dispatcher {
             self.keep_consuming(Feed::Events, &cancel),
             self.keep_consuming(Feed::Messages, &cancel)
         );
-        let _ = tokio::join!(delivering, sweeping, retries);
+        let _ = tokio::join!(delivering, sweeping, retries, announcer);
+        if let Some(wakeups) = wakeups {
+            wakeups.await.ok();
+        }
     }
 
     async fn keep_consuming(&self, feed: Feed, cancel: &CancellationToken) {

@@ -4,9 +4,11 @@
 
 mod cloudevent;
 mod received;
+mod wake;
 
 pub use cloudevent::{decode_event, encode_event, DecodeError};
 pub use received::{ack, decode_received, split_received};
+pub use wake::{announce_commits, Wake};
 
 use async_nats::jetstream::{self, consumer, context::PublishAckFuture, stream};
 use async_nats::HeaderMap;
@@ -88,6 +90,8 @@ pub struct Bus {
     client: async_nats::Client,
     jetstream: jetstream::Context,
     names: BusNames,
+    /// Tells this process's wake-ups from other processes' (see [`Wake`]).
+    instance: uuid::Uuid,
 }
 
 impl Bus {
@@ -107,6 +111,7 @@ impl Bus {
             jetstream: jetstream::new(client.clone()),
             client,
             names,
+            instance: uuid::Uuid::new_v4(),
         };
         bus.ensure_stream().await?;
         bus.ensure_message_stream().await?;

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use gangway_app::delivery_log::{
     find_message, list_messages, message_attempts, recover_failed, retry_message, AttemptView, MessageView,
 };
+use gangway_bus::Wake;
 use gangway_domain::webhook::MessageStatus;
 use gangway_domain::{EndpointId, MessageId};
 use serde::{Deserialize, Serialize};
@@ -102,6 +103,7 @@ pub async fn retry(
     PathId(id): PathId,
 ) -> Result<(StatusCode, Json<Data<MessageView>>), ApiError> {
     let message = retry_message(&state.app, org, MessageId::from_uuid(id)).await?;
+    state.bus.wake(Wake::Dispatcher).await;
     Ok((StatusCode::ACCEPTED, Json(Data { data: message })))
 }
 
@@ -131,6 +133,9 @@ pub async fn recover(
     ApiJson(body): ApiJson<RecoverRequest>,
 ) -> Result<(StatusCode, Json<Data<RecoverResponse>>), ApiError> {
     let recovered = recover_failed(&state.app, org, EndpointId::from_uuid(id), body.since).await?;
+    if recovered > 0 {
+        state.bus.wake(Wake::Dispatcher).await;
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(Data {

@@ -1,0 +1,120 @@
+//! Fresh work does not wait for a poll: a commit in one api process wakes the relay leading in
+//! another, and a message retried through the api wakes the dispatcher. Both pollers run here
+//! with a ten-minute interval, so only a wake-up can meet the tests' deadlines.
+
+use gangway_domain::OrganizationId;
+use gangway_e2e::dispatch::{create_endpoint, dispatcher_config, expired_links, spawn_dispatcher, Receiver};
+use gangway_e2e::{api_config, read_stream, wait_until, TestApi};
+use gangway_testkit::TestEnv;
+use serde_json::json;
+use std::time::Duration;
+
+const POLL_MS: u64 = 600_000;
+const DEADLINE: Duration = Duration::from_secs(10);
+
+async fn published_event_types(env: &TestEnv) -> Vec<String> {
+    let bus = env.bus().await;
+    read_stream(&bus)
+        .await
+        .expect("reading the stream")
+        .into_iter()
+        .map(|(_, event)| event.event_type)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_in_one_api_process_wakes_the_relay_leading_in_another() {
+    let env = TestEnv::new().await;
+    let mut leading = api_config(&env);
+    leading.relay_poll_ms = POLL_MS;
+    let leading = TestApi::spawn_with(leading).await;
+    let mut replica = api_config(&env);
+    replica.relay_enabled = false;
+    let replica = TestApi::spawn_with(replica).await;
+
+    // Committed by the leading process itself, which wakes its relay in process.
+    let (_, key) = leading.create_org("Wake Co").await;
+    wait_until("the organization is published", DEADLINE, || async {
+        published_event_types(&env)
+            .await
+            .contains(&"organization.created".to_owned())
+    })
+    .await;
+
+    // Committed by the replica, whose only way to the relay is the wake-up over NATS.
+    let (status, link) = replica
+        .create_link(&key, json!({ "redirectUrl": "https://app.example.com/done" }))
+        .await;
+    assert_eq!(status, 201, "{link}");
+    wait_until(
+        "the replica's link is published within seconds, not at the next poll",
+        DEADLINE,
+        || async {
+            published_event_types(&env)
+                .await
+                .contains(&"onboarding_link.created".to_owned())
+        },
+    )
+    .await;
+    replica.stop().await;
+    leading.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_retried_through_the_api_is_sent_without_waiting_for_the_dispatchers_poll() {
+    let env = TestEnv::new().await;
+    let api = TestApi::spawn(&env).await;
+    let (org, key) = api.create_org("Retry Co").await;
+    let org = OrganizationId::from_uuid(org.parse().expect("organization id"));
+    let receiver = Receiver::start_with(vec![500], Duration::ZERO).await;
+    let endpoint = create_endpoint(
+        &api,
+        org,
+        &receiver.url("/hooks"),
+        &["onboarding_link.expired"],
+        None,
+        "wake-secret-123456",
+    )
+    .await;
+    let mut config = dispatcher_config(&env);
+    config.poll_ms = POLL_MS;
+    config.max_attempts = 1;
+    config.attempt_timeout_ms = 30_000;
+    let _dispatcher = spawn_dispatcher(config).await;
+
+    // Sent at once by ingest (not by a poll), answered 500, and given up: one attempt allowed.
+    expired_links(&api, org, 1).await;
+    let get = |path: String| {
+        let (api, key) = (&api, &key);
+        async move { api.call(reqwest::Method::GET, &path, key, None).await.1 }
+    };
+    let failed = format!("/v1/webhooks/{endpoint}/messages?status=failed");
+    wait_until("the first attempt fails", DEADLINE, || async {
+        get(failed.clone()).await["pagination"]["total"] == 1
+    })
+    .await;
+    let id = get(failed.clone()).await["data"][0]["id"]
+        .as_str()
+        .expect("message id")
+        .to_owned();
+
+    let (status, _) = api
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/messages/{id}/retry"),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    wait_until(
+        "the retried message is delivered within seconds, not at the next poll",
+        DEADLINE,
+        || async { receiver.received().len() == 2 },
+    )
+    .await;
+    assert_eq!(
+        get(format!("/v1/messages/{id}")).await["data"]["status"],
+        "delivered"
+    );
+}
