@@ -151,6 +151,50 @@ pub fn dispatcher_env(env: &TestEnv) -> Vec<(String, String)> {
     vars
 }
 
+/// Waits until the dispatcher (durable consumer `consumer`, "dispatcher" unless a test renamed
+/// it) has done everything it will do with what happened so far: every event of the store is on
+/// the stream, both of its consumers (events and relayed messages) have nothing left to deliver
+/// or acknowledge, so every webhook message is recorded, and no recorded message is still
+/// pending, so every attempt has been answered. The receiver keeps a request before it answers,
+/// so after this it has every delivery it will get: a test that counts what did *not* arrive
+/// waits for this first, instead of sleeping.
+pub async fn wait_for_dispatcher(env: &TestEnv, consumer: &str) {
+    let bus = env.bus().await;
+    let settled = || async {
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap_or(-1);
+        if crate::stream_message_count(&bus).await as i64 != stored {
+            return false;
+        }
+        for caught_up in [
+            bus.dispatcher_consumer(consumer).await,
+            bus.dispatcher_message_consumer(consumer).await,
+        ] {
+            let Ok(mut caught_up) = caught_up else {
+                return false;
+            };
+            match caught_up.info().await {
+                Ok(info) if info.num_pending == 0 && info.num_ack_pending == 0 => {}
+                _ => return false,
+            }
+        }
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM webhook_messages WHERE status = 'pending'")
+                .fetch_one(&env.pool)
+                .await
+                .unwrap_or(-1);
+        pending == 0
+    };
+    crate::wait_until(
+        "the dispatcher to finish its work",
+        Duration::from_secs(30),
+        settled,
+    )
+    .await;
+}
+
 /// Runs a dispatcher in this process until the returned token is cancelled or dropped.
 pub async fn spawn_dispatcher(config: DispatcherConfig) -> tokio_util::sync::DropGuard {
     let dispatcher = Dispatcher::build(config).await.expect("building the dispatcher");

@@ -4,7 +4,9 @@
 use gangway_domain::link::{LinkCustomer, LinkEvent};
 use gangway_domain::LinkId;
 use gangway_domain::{OrganizationId, WabaId};
-use gangway_e2e::dispatch::{append_links, create_endpoint, dispatcher_config, spawn_dispatcher, Receiver};
+use gangway_e2e::dispatch::{
+    append_links, create_endpoint, dispatcher_config, spawn_dispatcher, wait_for_dispatcher, Receiver,
+};
 use gangway_e2e::signup::{SignupWorld, COFFEE_WABA};
 use gangway_e2e::standard_webhooks::{reference_verdict, ReceiverSecret};
 use gangway_e2e::wait_until;
@@ -65,7 +67,9 @@ async fn a_links_webhook_is_registered_on_connect_and_receives_signed_events() {
         receiver.received().len() >= 2
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The completion's onboarding_link.completed, not subscribed, would have been recorded and
+    // sent by now.
+    wait_for_dispatcher(&world.env, "dispatcher").await;
     let received = receiver.received();
     assert_eq!(received.len(), 2, "only the subscribed types: {received:#?}");
     let connected = received
@@ -140,7 +144,8 @@ async fn links_with_the_same_webhook_url_share_one_endpoint_per_waba() {
         || async { receiver.received().len() >= 3 },
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A message per link would have been recorded and sent by now.
+    wait_for_dispatcher(&world.env, "dispatcher").await;
     let received = receiver.received();
     let events: Vec<(String, String)> = received
         .iter()
@@ -204,7 +209,8 @@ async fn a_failing_receiver_gets_the_same_message_until_it_answers_2xx() {
         receiver.received().len() >= 3
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Once the 200 is recorded the message is no longer pending: nothing more is due.
+    wait_for_dispatcher(&world.env, "dispatcher").await;
     let received = receiver.received();
     assert_eq!(received.len(), 3, "delivered once it answered 200: {received:#?}");
     let ids: Vec<_> = received
@@ -286,7 +292,8 @@ async fn endpoints_get_only_their_types_their_waba_and_their_organization() {
         || async { receiver.received().len() >= 2 },
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Whatever went to the wrong WABA, type or organization would have been sent by now.
+    wait_for_dispatcher(&world.env, "dispatcher").await;
     let mut paths: Vec<_> = receiver.received().into_iter().map(|r| r.path).collect();
     paths.sort();
     assert_eq!(paths, ["/all", "/coffee"]);
@@ -322,6 +329,7 @@ async fn expiry_webhooks_name_the_external_id_whenever_the_expiry_was_recorded()
         receiver.received().len() >= 2
     })
     .await;
+    wait_for_dispatcher(&world.env, "dispatcher").await;
     let mut seen: Vec<(String, String)> = receiver
         .received()
         .iter()

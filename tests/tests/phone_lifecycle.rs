@@ -3,7 +3,7 @@
 //! integrator receives, and a disconnected number reconnected in a real browser. Real api,
 //! dispatcher, projector, Postgres and NATS.
 
-use gangway_e2e::dispatch::{dispatcher_config, spawn_dispatcher, Receiver};
+use gangway_e2e::dispatch::{dispatcher_config, spawn_dispatcher, wait_for_dispatcher, Receiver};
 use gangway_e2e::hosted_signup::{assert_success, Choice, Signup};
 use gangway_e2e::meta_traffic::{connect, hooks_for, meta_sends, subscribe, wait_for_webhooks};
 use gangway_e2e::signup::{SignupWorld, COFFEE_PHONE, COFFEE_WABA};
@@ -106,7 +106,8 @@ async fn only_signed_notifications_count_and_a_removed_partner_disconnects_the_p
     let types = phone_event_types(&world, &phone_id).await;
     let disconnections = types.iter().filter(|t| *t == "phone_number.disconnected").count();
     assert_eq!(disconnections, 1, "{types:?}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Anything the redelivery led to would have been recorded and sent by now.
+    wait_for_dispatcher(&world.env, "dispatcher").await;
     assert_eq!(receiver.received_at("/hooks").len(), 1, "one webhook only");
 }
 
@@ -186,7 +187,10 @@ async fn messages_and_statuses_reach_the_owning_organization_once() {
     let from_link = wait_for_webhooks(&receiver, "/link", 1).await;
     assert_eq!(from_link[0]["event"], "message.received");
     assert_eq!(from_link[0]["data"]["message"], *sent_message);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The api put each redelivery on the message stream (or dropped it) before answering the
+    // sandbox; once the dispatcher has consumed the stream and sent what it recorded, any
+    // duplicate or misrouted webhook would be here.
+    wait_for_dispatcher(&world.env, "dispatcher").await;
     assert_eq!(receiver.received_at("/ours").len(), 2, "no duplicates");
     assert_eq!(
         receiver.received_at("/link").len(),
@@ -440,7 +444,8 @@ async fn a_number_belongs_to_the_organization_that_connected_it_last() {
     meta_sends(&world, text).await;
     let received = wait_for_event(&receiver, "/hooks", "message.received", 1).await;
     assert_eq!(received[0]["data"]["message"]["text"]["body"], "and back");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // A copy of either message for the other organization would have been sent by now.
+    wait_for_dispatcher(&world.env, "dispatcher").await;
     let bodies = |path: &str| -> Vec<Value> {
         receiver
             .received_at(path)
