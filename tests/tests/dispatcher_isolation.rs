@@ -35,6 +35,8 @@ async fn a_hanging_and_a_failing_endpoint_do_not_hold_up_a_healthy_one() {
     config.attempt_timeout_ms = 30_000;
     config.endpoint_concurrency = 8;
     config.circuit_open_ms = 60_000;
+    let cap = config.endpoint_concurrency;
+    let breaker = config.circuit_failures as usize;
     let _dispatcher = spawn_dispatcher(config).await;
 
     let started = Instant::now();
@@ -52,12 +54,27 @@ async fn a_hanging_and_a_failing_endpoint_do_not_hold_up_a_healthy_one() {
         "{} requests",
         hanging.received().len()
     );
-    // The failing endpoint was parked after 5 consecutive failures. Attempts already handed to
-    // senders before those failures were recorded (outcomes are written in batches) still went
-    // out: 12-20 on this machine, depending on its load. Never its 1,000-message backlog.
+    // The failing endpoint is parked once `breaker` (5, the default) consecutive failures are
+    // recorded. What can still reach it, from how the dispatcher works:
+    // - A request holds one of the endpoint's `cap` places (8) from its lease (ingest reserving
+    //   it as it records the message, or a claim) until its outcome is recorded. Outcomes are
+    //   written in batches (whatever finished within 5 ms of the first); the breaker opens in the
+    //   transaction of the batch that brings the failures to 5.
+    // - Recorded before that batch: at most `breaker - 1` (4) failures.
+    // - Leased and not yet recorded when it commits: at most 2 x `cap` (16). Ingest reserves only
+    //   while fewer than `cap` are in flight, but a claim asks for `cap` less what was in flight
+    //   when it started, so reservations made meanwhile can put one claim's worth on top.
+    // - After it commits, claims and ingest batches that read the endpoint skip it. Only the one
+    //   ingest batch under way, which read it before the commit, may still reserve, at most
+    //   `cap` (8): its own reservations are not given back before it ends. (The one claim whose
+    //   statement started before the commit is counted above.) The breaker stays open for 60 s,
+    //   longer than this test.
+    // So at most 4 + 16 + 8 = 28 requests (12-20 seen on this machine), never its 1,000-message
+    // backlog.
+    let bound = (breaker - 1) + 2 * cap + cap;
     assert!(
-        failing.received().len() <= 64,
-        "{} requests",
+        failing.received().len() <= bound,
+        "{} requests, more than the {bound} the breaker allows",
         failing.received().len()
     );
     println!(
