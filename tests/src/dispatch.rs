@@ -110,6 +110,18 @@ impl Receiver {
     pub fn received_at(&self, path: &str) -> Vec<Received> {
         self.received().into_iter().filter(|r| r.path == path).collect()
     }
+
+    /// How many distinct `webhook-id`s arrived at `path` (without copying what arrived).
+    pub fn distinct_ids_at(&self, path: &str) -> usize {
+        let state = self.state.lock().unwrap();
+        state
+            .received
+            .iter()
+            .filter(|r| r.path == path)
+            .map(|r| r.header("webhook-id"))
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    }
 }
 
 /// Dispatcher settings for tests: loopback and http allowed, retries in tens of milliseconds.
@@ -159,6 +171,11 @@ pub fn dispatcher_env(env: &TestEnv) -> Vec<(String, String)> {
 /// so after this it has every delivery it will get: a test that counts what did *not* arrive
 /// waits for this first, instead of sleeping.
 pub async fn wait_for_dispatcher(env: &TestEnv, consumer: &str) {
+    wait_for_dispatcher_within(env, consumer, Duration::from_secs(30)).await
+}
+
+/// [`wait_for_dispatcher`], for as long as `timeout`.
+pub async fn wait_for_dispatcher_within(env: &TestEnv, consumer: &str, timeout: Duration) {
     let bus = env.bus().await;
     let settled = || async {
         let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
@@ -187,12 +204,7 @@ pub async fn wait_for_dispatcher(env: &TestEnv, consumer: &str) {
                 .unwrap_or(-1);
         pending == 0
     };
-    crate::wait_until(
-        "the dispatcher to finish its work",
-        Duration::from_secs(30),
-        settled,
-    )
-    .await;
+    crate::wait_until("the dispatcher to finish its work", timeout, settled).await;
 }
 
 /// Runs a dispatcher in this process until the returned token is cancelled or dropped.

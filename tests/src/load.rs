@@ -1,7 +1,8 @@
 //! Onboardings driven over HTTP the way a browser and the sandbox's dialog would (no browser):
 //! create a link, open the hosted page for its `state`, get a code for a fresh number, post the
 //! callback. Each onboarding retries, on another api replica and with a new link, until it has
-//! connected its number, so processes may die underneath it.
+//! connected its number, so processes may die underneath it. What each client was told is kept,
+//! so a test can check the webhooks against it.
 
 use crate::cluster::Cluster;
 use crate::signup::COFFEE_WABA;
@@ -11,9 +12,39 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-/// The organization the load runs for.
+/// The organization the load runs for, with its one webhook endpoint.
 pub struct Tenant {
     pub key: String,
+    /// The endpoint's id, as the api answered its creation.
+    pub endpoint: String,
+    /// The secret the endpoint was created with, to check the receiver's signatures.
+    pub secret: String,
+}
+
+/// The secret of the load's endpoint (a raw secret: its bytes are the key).
+const ENDPOINT_SECRET: &str = "load-endpoint-secret-6f1c0d";
+
+/// What the client of one onboarding was told.
+#[derive(Clone, Debug)]
+pub struct Onboarded {
+    /// The `externalId` of every link it created.
+    pub external_id: String,
+    /// Meta's id of the number it connected: a fresh one for each onboarding.
+    pub meta_phone: String,
+    /// The link whose callback redirected with `status=success`.
+    pub link: String,
+    /// Gangway's phone id that success redirect named.
+    pub phone_id: String,
+    /// Links of earlier attempts that ended without a success redirect (a process died under
+    /// them): each may have completed all the same, or not.
+    pub abandoned: Vec<String>,
+}
+
+impl Onboarded {
+    /// Every link this onboarding created, the successful one first.
+    pub fn links(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(&self.link).chain(&self.abandoned)
+    }
 }
 
 /// An HTTP step failed; the onboarding starts over.
@@ -53,7 +84,7 @@ impl<'a> Load<'a> {
     }
 
     /// An organization with an endpoint at the receiver's `path` for `events`, retried until an
-    /// api replica takes it.
+    /// api replica takes it (before any process is made to fail, so nothing is created twice).
     pub async fn tenant(&self, path: &str, events: &[&str]) -> Tenant {
         let key = loop {
             let created = self
@@ -69,8 +100,12 @@ impl<'a> Load<'a> {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        let endpoint = json!({ "url": self.cluster.receiver.url(path), "events": events });
-        loop {
+        let endpoint = json!({
+            "url": self.cluster.receiver.url(path),
+            "events": events,
+            "secret": ENDPOINT_SECRET,
+        });
+        let endpoint = loop {
             let created = self
                 .http
                 .post(format!("{}/v1/webhooks", self.api()))
@@ -78,16 +113,21 @@ impl<'a> Load<'a> {
                 .json(&endpoint)
                 .send()
                 .await;
-            if created.is_ok_and(|r| r.status() == 201) {
-                break;
+            if let Ok(response) = created.and_then(|r| r.error_for_status()) {
+                let body: Value = response.json().await.expect("endpoint");
+                break body["data"]["id"].as_str().expect("endpoint id").to_owned();
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        Tenant {
+            key,
+            endpoint,
+            secret: ENDPOINT_SECRET.to_owned(),
         }
-        Tenant { key }
     }
 
-    /// Runs `count` onboardings, `concurrency` at a time; returns the Meta phone ids connected.
-    pub async fn onboard(&self, tenant: &Tenant, count: usize, concurrency: usize) -> Vec<String> {
+    /// Runs `count` onboardings, `concurrency` at a time; returns what each one's client saw.
+    pub async fn onboard(&self, tenant: &Tenant, count: usize, concurrency: usize) -> Vec<Onboarded> {
         futures::stream::iter(0..count)
             .map(|n| self.onboard_one(tenant, n))
             .buffer_unordered(concurrency)
@@ -95,22 +135,34 @@ impl<'a> Load<'a> {
             .await
     }
 
-    async fn onboard_one(&self, tenant: &Tenant, n: usize) -> String {
+    async fn onboard_one(&self, tenant: &Tenant, n: usize) -> Onboarded {
         let phone = loop {
             match self.new_number().await {
                 Ok(phone) => break phone,
                 Err(Retry(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
+        let external_id = format!("load-{n}");
+        let mut links = Vec::new();
         for attempt in 1.. {
             // Each retry goes to the next replica, so one that is down cannot be chosen every
             // time (a shared round robin can fall into step with a few remaining onboardings).
             let urls = &self.cluster.api_urls;
             let api = &urls[(n + attempt) % urls.len()];
-            match self.try_onboarding(api, tenant, n, &phone).await {
-                Ok(()) => {
+            match self
+                .try_onboarding(api, tenant, &external_id, &phone, &mut links)
+                .await
+            {
+                Ok(phone_id) => {
                     self.completed.fetch_add(1, Ordering::Relaxed);
-                    return phone;
+                    let link = links.pop().expect("the successful link");
+                    return Onboarded {
+                        external_id,
+                        meta_phone: phone,
+                        link,
+                        phone_id,
+                        abandoned: links,
+                    };
                 }
                 Err(Retry(why)) => {
                     self.retries.fetch_add(1, Ordering::Relaxed);
@@ -139,15 +191,22 @@ impl<'a> Load<'a> {
         response.json().await.map_err(|e| Retry(e.to_string()))
     }
 
-    async fn try_onboarding(&self, api: &str, tenant: &Tenant, n: usize, phone: &str) -> Result<(), Retry> {
+    /// One attempt; every link it creates is added to `links`, and on success the last one is
+    /// the link that succeeded. Returns the phone id the success redirect named.
+    async fn try_onboarding(
+        &self,
+        api: &str,
+        tenant: &Tenant,
+        external_id: &str,
+        phone: &str,
+        links: &mut Vec<String>,
+    ) -> Result<String, Retry> {
         let fail = |e: reqwest::Error| Retry(e.to_string());
         let created = self
             .http
             .post(format!("{api}/v1/onboarding-links"))
             .bearer_auth(&tenant.key)
-            .json(
-                &json!({ "externalId": format!("load-{n}"), "redirectUrl": "https://app.example.com/done" }),
-            )
+            .json(&json!({ "externalId": external_id, "redirectUrl": "https://app.example.com/done" }))
             .send()
             .await
             .map_err(fail)?;
@@ -156,6 +215,7 @@ impl<'a> Load<'a> {
         }
         let link: Value = created.json().await.map_err(fail)?;
         let link = link["data"]["id"].as_str().expect("link id").to_owned();
+        links.push(link.clone());
         let page = self
             .http
             .get(format!("{api}/signup/{link}"))
@@ -200,11 +260,23 @@ impl<'a> Load<'a> {
             .and_then(|l| l.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        if location.contains("status=success") {
-            Ok(())
-        } else {
-            Err(Retry(format!("callback: {} {location}", landed.status())))
+        let params: std::collections::HashMap<String, String> = url::Url::parse(&location)
+            .map(|url| url.query_pairs().into_owned().collect())
+            .unwrap_or_default();
+        if params.get("status").map(String::as_str) != Some("success") {
+            return Err(Retry(format!("callback: {} {location}", landed.status())));
         }
+        // What the integrator's page is told must name this link and this customer.
+        assert_eq!(params.get("onboarding_link_id"), Some(&link), "{location}");
+        assert_eq!(
+            params.get("external_id").map(String::as_str),
+            Some(external_id),
+            "{location}"
+        );
+        let phone_id = params
+            .get("phone_number_id")
+            .unwrap_or_else(|| panic!("no phone_number_id in the success redirect {location}"));
+        Ok(phone_id.clone())
     }
 }
 

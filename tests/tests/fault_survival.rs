@@ -1,7 +1,9 @@
 //! Fault survival under load: a couple of thousand onboardings over HTTP (the sandbox flow, no
 //! browser) while the api, the projector and the dispatcher are SIGKILLed and restarted in turn,
-//! and the NATS server is restarted. Afterwards nothing is lost: every event is in the store and
-//! on JetStream, every webhook arrived at least once under its one id, and the read models equal
+//! and the NATS server is restarted, the dispatcher at its shipped retry and breaker settings.
+//! Afterwards nothing is lost: every event is in the store and on JetStream, every onboarding a
+//! client was told succeeded (and any abandoned attempt that completed all the same) gave
+//! exactly its webhooks, each arriving at least once under its one id, and the read models equal
 //! a from-scratch replay.
 //!
 //! Each process dies twice, at fixed shares of the work done. `GANGWAY_FAULT_ONBOARDINGS` sets
@@ -19,8 +21,6 @@ const EVENTS: [&str; 3] = [
     "phone_number.reconnected",
     "onboarding_link.completed",
 ];
-/// Webhook messages each completed link gives.
-const PER_COMPLETION: usize = 2;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_lost_when_every_process_and_nats_die_under_load() {
@@ -58,20 +58,16 @@ async fn nothing_is_lost_when_every_process_and_nats_die_under_load() {
         kills
     };
     let work = load.onboard(&tenant, count, 8);
-    let (connected, kills) = tokio::join!(work, faults);
+    let (onboarded, kills) = tokio::join!(work, faults);
     let elapsed = started.elapsed();
-    assert_eq!(connected.len(), count);
     assert_eq!(kills.len(), schedule.len(), "every fault struck during the load");
 
-    let settled = cluster.settle_and_verify("/hooks", PER_COMPLETION).await;
+    // Judged by what the clients were told and what the receiver got (see settle_and_verify).
+    let settled = cluster.settle_and_verify(&tenant, "/hooks", &onboarded).await;
     eprintln!(
         "{count} onboardings in {elapsed:?} with {} restarts ({kills:?}), {} retried attempts; {settled:?}",
         kills.len(),
         load.retries.load(Ordering::Relaxed),
-    );
-    assert!(
-        settled.completed_links >= count,
-        "each onboarding completed a link"
     );
     assert_eq!(
         settled.connected_phones, count,

@@ -19,8 +19,6 @@ const EVENTS: [&str; 3] = [
     "phone_number.reconnected",
     "onboarding_link.completed",
 ];
-/// Webhook messages each completed link gives.
-const PER_COMPLETION: usize = 2;
 
 /// Whether the api at `url` reports that its relay holds the publishing lock.
 async fn leads(http: &reqwest::Client, url: &str) -> Option<bool> {
@@ -85,17 +83,16 @@ async fn two_of_each_process_share_the_work_and_the_relay_fails_over() {
         .await;
         killed_at.elapsed()
     };
-    let (connected, takeover) = tokio::join!(load.onboard(&tenant, count, 8), failover);
+    let (onboarded, takeover) = tokio::join!(load.onboard(&tenant, count, 8), failover);
     let elapsed = started.elapsed();
-    assert_eq!(connected.len(), count);
 
-    let settled = cluster.settle_and_verify("/hooks", PER_COMPLETION).await;
+    // Judged by what the clients were told and what the receiver got (see settle_and_verify).
+    let settled = cluster.settle_and_verify(&tenant, "/hooks", &onboarded).await;
     eprintln!(
         "{count} onboardings on 2 replicas each in {elapsed:?}; relay take-over after {takeover:?}; \
          {} retried attempts; {settled:?}",
         load.retries.load(Ordering::Relaxed)
     );
-    assert!(settled.completed_links >= count);
     assert_eq!(
         settled.duplicate_deliveries, 0,
         "with both dispatchers alive, each message is delivered by one of them, once"
