@@ -69,7 +69,7 @@ async fn a_hanging_and_a_failing_endpoint_do_not_hold_up_a_healthy_one() {
     //   `cap` (8): its own reservations are not given back before it ends. (The one claim whose
     //   statement started before the commit is counted above.) The breaker stays open for 60 s,
     //   longer than this test.
-    // So at most 4 + 16 + 8 = 28 requests (12-20 seen on this machine), never its 1,000-message
+    // So at most 4 + 16 + 8 = 28 requests (8-20 seen on this machine), never its 1,000-message
     // backlog.
     let bound = (breaker - 1) + 2 * cap + cap;
     assert!(
