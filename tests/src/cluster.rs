@@ -21,6 +21,8 @@ pub struct Cluster {
     /// Base URLs of the api replicas, in the order of their processes.
     pub api_urls: Vec<String>,
     processes: Mutex<Processes>,
+    /// For asking the api what the clients' links became.
+    http: reqwest::Client,
 }
 
 /// The processes a test kills and restarts while load runs through the cluster.
@@ -97,6 +99,10 @@ impl Cluster {
             sandbox,
             receiver,
             api_urls,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("http client"),
             processes: Mutex::new(Processes {
                 nats,
                 apis,
@@ -184,13 +190,15 @@ impl Cluster {
     /// `GET path` with `key` from the first api replica that answers (one may be down); panics
     /// on an answer other than 200 or 503.
     pub async fn get(&self, key: &str, path: &str) -> Value {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("http client");
         for _round in 0..100 {
             for url in &self.api_urls {
-                let Ok(response) = http.get(format!("{url}{path}")).bearer_auth(key).send().await else {
+                let Ok(response) = self
+                    .http
+                    .get(format!("{url}{path}"))
+                    .bearer_auth(key)
+                    .send()
+                    .await
+                else {
                     continue;
                 };
                 let status = response.status();
@@ -268,7 +276,7 @@ impl Cluster {
             if data["status"] != "completed" {
                 assert_ne!(
                     link, &onboarding.link,
-                    "a link the client was told succeeded: {data}"
+                    "the client was told this link succeeded: {data}"
                 );
                 continue;
             }
@@ -284,8 +292,7 @@ impl Cluster {
                 expected.insert((kind.to_owned(), link.clone()), i);
             }
         }
-        let completed: HashSet<&String> = expected.keys().map(|(_, link)| link).collect();
-        let completed: HashSet<String> = completed.into_iter().cloned().collect();
+        let completed: HashSet<String> = expected.keys().map(|(_, link)| link.clone()).collect();
         let in_store: HashSet<String> = sqlx::query_scalar::<_, uuid::Uuid>(
             "SELECT stream_id FROM events WHERE event_type = 'onboarding_link.completed'",
         )
