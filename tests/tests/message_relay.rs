@@ -4,13 +4,12 @@
 //! Meta sends it again. Real api, dispatcher, Postgres and NATS; the sandbox sends what Meta
 //! sends.
 
-use gangway_e2e::dispatch::{dispatcher_config, spawn_dispatcher, Receiver};
+use gangway_e2e::dispatch::{dispatcher_config, spawn_dispatcher, wait_for_dispatcher, Receiver};
 use gangway_e2e::meta_traffic::{connect, hooks_for, meta_sends, subscribe, wait_for_webhooks};
 use gangway_e2e::signup::{SignupWorld, COFFEE_PHONE};
 use gangway_testkit::TestEnv;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 const TRAFFIC: [&str; 2] = ["message.received", "message.sent"];
 
@@ -91,7 +90,9 @@ async fn relayed_traffic_reaches_endpoints_once_and_the_event_store_keeps_none_o
     expected.insert("wamid.BATCHED_LATER".to_owned());
 
     wait_for_webhooks(&receiver, "/hooks", expected.len()).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The api put each notification's messages on the stream before answering; once the
+    // dispatcher has consumed it and sent what it recorded, a second copy would be here.
+    wait_for_dispatcher(&world.env, "dispatcher").await;
     let relayed = relayed_ids(&receiver, "/hooks");
     assert_eq!(relayed.len(), expected.len(), "each once: {relayed:?}");
     assert_eq!(relayed.into_iter().collect::<BTreeSet<_>>(), expected);
@@ -162,6 +163,6 @@ async fn a_notification_the_message_stream_cannot_take_is_refused_and_taken_when
     assert_eq!(again["status"], 200, "{again}");
     let hooks = wait_for_webhooks(&receiver, "/hooks", 1).await;
     assert_eq!(hooks[0]["data"]["message"], message_of(&refused));
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    wait_for_dispatcher(&world.env, "dispatcher").await;
     assert_eq!(receiver.received_at("/hooks").len(), 1);
 }
