@@ -51,7 +51,8 @@ pub struct AppendTransaction {
 // order events by transaction id; a transaction that got its id early, then read a version that a
 // newer transaction committed, would otherwise be published before the version it builds on. It
 // gets a conflict instead, and its retry runs under a fresh, newer transaction id.
-const APPEND_SQL: &str = r#"
+/// Public for tools that run the statement outside this crate (the benchmark runs it in pgbench).
+pub const APPEND_SQL: &str = r#"
 INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, schema_version,
                     payload, organization_id, causation_id, correlation_id, occurred_at)
 SELECT e.event_id, e.stream_type, e.stream_id, e.expected + e.stream_offset, e.event_type,

@@ -6,7 +6,7 @@ mod fold;
 mod model;
 mod read;
 
-pub use append::{AppendTransaction, ExpectedVersion, StreamAppend};
+pub use append::{AppendTransaction, ExpectedVersion, StreamAppend, APPEND_SQL};
 pub use fold::{evolve_recorded, fold_recorded, load, load_any, Loaded};
 pub use model::{CommitCursor, EventMetadata, NewEvent, RecordedEvent, StreamRef};
 pub use read::{read_committed_after, read_events, read_stream_after, read_types_after};

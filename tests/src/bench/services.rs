@@ -1,7 +1,6 @@
 //! The release api (with its relay) and dispatcher as child processes, their memory, and the
 //! organization and endpoints a phase delivers to, made through the api as a customer would.
 
-use crate::dispatch::dispatcher_env;
 use crate::wait_until;
 use anyhow::Context;
 use gangway_domain::OrganizationId;
@@ -64,8 +63,34 @@ fn spawn(name: &str, env: &[(String, String)]) -> anyhow::Result<Child> {
         .with_context(|| format!("starting {name}"))
 }
 
+/// How the processes are set: the shipped defaults (what users get), or polls shortened to
+/// compare against them. Either way endpoints may be `http://` and on loopback, since the
+/// benchmark's sink is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tuning {
+    Defaults,
+    /// The relay polls every 1 ms (default 10) and the dispatcher every 20 ms (default 200).
+    ShortPolls,
+}
+
+impl Tuning {
+    pub fn relay_poll_ms(self) -> Option<u64> {
+        match self {
+            Self::Defaults => None,
+            Self::ShortPolls => Some(1),
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Defaults => "shipped defaults",
+            Self::ShortPolls => "short polls (relay 1 ms, dispatcher 20 ms)",
+        }
+    }
+}
+
 /// The api with its relay, accepting http:// and loopback endpoint URLs; `relay_poll_ms` is how
-/// often its relay looks for events appended by other processes (this benchmark's appends).
+/// often its relay looks for events appended by other processes (when no wake-up came).
 pub struct Api {
     pub process: Service,
     pub base_url: String,
@@ -137,10 +162,21 @@ impl Api {
     }
 }
 
-/// The dispatcher with the end-to-end tests' settings (http and loopback allowed), started once
-/// `endpoints` endpoints are in the store, and returned when it has taken all of them in.
-pub async fn start_dispatcher(env: &TestEnv, endpoints: i64) -> anyhow::Result<Service> {
-    let dispatcher = Service::start("gangway-dispatcher", dispatcher_env(env))?;
+/// The dispatcher (http and loopback endpoints allowed), started once `endpoints` endpoints are
+/// in the store, and returned when it has taken all of them in.
+pub async fn start_dispatcher(env: &TestEnv, endpoints: i64, tuning: Tuning) -> anyhow::Result<Service> {
+    let mut vars = env.process_env();
+    vars.extend(
+        [
+            ("GANGWAY_WEBHOOK_ALLOW_HTTP", "true"),
+            ("GANGWAY_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    if tuning == Tuning::ShortPolls {
+        vars.push(("GANGWAY_DISPATCH_POLL_MS".into(), "20".into()));
+    }
+    let dispatcher = Service::start("gangway-dispatcher", vars)?;
     wait_for_endpoints(env, endpoints).await;
     Ok(dispatcher)
 }

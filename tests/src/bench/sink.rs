@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::Router;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,6 +22,8 @@ struct Counters {
     /// baseline and throughput phases do the same cheap work per request).
     record_links: AtomicBool,
     links: Mutex<HashMap<Uuid, Instant>>,
+    /// Distinct `webhook-id`s: a message sent twice (at-least-once) is one delivery.
+    ids: Mutex<HashSet<String>>,
 }
 
 struct SinkState {
@@ -29,7 +31,7 @@ struct SinkState {
     counters: Counters,
 }
 
-async fn receive(State(state): State<Arc<SinkState>>, body: Bytes) -> StatusCode {
+async fn receive(State(state): State<Arc<SinkState>>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let now = Instant::now();
     let counters = &state.counters;
     let at = (now - state.epoch).as_nanos() as u64;
@@ -38,6 +40,9 @@ async fn receive(State(state): State<Arc<SinkState>>, body: Bytes) -> StatusCode
         .compare_exchange(0, at, Ordering::Relaxed, Ordering::Relaxed);
     counters.last.fetch_max(at, Ordering::Relaxed);
     counters.requests.fetch_add(1, Ordering::Relaxed);
+    if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
+        counters.ids.lock().expect("lock").insert(id.to_owned());
+    }
     if counters.record_links.load(Ordering::Relaxed) {
         let link = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
@@ -82,10 +87,22 @@ impl Sink {
         c.first.store(0, Ordering::Relaxed);
         c.last.store(0, Ordering::Relaxed);
         c.links.lock().expect("lock").clear();
+        c.ids.lock().expect("lock").clear();
+    }
+
+    /// Distinct `webhook-id`s received since the last reset.
+    pub fn distinct(&self) -> u64 {
+        self.state.counters.ids.lock().expect("lock").len() as u64
     }
 
     pub fn requests(&self) -> u64 {
         self.state.counters.requests.load(Ordering::Relaxed)
+    }
+
+    /// When the last request since the last reset arrived.
+    pub fn last_request(&self) -> Option<Instant> {
+        let last = self.state.counters.last.load(Ordering::Relaxed);
+        (last > 0).then(|| self.state.epoch + Duration::from_nanos(last))
     }
 
     /// From the first to the last request since the last reset.

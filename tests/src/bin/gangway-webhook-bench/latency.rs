@@ -3,8 +3,10 @@
 
 use crate::profile::Profile;
 use futures::StreamExt;
+use gangway_bus::announce_commits;
 use gangway_domain::LinkId;
-use gangway_e2e::bench::services::{start_dispatcher, Api};
+use gangway_e2e::bench::histogram;
+use gangway_e2e::bench::services::{start_dispatcher, Api, Tuning};
 use gangway_e2e::bench::sink::Sink;
 use gangway_e2e::dispatch::append_expired_links;
 use gangway_e2e::wait_until;
@@ -14,19 +16,16 @@ use hdrhistogram::Histogram;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub struct Latency {
     pub sent: usize,
-    /// Microseconds.
+    /// Microseconds from when each event was due (the schedule) to when its webhook arrived.
     pub end_to_end: Histogram<u64>,
     pub to_stream: Histogram<u64>,
     pub stream_to_sink: Histogram<u64>,
     pub profile: Profile,
-}
-
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds")
 }
 
 fn record(histogram: &mut Histogram<u64>, from: Instant, to: Instant) {
@@ -34,12 +33,15 @@ fn record(histogram: &mut Histogram<u64>, from: Instant, to: Instant) {
     histogram.saturating_record(micros);
 }
 
-pub async fn latency(sink: &Sink, rate: u64, seconds: u64, relay_poll_ms: u64) -> anyhow::Result<Latency> {
+/// `rate` events/s for `seconds`, appended by this process on a fixed schedule, each timed from
+/// when it was due. This process announces its commits as every writer process does, so the
+/// api's relay is woken as it is for another api replica's commits.
+pub async fn latency(sink: &Sink, rate: u64, seconds: u64, tuning: Tuning) -> anyhow::Result<Latency> {
     let env = TestEnv::new().await;
-    let api = Api::start(&env, Some(relay_poll_ms)).await?;
+    let api = Api::start(&env, tuning.relay_poll_ms()).await?;
     let (org, key) = api.organization("bench latency").await?;
     api.endpoint(&key, &sink.url("/latency")).await?;
-    let _dispatcher = start_dispatcher(&env, 1).await?;
+    let _dispatcher = start_dispatcher(&env, 1, tuning).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // When each link's expiry is on the stream, as any subscriber sees it.
@@ -64,15 +66,20 @@ pub async fn latency(sink: &Sink, rate: u64, seconds: u64, relay_poll_ms: u64) -
     sink.reset();
     sink.record_links(true);
     let store = EventStore::new(env.pool.clone());
+    let announcing = CancellationToken::new();
+    announce_commits(bus.clone(), store.appended_signal(), None, announcing.clone());
     let total = (rate * seconds) as usize;
-    let mut appended = HashMap::with_capacity(total);
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
-    for _ in 0..total {
-        ticker.tick().await;
+    let mut due_at = HashMap::with_capacity(total);
+    let period = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = tokio::time::Instant::now();
+    for i in 0..total {
+        let due = start + period * i as u32;
+        tokio::time::sleep_until(due).await;
         let link = LinkId::new();
         append_expired_links(&store, org, &[link]).await?;
-        appended.insert(link.as_uuid(), Instant::now());
+        due_at.insert(link.as_uuid(), due.into_std());
     }
+    announcing.cancel();
     wait_until(
         "every webhook of the latency run",
         Duration::from_secs(60),
@@ -84,7 +91,7 @@ pub async fn latency(sink: &Sink, rate: u64, seconds: u64, relay_poll_ms: u64) -
 
     let (arrivals, published) = (sink.link_arrivals(), published.lock().expect("lock").clone());
     let (mut end_to_end, mut to_stream, mut stream_to_sink) = (histogram(), histogram(), histogram());
-    for (link, at) in &appended {
+    for (link, at) in &due_at {
         let (Some(received), Some(on_stream)) = (arrivals.get(link), published.get(link)) else {
             continue;
         };

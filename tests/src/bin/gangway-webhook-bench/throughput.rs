@@ -1,17 +1,21 @@
-//! Draining a backlog: events recorded and published while the dispatcher is down, then the
-//! dispatcher started; deliveries/s from the first delivery received to the last, and the
-//! processes' memory idle and while draining.
+//! Deliveries/s, at the shipped defaults: while the events are still arriving (ingest and
+//! delivery together, with the CPU it took), and draining a backlog (events recorded and
+//! published while the dispatcher is down, then the dispatcher started), with the processes'
+//! memory idle and while draining. Deliveries are distinct `webhook-id`s at the sink.
 
 use crate::profile::Profile;
 use anyhow::bail;
+use gangway_bus::announce_commits;
 use gangway_domain::LinkId;
-use gangway_e2e::bench::services::{max_rss, start_dispatcher, Api, Service};
+use gangway_e2e::bench::cpu::CpuTimes;
+use gangway_e2e::bench::services::{max_rss, start_dispatcher, Api, Service, Tuning};
 use gangway_e2e::bench::sink::Sink;
 use gangway_e2e::dispatch::append_expired_links;
 use gangway_e2e::{stream_message_count, wait_until};
 use gangway_event_store::EventStore;
 use gangway_testkit::TestEnv;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 pub struct Throughput {
     pub deliveries: u64,
@@ -42,7 +46,7 @@ pub async fn throughput(sink: &Sink, events: usize, endpoints: usize) -> anyhow:
     for i in 0..endpoints {
         api.endpoint(&key, &sink.url(&format!("/e{i}"))).await?;
     }
-    let mut dispatcher = start_dispatcher(&env, endpoints as i64).await?;
+    let mut dispatcher = start_dispatcher(&env, endpoints as i64, Tuning::Defaults).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = tokio::join!(
         max_rss(&dispatcher, Duration::from_secs(1)),
@@ -73,7 +77,7 @@ pub async fn throughput(sink: &Sink, events: usize, endpoints: usize) -> anyhow:
     let expected = (events * endpoints) as u64;
     let mut draining: (f64, f64) = (0.0, 0.0);
     let span = drain(sink, &mut dispatcher, &api, expected, &mut draining).await?;
-    let deliveries = sink.requests();
+    let deliveries = sink.distinct();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = (
         dispatcher.rss_mib().unwrap_or(0.0),
@@ -116,11 +120,11 @@ async fn drain(
     sink.reset();
     let started = Instant::now();
     dispatcher.start_again()?;
-    while sink.requests() < expected {
+    while sink.distinct() < expected {
         if started.elapsed() > Duration::from_secs(600) {
             bail!(
                 "only {} of {expected} deliveries within 10 minutes",
-                sink.requests()
+                sink.distinct()
             );
         }
         max_rss.0 = max_rss.0.max(dispatcher.rss_mib().unwrap_or(0.0));
@@ -128,4 +132,65 @@ async fn drain(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(sink.span())
+}
+
+/// Ingest and delivery together: the dispatcher running, `events` events appended by this
+/// process as fast as it can (in transactions of 100), each delivered to every endpoint.
+pub struct Live {
+    pub deliveries: u64,
+    /// From the first append to the last delivery.
+    pub span: Duration,
+    /// From the first append to the last commit.
+    pub appending: Duration,
+    pub cpu: CpuTimes,
+}
+
+impl Live {
+    pub fn per_second(&self) -> f64 {
+        self.deliveries as f64 / self.span.as_secs_f64()
+    }
+
+    /// CPU of Gangway's processes, Postgres and NATS per delivery, in microseconds.
+    pub fn cpu_per_delivery_us(&self) -> f64 {
+        self.cpu.total().as_secs_f64() * 1e6 / self.deliveries as f64
+    }
+}
+
+pub async fn live(sink: &Sink, events: usize, endpoints: usize) -> anyhow::Result<Live> {
+    let env = TestEnv::new().await;
+    let api = Api::start(&env, None).await?;
+    let (org, key) = api.organization("bench live").await?;
+    for i in 0..endpoints {
+        api.endpoint(&key, &sink.url(&format!("/e{i}"))).await?;
+    }
+    let _dispatcher = start_dispatcher(&env, endpoints as i64, Tuning::Defaults).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let store = EventStore::new(env.pool.clone());
+    let announcing = CancellationToken::new();
+    announce_commits(env.bus().await, store.appended_signal(), None, announcing.clone());
+
+    sink.reset();
+    let expected = (events * endpoints) as u64;
+    let cpu = CpuTimes::now();
+    let started = Instant::now();
+    let links: Vec<LinkId> = (0..events).map(|_| LinkId::new()).collect();
+    for chunk in links.chunks(100) {
+        append_expired_links(&store, org, chunk).await?;
+    }
+    let appending = started.elapsed();
+    wait_until("every delivery", Duration::from_secs(600), || async {
+        sink.distinct() >= expected
+    })
+    .await;
+    let cpu = CpuTimes::now().since(&cpu);
+    let span = sink
+        .last_request()
+        .map_or_else(|| started.elapsed(), |last| last - started);
+    announcing.cancel();
+    Ok(Live {
+        deliveries: sink.distinct(),
+        span,
+        appending,
+        cpu,
+    })
 }

@@ -1,0 +1,140 @@
+//! `POST /v1/onboarding-links` with the body an integrator sends (name, external id, redirect,
+//! theme, and a webhook whose secret is sealed in the vault), against the whole system on this
+//! machine: the release api (with its relay), projector and dispatcher as processes with their
+//! defaults. Closed loop for the throughput, open loop for the latency.
+
+use anyhow::{bail, Context};
+use gangway_e2e::bench::cpu::CpuTimes;
+use gangway_e2e::bench::services::{Api, Service};
+use gangway_e2e::bench::{histogram, open_loop, quantiles};
+use gangway_testkit::TestEnv;
+use hdrhistogram::Histogram;
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Organizations the load is spread over, each with its own API key: the default rate limit
+/// (100 requests/s per key and process) stays in force, as a deployment serving many
+/// integrators has it, and no key comes near it.
+const ORGANIZATIONS: usize = 64;
+
+/// The whole system, and the keys of its organizations.
+struct System {
+    api: Api,
+    keys: Vec<String>,
+    _projector: Service,
+    _dispatcher: Service,
+}
+
+impl System {
+    async fn start(env: &TestEnv) -> anyhow::Result<Self> {
+        let api = Api::start(env, None).await?;
+        let mut keys = Vec::with_capacity(ORGANIZATIONS);
+        for n in 0..ORGANIZATIONS {
+            keys.push(api.organization(&format!("integrator {n}")).await?.1);
+        }
+        Ok(Self {
+            _projector: Service::start("gangway-projector", env.process_env())?,
+            _dispatcher: Service::start("gangway-dispatcher", env.process_env())?,
+            api,
+            keys,
+        })
+    }
+
+    async fn create_link(&self, n: u64) -> anyhow::Result<()> {
+        let key = &self.keys[n as usize % self.keys.len()];
+        let response = self
+            .api
+            .http
+            .post(format!("{}/v1/onboarding-links", self.api.base_url))
+            .bearer_auth(key)
+            .json(&json!({
+                "name": format!("Customer {n}"),
+                "externalId": format!("customer-{n}"),
+                "redirectUrl": "https://app.example.com/whatsapp/done",
+                "theme": {
+                    "primaryColor": "#1A73E8",
+                    "logoUrl": "https://cdn.example.com/logo.png",
+                    "companyName": "Example SaaS"
+                },
+                "webhookUrl": "https://hooks.example.com/whatsapp",
+                "webhookSecret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                "webhookEvents": ["phone_number.connected", "whatsapp.phone_number.created"]
+            }))
+            .send()
+            .await?;
+        let status = response.status();
+        response.bytes().await?;
+        if status != 201 {
+            bail!("create link answered {status}");
+        }
+        Ok(())
+    }
+}
+
+/// Runs both loads on one system and prints their numbers.
+pub async fn create_links(seconds: u64, connections: usize, rate: u64) -> anyhow::Result<()> {
+    let env = TestEnv::new().await;
+    let system = Arc::new(System::start(&env).await?);
+    // Warm up the connections and the statement caches.
+    for n in 0..200 {
+        system.create_link(u64::MAX - n).await?;
+    }
+
+    let cpu = CpuTimes::now();
+    let (rps, latency) = closed_loop(&system, seconds, connections).await?;
+    let used = CpuTimes::now().since(&cpu);
+    println!(
+        "POST /v1/onboarding-links, closed loop, {connections} connections: {rps:>6.0} req/s  {}  (target ≥ 2,000 req/s)",
+        quantiles(&latency)
+    );
+    let per_request = used.total().as_secs_f64() * 1e6 / latency.len() as f64;
+    println!("  CPU: {} = {per_request:.0} µs per link", used.describe());
+
+    let offset = latency.len() + 1_000;
+    let load = system.clone();
+    let open = open_loop::run(rate, seconds, connections, move |n| {
+        let load = load.clone();
+        async move { load.create_link(offset + n).await }
+    })
+    .await;
+    println!(
+        "POST /v1/onboarding-links, open loop at {rate}/s, {connections} connections: {}  (target p99 < 15 ms); {} of {} failed; last sent {:.1} ms behind its schedule",
+        quantiles(&open.latency),
+        open.failed,
+        open.sent,
+        open.behind.as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+async fn closed_loop(
+    system: &Arc<System>,
+    seconds: u64,
+    connections: usize,
+) -> anyhow::Result<(f64, Histogram<u64>)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (system, stop, next) = (system.clone(), stop.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latency = histogram();
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                system.create_link(next.fetch_add(1, Ordering::Relaxed)).await?;
+                latency.saturating_record(started.elapsed().as_micros().max(1) as u64);
+            }
+            anyhow::Ok(latency)
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = histogram();
+    for task in tasks {
+        all.add(task.await?.context("closed-loop worker")?)?;
+    }
+    Ok((all.len() as f64 / started.elapsed().as_secs_f64(), all))
+}
