@@ -23,6 +23,8 @@ pub struct Latency {
     pub sent: usize,
     /// Microseconds from when each event was due (the schedule) to when its webhook arrived.
     pub end_to_end: Histogram<u64>,
+    /// Due → the append committed (this process's schedule and the append's round trip).
+    pub to_commit: Histogram<u64>,
     pub to_stream: Histogram<u64>,
     pub stream_to_sink: Histogram<u64>,
     pub profile: Profile,
@@ -77,7 +79,7 @@ pub async fn latency(sink: &Sink, rate: u64, seconds: u64, tuning: Tuning) -> an
         tokio::time::sleep_until(due).await;
         let link = LinkId::new();
         append_expired_links(&store, org, &[link]).await?;
-        due_at.insert(link.as_uuid(), due.into_std());
+        due_at.insert(link.as_uuid(), (due.into_std(), Instant::now()));
     }
     announcing.cancel();
     wait_until(
@@ -90,18 +92,21 @@ pub async fn latency(sink: &Sink, rate: u64, seconds: u64, tuning: Tuning) -> an
     watcher.abort();
 
     let (arrivals, published) = (sink.link_arrivals(), published.lock().expect("lock").clone());
-    let (mut end_to_end, mut to_stream, mut stream_to_sink) = (histogram(), histogram(), histogram());
-    for (link, at) in &due_at {
+    let (mut end_to_end, mut to_commit, mut to_stream, mut stream_to_sink) =
+        (histogram(), histogram(), histogram(), histogram());
+    for (link, (at, committed)) in &due_at {
         let (Some(received), Some(on_stream)) = (arrivals.get(link), published.get(link)) else {
             continue;
         };
         record(&mut end_to_end, *at, *received);
+        record(&mut to_commit, *at, *committed);
         record(&mut to_stream, *at, *on_stream);
         record(&mut stream_to_sink, *on_stream, *received);
     }
     Ok(Latency {
         sent: total,
         end_to_end,
+        to_commit,
         to_stream,
         stream_to_sink,
         profile: Profile::read(&env.pool).await?,
