@@ -8,8 +8,8 @@ ensure_rust
 ensure_postgres
 ensure_nats
 
-# BENCH_PHASES picks phases: lag, appends, api and growth (the store at 10,000,000 events;
-# BENCH_GROWTH_EVENTS) run in gangway-bench, webhooks in
+# BENCH_PHASES picks phases: lag, appends, api (BENCH_API_RATE for its open loop) and growth (the
+# store at 10,000,000 events; BENCH_GROWTH_EVENTS) run in gangway-bench, webhooks in
 # gangway-webhook-bench, replay in gangway-replay-bench, messages (inbound WhatsApp messages at
 # 1,000/s for 10 minutes; BENCH_MESSAGE_RATE, BENCH_MESSAGE_SECONDS) in gangway-message-bench,
 # backlog (the dispatcher draining up to 1,000,000 pending messages; BENCH_BACKLOG_SIZES,
