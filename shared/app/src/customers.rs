@@ -35,12 +35,72 @@ pub(crate) async fn claim_new(
             return Ok(None);
         }
     }
+    prepare(org, id, created, correlation_id).map(Some)
+}
+
+/// The creation of customer `id`, decided but not appended.
+fn prepare(
+    org: OrganizationId,
+    id: CustomerId,
+    created: CustomerCreated,
+    correlation_id: Uuid,
+) -> Result<NewCustomer, AppError> {
     let meta = metadata(org, correlation_id, now());
     let decided = decide::<Customer>(None, id, &CustomerCommand::Create(created), &meta)?;
     let state = decided.state_after(None, id, &meta);
     match (state, decided.append) {
-        (Some(state), Some(append)) => Ok(Some(NewCustomer { state, append })),
+        (Some(state), Some(append)) => Ok(NewCustomer { state, append }),
         _ => Err(anyhow::anyhow!("customer.created did not start a customer").into()),
+    }
+}
+
+/// Who holds an external id, as [`claim_or_find`] found out.
+pub(crate) enum Claimed {
+    /// Nobody did: it is now claimed for this new customer, whose creation is still to be appended.
+    New(NewCustomer),
+    /// This customer, locked for the rest of the transaction.
+    Existing(Loaded<Customer>),
+    /// A customer being created concurrently holds it, or held it a moment ago; start over.
+    Contended,
+}
+
+/// Claims `external_id` for a new customer or finds and locks the customer holding it, in one
+/// round trip either way (a new customer, the common case of a link, needs no lookup first).
+pub(crate) async fn claim_or_find(
+    tx: &mut AppendTransaction,
+    org: OrganizationId,
+    created: CustomerCreated,
+    correlation_id: Uuid,
+) -> Result<Claimed, AppError> {
+    let id = CustomerId::new();
+    let external_id = created.external_id.clone().unwrap_or_default();
+    // The insert waits for a concurrent claim of the same id and does nothing if that commits; the
+    // lookup then reads with the statement's snapshot, which may predate that commit, so finding
+    // nothing means "contended", not "free".
+    let found: Option<(Uuid, bool)> = sqlx::query_as(
+        "WITH claim AS ( \
+             INSERT INTO customer_external_ids (organization_id, external_id, customer_id) \
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING customer_id) \
+         SELECT customer_id, true FROM claim \
+         UNION ALL \
+         SELECT c.customer_id, false FROM customer_external_ids c \
+         CROSS JOIN LATERAL pg_advisory_xact_lock(hashtextextended(c.customer_id::text, 0)) \
+         WHERE c.organization_id = $1 AND c.external_id = $2 AND NOT EXISTS (SELECT 1 FROM claim)",
+    )
+    .bind(org.as_uuid())
+    .bind(&external_id)
+    .bind(id.as_uuid())
+    .fetch_optional(tx.connection())
+    .await?;
+    match found {
+        Some((_, true)) => Ok(Claimed::New(prepare(org, id, created, correlation_id)?)),
+        Some((existing, false)) => {
+            match load::<Customer>(tx.connection(), org, CustomerId::from_uuid(existing)).await? {
+                Some(customer) => Ok(Claimed::Existing(customer)),
+                None => Ok(Claimed::Contended),
+            }
+        }
+        None => Ok(Claimed::Contended),
     }
 }
 
@@ -63,22 +123,13 @@ pub async fn create_customer(
     Ok(customer.state)
 }
 
-/// The customer holding `external_id` in `org`, read consistently (not from a read model). With
-/// `lock`, it is also locked until the caller's transaction ends, so commands on one customer queue.
+/// The customer holding `external_id` in `org`, read consistently (not from a read model).
 pub async fn find_by_external_id(
     conn: &mut PgConnection,
     org: OrganizationId,
     external_id: &str,
-    lock: bool,
 ) -> Result<Option<Loaded<Customer>>, AppError> {
-    // Finding and locking (as `lock_entity` does) take one round trip.
-    let sql = if lock {
-        "SELECT c.customer_id FROM customer_external_ids c \
-         CROSS JOIN LATERAL pg_advisory_xact_lock(hashtextextended(c.customer_id::text, 0)) \
-         WHERE c.organization_id = $1 AND c.external_id = $2"
-    } else {
-        "SELECT customer_id FROM customer_external_ids WHERE organization_id = $1 AND external_id = $2"
-    };
+    let sql = "SELECT customer_id FROM customer_external_ids WHERE organization_id = $1 AND external_id = $2";
     let id: Option<Uuid> = sqlx::query_scalar(sql)
         .bind(org.as_uuid())
         .bind(external_id)

@@ -1,4 +1,4 @@
-use crate::customers::{claim_new, find_by_external_id};
+use crate::customers::{claim_or_find, Claimed};
 use crate::{decide, execute, load, lock_entity, metadata, now, App, AppError, Loaded, MAX_ATTEMPTS};
 use gangway_domain::customer::{Customer, CustomerCommand, CustomerCreated};
 use gangway_domain::link::{Link, LinkCommand, LinkRequest, LinkStatus};
@@ -128,24 +128,22 @@ async fn resolve_customer(
             }
         }
         CustomerChoice::ByExternalId { external_id, name } => {
-            if let Some(customer) = find_by_external_id(tx.connection(), org, external_id, true).await? {
-                return Ok(Outcome::Done(Some(existing(customer))));
-            }
             let created = CustomerCreated {
                 name: name.clone(),
                 external_id: Some(external_id.clone()),
                 metadata: Default::default(),
             };
-            match claim_new(tx, org, created, meta.correlation_id).await? {
-                Some(new) => Ok(Outcome::Done(Some(ChosenCustomer {
+            match claim_or_find(tx, org, created, meta.correlation_id).await? {
+                Claimed::Existing(customer) => Ok(Outcome::Done(Some(existing(customer)))),
+                Claimed::New(new) => Ok(Outcome::Done(Some(ChosenCustomer {
                     customer: Loaded {
                         state: new.state,
                         version: 0,
                     },
                     creation: Some(new.append),
                 }))),
-                // Another request created this customer a moment ago; start over to use it.
-                None => Ok(Outcome::Retry),
+                // Another request is creating this customer; start over to use it.
+                Claimed::Contended => Ok(Outcome::Retry),
             }
         }
     }

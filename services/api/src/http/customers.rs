@@ -130,7 +130,7 @@ pub async fn find(
         .ok_or_else(|| ApiError::validation("externalId", "is required"))?;
     // Stored external ids are trimmed; look up the same way.
     let mut conn = state.pool().acquire().await?;
-    let found = find_by_external_id(&mut conn, org, external_id.trim(), false).await?;
+    let found = find_by_external_id(&mut conn, org, external_id.trim()).await?;
     Ok(Json(Data {
         data: found.into_iter().map(|c| c.state.into()).collect(),
     }))
