@@ -77,6 +77,10 @@ pub struct LeadingRelay<'a> {
     stall_reported: Option<Instant>,
 }
 
+/// How soon a relay looks again after a wake-up whose events it could not publish yet (doubling
+/// up to the poll interval).
+const HELD_BACK_RETRY: Duration = Duration::from_millis(1);
+
 /// How often an idle leading relay checks whether events wait behind another transaction.
 const HORIZON_CHECK: Duration = Duration::from_secs(1);
 
@@ -190,19 +194,28 @@ impl LeadingRelay<'_> {
 
     async fn run(&mut self, cancel: &CancellationToken) -> Result<(), RelayError> {
         let poll = self.relay.config.poll_interval;
+        // After a wake-up that published nothing, the events it announced are held back by
+        // another open transaction (the horizon): look again soon, backing off towards the poll,
+        // rather than only at the next poll.
+        let mut held_back: Option<Duration> = None;
         while !cancel.is_cancelled() {
             let published = self.step().await?;
             if self.saved.1.elapsed() >= CHECKPOINT_INTERVAL {
                 self.save().await?;
             }
-            if published == 0 {
-                if self.horizon_checked.elapsed() >= HORIZON_CHECK {
-                    self.check_horizon().await?;
-                }
-                tokio::select! {
-                    _ = cancel.cancelled() => {}
-                    _ = self.relay.wake.notified() => {}
-                    _ = tokio::time::sleep(poll) => {}
+            if published > 0 {
+                held_back = None;
+                continue;
+            }
+            if self.horizon_checked.elapsed() >= HORIZON_CHECK {
+                self.check_horizon().await?;
+            }
+            let wait = held_back.unwrap_or(poll);
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = self.relay.wake.notified() => held_back = Some(HELD_BACK_RETRY.min(poll)),
+                _ = tokio::time::sleep(wait) => {
+                    held_back = held_back.map(|d| d * 2).filter(|d| *d < poll);
                 }
             }
         }
