@@ -6,7 +6,7 @@
 use crate::profile::Profile;
 use anyhow::bail;
 use gangway_bus::announce_commits;
-use gangway_domain::LinkId;
+use gangway_domain::{LinkId, OrganizationId};
 use gangway_e2e::bench::cpu::CpuTimes;
 use gangway_e2e::bench::services::{max_rss, start_dispatcher, Api, Service, Tuning};
 use gangway_e2e::bench::sink::Sink;
@@ -39,14 +39,38 @@ impl Throughput {
     }
 }
 
-pub async fn throughput(sink: &Sink, events: usize, endpoints: usize) -> anyhow::Result<Throughput> {
+/// A fresh store; the api and the dispatcher at their defaults; an organization whose
+/// `endpoints` endpoints (`/e0`, `/e1`, …) point at the sink.
+struct Deployment {
+    env: TestEnv,
+    api: Api,
+    org: OrganizationId,
+    dispatcher: Service,
+}
+
+async fn deploy(sink: &Sink, endpoints: usize) -> anyhow::Result<Deployment> {
     let env = TestEnv::new().await;
     let api = Api::start(&env, None).await?;
     let (org, key) = api.organization("bench").await?;
     for i in 0..endpoints {
         api.endpoint(&key, &sink.url(&format!("/e{i}"))).await?;
     }
-    let mut dispatcher = start_dispatcher(&env, endpoints as i64, Tuning::Defaults).await?;
+    let dispatcher = start_dispatcher(&env, endpoints as i64, Tuning::Defaults).await?;
+    Ok(Deployment {
+        env,
+        api,
+        org,
+        dispatcher,
+    })
+}
+
+pub async fn throughput(sink: &Sink, events: usize, endpoints: usize) -> anyhow::Result<Throughput> {
+    let Deployment {
+        env,
+        api,
+        org,
+        mut dispatcher,
+    } = deploy(sink, endpoints).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = tokio::join!(
         max_rss(&dispatcher, Duration::from_secs(1)),
@@ -157,13 +181,13 @@ impl Live {
 }
 
 pub async fn live(sink: &Sink, events: usize, endpoints: usize) -> anyhow::Result<Live> {
-    let env = TestEnv::new().await;
-    let api = Api::start(&env, None).await?;
-    let (org, key) = api.organization("bench live").await?;
-    for i in 0..endpoints {
-        api.endpoint(&key, &sink.url(&format!("/e{i}"))).await?;
-    }
-    let _dispatcher = start_dispatcher(&env, endpoints as i64, Tuning::Defaults).await?;
+    // Named, not `..`: the processes must live until the end of the phase.
+    let Deployment {
+        env,
+        org,
+        api: _api,
+        dispatcher: _dispatcher,
+    } = deploy(sink, endpoints).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let store = EventStore::new(env.pool.clone());
     let announcing = CancellationToken::new();
