@@ -266,15 +266,10 @@ impl Deliverer {
     /// or lease expiry if it has none. The cost follows the endpoints served and the messages
     /// taken, not the size of the backlog.
     async fn claim(&self, limit: usize) -> Result<Vec<(Delivery, Endpoint)>, sqlx::Error> {
-        // What this replica already has in flight per endpoint: each endpoint gets at most the
-        // rest of its cap.
-        let (busy, busy_counts): (Vec<Uuid>, Vec<i32>) = {
+        let capped = {
             let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            in_flight.iter().map(|(id, n)| (*id, *n as i32)).unzip()
+            in_flight.values().any(|n| *n >= self.config.endpoint_concurrency)
         };
-        let capped = busy_counts
-            .iter()
-            .any(|n| *n as usize >= self.config.endpoint_concurrency);
         let mut tx = self.fast_pool.begin().await?;
         let due: Vec<Uuid> = sqlx::query_scalar(
             "SELECT q.endpoint_id FROM dispatch_queue q JOIN dispatch_endpoints e ON e.id = q.endpoint_id \
@@ -290,14 +285,14 @@ impl Deliverer {
             self.backlog.store(capped, Ordering::SeqCst);
             return Ok(Vec::new());
         }
+        // Each endpoint is asked for at most the rest of its cap and its share of the batch, and
+        // what is asked is held in `in_flight` until the claim returns, so that ingest cannot
+        // reserve the same places meanwhile; what was not found is given back below.
+        let asked = self.hold_places(&due, limit.div_ceil(due.len()));
         // `= ANY` of an array makes the update look the picked rows up by key.
-        let rows: Vec<ClaimedRow> = sqlx::query_as(
+        let rows = sqlx::query_as::<_, ClaimedRow>(
             "WITH asked AS ( \
-                 SELECT d.endpoint_id, greatest(least($4 - COALESCE(b.in_flight, 0), \
-                        ceil($1::numeric / cardinality($6::uuid[]))), 0)::int AS asked \
-                 FROM unnest($6::uuid[]) AS d(endpoint_id) \
-                 LEFT JOIN unnest($3::uuid[], $5::int[]) AS b(endpoint_id, in_flight) \
-                     ON b.endpoint_id = d.endpoint_id \
+                 SELECT endpoint_id, asked FROM unnest($3::uuid[], $4::int[]) AS a(endpoint_id, asked) \
              ), candidates AS ( \
                  SELECT a.endpoint_id, c.id, c.next_attempt_at, \
                         row_number() OVER (PARTITION BY a.endpoint_id ORDER BY c.next_attempt_at) AS rank \
@@ -339,18 +334,26 @@ impl Deliverer {
         )
         .bind(limit as i64)
         .bind(self.config.lease().as_secs_f64())
-        .bind(&busy)
-        .bind(self.config.endpoint_concurrency as i64)
-        .bind(&busy_counts)
         .bind(&due)
+        .bind(&asked)
         .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        .await;
+        let rows = match rows {
+            Ok(rows) => tx.commit().await.map(|()| rows),
+            Err(error) => Err(error),
+        };
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(error) => {
+                self.give_back(&due, &asked, &HashMap::new());
+                return Err(error);
+            }
+        };
         // Set before the claim's slots can come free; ingest's `messages_waiting` may set it again
         // meanwhile, and its wake-up is kept until the loop waits.
         self.backlog.store(capped || !rows.is_empty(), Ordering::SeqCst);
         let mut claimed = Vec::with_capacity(rows.len());
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let mut used: HashMap<Uuid, i32> = HashMap::new();
         for row in rows {
             let Ok(endpoint) = serde_json::from_value::<Endpoint>(row.document) else {
                 tracing::error!(endpoint_id = %row.endpoint_id, "unreadable endpoint document");
@@ -360,7 +363,7 @@ impl Deliverer {
                 tracing::error!(message_id = %row.id, event_type = row.event_type, "unknown event type");
                 continue;
             };
-            *in_flight.entry(row.endpoint_id).or_default() += 1;
+            *used.entry(row.endpoint_id).or_default() += 1;
             let delivery = Delivery {
                 message_id: MessageId::from_uuid(row.id),
                 organization_id: OrganizationId::from_uuid(row.organization_id),
@@ -373,7 +376,38 @@ impl Deliverer {
             };
             claimed.push((delivery, endpoint));
         }
+        self.give_back(&due, &asked, &used);
         Ok(claimed)
+    }
+
+    /// For each of `endpoints`, the places a claim may take (the rest of its cap, at most
+    /// `share`), added to its in-flight count at once.
+    fn hold_places(&self, endpoints: &[Uuid], share: usize) -> Vec<i32> {
+        let cap = self.config.endpoint_concurrency;
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        endpoints
+            .iter()
+            .map(|id| {
+                let busy = in_flight.entry(*id).or_default();
+                let places = cap.saturating_sub(*busy).min(share);
+                *busy += places;
+                places as i32
+            })
+            .collect()
+    }
+
+    /// Returns the places [`Deliverer::hold_places`] held that the claim did not fill.
+    fn give_back(&self, endpoints: &[Uuid], held: &[i32], used: &HashMap<Uuid, i32>) {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, held) in endpoints.iter().zip(held) {
+            let unused = (held - used.get(id).copied().unwrap_or(0)).max(0) as usize;
+            if let Some(n) = in_flight.get_mut(id) {
+                *n = n.saturating_sub(unused);
+                if *n == 0 {
+                    in_flight.remove(id);
+                }
+            }
+        }
     }
 
     async fn deliver(&self, delivery: Delivery, endpoint: Endpoint) {
