@@ -10,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Router;
+use gangway_e2e::bench::ms;
 use gangway_e2e::bench_setting;
 use gangway_e2e::meta_traffic::connect;
 use gangway_e2e::signup::{SignupWorld, COFFEE_PHONE, COFFEE_WABA};
@@ -77,10 +78,6 @@ async fn stored_events(world: &SignupWorld) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&world.env.pool)
         .await?)
-}
-
-fn ms(micros: u64) -> f64 {
-    micros as f64 / 1000.0
 }
 
 #[tokio::main]
