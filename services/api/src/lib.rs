@@ -52,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         .merge(http::messages::router())
         .merge(http::signup::router())
         .merge(http::webhooks::router())
+        .merge(http::redirect_secret::router())
         .merge(http::meta_webhooks::router())
         .route("/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::NotFound("route") })

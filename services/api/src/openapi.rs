@@ -1,4 +1,6 @@
-use crate::http::{admin, api_keys, customers, health, links, messages, phone_health, phones, webhooks};
+use crate::http::{
+    admin, api_keys, customers, health, links, messages, phone_health, phones, redirect_secret, webhooks,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -16,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         webhooks::secret, webhooks::rotate_secret, webhooks::disable, webhooks::enable,
         webhooks::events, webhooks::event_types,
         messages::list, messages::show, messages::retry, messages::recover,
+        redirect_secret::show, redirect_secret::rotate,
     ),
     modifiers(&Security),
     tags(
@@ -23,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         (name = "customers", description = "The businesses you onboard."),
         (name = "phones", description = "The WhatsApp Business numbers your customers connected."),
         (name = "webhooks", description = "Endpoints your events are delivered to, signed; the event catalog."),
+        (name = "redirects", description = "The secret that signs redirects back to your pages."),
         (name = "api keys", description = "Your organization's API keys: issue, list, revoke."),
         (name = "admin", description = "Operator endpoints (admin token)."),
         (name = "health", description = "Liveness and readiness."),

@@ -13,6 +13,7 @@ pub mod links;
 pub mod messages;
 pub mod organizations;
 pub mod phones;
+pub mod redirects;
 pub mod signup;
 pub mod vault_hygiene;
 pub mod views;

@@ -7,8 +7,11 @@
 use crate::{metadata, new_event, App, AppError};
 use chrono::{DateTime, Duration, Utc};
 use gangway_domain::link::LinkEvent;
+use gangway_domain::organization::OrganizationEvent;
 use gangway_domain::phone::PhoneEvent;
-use gangway_domain::vault::{endpoint_releases, link_release, phone_release, Release, VaultEvent};
+use gangway_domain::vault::{
+    endpoint_releases, link_release, organization_release, phone_release, Release, VaultEvent,
+};
 use gangway_domain::webhook::EndpointEvent;
 use gangway_domain::StreamEvent;
 use gangway_event_store::{
@@ -24,6 +27,7 @@ const RELEASING: &[&str] = &[
     "phone_number.reconnected",
     "webhook_endpoint.secret_rotated",
     "webhook_endpoint.deleted",
+    "organization.redirect_secret_rotated",
 ];
 
 const BATCH: i64 = 200;
@@ -93,6 +97,12 @@ async fn releases(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Vec<
             .into_iter()
             .collect(),
         EndpointEvent::STREAM_TYPE => endpoint_releases(&typed::<EndpointEvent>(&history)?),
+        OrganizationEvent::STREAM_TYPE => {
+            let event = event
+                .decode::<OrganizationEvent>()
+                .map_err(gangway_event_store::StoreError::from)?;
+            organization_release(&event).into_iter().collect()
+        }
         _ => Vec::new(),
     })
 }

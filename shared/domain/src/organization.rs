@@ -4,6 +4,7 @@ use crate::aggregate::{Aggregate, EventHeader};
 use crate::error::{DomainError, RuleViolation};
 use crate::event::StreamEvent;
 use crate::ids::{ApiKeyId, OrganizationId};
+use crate::SecretRef;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,15 @@ pub enum OrganizationEvent {
     /// The key stops working everywhere.
     #[serde(rename = "organization.api_key_revoked", rename_all = "camelCase")]
     ApiKeyRevoked { key_id: ApiKeyId },
+    /// A new secret signs redirects back to the integrator from now on; the one it replaces (if
+    /// any) also signs until `previous_expires_at`.
+    #[serde(rename = "organization.redirect_secret_rotated", rename_all = "camelCase")]
+    RedirectSecretRotated {
+        secret_ref: SecretRef,
+        #[serde(default)]
+        previous_secret_ref: Option<SecretRef>,
+        previous_expires_at: DateTime<Utc>,
+    },
 }
 
 impl StreamEvent for OrganizationEvent {
@@ -32,6 +42,7 @@ impl StreamEvent for OrganizationEvent {
         "organization.created",
         "organization.api_key_issued",
         "organization.api_key_revoked",
+        "organization.redirect_secret_rotated",
     ];
 }
 
@@ -44,7 +55,19 @@ pub struct Organization {
     /// The keys that work.
     #[serde(default)]
     pub live_api_keys: Vec<ApiKeyId>,
+    /// What signs redirects back to the integrator; none until the first is issued.
+    #[serde(default)]
+    pub redirect_secret: Option<RedirectSecret>,
     pub created_at: DateTime<Utc>,
+}
+
+/// The vault references of an organization's redirect secret and of the one it replaced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedirectSecret {
+    pub secret_ref: SecretRef,
+    pub previous_secret_ref: Option<SecretRef>,
+    pub previous_expires_at: Option<DateTime<Utc>>,
 }
 
 /// The first (or another) API key of an organization: only its id and visible prefix.
@@ -57,9 +80,18 @@ pub struct IssuedKey {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum OrganizationCommand {
-    Create { name: String, first_key: IssuedKey },
+    Create {
+        name: String,
+        first_key: IssuedKey,
+    },
     IssueApiKey(IssuedKey),
-    RevokeApiKey { key_id: ApiKeyId },
+    RevokeApiKey {
+        key_id: ApiKeyId,
+    },
+    RotateRedirectSecret {
+        secret_ref: SecretRef,
+        previous_expires_at: DateTime<Utc>,
+    },
 }
 
 impl Aggregate for Organization {
@@ -93,6 +125,17 @@ impl Aggregate for Organization {
                 Ok(vec![OrganizationEvent::ApiKeyRevoked { key_id: *key_id }])
             }
             (Some(_), OrganizationCommand::RevokeApiKey { .. }) => Err(DomainError::NotFound("API key")),
+            (
+                Some(org),
+                OrganizationCommand::RotateRedirectSecret {
+                    secret_ref,
+                    previous_expires_at,
+                },
+            ) => Ok(vec![OrganizationEvent::RedirectSecretRotated {
+                secret_ref: *secret_ref,
+                previous_secret_ref: org.redirect_secret.as_ref().map(|s| s.secret_ref),
+                previous_expires_at: *previous_expires_at,
+            }]),
             (None, _) => Err(DomainError::NotFound(Self::NAME)),
         }
     }
@@ -108,6 +151,7 @@ impl Aggregate for Organization {
                 name: name.clone(),
                 api_key_prefixes: Vec::new(),
                 live_api_keys: Vec::new(),
+                redirect_secret: None,
                 created_at: header.occurred_at,
             }),
             (Some(mut org), OrganizationEvent::ApiKeyIssued { key_id, prefix, .. }) => {
@@ -117,6 +161,21 @@ impl Aggregate for Organization {
             }
             (Some(mut org), OrganizationEvent::ApiKeyRevoked { key_id }) => {
                 org.live_api_keys.retain(|k| k != key_id);
+                Some(org)
+            }
+            (
+                Some(mut org),
+                OrganizationEvent::RedirectSecretRotated {
+                    secret_ref,
+                    previous_secret_ref,
+                    previous_expires_at,
+                },
+            ) => {
+                org.redirect_secret = Some(RedirectSecret {
+                    secret_ref: *secret_ref,
+                    previous_secret_ref: *previous_secret_ref,
+                    previous_expires_at: previous_secret_ref.map(|_| *previous_expires_at),
+                });
                 Some(org)
             }
             (state, _) => state,
@@ -178,6 +237,47 @@ mod tests {
                 OrganizationEvent::Created { name: "Acme".into() },
                 issued(&first_key),
             ]);
+    }
+
+    #[test]
+    fn a_rotated_redirect_secret_is_kept_beside_the_new_one_with_its_grace() {
+        let at = |hour| {
+            DateTime::parse_from_rfc3339(&format!("2026-12-07T{hour:02}:00:00Z"))
+                .unwrap()
+                .to_utc()
+        };
+        let (first, second) = (SecretRef::new(), SecretRef::new());
+        let rotated = |secret_ref, previous_secret_ref, hour| OrganizationEvent::RedirectSecretRotated {
+            secret_ref,
+            previous_secret_ref,
+            previous_expires_at: at(hour),
+        };
+        let created = OrganizationEvent::Created { name: "Acme".into() };
+        let issue = OrganizationCommand::RotateRedirectSecret {
+            secret_ref: first,
+            previous_expires_at: at(1),
+        };
+        given::<Organization>([created.clone()])
+            .when(issue)
+            .then([rotated(first, None, 1)]);
+        let issued = given::<Organization>([created.clone(), rotated(first, None, 1)]);
+        let secret = issued.state().redirect_secret.clone().expect("issued");
+        assert_eq!((secret.secret_ref, secret.previous_secret_ref), (first, None));
+        assert_eq!(secret.previous_expires_at, None, "nothing was replaced");
+        issued
+            .when(OrganizationCommand::RotateRedirectSecret {
+                secret_ref: second,
+                previous_expires_at: at(5),
+            })
+            .then([rotated(second, Some(first), 5)]);
+        let replaced =
+            given::<Organization>([created, rotated(first, None, 1), rotated(second, Some(first), 5)]);
+        let secret = replaced.state().redirect_secret.clone().expect("rotated");
+        assert_eq!(
+            (secret.secret_ref, secret.previous_secret_ref),
+            (second, Some(first))
+        );
+        assert_eq!(secret.previous_expires_at, Some(at(5)));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use crate::event::StreamEvent;
 use crate::link::LinkEvent;
+use crate::organization::OrganizationEvent;
 use crate::phone::PhoneEvent;
 use crate::webhook::EndpointEvent;
 use crate::SecretRef;
@@ -22,7 +23,7 @@ pub enum ReleaseReason {
     TokenReplaced,
     /// The token of a number that was disconnected.
     PhoneDisconnected,
-    /// A rotated-out webhook secret whose grace period ended.
+    /// A rotated-out webhook or redirect secret whose grace period ended.
     RotationGraceEnded,
     /// A deleted endpoint's secrets.
     EndpointDeleted,
@@ -146,12 +147,56 @@ pub fn endpoint_releases(history: &[(EndpointEvent, DateTime<Utc>)]) -> Vec<Rele
     }
 }
 
+/// The secret an organization's event lets go of: a replaced redirect secret when its grace ends.
+pub fn organization_release(event: &OrganizationEvent) -> Option<Release> {
+    match event {
+        OrganizationEvent::RedirectSecretRotated {
+            previous_secret_ref: Some(previous),
+            previous_expires_at,
+            ..
+        } => Some(Release {
+            secret: *previous,
+            at: *previous_expires_at,
+            reason: ReleaseReason::RotationGraceEnded,
+        }),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::phone::{DisconnectReason, Disconnection};
     use crate::{FailureCode, LinkId};
     use chrono::Duration;
+
+    #[test]
+    fn a_replaced_redirect_secret_is_let_go_of_when_its_grace_ends() {
+        let (first, second, until) = (SecretRef::new(), SecretRef::new(), Utc::now());
+        let issued = OrganizationEvent::RedirectSecretRotated {
+            secret_ref: first,
+            previous_secret_ref: None,
+            previous_expires_at: until,
+        };
+        assert_eq!(
+            organization_release(&issued),
+            None,
+            "the first secret replaces nothing"
+        );
+        let rotated = OrganizationEvent::RedirectSecretRotated {
+            secret_ref: second,
+            previous_secret_ref: Some(first),
+            previous_expires_at: until,
+        };
+        assert_eq!(
+            organization_release(&rotated),
+            Some(Release {
+                secret: first,
+                at: until,
+                reason: ReleaseReason::RotationGraceEnded
+            })
+        );
+    }
 
     fn exchanged(token: SecretRef) -> LinkEvent {
         LinkEvent::TokenExchanged {

@@ -9,6 +9,7 @@ pub mod messages;
 pub mod meta_webhooks;
 pub mod phone_health;
 pub mod phones;
+pub mod redirect_secret;
 pub mod signup;
 pub mod webhooks;
 

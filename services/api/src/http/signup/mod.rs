@@ -12,6 +12,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use gangway_app::redirects::signed_redirect;
 use gangway_app::signup::{complete_link, new_session, open_link, CallbackInput, CallbackOutcome};
 use gangway_app::{load_any, now, AppError};
 use gangway_domain::link::Link;
@@ -78,7 +79,7 @@ async fn landing(State(state): State<AppState>, Path(raw): Path<String>, headers
                 cookie::set(&mut page, id, &session, secure);
                 page
             }
-            Usability::Refused(code) => refused(&link, code),
+            Usability::Refused(code) => refused(&state, &link, code).await,
             Usability::Gone => not_found(),
         },
         Ok(None) => not_found(),
@@ -87,10 +88,10 @@ async fn landing(State(state): State<AppState>, Path(raw): Path<String>, headers
 }
 
 /// A link that cannot be used: to the failure URL with the code, or a page saying why.
-fn refused(link: &Link, code: FailureCode) -> Response {
+async fn refused(state: &AppState, link: &Link, code: FailureCode) -> Response {
     let t = page::words(Some(link));
     match failure_redirect(link, code, t.refusal(code)) {
-        Some(url) => Redirect::to(&url).into_response(),
+        Some(url) => redirect_back(state, link, url).await,
         None => page::message(
             StatusCode::GONE,
             Some(link),
@@ -101,7 +102,21 @@ fn refused(link: &Link, code: FailureCode) -> Response {
     }
 }
 
-fn with_params(base: &str, params: &[(&str, Option<&str>)]) -> Option<String> {
+/// To the integrator's page, signed with its organization's redirect secret. Should the
+/// signature fail, the browser still goes back, unsigned: the integrator's check then sends it
+/// to the API for the link's outcome, which is better than stranding the person here.
+async fn redirect_back(state: &AppState, link: &Link, url: url::Url) -> Response {
+    let url = match signed_redirect(&state.app, link.organization_id, &url).await {
+        Ok(signed) => signed,
+        Err(error) => {
+            tracing::warn!(%error, link_id = %link.id, "signing the redirect failed; sent unsigned");
+            url.into()
+        }
+    };
+    Redirect::to(&url).into_response()
+}
+
+fn with_params(base: &str, params: &[(&str, Option<&str>)]) -> Option<url::Url> {
     let mut url = url::Url::parse(base).ok()?;
     {
         let mut query = url.query_pairs_mut();
@@ -111,10 +126,10 @@ fn with_params(base: &str, params: &[(&str, Option<&str>)]) -> Option<String> {
             }
         }
     }
-    Some(url.into())
+    Some(url)
 }
 
-fn failure_redirect(link: &Link, code: FailureCode, message: &str) -> Option<String> {
+fn failure_redirect(link: &Link, code: FailureCode, message: &str) -> Option<url::Url> {
     let base = link.failure_redirect()?;
     with_params(
         base.as_str(),
@@ -128,7 +143,7 @@ fn failure_redirect(link: &Link, code: FailureCode, message: &str) -> Option<Str
     )
 }
 
-fn success_redirect(link: &Link) -> Option<String> {
+fn success_redirect(link: &Link) -> Option<url::Url> {
     let base = link.success_redirect()?;
     let completion = link.completion.as_ref()?;
     with_params(
@@ -295,12 +310,12 @@ async fn full_page_return(
 async fn finish(state: &AppState, id: LinkId, input: CallbackInput) -> Response {
     match complete_link(&state.app, id, input).await {
         Ok(Some((link, CallbackOutcome::Completed(_)))) => match success_redirect(&link) {
-            Some(url) => Redirect::to(&url).into_response(),
+            Some(url) => redirect_back(state, &link, url).await,
             None => Redirect::to(&format!("/signup/{id}/result")).into_response(),
         },
         Ok(Some((link, CallbackOutcome::Failed { code, message }))) => {
             match failure_redirect(&link, code, &message) {
-                Some(url) => Redirect::to(&url).into_response(),
+                Some(url) => redirect_back(state, &link, url).await,
                 None => {
                     let t = page::words(Some(&link));
                     page::message(
@@ -341,7 +356,7 @@ async fn result(State(state): State<AppState>, Path(raw): Path<String>) -> Respo
     }
     match (&link.last_failure, link.usability(now())) {
         (_, Usability::Gone) => not_found(),
-        (_, Usability::Refused(code)) => refused(&link, code),
+        (_, Usability::Refused(code)) => refused(&state, &link, code).await,
         (Some(failure), Usability::Usable) => page::message(
             StatusCode::OK,
             Some(&link),
