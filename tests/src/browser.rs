@@ -299,12 +299,33 @@ impl Browser {
     }
 
     async fn screenshot(&self) -> anyhow::Result<PathBuf> {
+        self.save_screenshot(&uuid::Uuid::new_v4().to_string()).await
+    }
+
+    /// Saves what the current window shows as `target/browser-screenshots/<name>.png`, kept
+    /// after the run for people to look at.
+    pub async fn save_screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
         let png = self.client.screenshot().await?;
         let dir = screenshot_dir()?;
         std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!("{}.png", uuid::Uuid::new_v4()));
+        let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, png)?;
         Ok(path)
+    }
+
+    /// The computed value of a CSS `property` of the element matching `css`, as the browser
+    /// paints it (colours as `rgb(r, g, b)`).
+    pub async fn style(&self, css: &str, property: &str) -> anyhow::Result<String> {
+        self.displayed(css, ACTION_TIMEOUT).await?;
+        let value = self
+            .client
+            .execute(
+                "return getComputedStyle(document.querySelector(arguments[0])).getPropertyValue(arguments[1]);",
+                vec![json!(css), json!(property)],
+            )
+            .await
+            .with_context(|| format!("reading {property} of {css}"))?;
+        Ok(value.as_str().unwrap_or_default().to_owned())
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 pub const WAIT: Duration = Duration::from_secs(15);
 /// The coffee shop's second dedicated number (services/meta-sandbox/src/world.rs).
 pub const COFFEE_PHONE_TWO: &str = "106540352242923";
-pub const SUCCESS_KEYS: [&str; 8] = [
+pub const SUCCESS_KEYS: [&str; 9] = [
     "status",
     "onboarding_link_id",
     "external_id",
@@ -24,13 +24,15 @@ pub const SUCCESS_KEYS: [&str; 8] = [
     "display_phone_number",
     "meta_phone_number_id",
     "meta_waba_id",
+    "signature",
 ];
-pub const FAILURE_KEYS: [&str; 5] = [
+pub const FAILURE_KEYS: [&str; 6] = [
     "status",
     "onboarding_link_id",
     "external_id",
     "error_code",
     "error",
+    "signature",
 ];
 
 /// The integrator's side: `/ok` and `/failed` on a free loopback port, recording every query.

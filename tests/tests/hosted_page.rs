@@ -5,6 +5,84 @@ use gangway_e2e::signup::SignupWorld;
 use serde_json::json;
 use std::time::Duration;
 
+/// The page's text as a person reads it: tags dropped, entities decoded, spaces collapsed.
+fn readable(html: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let text = text.replace("&amp;", "&").replace("&#x27;", "'");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_says_which_company_asks_and_what_it_will_get() {
+    let world = SignupWorld::new().await;
+    let cases = [
+        (
+            "en",
+            "Acme SaaS asks you to connect your WhatsApp Business number",
+            "What will be shared",
+        ),
+        (
+            "es",
+            "Acme SaaS te pide conectar tu número de WhatsApp Business",
+            "Qué se compartirá",
+        ),
+        (
+            "pt",
+            "Acme SaaS pede que você conecte seu número do WhatsApp Business",
+            "O que será compartilhado",
+        ),
+    ];
+    for (language, heading, shared) in cases {
+        let link = world
+            .link(json!({ "language": language, "theme": { "companyName": "Acme SaaS", "primaryColor": "#ffeb3b" } }))
+            .await;
+        let page = world.open(&link).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let text = readable(&page.body);
+        assert!(text.contains(heading), "{language}: {text}");
+        assert!(text.contains(shared), "{language}: {text}");
+        let intro = text.split(heading).nth(1).unwrap_or_default();
+        assert!(
+            intro.trim_start().starts_with(match language {
+                "en" => "Sign in with Facebook",
+                "es" => "Inicia sesión con Facebook",
+                _ => "Entre com o Facebook",
+            }),
+            "{language}: {text}"
+        );
+        assert!(
+            intro.contains("Acme SaaS"),
+            "the explanation names the company too: {text}"
+        );
+        // A light theme colour gets black text on it, and is not used as text on white.
+        assert!(
+            page.body
+                .contains("--primary: #ffeb3b; --on-primary: #000000; --primary-ink: #1f2328;"),
+            "{}",
+            page.body
+        );
+    }
+
+    // A link that names no company keeps the plain heading, on the default colour.
+    let plain = world.link(json!({})).await;
+    let text = readable(&world.open(&plain).await.body);
+    assert!(text.contains("Connect your WhatsApp Business number"), "{text}");
+    assert!(!text.contains("asks you"), "{text}");
+    assert!(world.open(&plain).await.body.contains("--on-primary: #ffffff"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_speaks_the_links_language_and_wears_its_theme() {
     let world = SignupWorld::new().await;
@@ -35,9 +113,12 @@ async fn the_page_speaks_the_links_language_and_wears_its_theme() {
     let page = response.text().await.unwrap().replace("&#x2f;", "/");
 
     assert!(page.contains(r#"<html lang="es">"#));
-    assert!(page.contains("Conecta tu número de WhatsApp Business"));
+    assert!(page.contains(
+        "&lt;script&gt;alert(1)&lt;/script&gt; Café te pide conectar tu número de WhatsApp Business</h1>"
+    ));
+    assert!(page.contains("Qué se compartirá"));
     assert!(page.contains("Continuar con Facebook"));
-    assert!(page.contains("--primary: #aa3300"));
+    assert!(page.contains("--primary: #aa3300; --on-primary: #ffffff; --primary-ink: #aa3300;"));
     assert!(page.contains(r#"src="https://cdn.example.com/logo.png""#));
     assert!(page.contains("https://cdn.example.com/bg.jpg"));
     assert!(!page.contains("<script>alert(1)</script>"), "text is escaped");

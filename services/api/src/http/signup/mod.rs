@@ -1,6 +1,7 @@
 //! The hosted signup pages: `/signup/{id}` (landing), its callback and the full-page return.
 //! These answer people in browsers, so every outcome is a page or a redirect, never JSON.
 
+mod contrast;
 mod cookie;
 mod page;
 mod text;

@@ -1,5 +1,6 @@
 //! Rendering the hosted pages.
 
+use super::contrast;
 use super::text::{language_tag, text, Text};
 use crate::state::AppState;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -98,15 +99,27 @@ fn page(status: StatusCode, body: Result<String, minijinja::Error>) -> Response 
     response
 }
 
-/// The link's branding, shared by every page of it.
+/// The theme colour when a link sets none: Meta's blue, which white text on it reads against.
+const DEFAULT_PRIMARY: &str = "#0866ff";
+
+/// The link's branding, shared by every page of it, with text colours that stay readable on it.
 fn theme(link: Option<&Link>) -> minijinja::Value {
     let theme = link.map(|l| &l.spec.theme);
+    let primary = theme
+        .and_then(|t| t.primary_color.as_ref())
+        .map_or(DEFAULT_PRIMARY, |c| c.as_str());
     context! {
-        primary_color => theme.and_then(|t| t.primary_color.as_ref()).map_or("#1877f2", |c| c.as_str()),
+        primary_color => primary,
+        on_primary => contrast::text_on(primary),
+        primary_ink => contrast::ink_on_white(primary),
         background_image => theme.and_then(|t| t.background_image.as_ref()).map(|u| u.as_str()),
         logo_url => theme.and_then(|t| t.logo_url.as_ref()).map(|u| u.as_str()),
-        company_name => theme.and_then(|t| t.company_name.as_deref()),
+        company_name => company(link),
     }
+}
+
+fn company(link: Option<&Link>) -> Option<&str> {
+    link.and_then(|l| l.spec.theme.company_name.as_deref())
 }
 
 fn language(link: Option<&Link>) -> Language {
@@ -186,6 +199,8 @@ pub fn signup(state: &AppState, link: &Link, signup_state: &str) -> Response {
             nonce,
             lang => language_tag(lang),
             title => t.title,
+            heading => t.heading(company(Some(link))),
+            intro => t.intro(company(Some(link))),
             t,
             offer_dedicated => allowed.contains(&ConnectionType::Dedicated),
             offer_coexistence => allowed.contains(&ConnectionType::Coexistence),

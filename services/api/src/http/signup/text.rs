@@ -7,8 +7,15 @@ use serde::Serialize;
 #[derive(Serialize)]
 pub struct Text {
     pub title: &'static str,
-    pub heading: &'static str,
-    pub intro: &'static str,
+    heading: &'static str,
+    intro: &'static str,
+    /// The heading and intro naming the company that asks (`{company}`), when the link names it.
+    heading_company: &'static str,
+    intro_company: &'static str,
+    pub shared_heading: &'static str,
+    pub shared_account: &'static str,
+    pub shared_messages: &'static str,
+    pub shared_not_password: &'static str,
     pub expect_heading: &'static str,
     pub step_login: &'static str,
     pub step_business: &'static str,
@@ -35,6 +42,12 @@ const EN: Text = Text {
     heading: "Connect your WhatsApp Business number",
     intro:
         "You will sign in with Facebook and choose the WhatsApp Business account and phone number to connect.",
+    heading_company: "{company} asks you to connect your WhatsApp Business number",
+    intro_company: "Sign in with Facebook and choose the WhatsApp Business account and phone number {company} will use for your messages.",
+    shared_heading: "What will be shared",
+    shared_account: "Access to the WhatsApp Business account you choose, to manage its numbers and message templates.",
+    shared_messages: "Permission to send and receive WhatsApp messages on the number you connect.",
+    shared_not_password: "Your Facebook password is never shared.",
     expect_heading: "What to expect",
     step_login: "A Facebook window opens: sign in and allow access.",
     step_business: "Choose your business and WhatsApp Business account, or create one.",
@@ -60,6 +73,12 @@ const ES: Text = Text {
     title: "Conectar WhatsApp",
     heading: "Conecta tu número de WhatsApp Business",
     intro: "Iniciarás sesión con Facebook y elegirás la cuenta de WhatsApp Business y el número que quieres conectar.",
+    heading_company: "{company} te pide conectar tu número de WhatsApp Business",
+    intro_company: "Inicia sesión con Facebook y elige la cuenta de WhatsApp Business y el número que {company} usará para tus mensajes.",
+    shared_heading: "Qué se compartirá",
+    shared_account: "Acceso a la cuenta de WhatsApp Business que elijas, para gestionar sus números y plantillas de mensajes.",
+    shared_messages: "Permiso para enviar y recibir mensajes de WhatsApp en el número que conectes.",
+    shared_not_password: "Tu contraseña de Facebook nunca se comparte.",
     expect_heading: "Qué esperar",
     step_login: "Se abre una ventana de Facebook: inicia sesión y permite el acceso.",
     step_business: "Elige tu empresa y tu cuenta de WhatsApp Business, o crea una.",
@@ -85,6 +104,12 @@ const PT: Text = Text {
     title: "Conectar WhatsApp",
     heading: "Conecte seu número do WhatsApp Business",
     intro: "Você vai entrar com o Facebook e escolher a conta do WhatsApp Business e o número a conectar.",
+    heading_company: "{company} pede que você conecte seu número do WhatsApp Business",
+    intro_company: "Entre com o Facebook e escolha a conta do WhatsApp Business e o número que {company} vai usar para suas mensagens.",
+    shared_heading: "O que será compartilhado",
+    shared_account: "Acesso à conta do WhatsApp Business que você escolher, para gerenciar seus números e modelos de mensagem.",
+    shared_messages: "Permissão para enviar e receber mensagens do WhatsApp no número que você conectar.",
+    shared_not_password: "Sua senha do Facebook nunca é compartilhada.",
     expect_heading: "O que esperar",
     step_login: "Uma janela do Facebook se abre: entre e permita o acesso.",
     step_business: "Escolha sua empresa e sua conta do WhatsApp Business, ou crie uma.",
@@ -124,6 +149,21 @@ pub fn language_tag(language: Language) -> &'static str {
 }
 
 impl Text {
+    /// The page's heading: who asks, when the link names the company.
+    pub fn heading(&self, company: Option<&str>) -> String {
+        company.map_or_else(
+            || self.heading.to_owned(),
+            |c| self.heading_company.replace("{company}", c),
+        )
+    }
+
+    pub fn intro(&self, company: Option<&str>) -> String {
+        company.map_or_else(
+            || self.intro.to_owned(),
+            |c| self.intro_company.replace("{company}", c),
+        )
+    }
+
     /// What a refused link says, by the code a failure redirect would carry.
     pub fn refusal(&self, code: FailureCode) -> &'static str {
         match code {
