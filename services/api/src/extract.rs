@@ -112,6 +112,10 @@ impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Already authenticated for this request (by the Idempotency-Key layer).
+        if let Some(tenant) = parts.extensions.get::<Tenant>() {
+            return Ok(*tenant);
+        }
         let key = bearer(parts).ok_or(ApiError::Unauthorized)?;
         let prefix = keys::prefix_of(key).ok_or(ApiError::Unauthorized)?;
         let presented = keys::hash(key);
@@ -149,6 +153,17 @@ impl FromRequestParts<AppState> for Tenant {
         }
         state.verified_keys.insert(presented, org, key_id, generation);
         Ok(Tenant(org))
+    }
+}
+
+/// The request's `Idempotency-Key`, when it sent one (see [`crate::idempotency`]).
+pub struct Idempotent(pub Option<gangway_app::idempotency::IdempotencyKey>);
+
+impl FromRequestParts<AppState> for Idempotent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Idempotent(parts.extensions.get().cloned()))
     }
 }
 

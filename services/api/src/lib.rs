@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod http;
+pub mod idempotency;
 pub mod message_outbox;
 pub mod openapi;
 pub mod rate_limit;
@@ -56,6 +57,7 @@ pub fn app(state: AppState) -> Router {
         .merge(http::meta_webhooks::router())
         .route("/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::NotFound("route") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(DefaultBodyLimit::max(max_body))
         // Inside the routes (Router::layer), so it sees the matched route template.
         .layer(axum::middleware::from_fn(gangway_telemetry::http::track))
@@ -181,6 +183,11 @@ impl Application {
                 cancel.clone(),
             ))
         });
+        let idempotency_pruner = tokio::spawn(workers::receipts::run_idempotency_pruner(
+            self.state.pool().clone(),
+            std::time::Duration::from_secs(config.meta_webhook_receipt_sweep_seconds.max(1)),
+            cancel.clone(),
+        ));
         let vault_sweeper = (config.secret_retention_days > 0).then(|| {
             let retention = chrono::Duration::days(config.secret_retention_days.min(36_500) as i64);
             tokio::spawn(workers::vault_hygiene::run_vault_sweeper(
@@ -210,9 +217,17 @@ impl Application {
         cancel.cancel();
         revocations.await.ok();
         announcer.await.ok();
-        for task in [relay_task, wakeups, sweeper, pruner, vault_sweeper, monitor]
-            .into_iter()
-            .flatten()
+        for task in [
+            relay_task,
+            wakeups,
+            sweeper,
+            pruner,
+            Some(idempotency_pruner),
+            vault_sweeper,
+            monitor,
+        ]
+        .into_iter()
+        .flatten()
         {
             task.await.ok();
         }

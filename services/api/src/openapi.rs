@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
         messages::list, messages::show, messages::retry, messages::recover,
         redirect_secret::show, redirect_secret::rotate,
     ),
-    modifiers(&Security),
+    modifiers(&Security, &IdempotencyKeys),
     tags(
         (name = "onboarding links", description = "One-time links your customers open to connect their number."),
         (name = "customers", description = "The businesses you onboard."),
@@ -49,6 +49,38 @@ impl Modify for Security {
         };
         components.add_security_scheme("api_key", bearer("sk_..."));
         components.add_security_scheme("admin_token", bearer("GANGWAY_ADMIN_TOKEN"));
+    }
+}
+
+/// The optional `Idempotency-Key` header on every `/v1` POST (see [`crate::idempotency`]).
+struct IdempotencyKeys;
+
+impl Modify for IdempotencyKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ObjectBuilder, Required, Type};
+        let key = ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Retry-safe creation: the same key with the same request within 24 hours answers \
+                 the first answer again (with `Idempotent-Replayed: true`) and runs nothing; with \
+                 another request, 422 `idempotency_key_reused`.",
+            ))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(crate::idempotency::MAX_KEY_LEN))
+                    .pattern(Some("^[!-~]+$")),
+            ))
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if let (true, Some(post)) = (path.starts_with("/v1/"), item.post.as_mut()) {
+                post.parameters.get_or_insert_with(Vec::new).push(key.clone());
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! and revoking are events on the organization's stream, so its audit trail has them; the
 //! `api_keys` table is what requests are authenticated against.
 
+use crate::idempotency::{claim, IdempotencyKey};
 use crate::{decide, keys, load, metadata, now, AppError};
 use chrono::{DateTime, Utc};
 use gangway_domain::organization::{IssuedKey, Organization, OrganizationCommand, OrganizationEvent};
@@ -37,6 +38,7 @@ pub async fn issue_api_key(
     store: &EventStore,
     org: OrganizationId,
     name: String,
+    idempotency: Option<&IdempotencyKey>,
 ) -> Result<IssuedApiKey, AppError> {
     let loaded = load::<Organization>(store.pool(), org, org).await?;
     let key = keys::generate();
@@ -53,6 +55,7 @@ pub async fn issue_api_key(
         &meta,
     )?;
     let mut tx = store.begin().await?;
+    claim(tx.connection(), idempotency).await?;
     tx.append_all(decided.append.into_iter().collect()).await?;
     let view = store_key(&mut tx, org, &issued, &key.hash, meta.occurred_at).await?;
     tx.commit().await?;

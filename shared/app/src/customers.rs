@@ -1,3 +1,4 @@
+use crate::idempotency::{claim, IdempotencyKey};
 use crate::{decide, load, metadata, now, AppError, Loaded};
 use gangway_domain::customer::{Customer, CustomerCommand, CustomerCreated};
 use gangway_domain::{CustomerId, OrganizationId};
@@ -110,8 +111,10 @@ pub async fn create_customer(
     store: &EventStore,
     org: OrganizationId,
     created: CustomerCreated,
+    idempotency: Option<&IdempotencyKey>,
 ) -> Result<Customer, AppError> {
     let mut tx = store.begin().await?;
+    claim(tx.connection(), idempotency).await?;
     let Some(customer) = claim_new(&mut tx, org, created, Uuid::now_v7()).await? else {
         return Err(AppError::Conflict {
             code: "customer_exists",

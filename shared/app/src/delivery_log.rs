@@ -2,6 +2,7 @@
 //! them back in the queue. The dispatcher writes the log; every read here is scoped to the
 //! organization asking, so another organization's message or endpoint is simply not found.
 
+use crate::idempotency::{claim, IdempotencyKey};
 use crate::messages::Requeue;
 use crate::{load, App, AppError};
 use chrono::{DateTime, Utc};
@@ -133,17 +134,25 @@ pub async fn list_messages(
 /// Sends a message again now, whatever its status (a delivered one is delivered again, under the
 /// same `webhook-id`).
 #[tracing::instrument(skip(app))]
-pub async fn retry_message(app: &App, org: OrganizationId, id: MessageId) -> Result<MessageView, AppError> {
+pub async fn retry_message(
+    app: &App,
+    org: OrganizationId,
+    id: MessageId,
+    idempotency: Option<&IdempotencyKey>,
+) -> Result<MessageView, AppError> {
+    let mut tx = app.pool().begin().await?;
+    claim(&mut tx, idempotency).await?;
     let updated = Requeue {
         organization: Some(org),
         message: Some(id),
         ..Requeue::default()
     }
-    .run(app.pool())
+    .run(&mut *tx)
     .await?;
     if updated.matched == 0 {
         return Err(AppError::NotFound("webhook message"));
     }
+    tx.commit().await?;
     find_message(app.pool(), org, id).await
 }
 
@@ -154,8 +163,11 @@ pub async fn recover_failed(
     org: OrganizationId,
     endpoint: EndpointId,
     since: DateTime<Utc>,
+    idempotency: Option<&IdempotencyKey>,
 ) -> Result<u64, AppError> {
     owned_endpoint(app, org, endpoint).await?;
+    let mut tx = app.pool().begin().await?;
+    claim(&mut tx, idempotency).await?;
     let requeued = Requeue {
         organization: Some(org),
         endpoint: Some(endpoint),
@@ -163,8 +175,9 @@ pub async fn recover_failed(
         created_from: Some(since),
         ..Requeue::default()
     }
-    .run(app.pool())
+    .run(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(requeued.matched)
 }
 

@@ -8,6 +8,7 @@ pub mod delivery_log;
 pub mod error;
 pub mod expiry;
 pub mod health;
+pub mod idempotency;
 pub mod keys;
 pub mod links;
 pub mod messages;

@@ -1,4 +1,5 @@
 use crate::customers::{claim_or_find, Claimed};
+use crate::idempotency::{claim, IdempotencyKey};
 use crate::{decide, execute, load, lock_entity, metadata, now, App, AppError, Loaded, MAX_ATTEMPTS};
 use gangway_domain::customer::{Customer, CustomerCommand, CustomerCreated};
 use gangway_domain::link::{Link, LinkCommand, LinkRequest, LinkStatus};
@@ -44,13 +45,18 @@ fn retry_on_conflict<T>(result: Result<T, StoreError>) -> Result<Outcome<T>, App
 /// revoked in the same transaction. Appending `customer.link_issued` at the customer's expected
 /// version serialises concurrent creations for one customer; the loser retries.
 #[tracing::instrument(skip_all, fields(org = %org))]
-pub async fn create_link(app: &App, org: OrganizationId, request: NewLink) -> Result<Link, AppError> {
+pub async fn create_link(
+    app: &App,
+    org: OrganizationId,
+    request: NewLink,
+    idempotency: Option<&IdempotencyKey>,
+) -> Result<Link, AppError> {
     // The rules between fields first, before any lock or lookup: an invalid request costs nothing.
     let mut probe = request.request.clone();
     probe.webhook_secret_ref = request.webhook_secret.as_ref().map(|_| SecretRef::new());
     Link::decide(None, &LinkCommand::Create(Box::new(probe)))?;
     for _ in 0..MAX_ATTEMPTS {
-        if let Outcome::Done(link) = try_create_link(app, org, &request).await? {
+        if let Outcome::Done(link) = try_create_link(app, org, &request, idempotency).await? {
             return Ok(link);
         }
     }
@@ -61,11 +67,13 @@ async fn try_create_link(
     app: &App,
     org: OrganizationId,
     request: &NewLink,
+    idempotency: Option<&IdempotencyKey>,
 ) -> Result<Outcome<Link>, AppError> {
     let now = now();
     let link_id = LinkId::new();
     let meta = metadata(org, Uuid::now_v7(), now);
     let mut tx = app.store.begin().await?;
+    claim(tx.connection(), idempotency).await?;
 
     // Every event of the command is collected first and appended in one statement at the end.
     let mut appends = Vec::new();

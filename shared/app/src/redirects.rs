@@ -2,6 +2,7 @@
 //! `gangway_webhook_signing::sign_redirect`). An organization gets its first secret when it first
 //! needs one: when it asks for it, or at its first redirect.
 
+use crate::idempotency::{claim, IdempotencyKey};
 use crate::webhooks::RevealedSecrets;
 use crate::{decide, load, lock_entity, metadata, now, App, AppError, MAX_ATTEMPTS};
 use chrono::{DateTime, Duration, Utc};
@@ -29,9 +30,10 @@ pub async fn rotate_redirect_secret(
     org: OrganizationId,
     secret: Option<WebhookSecret>,
     grace: Duration,
+    idempotency: Option<&IdempotencyKey>,
 ) -> Result<RevealedSecrets, AppError> {
     let secret = secret.map_or_else(generate_redirect_secret, |s| s.expose().to_owned());
-    let organization = rotate(app, org, &secret, grace, false).await?;
+    let organization = rotate(app, org, &secret, grace, false, idempotency).await?;
     reveal(app, &organization, now()).await
 }
 
@@ -53,7 +55,15 @@ async fn with_redirect_secret(app: &App, org: OrganizationId) -> Result<Organiza
     if organization.state.redirect_secret.is_some() {
         return Ok(organization.state);
     }
-    rotate(app, org, &generate_redirect_secret(), Duration::zero(), true).await
+    rotate(
+        app,
+        org,
+        &generate_redirect_secret(),
+        Duration::zero(),
+        true,
+        None,
+    )
+    .await
 }
 
 /// Stores `secret` and makes it the redirect secret, unless `only_if_none` and the organization
@@ -64,10 +74,12 @@ async fn rotate(
     secret: &str,
     grace: Duration,
     only_if_none: bool,
+    idempotency: Option<&IdempotencyKey>,
 ) -> Result<Organization, AppError> {
     for _ in 0..MAX_ATTEMPTS {
         let now = now();
         let mut tx = app.store.begin().await?;
+        claim(tx.connection(), idempotency).await?;
         lock_entity(tx.connection(), org.as_uuid()).await?;
         let loaded = load::<Organization>(tx.connection(), org, org)
             .await?

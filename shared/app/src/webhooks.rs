@@ -3,6 +3,7 @@
 //! Secrets go to the vault in the same transaction as the event that references them, so a failed
 //! append leaves no orphaned secret behind.
 
+use crate::idempotency::{claim, IdempotencyKey};
 use crate::{decide, load, lock_entity, metadata, now, App, AppError, Loaded, MAX_ATTEMPTS};
 use chrono::{DateTime, Duration, Utc};
 use gangway_domain::values::WebhookSecret;
@@ -39,6 +40,7 @@ pub async fn create_endpoint(
     app: &App,
     org: OrganizationId,
     request: NewEndpoint,
+    idempotency: Option<&IdempotencyKey>,
 ) -> Result<Endpoint, AppError> {
     let now = now();
     let id = EndpointId::new();
@@ -47,6 +49,7 @@ pub async fn create_endpoint(
         None => gangway_webhook_signing::generate_secret(),
     };
     let mut tx = app.store.begin().await?;
+    claim(tx.connection(), idempotency).await?;
     let mut spec = request.spec;
     spec.secret_ref = app
         .vault
@@ -86,10 +89,12 @@ pub async fn change_endpoint(
     org: OrganizationId,
     id: EndpointId,
     change: &EndpointChange,
+    idempotency: Option<&IdempotencyKey>,
 ) -> Result<Endpoint, AppError> {
     for _ in 0..MAX_ATTEMPTS {
         let now = now();
         let mut tx = app.store.begin().await?;
+        claim(tx.connection(), idempotency).await?;
         lock_entity(tx.connection(), id.as_uuid()).await?;
         let loaded = live_endpoint(tx.connection(), org, id).await?;
         let command = match change {

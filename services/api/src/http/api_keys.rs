@@ -2,7 +2,7 @@
 //! `/admin/organizations/{id}/api-keys` for an organization that lost its keys.
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Admin, ApiJson, PathId, Tenant};
+use crate::extract::{Admin, ApiJson, Idempotent, PathId, Tenant};
 use crate::http::Data;
 use crate::state::AppState;
 use axum::extract::State;
@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, post};
 use axum::{Json, Router};
 use gangway_app::api_keys::{issue_api_key, list_api_keys, revoke_api_key, ApiKeyView};
+use gangway_app::idempotency::IdempotencyKey;
 use gangway_domain::values::bounded_text;
 use gangway_domain::{ApiKeyId, OrganizationId};
 use serde::{Deserialize, Serialize};
@@ -42,12 +43,13 @@ async fn issue(
     state: &AppState,
     org: OrganizationId,
     body: CreateApiKeyRequest,
+    idempotency: Option<&IdempotencyKey>,
 ) -> Result<CreatedApiKeyResponse, ApiError> {
     let name = body
         .name
         .ok_or_else(|| ApiError::validation("name", "is required"))?;
     let name = bounded_text(&name, 100).map_err(|m| ApiError::validation("name", m))?;
-    let issued = issue_api_key(&state.app.store, org, name).await?;
+    let issued = issue_api_key(&state.app.store, org, name, idempotency).await?;
     Ok(CreatedApiKeyResponse {
         key: issued.view,
         api_key: issued.key,
@@ -62,9 +64,10 @@ async fn issue(
 pub async fn create(
     State(state): State<AppState>,
     Tenant(org): Tenant,
+    Idempotent(idempotency): Idempotent,
     ApiJson(body): ApiJson<CreateApiKeyRequest>,
 ) -> Result<(StatusCode, Json<Data<CreatedApiKeyResponse>>), ApiError> {
-    let data = issue(&state, org, body).await?;
+    let data = issue(&state, org, body, idempotency.as_ref()).await?;
     Ok((StatusCode::CREATED, Json(Data { data })))
 }
 
@@ -107,6 +110,6 @@ pub async fn admin_create(
     PathId(id): PathId,
     ApiJson(body): ApiJson<CreateApiKeyRequest>,
 ) -> Result<(StatusCode, Json<Data<CreatedApiKeyResponse>>), ApiError> {
-    let data = issue(&state, OrganizationId::from_uuid(id), body).await?;
+    let data = issue(&state, OrganizationId::from_uuid(id), body, None).await?;
     Ok((StatusCode::CREATED, Json(Data { data })))
 }

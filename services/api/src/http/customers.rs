@@ -1,7 +1,7 @@
 //! `/v1/customers`.
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, PathId, Tenant};
+use crate::extract::{ApiJson, ApiQuery, Idempotent, PathId, Tenant};
 use crate::http::Data;
 use crate::state::AppState;
 use axum::extract::State;
@@ -65,6 +65,7 @@ impl From<Customer> for CustomerResponse {
 pub async fn create(
     State(state): State<AppState>,
     Tenant(org): Tenant,
+    Idempotent(idempotency): Idempotent,
     ApiJson(body): ApiJson<CreateCustomerRequest>,
 ) -> Result<(StatusCode, Json<Data<CustomerResponse>>), ApiError> {
     let name = body
@@ -82,7 +83,7 @@ pub async fn create(
             .transpose()?
             .unwrap_or_default(),
     };
-    let customer = create_customer(&state.app.store, org, created).await?;
+    let customer = create_customer(&state.app.store, org, created, idempotency.as_ref()).await?;
     Ok((
         StatusCode::CREATED,
         Json(Data {

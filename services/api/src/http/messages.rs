@@ -2,7 +2,7 @@
 //! owns this state; the api reads it and puts messages back in the queue.
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, PathId, Tenant};
+use crate::extract::{ApiJson, ApiQuery, Idempotent, PathId, Tenant};
 use crate::http::{Data, ListQuery, Paginated};
 use crate::state::AppState;
 use axum::extract::State;
@@ -100,9 +100,10 @@ pub async fn show(
 pub async fn retry(
     State(state): State<AppState>,
     Tenant(org): Tenant,
+    Idempotent(idempotency): Idempotent,
     PathId(id): PathId,
 ) -> Result<(StatusCode, Json<Data<MessageView>>), ApiError> {
-    let message = retry_message(&state.app, org, MessageId::from_uuid(id)).await?;
+    let message = retry_message(&state.app, org, MessageId::from_uuid(id), idempotency.as_ref()).await?;
     state.bus.wake(Wake::Dispatcher).await;
     Ok((StatusCode::ACCEPTED, Json(Data { data: message })))
 }
@@ -129,10 +130,18 @@ pub struct RecoverResponse {
 pub async fn recover(
     State(state): State<AppState>,
     Tenant(org): Tenant,
+    Idempotent(idempotency): Idempotent,
     PathId(id): PathId,
     ApiJson(body): ApiJson<RecoverRequest>,
 ) -> Result<(StatusCode, Json<Data<RecoverResponse>>), ApiError> {
-    let recovered = recover_failed(&state.app, org, EndpointId::from_uuid(id), body.since).await?;
+    let recovered = recover_failed(
+        &state.app,
+        org,
+        EndpointId::from_uuid(id),
+        body.since,
+        idempotency.as_ref(),
+    )
+    .await?;
     if recovered > 0 {
         state.bus.wake(Wake::Dispatcher).await;
     }

@@ -2,7 +2,7 @@
 //! frontend can trust `?status=success&…` (see the README's "Signed redirects").
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{OptionalJson, Tenant};
+use crate::extract::{Idempotent, OptionalJson, Tenant};
 use crate::http::webhooks::request::RotateSecretRequest;
 use crate::http::webhooks::response::SecretResponse;
 use crate::http::Data;
@@ -42,9 +42,10 @@ pub async fn show(
 pub async fn rotate(
     State(state): State<AppState>,
     Tenant(org): Tenant,
+    Idempotent(idempotency): Idempotent,
     OptionalJson(body): OptionalJson<RotateSecretRequest>,
 ) -> Result<Json<Data<SecretResponse>>, ApiError> {
     let (secret, grace) = body.validate()?;
-    let secrets = rotate_redirect_secret(&state.app, org, secret, grace).await?;
+    let secrets = rotate_redirect_secret(&state.app, org, secret, grace, idempotency.as_ref()).await?;
     Ok(Json(Data { data: secrets.into() }))
 }

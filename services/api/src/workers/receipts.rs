@@ -1,6 +1,6 @@
-//! Retention of the receipts of Meta's notifications (`meta_webhook_receipts`). A receipt only
-//! has to outlive Meta's redeliveries of its notification; kept forever, one row per inbound
-//! message would grow without bound.
+//! Retention of receipts: of Meta's notifications (`meta_webhook_receipts`), which only have to
+//! outlive Meta's redeliveries of a notification, and of `Idempotency-Key`s, kept 24 hours.
+//! Kept forever, either would grow without bound.
 
 use gangway_config::runtime::{delete_older_than, sweep_every};
 use sqlx::PgPool;
@@ -11,6 +11,15 @@ const DELETE: &str = "DELETE FROM meta_webhook_receipts WHERE digest IN ( \
     SELECT digest FROM meta_webhook_receipts \
     WHERE received_at < now() - make_interval(secs => $1) \
     LIMIT $2 FOR UPDATE SKIP LOCKED)";
+
+/// Deletes `Idempotency-Key`s past their 24 hours, with their stored answers, every `every`
+/// until cancelled.
+pub async fn run_idempotency_pruner(pool: PgPool, every: Duration, cancel: CancellationToken) {
+    sweep_every(every, "idempotency keys", cancel, || {
+        gangway_app::idempotency::forget_expired(&pool)
+    })
+    .await;
+}
 
 /// Deletes the receipts older than `keep` every `every` until cancelled.
 pub async fn run_receipt_pruner(pool: PgPool, keep: Duration, every: Duration, cancel: CancellationToken) {

@@ -4,7 +4,7 @@ pub mod request;
 pub mod response;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, PathId, Tenant};
+use crate::extract::{ApiJson, ApiQuery, Idempotent, PathId, Tenant};
 use crate::http::{webhooks, AuditEvent, Data, ListQuery, Paginated};
 use crate::state::AppState;
 use axum::extract::State;
@@ -42,11 +42,12 @@ pub fn router() -> Router<AppState> {
 pub async fn create(
     State(state): State<AppState>,
     Tenant(org): Tenant,
+    Idempotent(idempotency): Idempotent,
     ApiJson(body): ApiJson<CreateLinkRequest>,
 ) -> Result<(StatusCode, Json<Data<LinkResponse>>), ApiError> {
     let now = now();
     let command = body.validate(now, webhooks::url_policy(&state))?;
-    let link = create_link(&state.app, org, command).await?;
+    let link = create_link(&state.app, org, command, idempotency.as_ref()).await?;
     let response = LinkResponse::new(&link, state.hosted_url(link.id), now);
     Ok((StatusCode::CREATED, Json(Data { data: response })))
 }

@@ -4,7 +4,7 @@ pub mod request;
 pub mod response;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, OptionalJson, PathId, Tenant};
+use crate::extract::{ApiJson, ApiQuery, Idempotent, OptionalJson, PathId, Tenant};
 use crate::http::{AuditEvent, Data, ListQuery, Paginated};
 use crate::state::AppState;
 use axum::extract::State;
@@ -63,10 +63,11 @@ fn endpoint(state: &gangway_domain::webhook::Endpoint) -> Json<Data<EndpointResp
 pub async fn create(
     State(state): State<AppState>,
     Tenant(org): Tenant,
+    Idempotent(idempotency): Idempotent,
     ApiJson(body): ApiJson<CreateEndpointRequest>,
 ) -> Result<(StatusCode, Json<Data<EndpointResponse>>), ApiError> {
     let command = body.validate(url_policy(&state))?;
-    let created = create_endpoint(&state.app, org, command).await?;
+    let created = create_endpoint(&state.app, org, command, idempotency.as_ref()).await?;
     Ok((StatusCode::CREATED, endpoint(&created)))
 }
 
@@ -130,7 +131,7 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateEndpointRequest>,
 ) -> Result<Json<Data<EndpointResponse>>, ApiError> {
     let command = body.validate(url_policy(&state))?;
-    let changed = change_endpoint(&state.app, org, EndpointId::from_uuid(id), &command).await?;
+    let changed = change_endpoint(&state.app, org, EndpointId::from_uuid(id), &command, None).await?;
     Ok(endpoint(&changed))
 }
 
@@ -149,6 +150,7 @@ pub async fn remove(
         org,
         EndpointId::from_uuid(id),
         &EndpointChange::Delete,
+        None,
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -181,12 +183,14 @@ pub async fn secret(
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Tenant(org): Tenant,
+    Idempotent(idempotency): Idempotent,
     PathId(id): PathId,
     OptionalJson(body): OptionalJson<RotateSecretRequest>,
 ) -> Result<Json<Data<SecretResponse>>, ApiError> {
     let (secret, grace) = body.validate()?;
     let command = EndpointChange::RotateSecret { secret, grace };
-    let rotated = change_endpoint(&state.app, org, EndpointId::from_uuid(id), &command).await?;
+    let id = EndpointId::from_uuid(id);
+    let rotated = change_endpoint(&state.app, org, id, &command, idempotency.as_ref()).await?;
     let secrets = reveal_secrets(&state.app, &rotated, now()).await?;
     Ok(Json(Data { data: secrets.into() }))
 }
@@ -202,13 +206,15 @@ pub async fn rotate_secret(
 pub async fn disable(
     State(state): State<AppState>,
     Tenant(org): Tenant,
+    Idempotent(idempotency): Idempotent,
     PathId(id): PathId,
     OptionalJson(body): OptionalJson<DisableEndpointRequest>,
 ) -> Result<Json<Data<EndpointResponse>>, ApiError> {
     let command = EndpointChange::Disable {
         reason: body.reason()?,
     };
-    let disabled = change_endpoint(&state.app, org, EndpointId::from_uuid(id), &command).await?;
+    let id = EndpointId::from_uuid(id);
+    let disabled = change_endpoint(&state.app, org, id, &command, idempotency.as_ref()).await?;
     Ok(endpoint(&disabled))
 }
 
@@ -220,6 +226,7 @@ pub async fn disable(
 pub async fn enable(
     State(state): State<AppState>,
     Tenant(org): Tenant,
+    Idempotent(idempotency): Idempotent,
     PathId(id): PathId,
 ) -> Result<Json<Data<EndpointResponse>>, ApiError> {
     let enabled = change_endpoint(
@@ -227,6 +234,7 @@ pub async fn enable(
         org,
         EndpointId::from_uuid(id),
         &EndpointChange::Enable,
+        idempotency.as_ref(),
     )
     .await?;
     Ok(endpoint(&enabled))
