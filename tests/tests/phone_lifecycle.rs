@@ -249,7 +249,11 @@ async fn quality_and_name_updates_are_kept_in_the_phone_history() {
 async fn the_health_monitor_reports_changes_and_disconnects_a_dead_token() {
     let world = SignupWorld::new_with(|config| config.health_check_seconds = 1).await;
     let _projector = spawn_projector(&world.env, world.api.state.bus.clone()).drop_guard();
-    let (receiver, _dispatcher) = hooks_for(&world, &["phone_number.disconnected"]).await;
+    let (receiver, _dispatcher) = hooks_for(
+        &world,
+        &["phone_number.disconnected", "phone_number.health_changed"],
+    )
+    .await;
     let phone_id = connect(&world, "cus_health").await;
     let health_of = |refresh: bool| {
         let path = format!("/v1/phones/{phone_id}/health?refresh={refresh}");
@@ -287,6 +291,36 @@ async fn the_health_monitor_reports_changes_and_disconnects_a_dead_token() {
         2,
         "healthy, then blocked"
     );
+    // The integrator hears both, with what changed from what to what.
+    // Deliveries to one endpoint may overlap, so they are told apart by what they say.
+    let heard = wait_for_event(&receiver, "/hooks", "phone_number.health_changed", 2).await;
+    let said = |previous_token: Value| {
+        heard
+            .iter()
+            .map(|h| h["data"].clone())
+            .find(|d| d["previous"]["tokenStatus"] == previous_token)
+            .unwrap_or_else(|| panic!("no change from {previous_token}: {heard:?}"))
+    };
+    let (first, worse) = (&said(Value::Null), &said(json!("healthy")));
+    assert_eq!(first["phoneNumberId"], phone_id.as_str(), "{first}");
+    assert_eq!(first["current"]["tokenStatus"], "healthy", "{first}");
+    assert_eq!(
+        first["previous"]["tokenStatus"],
+        Value::Null,
+        "the first check: {first}"
+    );
+    assert_eq!(
+        worse["changed"],
+        json!(["canSendMessages", "metaHealthStatus"]),
+        "{worse}"
+    );
+    assert_eq!(worse["previous"]["canSendMessages"], true, "{worse}");
+    assert_eq!(worse["current"]["canSendMessages"], false, "{worse}");
+    assert_eq!(
+        worse["current"]["metaHealthStatus"]["can_send_message"],
+        "BLOCKED"
+    );
+    assert_eq!(worse["metaPhoneNumberId"], COFFEE_PHONE);
 
     // The customer revokes the token in Meta: the monitor (every second) finds it down and
     // disconnects the number, and the integrator hears of it.
@@ -298,8 +332,15 @@ async fn the_health_monitor_reports_changes_and_disconnects_a_dead_token() {
         )
         .await;
     assert_eq!(status, 200);
-    let hooks = wait_for_webhooks(&receiver, "/hooks", 1).await;
+    let hooks = wait_for_event(&receiver, "/hooks", "phone_number.disconnected", 1).await;
     assert_eq!(hooks[0]["data"]["reason"], "token_invalid", "{}", hooks[0]);
+    let heard = wait_for_event(&receiver, "/hooks", "phone_number.health_changed", 3).await;
+    assert!(
+        heard
+            .iter()
+            .any(|h| h["data"]["current"]["tokenStatus"] == "down"),
+        "{heard:?}"
+    );
     let down = health_of(false).await;
     assert_eq!(down["status"], "disconnected", "{down}");
     assert_eq!(down["tokenStatus"], "down");

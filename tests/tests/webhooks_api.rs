@@ -618,6 +618,7 @@ async fn the_event_type_catalog_lists_every_type_with_an_example_body() {
             "whatsapp.phone_number.created",
             "phone_number.disconnected",
             "phone_number.reconnected",
+            "phone_number.health_changed",
             "onboarding_link.completed",
             "onboarding_link.failed",
             "onboarding_link.expired",

@@ -2,10 +2,11 @@
 //! DESIGN.md: `{event, timestamp, organizationId, data}`).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use gangway_domain::catalog::EventType;
+use gangway_domain::catalog::{health_changed_data, EventType};
 use gangway_domain::link::{Link, LinkEvent};
 use gangway_domain::message::MessageEvent;
 use gangway_domain::phone::{Phone, PhoneEvent};
+use gangway_domain::phone_health::HealthView;
 use gangway_domain::{Aggregate, OrganizationId, StreamEvent, WabaId};
 use gangway_event_store::{fold_recorded, read_stream_after, RecordedEvent, StoreError};
 use serde_json::{json, Value};
@@ -94,6 +95,9 @@ async fn from_phone_event(
         }));
     }
     Ok(match event.decode::<PhoneEvent>()? {
+        PhoneEvent::HealthChanged(_) | PhoneEvent::QualityUpdated { .. } => {
+            health_changed(conn, event).await?
+        }
         PhoneEvent::Created(created) => Some(Outgoing {
             event_type: EventType::WhatsappPhoneNumberCreated,
             waba: Some(created.waba_id),
@@ -105,6 +109,38 @@ async fn from_phone_event(
         }),
         _ => None,
     })
+}
+
+/// `phone_number.health_changed` for an event that may have changed what integrators see of the
+/// number's health: the monitor's verdict or Meta's messaging limit.
+async fn health_changed(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<Option<Outgoing>, StoreError> {
+    let mut events = read_stream_after(conn, event.stream_id, 0).await?;
+    events.retain(|e| e.stream_version <= event.stream_version);
+    let Some(current) = fold_recorded::<Phone>(&events)?.map(|loaded| loaded.state) else {
+        return Ok(None);
+    };
+    events.pop();
+    let previous = fold_recorded::<Phone>(&events)?.map(|loaded| loaded.state);
+    let view = |phone: &Phone| HealthView::of(phone.health.as_ref(), phone.messaging_limit.as_deref());
+    let number = json!({
+        "phoneNumberId": current.id,
+        "phoneNumber": current.details.phone_number,
+        "metaPhoneNumberId": current.details.phone_number_id,
+        "wabaId": current.details.waba_id,
+        "metaWabaId": current.details.meta_waba_id,
+        "externalId": current.details.external_id,
+    });
+    let previous = previous.as_ref().map(view).unwrap_or_default();
+    Ok(
+        health_changed_data(number, &previous, &view(&current)).map(|data| Outgoing {
+            event_type: EventType::PhoneNumberHealthChanged,
+            waba: Some(current.details.waba_id),
+            data,
+        }),
+    )
 }
 
 async fn from_link_event(

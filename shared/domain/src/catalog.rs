@@ -1,5 +1,6 @@
 //! The outgoing webhook event catalog integrators may subscribe to.
 
+use crate::phone_health::{HealthView, MetaPhoneStatus, PhoneHealth, TokenCheck};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::fmt;
@@ -16,6 +17,8 @@ pub enum EventType {
     PhoneNumberDisconnected,
     #[serde(rename = "phone_number.reconnected")]
     PhoneNumberReconnected,
+    #[serde(rename = "phone_number.health_changed")]
+    PhoneNumberHealthChanged,
     #[serde(rename = "onboarding_link.completed")]
     OnboardingLinkCompleted,
     #[serde(rename = "onboarding_link.failed")]
@@ -30,11 +33,12 @@ pub enum EventType {
 
 impl EventType {
     /// Every event type, in documentation order.
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 10] = [
         Self::PhoneNumberConnected,
         Self::WhatsappPhoneNumberCreated,
         Self::PhoneNumberDisconnected,
         Self::PhoneNumberReconnected,
+        Self::PhoneNumberHealthChanged,
         Self::OnboardingLinkCompleted,
         Self::OnboardingLinkFailed,
         Self::OnboardingLinkExpired,
@@ -48,6 +52,7 @@ impl EventType {
             Self::WhatsappPhoneNumberCreated => "whatsapp.phone_number.created",
             Self::PhoneNumberDisconnected => "phone_number.disconnected",
             Self::PhoneNumberReconnected => "phone_number.reconnected",
+            Self::PhoneNumberHealthChanged => "phone_number.health_changed",
             Self::OnboardingLinkCompleted => "onboarding_link.completed",
             Self::OnboardingLinkFailed => "onboarding_link.failed",
             Self::OnboardingLinkExpired => "onboarding_link.expired",
@@ -82,6 +87,12 @@ impl EventType {
             Self::PhoneNumberReconnected => {
                 "A disconnected or connected number went through a link again and Gangway holds a \
                       fresh token for it. The phone keeps its id."
+            }
+            Self::PhoneNumberHealthChanged => {
+                "A connected number's health changed: its token's status, Meta's verdict on sending \
+                      (`metaHealthStatus`), its quality rating or its messaging limit. `changed` \
+                      names the fields, `previous` and `current` hold them before and after, so a \
+                      degraded number is noticed before it disconnects."
             }
             Self::OnboardingLinkCompleted => {
                 "An onboarding link was used successfully; `phoneNumberId` is the connected phone."
@@ -122,6 +133,20 @@ pub fn webhook_body(event: &str, timestamp: &str, organization_id: &str, data: V
     })
 }
 
+/// `phone_number.health_changed`'s `data`: the number's identifiers (`number`, an object), what
+/// changed, and the health before and after; `None` when nothing integrators see changed.
+pub fn health_changed_data(number: Value, previous: &HealthView, current: &HealthView) -> Option<Value> {
+    let changed = current.changes_from(previous);
+    if changed.is_empty() {
+        return None;
+    }
+    let mut data = number;
+    data["changed"] = json!(changed);
+    data["previous"] = json!(previous);
+    data["current"] = json!(current);
+    Some(data)
+}
+
 /// An example `data` object for each event type, in the shape the dispatcher delivers.
 pub fn example_data(event_type: EventType) -> Value {
     const LINK: &str = "0193c8a2-5b1e-7c3d-9a4f-2e6b8d1c0f01";
@@ -153,6 +178,37 @@ pub fn example_data(event_type: EventType) -> Value {
             "phoneNumberId": PHONE,
             "onboardingLinkId": LINK,
         }),
+        EventType::PhoneNumberHealthChanged => {
+            let token = TokenCheck::Valid {
+                scopes: vec![
+                    "whatsapp_business_management".into(),
+                    "whatsapp_business_messaging".into(),
+                ],
+                expires_at: None,
+            };
+            let status = |can_send: &str, quality: &str| MetaPhoneStatus {
+                health_status: Some(json!({ "can_send_message": can_send, "entities": [] })),
+                quality_rating: Some(quality.into()),
+            };
+            let at = chrono::DateTime::UNIX_EPOCH;
+            let before = PhoneHealth::assess(&token, &status("AVAILABLE", "GREEN"), at);
+            let after = PhoneHealth::assess(&token, &status("LIMITED", "YELLOW"), at);
+            let previous = HealthView::of(Some(&before), Some("TIER_1K"));
+            let current = HealthView::of(Some(&after), Some("TIER_1K"));
+            health_changed_data(
+                json!({
+                    "phoneNumberId": PHONE,
+                    "phoneNumber": "+15550100001",
+                    "metaPhoneNumberId": META_PHONE,
+                    "wabaId": WABA,
+                    "metaWabaId": "102290129340398",
+                    "externalId": "acme-123",
+                }),
+                &previous,
+                &current,
+            )
+            .unwrap_or_default()
+        }
         EventType::OnboardingLinkCompleted => json!({
             "onboardingLinkId": LINK,
             "externalId": "acme-123",

@@ -99,6 +99,62 @@ impl PhoneHealth {
     }
 }
 
+/// A number's health as integrators see it in `phone_number.health_changed`: what the monitor
+/// last recorded (nothing before its first check) and Meta's messaging limit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthView {
+    pub token_status: Option<TokenStatus>,
+    pub token_problem: Option<String>,
+    pub can_send_messages: Option<bool>,
+    pub can_receive_messages: Option<bool>,
+    /// Meta's verdict on the number (`health_status`), as Meta reported it.
+    pub meta_health_status: Option<Value>,
+    pub quality_rating: Option<String>,
+    pub messaging_limit: Option<String>,
+}
+
+impl HealthView {
+    pub fn of(health: Option<&PhoneHealth>, messaging_limit: Option<&str>) -> Self {
+        Self {
+            token_status: health.map(|h| h.token_status),
+            token_problem: health.and_then(|h| h.token_problem.clone()),
+            can_send_messages: health.map(|h| h.can_send_messages),
+            can_receive_messages: health.map(|h| h.can_receive_messages),
+            meta_health_status: health.and_then(|h| h.meta_health_status.clone()),
+            quality_rating: health.and_then(|h| h.quality_rating.clone()),
+            messaging_limit: messaging_limit.map(str::to_owned),
+        }
+    }
+
+    /// The fields (by their JSON names) that differ from `before`.
+    pub fn changes_from(&self, before: &Self) -> Vec<&'static str> {
+        let fields = [
+            ("tokenStatus", self.token_status != before.token_status),
+            ("tokenProblem", self.token_problem != before.token_problem),
+            (
+                "canSendMessages",
+                self.can_send_messages != before.can_send_messages,
+            ),
+            (
+                "canReceiveMessages",
+                self.can_receive_messages != before.can_receive_messages,
+            ),
+            (
+                "metaHealthStatus",
+                self.meta_health_status != before.meta_health_status,
+            ),
+            ("qualityRating", self.quality_rating != before.quality_rating),
+            ("messagingLimit", self.messaging_limit != before.messaging_limit),
+        ];
+        fields
+            .into_iter()
+            .filter(|(_, changed)| *changed)
+            .map(|(name, _)| name)
+            .collect()
+    }
+}
+
 impl MetaPhoneStatus {
     /// AVAILABLE, LIMITED or BLOCKED: Meta's overall verdict on sending from the number.
     pub fn can_send_message(&self) -> Option<&str> {
@@ -120,6 +176,29 @@ mod tests {
             health_status: Some(json!({ "can_send_message": can_send, "entities": [] })),
             quality_rating: Some("GREEN".into()),
         }
+    }
+
+    #[test]
+    fn a_health_view_names_what_changed() {
+        let token = TokenCheck::Valid {
+            scopes: both_scopes(),
+            expires_at: None,
+        };
+        let healthy = PhoneHealth::assess(&token, &meta("AVAILABLE"), Utc::now());
+        let blocked = PhoneHealth::assess(&token, &meta("BLOCKED"), Utc::now());
+        let unknown = HealthView::of(None, None);
+        let before = HealthView::of(Some(&healthy), Some("TIER_1K"));
+        assert_eq!(before.changes_from(&before), Vec::<&str>::new());
+        assert_eq!(
+            before.changes_from(&unknown).len(),
+            6,
+            "all but tokenProblem (none) are new"
+        );
+        let after = HealthView::of(Some(&blocked), Some("TIER_250"));
+        assert_eq!(
+            after.changes_from(&before),
+            ["canSendMessages", "metaHealthStatus", "messagingLimit"]
+        );
     }
 
     #[test]
