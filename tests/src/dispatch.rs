@@ -103,8 +103,16 @@ impl Receiver {
         format!("{}{path}", self.base_url)
     }
 
+    /// Everything received so far; each webhook body must match the contract (see
+    /// [`crate::contract`]), or the test fails here.
     pub fn received(&self) -> Vec<Received> {
-        self.state.lock().unwrap().received.clone()
+        let received = self.state.lock().unwrap().received.clone();
+        for request in &received {
+            if let Err(problem) = crate::contract::check_webhook_body(&request.body) {
+                panic!("a webhook body breaks the contract: {problem}");
+            }
+        }
+        received
     }
 
     pub fn received_at(&self, path: &str) -> Vec<Received> {

@@ -2,11 +2,15 @@
 //! DESIGN.md: `{event, timestamp, organizationId, data}`).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use gangway_domain::catalog::{health_changed_data, EventType};
+use gangway_domain::catalog::EventType;
 use gangway_domain::link::{Link, LinkEvent};
-use gangway_domain::message::MessageEvent;
+use gangway_domain::message::{MessageEvent, MessagePhone};
 use gangway_domain::phone::{Phone, PhoneEvent};
 use gangway_domain::phone_health::HealthView;
+use gangway_domain::webhook_data::{
+    CustomerOf, IdOf, LinkExpired, LinkFailed, MessageReceived, MessageStatus, NumberConnected,
+    NumberDisconnected, NumberHealthChanged, NumberIds, PhoneNumberCreated, RelayedFor,
+};
 use gangway_domain::{Aggregate, OrganizationId, StreamEvent, WabaId};
 use gangway_event_store::{fold_recorded, read_stream_after, RecordedEvent, StoreError};
 use serde_json::{json, Value};
@@ -47,27 +51,38 @@ pub async fn outgoing(conn: &mut PgConnection, event: &RecordedEvent) -> Result<
 /// Relayed WhatsApp traffic: Meta's own message and status objects, with the number they belong
 /// to.
 fn from_message_event(event: &RecordedEvent) -> Result<Outgoing, StoreError> {
-    let (event_type, phone, mut data) = match event.decode::<MessageEvent>()? {
+    let number = |phone: &MessagePhone| RelayedFor {
+        phone_number_id: phone.phone_id.as_uuid(),
+        meta_phone_number_id: phone.meta_phone_number_id.clone(),
+        waba_id: phone.waba_id.as_uuid(),
+        meta_waba_id: phone.meta_waba_id.clone(),
+    };
+    let (event_type, waba, data) = match event.decode::<MessageEvent>()? {
         MessageEvent::Received {
             phone,
             message,
             contact,
         } => (
             EventType::MessageReceived,
-            phone,
-            json!({ "message": message, "contact": contact }),
+            phone.waba_id,
+            json!(MessageReceived {
+                number: number(&phone),
+                message,
+                contact,
+            }),
         ),
-        MessageEvent::StatusUpdated { phone, status } => {
-            (EventType::MessageSent, phone, json!({ "status": status }))
-        }
+        MessageEvent::StatusUpdated { phone, status } => (
+            EventType::MessageSent,
+            phone.waba_id,
+            json!(MessageStatus {
+                number: number(&phone),
+                status,
+            }),
+        ),
     };
-    data["phoneNumberId"] = json!(phone.phone_id);
-    data["metaPhoneNumberId"] = json!(phone.meta_phone_number_id);
-    data["wabaId"] = json!(phone.waba_id);
-    data["metaWabaId"] = json!(phone.meta_waba_id);
     Ok(Outgoing {
         event_type,
-        waba: Some(phone.waba_id),
+        waba: Some(waba),
         data,
     })
 }
@@ -76,39 +91,48 @@ async fn from_phone_event(
     conn: &mut PgConnection,
     event: &RecordedEvent,
 ) -> Result<Option<Outgoing>, StoreError> {
-    if let PhoneEvent::Disconnected(disconnection) = event.decode::<PhoneEvent>()? {
-        let phone = state_as_of::<Phone>(conn, event).await?;
-        return Ok(phone.map(|phone| Outgoing {
-            event_type: EventType::PhoneNumberDisconnected,
-            waba: Some(phone.details.waba_id),
-            data: json!({
-                "phoneNumberId": phone.id,
-                "phoneNumber": phone.details.phone_number,
-                "metaPhoneNumberId": phone.details.phone_number_id,
-                "wabaId": phone.details.waba_id,
-                "metaWabaId": phone.details.meta_waba_id,
-                "externalId": phone.details.external_id,
-                "reason": disconnection.reason.as_str(),
-                "detail": disconnection.detail,
-                "initiatedBy": disconnection.initiated_by,
-            }),
-        }));
-    }
     Ok(match event.decode::<PhoneEvent>()? {
+        PhoneEvent::Disconnected(disconnection) => {
+            state_as_of::<Phone>(conn, event).await?.map(|phone| Outgoing {
+                event_type: EventType::PhoneNumberDisconnected,
+                waba: Some(phone.details.waba_id),
+                data: json!(NumberDisconnected {
+                    number: number_ids(&phone),
+                    reason: disconnection.reason.as_str().to_owned(),
+                    detail: disconnection.detail,
+                    initiated_by: disconnection.initiated_by,
+                }),
+            })
+        }
         PhoneEvent::HealthChanged(_) | PhoneEvent::QualityUpdated { .. } => {
             health_changed(conn, event).await?
         }
         PhoneEvent::Created(created) => Some(Outgoing {
             event_type: EventType::WhatsappPhoneNumberCreated,
             waba: Some(created.waba_id),
-            data: json!({
-                "phone_number_id": created.phone_number_id,
-                "project": { "id": event.organization_id },
-                "customer": { "id": created.customer_id },
+            data: json!(PhoneNumberCreated {
+                phone_number_id: created.phone_number_id,
+                project: IdOf {
+                    id: event.organization_id.as_uuid(),
+                },
+                customer: CustomerOf {
+                    id: created.customer_id.map(|c| c.as_uuid()),
+                },
             }),
         }),
         _ => None,
     })
+}
+
+fn number_ids(phone: &Phone) -> NumberIds {
+    NumberIds {
+        phone_number_id: phone.id.as_uuid(),
+        phone_number: phone.details.phone_number.clone(),
+        meta_phone_number_id: phone.details.phone_number_id.clone(),
+        waba_id: phone.details.waba_id.as_uuid(),
+        meta_waba_id: phone.details.meta_waba_id.clone(),
+        external_id: phone.details.external_id.clone(),
+    }
 }
 
 /// `phone_number.health_changed` for an event that may have changed what integrators see of the
@@ -125,22 +149,13 @@ async fn health_changed(
     events.pop();
     let previous = fold_recorded::<Phone>(&events)?.map(|loaded| loaded.state);
     let view = |phone: &Phone| HealthView::of(phone.health.as_ref(), phone.messaging_limit.as_deref());
-    let number = json!({
-        "phoneNumberId": current.id,
-        "phoneNumber": current.details.phone_number,
-        "metaPhoneNumberId": current.details.phone_number_id,
-        "wabaId": current.details.waba_id,
-        "metaWabaId": current.details.meta_waba_id,
-        "externalId": current.details.external_id,
-    });
     let previous = previous.as_ref().map(view).unwrap_or_default();
-    Ok(
-        health_changed_data(number, &previous, &view(&current)).map(|data| Outgoing {
-            event_type: EventType::PhoneNumberHealthChanged,
-            waba: Some(current.details.waba_id),
-            data,
-        }),
-    )
+    let change = NumberHealthChanged::between(number_ids(&current), previous, view(&current));
+    Ok(change.map(|change| Outgoing {
+        event_type: EventType::PhoneNumberHealthChanged,
+        waba: Some(current.details.waba_id),
+        data: json!(change),
+    }))
 }
 
 async fn from_link_event(
@@ -163,36 +178,27 @@ async fn from_link_event(
     let link_id = event.stream_id;
     Ok(match decoded {
         LinkEvent::Completed(c) => {
-            let phone = json!({
-                "onboardingLinkId": link_id,
-                "externalId": external_id,
-                "phoneNumberId": c.phone_id,
-                "phoneNumber": c.phone_number,
-                "wabaId": c.waba_id,
-                "metaWabaId": c.meta_waba_id,
-                "isPhoneRegistered": c.is_phone_registered,
+            let data = json!(NumberConnected {
+                onboarding_link_id: link_id,
+                external_id,
+                phone_number_id: c.phone_id.as_uuid(),
+                phone_number: c.phone_number,
+                waba_id: c.waba_id.as_uuid(),
+                meta_waba_id: c.meta_waba_id,
+                is_phone_registered: c.is_phone_registered,
             });
-            let connection = if c.reconnected {
-                Outgoing {
-                    event_type: EventType::PhoneNumberReconnected,
-                    waba: Some(c.waba_id),
-                    data: phone.clone(),
-                }
-            } else {
-                Outgoing {
-                    event_type: EventType::PhoneNumberConnected,
-                    waba: Some(c.waba_id),
-                    data: phone.clone(),
-                }
+            let connection = match c.reconnected {
+                true => EventType::PhoneNumberReconnected,
+                false => EventType::PhoneNumberConnected,
             };
-            vec![
-                connection,
-                Outgoing {
-                    event_type: EventType::OnboardingLinkCompleted,
+            [connection, EventType::OnboardingLinkCompleted]
+                .into_iter()
+                .map(|event_type| Outgoing {
+                    event_type,
                     waba: Some(c.waba_id),
-                    data: phone,
-                },
-            ]
+                    data: data.clone(),
+                })
+                .collect()
         }
         LinkEvent::Failed {
             error_code,
@@ -202,18 +208,21 @@ async fn from_link_event(
         } => vec![Outgoing {
             event_type: EventType::OnboardingLinkFailed,
             waba: None,
-            data: json!({
-                "onboardingLinkId": link_id,
-                "externalId": external_id,
-                "errorCode": error_code,
-                "error": error,
-                "step": step,
+            data: json!(LinkFailed {
+                onboarding_link_id: link_id,
+                external_id,
+                error_code: error_code.as_str().to_owned(),
+                error,
+                step,
             }),
         }],
         _ => vec![Outgoing {
             event_type: EventType::OnboardingLinkExpired,
             waba: None,
-            data: json!({ "onboardingLinkId": link_id, "externalId": external_id }),
+            data: json!(LinkExpired {
+                onboarding_link_id: link_id,
+                external_id,
+            }),
         }],
     })
 }

@@ -1,9 +1,14 @@
 //! The outgoing webhook event catalog integrators may subscribe to.
 
 use crate::phone_health::{HealthView, MetaPhoneStatus, PhoneHealth, TokenCheck};
+use crate::webhook_data::{
+    CustomerOf, IdOf, LinkExpired, LinkFailed, MessageReceived, MessageStatus, NumberConnected,
+    NumberDisconnected, NumberHealthChanged, NumberIds, PhoneNumberCreated, RelayedFor,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::fmt;
+use uuid::Uuid;
 
 /// An outgoing webhook event type: what endpoints subscribe to and what a delivery's `event`
 /// says. Stored and sent as its name (e.g. `phone_number.connected`).
@@ -133,50 +138,52 @@ pub fn webhook_body(event: &str, timestamp: &str, organization_id: &str, data: V
     })
 }
 
-/// `phone_number.health_changed`'s `data`: the number's identifiers (`number`, an object), what
-/// changed, and the health before and after; `None` when nothing integrators see changed.
-pub fn health_changed_data(number: Value, previous: &HealthView, current: &HealthView) -> Option<Value> {
-    let changed = current.changes_from(previous);
-    if changed.is_empty() {
-        return None;
-    }
-    let mut data = number;
-    data["changed"] = json!(changed);
-    data["previous"] = json!(previous);
-    data["current"] = json!(current);
-    Some(data)
-}
-
-/// An example `data` object for each event type, in the shape the dispatcher delivers.
+/// An example `data` object for each event type, built from the types the dispatcher sends.
 pub fn example_data(event_type: EventType) -> Value {
-    const LINK: &str = "0193c8a2-5b1e-7c3d-9a4f-2e6b8d1c0f01";
-    const PHONE: &str = "0193c8a2-7d40-7e21-8b5a-4c2f9e3a1d02";
-    const WABA: &str = "6f1e2c9a-3b4d-5e6f-8a9b-0c1d2e3f4a05";
-    const CUSTOMER: &str = "0193c8a2-4a10-7b2c-8d3e-5f6a7b8c9d03";
-    const ORGANIZATION: &str = "0193c8a1-0e00-7a1b-9c2d-3e4f5a6b7c04";
+    let link: Uuid = "0193c8a2-5b1e-7c3d-9a4f-2e6b8d1c0f01".parse().expect("a uuid");
+    let phone: Uuid = "0193c8a2-7d40-7e21-8b5a-4c2f9e3a1d02".parse().expect("a uuid");
+    let waba: Uuid = "6f1e2c9a-3b4d-5e6f-8a9b-0c1d2e3f4a05".parse().expect("a uuid");
+    let customer: Uuid = "0193c8a2-4a10-7b2c-8d3e-5f6a7b8c9d03".parse().expect("a uuid");
+    let organization: Uuid = "0193c8a1-0e00-7a1b-9c2d-3e4f5a6b7c04".parse().expect("a uuid");
     const META_PHONE: &str = "106540352242922";
+    const META_WABA: &str = "102290129340398";
+    let external_id = Some("acme-123".to_owned());
+    let number = NumberIds {
+        phone_number_id: phone,
+        phone_number: "+15550100001".into(),
+        meta_phone_number_id: META_PHONE.into(),
+        waba_id: waba,
+        meta_waba_id: META_WABA.into(),
+        external_id: external_id.clone(),
+    };
+    let relayed = RelayedFor {
+        phone_number_id: phone,
+        meta_phone_number_id: META_PHONE.into(),
+        waba_id: waba,
+        meta_waba_id: META_WABA.into(),
+    };
     match event_type {
-        EventType::PhoneNumberConnected => json!({
-            "onboardingLinkId": LINK,
-            "externalId": "acme-123",
-            "phoneNumberId": PHONE,
-            "phoneNumber": "+15550100001",
-            "wabaId": WABA,
-            "metaWabaId": "102290129340398",
-            "isPhoneRegistered": true,
+        EventType::PhoneNumberConnected
+        | EventType::PhoneNumberReconnected
+        | EventType::OnboardingLinkCompleted => json!(NumberConnected {
+            onboarding_link_id: link,
+            external_id,
+            phone_number_id: phone,
+            phone_number: "+15550100001".into(),
+            waba_id: waba,
+            meta_waba_id: META_WABA.into(),
+            is_phone_registered: true,
         }),
-        EventType::WhatsappPhoneNumberCreated => json!({
-            "phone_number_id": META_PHONE,
-            "project": { "id": ORGANIZATION },
-            "customer": { "id": CUSTOMER },
+        EventType::WhatsappPhoneNumberCreated => json!(PhoneNumberCreated {
+            phone_number_id: META_PHONE.into(),
+            project: IdOf { id: organization },
+            customer: CustomerOf { id: Some(customer) },
         }),
-        EventType::PhoneNumberDisconnected => json!({
-            "phoneNumberId": PHONE,
-            "reason": "token_revoked",
-        }),
-        EventType::PhoneNumberReconnected => json!({
-            "phoneNumberId": PHONE,
-            "onboardingLinkId": LINK,
+        EventType::PhoneNumberDisconnected => json!(NumberDisconnected {
+            number,
+            reason: "token_revoked".into(),
+            detail: Some("ACCOUNT_DISCONNECTED".into()),
+            initiated_by: Some("USER".into()),
         }),
         EventType::PhoneNumberHealthChanged => {
             let token = TokenCheck::Valid {
@@ -193,57 +200,42 @@ pub fn example_data(event_type: EventType) -> Value {
             let at = chrono::DateTime::UNIX_EPOCH;
             let before = PhoneHealth::assess(&token, &status("AVAILABLE", "GREEN"), at);
             let after = PhoneHealth::assess(&token, &status("LIMITED", "YELLOW"), at);
-            let previous = HealthView::of(Some(&before), Some("TIER_1K"));
-            let current = HealthView::of(Some(&after), Some("TIER_1K"));
-            health_changed_data(
-                json!({
-                    "phoneNumberId": PHONE,
-                    "phoneNumber": "+15550100001",
-                    "metaPhoneNumberId": META_PHONE,
-                    "wabaId": WABA,
-                    "metaWabaId": "102290129340398",
-                    "externalId": "acme-123",
-                }),
-                &previous,
-                &current,
-            )
-            .unwrap_or_default()
+            json!(NumberHealthChanged::between(
+                number,
+                HealthView::of(Some(&before), Some("TIER_1K")),
+                HealthView::of(Some(&after), Some("TIER_1K")),
+            ))
         }
-        EventType::OnboardingLinkCompleted => json!({
-            "onboardingLinkId": LINK,
-            "externalId": "acme-123",
-            "phoneNumberId": PHONE,
+        EventType::OnboardingLinkFailed => json!(LinkFailed {
+            onboarding_link_id: link,
+            external_id,
+            error_code: "facebook_auth_failed".into(),
+            error: "The person cancelled Embedded Signup".into(),
+            step: Some("PHONE_NUMBER_SETUP".into()),
         }),
-        EventType::OnboardingLinkFailed => json!({
-            "onboardingLinkId": LINK,
-            "externalId": "acme-123",
-            "errorCode": "facebook_auth_failed",
-            "error": "The person cancelled Embedded Signup",
+        EventType::OnboardingLinkExpired => json!(LinkExpired {
+            onboarding_link_id: link,
+            external_id,
         }),
-        EventType::OnboardingLinkExpired => json!({
-            "onboardingLinkId": LINK,
-            "externalId": "acme-123",
-        }),
-        EventType::MessageReceived => json!({
-            "phoneNumberId": PHONE,
-            "metaPhoneNumberId": META_PHONE,
-            "message": {
+        EventType::MessageReceived => json!(MessageReceived {
+            number: relayed,
+            message: json!({
                 "from": "16315551181",
                 "id": "wamid.HBgLMTYzMTU1NTExODEVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
                 "timestamp": "1733400000",
                 "type": "text",
                 "text": { "body": "Hi, is my order on its way?" },
-            },
+            }),
+            contact: Some(json!({ "profile": { "name": "Kerry Fisher" }, "wa_id": "16315551181" })),
         }),
-        EventType::MessageSent => json!({
-            "phoneNumberId": PHONE,
-            "metaPhoneNumberId": META_PHONE,
-            "status": {
+        EventType::MessageSent => json!(MessageStatus {
+            number: relayed,
+            status: json!({
                 "id": "wamid.HBgLMTYzMTU1NTExODEVAgARGBI0RjQ1MkI5QjE2RjY5QTc4NTQA",
                 "status": "delivered",
                 "timestamp": "1733400060",
                 "recipient_id": "16315551181",
-            },
+            }),
         }),
     }
 }

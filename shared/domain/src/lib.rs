@@ -22,6 +22,7 @@ pub mod text;
 pub mod values;
 pub mod vault;
 pub mod webhook;
+pub mod webhook_data;
 
 pub use aggregate::{fold, Aggregate, EventHeader};
 pub use error::{DomainError, FieldError, RuleViolation};

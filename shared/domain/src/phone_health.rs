@@ -12,6 +12,7 @@ const MESSAGING_SCOPE: &str = "whatsapp_business_messaging";
 const MANAGEMENT_SCOPE: &str = "whatsapp_business_management";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TokenStatus {
     Healthy,
@@ -102,6 +103,7 @@ impl PhoneHealth {
 /// A number's health as integrators see it in `phone_number.health_changed`: what the monitor
 /// last recorded (nothing before its first check) and Meta's messaging limit.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HealthView {
     pub token_status: Option<TokenStatus>,
@@ -109,6 +111,7 @@ pub struct HealthView {
     pub can_send_messages: Option<bool>,
     pub can_receive_messages: Option<bool>,
     /// Meta's verdict on the number (`health_status`), as Meta reported it.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub meta_health_status: Option<Value>,
     pub quality_rating: Option<String>,
     pub messaging_limit: Option<String>,

@@ -1,8 +1,15 @@
 use crate::http::{
     admin, api_keys, customers, health, links, messages, phone_health, phones, redirect_secret, webhooks,
 };
+use gangway_domain::phone_health::{HealthView, TokenStatus};
+use gangway_domain::webhook_data::{
+    CustomerOf, IdOf, LinkExpired, LinkFailed, MessageReceived, MessageStatus, NumberConnected,
+    NumberDisconnected, NumberHealthChanged, NumberIds, PhoneNumberCreated, RelayedFor,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+
+mod deliveries;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +27,11 @@ use utoipa::{Modify, OpenApi};
         messages::list, messages::show, messages::retry, messages::recover,
         redirect_secret::show, redirect_secret::rotate,
     ),
+    components(schemas(
+        NumberConnected, PhoneNumberCreated, IdOf, CustomerOf, NumberIds, NumberDisconnected,
+        NumberHealthChanged, HealthView, TokenStatus, LinkFailed, LinkExpired, RelayedFor,
+        MessageReceived, MessageStatus,
+    )),
     modifiers(&Security, &IdempotencyKeys),
     tags(
         (name = "onboarding links", description = "One-time links your customers open to connect their number."),
@@ -84,11 +96,19 @@ impl Modify for IdempotencyKeys {
     }
 }
 
+/// The whole document: the paths, and the `webhooks` endpoints receive (utoipa describes paths
+/// only, so they are added here).
+pub fn document_json() -> serde_json::Value {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+    document["webhooks"] = deliveries::webhooks();
+    document
+}
+
 /// `GET /openapi.json`: the document is built on first use and served from memory after that.
 pub async fn document() -> impl axum::response::IntoResponse {
     static DOCUMENT: std::sync::OnceLock<bytes::Bytes> = std::sync::OnceLock::new();
     let body = DOCUMENT.get_or_init(|| {
-        serde_json::to_vec(&ApiDoc::openapi())
+        serde_json::to_vec(&document_json())
             .expect("the OpenAPI document serialises")
             .into()
     });
