@@ -140,6 +140,12 @@ impl TestApi {
         )
     }
 
+    /// `GET path` without credentials, as JSON (`/openapi.json`, `/healthz`).
+    pub async fn public_json(&self, path: &str) -> Value {
+        let response = self.http.get(self.url(path)).send().await.expect("api request");
+        response.json().await.expect("a JSON body")
+    }
+
     /// Sends a request with an API key and returns (status, JSON body or Null).
     pub async fn call(
         &self,

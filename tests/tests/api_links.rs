@@ -581,30 +581,14 @@ async fn customers_are_created_found_by_external_id_and_fetched() {
 async fn health_readiness_and_openapi_are_served() {
     let env = TestEnv::new().await;
     let api = TestApi::spawn(&env).await;
-    let health: Value = api
-        .http
-        .get(api.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = api.public_json("/healthz").await;
     assert_eq!(health["status"], "ok");
     let ready = api.http.get(api.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     let ready: Value = ready.json().await.unwrap();
     assert_eq!(ready, json!({"status": "ready", "postgres": "ok", "nats": "ok"}));
 
-    let doc: Value = api
-        .http
-        .get(api.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = api.public_json("/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     for path in [
         "/v1/onboarding-links",

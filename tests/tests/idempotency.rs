@@ -204,15 +204,7 @@ async fn every_creating_post_honours_the_key() {
     assert_eq!(unauthenticated.status, 401);
 
     // The contract says so on every POST.
-    let document: Value = api
-        .http
-        .get(api.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document = api.public_json("/openapi.json").await;
     for (path, item) in document["paths"].as_object().expect("paths") {
         if let Some(post) = item.get("post").filter(|_| path.starts_with("/v1/")) {
             let names: Vec<_> = post["parameters"]

@@ -12,15 +12,7 @@ async fn every_event_type_is_described_and_its_example_matches() {
     let env = TestEnv::new().await;
     let api = TestApi::spawn(&env).await;
     let (_, key) = api.create_org("Contract Co").await;
-    let document: Value = api
-        .http
-        .get(api.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document = api.public_json("/openapi.json").await;
     assert!(
         document["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")),
         "{}",

@@ -655,15 +655,7 @@ async fn the_event_type_catalog_lists_every_type_with_an_example_body() {
     let (status, _) = get(&api, "sk_not_a_key", "/v1/webhook-event-types").await;
     assert_eq!(status, 401);
 
-    let doc: Value = api
-        .http
-        .get(api.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = api.public_json("/openapi.json").await;
     for path in [
         "/v1/webhooks",
         "/v1/webhooks/{id}",

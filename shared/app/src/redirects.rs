@@ -3,7 +3,7 @@
 //! needs one: when it asks for it, or at its first redirect.
 
 use crate::idempotency::{claim, IdempotencyKey};
-use crate::webhooks::RevealedSecrets;
+use crate::webhooks::{reveal_pair, RevealedSecrets};
 use crate::{decide, load, lock_entity, metadata, now, App, AppError, MAX_ATTEMPTS};
 use chrono::{DateTime, Duration, Utc};
 use gangway_domain::organization::{Organization, OrganizationCommand};
@@ -114,12 +114,6 @@ async fn reveal(app: &App, org: &Organization, now: DateTime<Utc>) -> Result<Rev
     let Some(redirect) = &org.redirect_secret else {
         return Err(anyhow::anyhow!("the organization has no redirect secret").into());
     };
-    let secret = app.vault.reveal(app.pool(), org.id, redirect.secret_ref).await?;
-    let previous = match (redirect.previous_secret_ref, redirect.previous_expires_at) {
-        (Some(previous), Some(until)) if now < until => {
-            Some((app.vault.reveal(app.pool(), org.id, previous).await?, until))
-        }
-        _ => None,
-    };
-    Ok(RevealedSecrets { secret, previous })
+    let previous = redirect.previous_secret_ref.zip(redirect.previous_expires_at);
+    reveal_pair(app, org.id, redirect.secret_ref, previous, now).await
 }

@@ -8,7 +8,7 @@ use crate::{decide, load, lock_entity, metadata, now, App, AppError, Loaded, MAX
 use chrono::{DateTime, Duration, Utc};
 use gangway_domain::values::WebhookSecret;
 use gangway_domain::webhook::{Endpoint, EndpointChanges, EndpointCommand, EndpointCreated, EndpointStatus};
-use gangway_domain::{EndpointId, OrganizationId};
+use gangway_domain::{EndpointId, OrganizationId, SecretRef};
 use gangway_event_store::StoreError;
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -149,10 +149,23 @@ pub async fn reveal_secrets(
     endpoint: &Endpoint,
     now: DateTime<Utc>,
 ) -> Result<RevealedSecrets, AppError> {
-    let org = endpoint.organization_id;
-    let secret = app.vault.reveal(app.pool(), org, endpoint.secret_ref).await?;
-    let previous = match (endpoint.previous_secret_ref, endpoint.previous_secret_expires_at) {
-        (Some(previous), Some(until)) if now < until => {
+    let previous = endpoint
+        .previous_secret_ref
+        .zip(endpoint.previous_secret_expires_at);
+    reveal_pair(app, endpoint.organization_id, endpoint.secret_ref, previous, now).await
+}
+
+/// A secret and, while its grace lasts (`now` before its expiry), the one it replaced.
+pub(crate) async fn reveal_pair(
+    app: &App,
+    org: OrganizationId,
+    current: SecretRef,
+    previous: Option<(SecretRef, DateTime<Utc>)>,
+    now: DateTime<Utc>,
+) -> Result<RevealedSecrets, AppError> {
+    let secret = app.vault.reveal(app.pool(), org, current).await?;
+    let previous = match previous {
+        Some((previous, until)) if now < until => {
             Some((app.vault.reveal(app.pool(), org, previous).await?, until))
         }
         _ => None,
