@@ -94,6 +94,16 @@ async fn a_links_webhook_is_registered_on_connect_and_receives_signed_events() {
     assert_eq!(connected.header("ce-specversion"), "1.0");
     assert_eq!(connected.header("ce-type"), "phone_number.connected");
     assert_eq!(connected.header("ce-id"), connected.header("webhook-id"));
+    assert_eq!(
+        connected.header("ce-source"),
+        format!(
+            "/gangway/organizations/{}",
+            body["organizationId"].as_str().unwrap()
+        )
+    );
+    let time = chrono::DateTime::parse_from_rfc3339(connected.header("ce-time")).expect("ce-time");
+    let timestamp = chrono::DateTime::parse_from_rfc3339(body["timestamp"].as_str().unwrap()).unwrap();
+    assert_eq!(time, timestamp, "ce-time is when the event happened");
     assert!(connected.header("webhook-id").starts_with("msg_"));
     assert_eq!(connected.header("content-type"), "application/json");
 

@@ -1,11 +1,13 @@
 //! One delivery attempt: sign, send to a checked address, classify the answer.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
+use cloudevents::binding::reqwest::RequestBuilderExt;
+use cloudevents::{EventBuilder, EventBuilderV10};
 use gangway_domain::catalog::EventType;
 use gangway_domain::webhook::Endpoint;
 use gangway_domain::{EndpointId, MessageId, OrganizationId};
 use gangway_webhook_signing::{check_target, pinned_client, sign, Policy, SigningKey};
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER, USER_AGENT};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -138,11 +140,12 @@ impl Sender {
         let url =
             url::Url::parse(endpoint.url.as_str()).map_err(|_| "the endpoint URL is not valid".to_owned())?;
         let client = self.client(&url).await?;
-        let headers = headers(delivery, endpoint, keys, attempted_at)?;
+        let headers = headers(delivery, keys, attempted_at)?;
         client
             .post(url)
             .headers(headers)
-            .body(delivery.body.clone())
+            .event(cloud_event(delivery, endpoint)?)
+            .map_err(|error| format!("the CloudEvent could not be written: {error}"))?
             .send()
             .await
             .map_err(|error| match error.is_timeout() {
@@ -183,38 +186,32 @@ pub fn storable_text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).replace('\0', "\u{FFFD}")
 }
 
-/// Standard Webhooks signature headers, CloudEvents binary-mode headers, JSON content type.
-fn headers(
-    delivery: &Delivery,
-    endpoint: &Endpoint,
-    keys: &[SigningKey],
-    now: DateTime<Utc>,
-) -> Result<HeaderMap, String> {
+/// The Standard Webhooks signature headers and our user agent.
+fn headers(delivery: &Delivery, keys: &[SigningKey], now: DateTime<Utc>) -> Result<HeaderMap, String> {
     let id = delivery.webhook_id();
     let signed = sign(keys, &id, now.timestamp(), delivery.body.as_bytes()).map_err(|e| e.to_string())?;
     let mut headers = HeaderMap::new();
-    let mut put = |name: &'static str, value: &str| -> Result<(), String> {
+    for (name, value) in signed.pairs() {
         let value = HeaderValue::from_str(value).map_err(|_| format!("header {name} is not valid"))?;
         headers.insert(name, value);
-        Ok(())
-    };
-    for (name, value) in signed.pairs() {
-        put(name, value)?;
     }
-    put("ce-specversion", "1.0")?;
-    put("ce-id", &id)?;
-    put("ce-type", delivery.event_type.as_str())?;
-    put(
-        "ce-source",
-        &format!("/gangway/organizations/{}", endpoint.organization_id),
-    )?;
-    put(
-        "ce-time",
-        &delivery.occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-    )?;
-    put(CONTENT_TYPE.as_str(), "application/json")?;
-    put("user-agent", "Gangway-Webhooks/1")?;
+    headers.insert(USER_AGENT, HeaderValue::from_static("Gangway-Webhooks/1"));
     Ok(headers)
+}
+
+/// The delivery as a CloudEvent, written by the SDK's reqwest binding in binary mode: the
+/// `ce-*` headers, `Content-Type` from `datacontenttype`, and the body as binary data, so it goes
+/// out byte for byte as it was signed.
+fn cloud_event(delivery: &Delivery, endpoint: &Endpoint) -> Result<cloudevents::Event, String> {
+    EventBuilderV10::new()
+        .id(delivery.webhook_id())
+        .ty(delivery.event_type.as_str())
+        .source(format!("/gangway/organizations/{}", endpoint.organization_id))
+        // To the millisecond, as the body's `timestamp`.
+        .time(delivery.occurred_at.trunc_subsecs(3))
+        .data("application/json", delivery.body.clone().into_bytes())
+        .build()
+        .map_err(|error| format!("the CloudEvent is not valid: {error}"))
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare for webhooks and is ignored).
