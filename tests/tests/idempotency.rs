@@ -111,6 +111,24 @@ async fn a_retried_create_gets_the_first_answer_and_creates_nothing() {
     assert!(!theirs.replayed);
     assert_ne!(theirs.body["data"]["id"], first.body["data"]["id"]);
 
+    // After 24 hours the key is free again, swept or not: here its clock is turned back.
+    sqlx::query("UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = $1")
+        .bind("create-cus_retry-1")
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    let later = post(
+        &api,
+        &key,
+        "/v1/onboarding-links",
+        "create-cus_retry-1",
+        body.clone(),
+    )
+    .await;
+    assert_eq!(later.status, 201, "{}", later.body);
+    assert!(!later.replayed, "an expired key runs the request again");
+    assert_ne!(later.body["data"]["id"], first.body["data"]["id"]);
+
     // A request that failed validation stored nothing: the corrected one runs under a new key.
     let invalid = post(&api, &key, "/v1/customers", "customer-1", json!({ "name": "" })).await;
     assert_eq!(invalid.status, 422, "{}", invalid.body);

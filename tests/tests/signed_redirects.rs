@@ -16,7 +16,8 @@ def verify_redirect(query: str, secret: str, tolerance: int = 600) -> bool:
         return False
     mac = hmac.new(secret.encode(), f"{t[2:]}.{signed}".encode(), hashlib.sha256)
     expected = "v1=" + base64.b64encode(mac.digest()).decode()
-    return abs(time.time() - int(t[2:])) < tolerance and any(hmac.compare_digest(v, expected) for v in tags)
+    fresh = abs(time.time() - int(t[2:])) < tolerance
+    return fresh and any(hmac.compare_digest(v.encode(), expected.encode()) for v in tags)
 print("verified" if verify_redirect(sys.argv[1], sys.argv[2]) else "refused")
 "#;
 

@@ -72,19 +72,34 @@ async fn answer(state: &AppState, request: Request, key: IdempotencyKey, next: N
         Ok(Some(earlier)) => return replay(state, &key, earlier).await,
         Err(error) => return ApiError::from(error).into_response(),
     }
-    let response = next.run(request).await;
-    let status = response.status();
-    if status.is_success() {
-        let (parts, body) = response.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        };
-        let text = String::from_utf8_lossy(&bytes);
-        if let Err(error) = record(&state.app, &key, status.as_u16(), &text).await {
-            // The command is done; only a retry's answer is affected (it waits, then gets 409).
-            tracing::warn!(%error, "storing an idempotent answer failed");
+    // In a task of its own, so that a client hanging up (the reason to retry with a key) cannot
+    // stop the request between its command's commit and the answer being stored.
+    let running = tokio::spawn({
+        let (state, key) = (state.clone(), key.clone());
+        async move {
+            let response = next.run(request).await;
+            if !key.claimed() {
+                return response;
+            }
+            let (parts, body) = response.into_parts();
+            let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            };
+            // The answer of the request whose command took the key, whatever it is; nothing
+            // is stored if that command did not commit.
+            let text = String::from_utf8_lossy(&bytes);
+            if let Err(error) = record(&state.app, &key, parts.status.as_u16(), &text).await {
+                tracing::warn!(%error, "storing an idempotent answer failed");
+            }
+            Response::from_parts(parts, Body::from(bytes))
         }
-        return Response::from_parts(parts, Body::from(bytes));
+    });
+    let response = match running.await {
+        Ok(response) => response,
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    if response.status().is_success() || key.claimed() {
+        return response;
     }
     // The command did not run: perhaps because an earlier request holds the key.
     match recorded(&state.app, &key).await {
@@ -96,8 +111,10 @@ async fn answer(state: &AppState, request: Request, key: IdempotencyKey, next: N
 /// The answer for a key already on record: the stored one, once stored.
 async fn replay(state: &AppState, key: &IdempotencyKey, mut earlier: Recorded) -> Response {
     let deadline = Instant::now() + PENDING_WAIT;
+    let mut pause = Duration::from_millis(5);
     while earlier == Recorded::Pending && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(250));
         earlier = match recorded(&state.app, key).await {
             Ok(Some(now)) => now,
             Ok(None) => Recorded::Pending,

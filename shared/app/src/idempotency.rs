@@ -7,6 +7,8 @@ use crate::{App, AppError};
 use gangway_domain::OrganizationId;
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a key and its answer are kept.
@@ -15,12 +17,14 @@ pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// The vault purpose of stored answers.
 const PURPOSE: &str = "idempotent_response";
 
-/// A request's key, with what identifies the request it was first sent with.
+/// A request's key, with what identifies the request it was first sent with. Clones share
+/// whether the request's command claimed the key.
 #[derive(Clone, Debug)]
 pub struct IdempotencyKey {
     pub organization: OrganizationId,
     pub key: String,
     request_hash: Vec<u8>,
+    claimed: Arc<AtomicBool>,
 }
 
 impl IdempotencyKey {
@@ -34,7 +38,14 @@ impl IdempotencyKey {
             organization,
             key,
             request_hash: hash.finalize().to_vec(),
+            claimed: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Whether this request's command claimed the key (its answer is the one to store, if the
+    /// command committed).
+    pub fn claimed(&self) -> bool {
+        self.claimed.load(Ordering::Acquire)
     }
 }
 
@@ -55,6 +66,19 @@ pub enum Recorded {
 /// recorded).
 pub async fn claim(conn: &mut PgConnection, key: Option<&IdempotencyKey>) -> Result<(), AppError> {
     let Some(key) = key else { return Ok(()) };
+    // A key past its retention that the sweep has not reached yet is free again.
+    sqlx::query(
+        "WITH expired AS ( \
+             DELETE FROM idempotency_keys WHERE organization_id = $1 AND key = $2 \
+                 AND created_at <= now() - make_interval(secs => $3) \
+             RETURNING response_ref) \
+         DELETE FROM vault_secrets WHERE id IN (SELECT response_ref FROM expired)",
+    )
+    .bind(key.organization.as_uuid())
+    .bind(&key.key)
+    .bind(RETENTION.as_secs_f64())
+    .execute(&mut *conn)
+    .await?;
     let claimed = sqlx::query(
         "INSERT INTO idempotency_keys (organization_id, key, request_hash) VALUES ($1, $2, $3) \
          ON CONFLICT (organization_id, key) DO NOTHING",
@@ -65,6 +89,7 @@ pub async fn claim(conn: &mut PgConnection, key: Option<&IdempotencyKey>) -> Res
     .execute(conn)
     .await?
     .rows_affected();
+    key.claimed.store(claimed == 1, Ordering::Release);
     if claimed == 0 {
         return Err(AppError::Conflict {
             code: "idempotency_key_in_use",
