@@ -601,4 +601,25 @@ async fn health_readiness_and_openapi_are_served() {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
     assert!(doc["components"]["schemas"]["CreateLinkRequest"]["properties"]["webhookSecret"].is_object());
+    // Every API operation documents the answers any of them can give, with the error body.
+    for (path, item) in doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p.starts_with("/v1/"))
+    {
+        for (method, operation) in item.as_object().unwrap() {
+            let mut expected = vec!["401", "429", "503"];
+            if operation.get("requestBody").is_some() {
+                expected.extend(["400", "413"]);
+            }
+            for status in expected {
+                let answer = &operation["responses"][status];
+                assert_eq!(
+                    answer["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
 }

@@ -32,7 +32,7 @@ mod deliveries;
         NumberHealthChanged, HealthView, TokenStatus, LinkFailed, LinkExpired, RelayedFor,
         MessageReceived, MessageStatus,
     )),
-    modifiers(&Security, &IdempotencyKeys),
+    modifiers(&Security, &IdempotencyKeys, &CommonErrors),
     tags(
         (name = "onboarding links", description = "One-time links your customers open to connect their number."),
         (name = "customers", description = "The businesses you onboard."),
@@ -88,12 +88,87 @@ impl Modify for IdempotencyKeys {
                     .pattern(Some("^[!-~]+$")),
             ))
             .build();
+        // What a key can answer besides the operation's own statuses.
+        let reused = error_response(
+            "`idempotency_key_reused` (the key came with another request), or the operation's own 422.",
+        );
+        let in_use =
+            error_response("`idempotency_key_in_use`: the first request with the key has not finished.");
         for (path, item) in openapi.paths.paths.iter_mut() {
             if let (true, Some(post)) = (path.starts_with("/v1/"), item.post.as_mut()) {
                 post.parameters.get_or_insert_with(Vec::new).push(key.clone());
+                let responses = &mut post.responses.responses;
+                responses
+                    .entry("422".into())
+                    .or_insert_with(|| reused.clone().into());
+                responses
+                    .entry("409".into())
+                    .or_insert_with(|| in_use.clone().into());
             }
         }
     }
+}
+
+/// The answers any authenticated operation can give whatever it does: 401 without a working key,
+/// 429 over the key's rate, 503 while Postgres is unreachable; with a body, 400 and 413 too.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let common = [
+            ("401", "`unauthorized`: a missing, unknown or revoked API key."),
+            (
+                "429",
+                "`rate_limited`: over the key's requests per second; `Retry-After` says when to retry.",
+            ),
+            (
+                "503",
+                "`service_unavailable`: Postgres is unreachable; retry after `Retry-After`.",
+            ),
+        ];
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/v1/") {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let with_body = operation.request_body.is_some();
+                let body_errors = with_body.then_some(BODY_ERRORS).into_iter().flatten();
+                for (status, description) in common.into_iter().chain(body_errors) {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.into())
+                        .or_insert_with(|| error_response(description).into());
+                }
+            }
+        }
+    }
+}
+
+/// What an operation that takes a body can also answer.
+const BODY_ERRORS: [(&str, &str); 2] = [
+    ("400", "`invalid_json`: the body is not JSON."),
+    (
+        "413",
+        "`payload_too_large`: the body is over `GANGWAY_MAX_BODY_BYTES`.",
+    ),
+];
+
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    let body = utoipa::openapi::ContentBuilder::new()
+        .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+        .build();
+    utoipa::openapi::ResponseBuilder::new()
+        .description(description)
+        .content("application/json", body)
+        .build()
 }
 
 /// The whole document: the paths, and the `webhooks` endpoints receive (utoipa describes paths
