@@ -12,7 +12,7 @@ use gangway_domain::webhook_data::{
     NumberDisconnected, NumberHealthChanged, NumberIds, PhoneNumberCreated, RelayedFor,
 };
 use gangway_domain::{Aggregate, OrganizationId, StreamEvent, WabaId};
-use gangway_event_store::{fold_recorded, read_stream_after, RecordedEvent, StoreError};
+use gangway_event_store::{evolve_recorded, fold_recorded, read_stream_after, RecordedEvent, StoreError};
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
@@ -142,12 +142,11 @@ async fn health_changed(
     event: &RecordedEvent,
 ) -> Result<Option<Outgoing>, StoreError> {
     let mut events = read_stream_after(conn, event.stream_id, 0).await?;
-    events.retain(|e| e.stream_version <= event.stream_version);
-    let Some(current) = fold_recorded::<Phone>(&events)?.map(|loaded| loaded.state) else {
+    events.retain(|e| e.stream_version < event.stream_version);
+    let previous = fold_recorded::<Phone>(&events)?.map(|loaded| loaded.state);
+    let Some(current) = evolve_recorded(previous.clone(), event)? else {
         return Ok(None);
     };
-    events.pop();
-    let previous = fold_recorded::<Phone>(&events)?.map(|loaded| loaded.state);
     let view = |phone: &Phone| HealthView::of(phone.health.as_ref(), phone.messaging_limit.as_deref());
     let previous = previous.as_ref().map(view).unwrap_or_default();
     let change = NumberHealthChanged::between(number_ids(&current), previous, view(&current));

@@ -89,6 +89,13 @@ async fn sweep_batch(app: &App, now: DateTime<Utc>, retention: Duration) -> Resu
 
 /// What `event` lets go of, judged on its stream up to it.
 async fn releases(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Vec<Release>, AppError> {
+    // An organization's release is in the event itself; the others need the stream before it.
+    if event.stream_type == OrganizationEvent::STREAM_TYPE {
+        let event = event
+            .decode::<OrganizationEvent>()
+            .map_err(gangway_event_store::StoreError::from)?;
+        return Ok(organization_release(&event).into_iter().collect());
+    }
     let mut history = read_stream_after(&mut *conn, event.stream_id, 0).await?;
     history.retain(|e| e.stream_version <= event.stream_version);
     Ok(match event.stream_type.as_str() {
@@ -97,12 +104,6 @@ async fn releases(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Vec<
             .into_iter()
             .collect(),
         EndpointEvent::STREAM_TYPE => endpoint_releases(&typed::<EndpointEvent>(&history)?),
-        OrganizationEvent::STREAM_TYPE => {
-            let event = event
-                .decode::<OrganizationEvent>()
-                .map_err(gangway_event_store::StoreError::from)?;
-            organization_release(&event).into_iter().collect()
-        }
         _ => Vec::new(),
     })
 }
