@@ -53,6 +53,40 @@ fn js_error(e: impl std::fmt::Display) -> BusError {
     BusError::JetStream(e.to_string())
 }
 
+/// How often a stream creation the server failed to store is tried before giving up.
+const STREAM_CREATE_ATTEMPTS: u32 = 5;
+
+/// Creates the stream, retrying the server's generic store failure: a standalone server answers
+/// "error creating store for stream" (10049) for transient filesystem trouble, e.g. while it
+/// still tears down other streams, and writes the cause only to its own log.
+async fn create_with_retry(
+    jetstream: &jetstream::Context,
+    config: stream::Config,
+) -> Result<stream::Stream, BusError> {
+    let mut delay = std::time::Duration::from_millis(50);
+    let mut attempt = 1;
+    loop {
+        match jetstream.get_or_create_stream(config.clone()).await {
+            Ok(stream) => return Ok(stream),
+            Err(error) if attempt < STREAM_CREATE_ATTEMPTS && is_store_failure(&error) => {
+                tracing::warn!(stream = %config.name, attempt, %error, "NATS could not create the stream's store; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            Err(error) => return Err(js_error(error)),
+        }
+    }
+}
+
+fn is_store_failure(error: &jetstream::context::CreateStreamError) -> bool {
+    matches!(
+        error.kind(),
+        jetstream::context::CreateStreamErrorKind::JetStream(source)
+            if source.error_code() == jetstream::ErrorCode::STREAM_CREATE
+    )
+}
+
 /// Names that place Gangway's events in NATS; configurable so several deployments or tests can
 /// share one server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,10 +197,7 @@ impl Bus {
             }
             return self.jetstream.get_stream(&config.name).await.map_err(js_error);
         }
-        self.jetstream
-            .get_or_create_stream(config)
-            .await
-            .map_err(js_error)
+        create_with_retry(&self.jetstream, config).await
     }
 
     /// The projector's durable pull consumer, created if missing.
