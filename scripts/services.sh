@@ -78,15 +78,15 @@ ensure_browser() {
   [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || die "chromium and chromium-driver were installed but /usr/bin/chromium or /usr/bin/chromedriver is still missing"
 }
 
-# The Standard Webhooks reference library for Python, which the webhook signing test checks our
-# signatures with; installed into the cargo target directory, never system-wide.
-ensure_python_standardwebhooks() {
+# The Python tools tests check Gangway with (the Standard Webhooks reference library, schemathesis);
+# installed into the cargo target directory, never system-wide.
+ensure_python_tools() {
   if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1; then
-    can_install || die "the webhook signing test needs python3 with pip, and they cannot be installed here (need root and apt-get). Install python3 and python3-pip."
+    can_install || die "the webhook signing and OpenAPI tests need python3 with pip, and they cannot be installed here (need root and apt-get). Install python3 and python3-pip."
     apt_install python3 python3-pip
   fi
-  bash tests/support/install_standardwebhooks.sh "${CARGO_TARGET_DIR:-target}/pyenv" \
-    || die "could not install the Standard Webhooks Python library (see above)"
+  bash tests/support/install_python_tools.sh "${CARGO_TARGET_DIR:-target}/pyenv" \
+    || die "could not install the Python tools the tests use (see above)"
 }
 
 psql_admin() { psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA "$@"; }

@@ -10,7 +10,7 @@ ensure_disk_space 3500
 ensure_postgres
 ensure_nats
 ensure_browser
-ensure_python_standardwebhooks
+ensure_python_tools
 psql_admin -c 'SELECT 1' >/dev/null 2>&1 || command -v psql >/dev/null || apt_install postgresql-client
 
 # Test databases whose test was killed before it could drop them.

@@ -10,6 +10,7 @@ pub mod hosted_signup;
 pub mod load;
 pub mod meta_traffic;
 pub mod private_servers;
+pub mod python_tools;
 pub mod signup;
 pub mod standard_webhooks;
 

@@ -1,45 +1,14 @@
 //! Checking deliveries with the Standard Webhooks reference library for Python (PyPI
-//! `standardwebhooks`, pinned in tests/support/standardwebhooks-requirements.txt): an
-//! implementation that is not ours. The library is installed into the cargo target directory on
-//! first use; without it (no python3, pip or PyPI) the checks fail and say why.
+//! `standardwebhooks`, pinned in tests/support/python-requirements.txt): an implementation that
+//! is not ours. See [`crate::python_tools`] for how it is installed.
 
 use gangway_webhook_signing::WebhookHeaders;
 use serde_json::{json, Value};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 const SUPPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/support");
-
-/// The directory holding the installed library (under the target directory, next to
-/// `target_tmpdir`, a test's `CARGO_TARGET_TMPDIR`), installing it the first time.
-fn reference_library(target_tmpdir: &str) -> &'static Path {
-    static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let installed = INSTALLED.get_or_init(|| {
-        let target_dir = Path::new(target_tmpdir)
-            .parent()
-            .ok_or("CARGO_TARGET_TMPDIR has no parent")?;
-        let dir = target_dir.join("pyenv");
-        let output = Command::new("bash")
-            .arg(Path::new(SUPPORT).join("install_standardwebhooks.sh"))
-            .arg(&dir)
-            .output()
-            .map_err(|e| format!("could not run bash to install the library: {e}"))?;
-        if output.status.success() {
-            Ok(dir)
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
-        }
-    });
-    match installed {
-        Ok(dir) => dir,
-        Err(why) => panic!(
-            "the Standard Webhooks Python library is needed to check our signatures and could not \
-             be installed (scripts/test.sh installs it too): {why}"
-        ),
-    }
-}
 
 /// How a receiver holds its secret when handing it to the library.
 pub enum ReceiverSecret<'a> {
@@ -57,7 +26,7 @@ pub fn reference_verdict(
     headers: &WebhookHeaders,
     body: &str,
 ) -> Result<(), String> {
-    let library = reference_library(target_tmpdir);
+    let library = crate::python_tools::installed(target_tmpdir);
     let (whsec, raw) = match secret {
         ReceiverSecret::Whsec(secret) => (Some(secret), None),
         ReceiverSecret::Bytes(secret) => (None, Some(secret)),

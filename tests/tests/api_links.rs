@@ -623,3 +623,95 @@ async fn health_readiness_and_openapi_are_served() {
         }
     }
 }
+
+/// The operations and paths of the OpenAPI document, by operationId.
+fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+    let mut found = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            found.push((
+                id.to_owned(),
+                format!("{} {path}", method.to_uppercase()),
+                operation,
+            ));
+        }
+    }
+    found
+}
+
+/// `$response.body#/a/b` read from a body, as a link's runtime expression means it.
+fn runtime_value(expression: &str, body: &Value) -> String {
+    let pointer = expression
+        .strip_prefix("$response.body#")
+        .expect("a body expression");
+    body.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{expression} in {body}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn operation_ids_are_unique_and_links_lead_from_each_creation_to_what_takes_its_id() {
+    let env = TestEnv::new().await;
+    let api = TestApi::spawn(&env).await;
+    let (_, key) = api.create_org("Linked").await;
+    let doc = api.public_json("/openapi.json").await;
+    let operations = operations(&doc);
+    let mut ids: Vec<&str> = operations.iter().map(|(id, _, _)| id.as_str()).collect();
+    ids.sort();
+    let total = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "operationIds are unique");
+
+    let creations = [
+        (
+            "createOnboardingLink",
+            "/v1/onboarding-links",
+            json!({"name": "Linked customer", "externalId": "l-1"}),
+        ),
+        (
+            "createCustomer",
+            "/v1/customers",
+            json!({"name": "Another", "externalId": "c-1"}),
+        ),
+        (
+            "createWebhook",
+            "/v1/webhooks",
+            json!({"url": "https://hooks.example.com/in", "events": ["phone_number.connected"]}),
+        ),
+    ];
+    let mut followed = 0;
+    for (creation, path, body) in creations {
+        let (_, _, operation) = operations.iter().find(|(id, _, _)| id == creation).unwrap();
+        let links = operation["responses"]["201"]["links"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{creation} has links"));
+        let (status, created) = api.call(Method::POST, path, &key, Some(body)).await;
+        assert_eq!(status, 201, "{created}");
+        for (name, link) in links {
+            let target = link["operationId"].as_str().unwrap();
+            let (_, route, target_operation) = operations
+                .iter()
+                .find(|(id, _, _)| id == target)
+                .unwrap_or_else(|| panic!("link {name} names {target}, which is no operation"));
+            let takes_id = target_operation["parameters"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p["name"] == "id" && p["in"] == "path"));
+            assert!(takes_id, "{target} takes the id its link gives");
+            // Follow every link to a read: the id it carries names what was just created.
+            let Some(route) = route.strip_prefix("GET ") else {
+                continue;
+            };
+            let id = runtime_value(link["parameters"]["id"].as_str().unwrap(), &created);
+            let (status, read) = api
+                .call(Method::GET, &route.replace("{id}", &id), &key, None)
+                .await;
+            assert_eq!(status, 200, "{name}: GET {route} with {id}: {read}");
+            followed += 1;
+        }
+    }
+    assert!(followed >= 8, "links followed: {followed}");
+}

@@ -1,6 +1,6 @@
 //! Our webhook signatures, checked by an implementation that is not ours: the Standard Webhooks
 //! reference library for Python (PyPI `standardwebhooks`, pinned in
-//! tests/support/standardwebhooks-requirements.txt). The library is installed into the cargo
+//! tests/support/python-requirements.txt). The library is installed into the cargo
 //! target directory on first use; without it (no python3, pip or PyPI) these tests fail and say
 //! why, since skipping them would leave interoperability unproven.
 

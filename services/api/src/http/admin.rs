@@ -35,7 +35,7 @@ pub struct OrganizationCreatedResponse {
 }
 
 /// Create an organization and its first API key.
-#[utoipa::path(post, path = "/admin/organizations", tag = "admin",
+#[utoipa::path(post, path = "/admin/organizations", operation_id = "createOrganization", tag = "admin",
     request_body = CreateOrganizationRequest,
     responses((status = 201, body = Data<OrganizationCreatedResponse>),
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),

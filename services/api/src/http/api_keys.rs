@@ -57,7 +57,7 @@ async fn issue(
 }
 
 /// Issue another API key for your organization.
-#[utoipa::path(post, path = "/v1/api-keys", tag = "api keys", request_body = CreateApiKeyRequest,
+#[utoipa::path(post, path = "/v1/api-keys", operation_id = "createApiKey", tag = "api keys", request_body = CreateApiKeyRequest,
     responses((status = 201, body = Data<CreatedApiKeyResponse>), (status = 401, body = ErrorBody),
         (status = 422, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -72,7 +72,7 @@ pub async fn create(
 }
 
 /// Your organization's working API keys (never the keys themselves).
-#[utoipa::path(get, path = "/v1/api-keys", tag = "api keys",
+#[utoipa::path(get, path = "/v1/api-keys", operation_id = "listApiKeys", tag = "api keys",
     responses((status = 200, body = Data<Vec<ApiKeyView>>), (status = 401, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn list(
@@ -84,7 +84,7 @@ pub async fn list(
 }
 
 /// Revoke one of your API keys: every api process refuses it within a second.
-#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api keys", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", operation_id = "revokeApiKey", tag = "api keys", params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn revoke(
@@ -99,7 +99,7 @@ pub async fn revoke(
 }
 
 /// Issue an API key for an organization (for one that lost its keys).
-#[utoipa::path(post, path = "/admin/organizations/{id}/api-keys", tag = "admin",
+#[utoipa::path(post, path = "/admin/organizations/{id}/api-keys", operation_id = "createOrganizationApiKey", tag = "admin",
     params(("id" = uuid::Uuid, Path)), request_body = CreateApiKeyRequest,
     responses((status = 201, body = Data<CreatedApiKeyResponse>), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),

@@ -58,7 +58,7 @@ impl From<Customer> for CustomerResponse {
 }
 
 /// Create a customer.
-#[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = CreateCustomerRequest,
+#[utoipa::path(post, path = "/v1/customers", operation_id = "createCustomer", tag = "customers", request_body = CreateCustomerRequest,
     responses((status = 201, body = Data<CustomerResponse>), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -93,7 +93,7 @@ pub async fn create(
 }
 
 /// Get one customer.
-#[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(get, path = "/v1/customers/{id}", operation_id = "getCustomer", tag = "customers", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Data<CustomerResponse>), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn show(
@@ -118,7 +118,7 @@ pub struct CustomerQuery {
 }
 
 /// Find customers by external id (zero or one result).
-#[utoipa::path(get, path = "/v1/customers", tag = "customers", params(CustomerQuery),
+#[utoipa::path(get, path = "/v1/customers", operation_id = "listCustomers", tag = "customers", params(CustomerQuery),
     responses((status = 200, body = Data<Vec<CustomerResponse>>), (status = 422, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn find(

@@ -20,13 +20,13 @@ pub struct Health {
 }
 
 /// Liveness: the process is up.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200)))]
+#[utoipa::path(get, path = "/healthz", operation_id = "getLiveness", tag = "health", responses((status = 200)))]
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
 /// Readiness: Postgres answers and NATS is connected.
-#[utoipa::path(get, path = "/readyz", tag = "health",
+#[utoipa::path(get, path = "/readyz", operation_id = "getReadiness", tag = "health",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let postgres_ok = sqlx::query("SELECT 1").execute(state.pool()).await.is_ok();

@@ -43,7 +43,7 @@ pub struct MessageFilter {
 }
 
 /// An endpoint's messages, newest first.
-#[utoipa::path(get, path = "/v1/webhooks/{id}/messages", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/webhooks/{id}/messages", operation_id = "listWebhookMessages", tag = "webhooks",
     params(("id" = uuid::Uuid, Path), ListQuery, MessageFilter),
     responses((status = 200, body = Paginated<MessageView>), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)),
@@ -71,7 +71,7 @@ pub async fn list(
 }
 
 /// One message with every attempt (time, status code, latency, response excerpt, error).
-#[utoipa::path(get, path = "/v1/messages/{id}", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/messages/{id}", operation_id = "getMessage", tag = "webhooks",
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Data<MessageWithAttempts>), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -93,7 +93,7 @@ pub async fn show(
 
 /// Sends a message again now, whatever its status (a delivered one is delivered again, under
 /// the same `webhook-id`).
-#[utoipa::path(post, path = "/v1/messages/{id}/retry", tag = "webhooks",
+#[utoipa::path(post, path = "/v1/messages/{id}/retry", operation_id = "retryMessage", tag = "webhooks",
     params(("id" = uuid::Uuid, Path)),
     responses((status = 202, body = Data<MessageView>), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -122,7 +122,7 @@ pub struct RecoverResponse {
 }
 
 /// Re-queues every failed message of the endpoint since a time.
-#[utoipa::path(post, path = "/v1/webhooks/{id}/recover", tag = "webhooks",
+#[utoipa::path(post, path = "/v1/webhooks/{id}/recover", operation_id = "recoverWebhookMessages", tag = "webhooks",
     params(("id" = uuid::Uuid, Path)), request_body = RecoverRequest,
     responses((status = 202, body = Data<RecoverResponse>), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)),

@@ -66,7 +66,7 @@ pub struct HealthQuery {
 }
 
 /// A number's health: token status, capabilities and Meta's health status.
-#[utoipa::path(get, path = "/v1/phones/{id}/health", tag = "phones",
+#[utoipa::path(get, path = "/v1/phones/{id}/health", operation_id = "getPhoneHealth", tag = "phones",
     params(("id" = uuid::Uuid, Path), HealthQuery),
     responses((status = 200, body = Data<HealthResponse>), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)),

@@ -110,7 +110,7 @@ impl From<&Phone> for PhoneResponse {
 }
 
 /// Get one phone number (always current: read from its event stream).
-#[utoipa::path(get, path = "/v1/phones/{id}", tag = "phones",
+#[utoipa::path(get, path = "/v1/phones/{id}", operation_id = "getPhone", tag = "phones",
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Data<PhoneResponse>), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -148,7 +148,7 @@ fn uuid_field(name: &str, raw: Option<String>) -> Result<Option<Uuid>, ApiError>
 }
 
 /// List phone numbers, newest first (from the read model: eventually consistent).
-#[utoipa::path(get, path = "/v1/phones", tag = "phones",
+#[utoipa::path(get, path = "/v1/phones", operation_id = "listPhones", tag = "phones",
     params(ListQuery, PhoneListFilter),
     responses((status = 200, body = Paginated<PhoneResponse>), (status = 422, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -176,7 +176,7 @@ pub async fn list(
 }
 
 /// A phone number's audit trail: every event of its stream, oldest first.
-#[utoipa::path(get, path = "/v1/phones/{id}/events", tag = "phones",
+#[utoipa::path(get, path = "/v1/phones/{id}/events", operation_id = "listPhoneEvents", tag = "phones",
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Data<Vec<AuditEvent>>), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]

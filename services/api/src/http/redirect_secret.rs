@@ -20,7 +20,7 @@ pub fn router() -> Router<AppState> {
 
 /// The secret that signs redirects back to your pages (the `signature` parameter), and during a
 /// rotation's grace period the one it replaces. Issued on first use.
-#[utoipa::path(get, path = "/v1/redirect-secret", tag = "redirects",
+#[utoipa::path(get, path = "/v1/redirect-secret", operation_id = "getRedirectSecret", tag = "redirects",
     responses((status = 200, body = Data<SecretResponse>), (status = 401, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn show(
@@ -33,7 +33,7 @@ pub async fn show(
 
 /// Replace the redirect secret (given, or generated). The previous one keeps signing beside it
 /// for `gracePeriodSeconds` (default 24 hours).
-#[utoipa::path(post, path = "/v1/redirect-secret/rotate", tag = "redirects",
+#[utoipa::path(post, path = "/v1/redirect-secret/rotate", operation_id = "rotateRedirectSecret", tag = "redirects",
     request_body(content = Option<RotateSecretRequest>),
     responses(
         (status = 200, body = Data<SecretResponse>), (status = 400, body = ErrorBody),

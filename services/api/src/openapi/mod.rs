@@ -10,6 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 mod deliveries;
+mod operation_links;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -176,6 +177,7 @@ fn error_response(description: &str) -> utoipa::openapi::Response {
 pub fn document_json() -> serde_json::Value {
     let mut document = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
     document["webhooks"] = deliveries::webhooks();
+    operation_links::add(&mut document);
     document
 }
 

@@ -32,7 +32,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Create an onboarding link.
-#[utoipa::path(post, path = "/v1/onboarding-links", tag = "onboarding links",
+#[utoipa::path(post, path = "/v1/onboarding-links", operation_id = "createOnboardingLink", tag = "onboarding links",
     request_body = CreateLinkRequest,
     responses(
         (status = 201, body = Data<LinkResponse>),
@@ -53,7 +53,7 @@ pub async fn create(
 }
 
 /// Get one onboarding link (always current: read from its event stream).
-#[utoipa::path(get, path = "/v1/onboarding-links/{id}", tag = "onboarding links",
+#[utoipa::path(get, path = "/v1/onboarding-links/{id}", operation_id = "getOnboardingLink", tag = "onboarding links",
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Data<LinkResponse>), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -71,7 +71,7 @@ pub async fn show(
 }
 
 /// Delete a pending onboarding link.
-#[utoipa::path(delete, path = "/v1/onboarding-links/{id}", tag = "onboarding links",
+#[utoipa::path(delete, path = "/v1/onboarding-links/{id}", operation_id = "deleteOnboardingLink", tag = "onboarding links",
     params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -95,7 +95,7 @@ pub struct LinkListFilter {
 }
 
 /// List onboarding links, newest first (from the read model: eventually consistent).
-#[utoipa::path(get, path = "/v1/onboarding-links", tag = "onboarding links",
+#[utoipa::path(get, path = "/v1/onboarding-links", operation_id = "listOnboardingLinks", tag = "onboarding links",
     params(ListQuery, LinkListFilter),
     responses((status = 200, body = Paginated<LinkResponse>), (status = 422, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -131,7 +131,7 @@ pub async fn list(
 }
 
 /// A link's audit trail: every event of its stream, oldest first.
-#[utoipa::path(get, path = "/v1/onboarding-links/{id}/events", tag = "onboarding links",
+#[utoipa::path(get, path = "/v1/onboarding-links/{id}/events", operation_id = "listOnboardingLinkEvents", tag = "onboarding links",
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Data<Vec<AuditEvent>>), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]

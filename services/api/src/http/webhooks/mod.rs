@@ -54,7 +54,7 @@ fn endpoint(state: &gangway_domain::webhook::Endpoint) -> Json<Data<EndpointResp
 
 /// Register a webhook endpoint. The secret is not in the answer: read it with
 /// `GET /v1/webhooks/{id}/secret`.
-#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks",
+#[utoipa::path(post, path = "/v1/webhooks", operation_id = "createWebhook", tag = "webhooks",
     request_body = CreateEndpointRequest,
     responses(
         (status = 201, body = Data<EndpointResponse>),
@@ -72,7 +72,7 @@ pub async fn create(
 }
 
 /// Get one webhook endpoint (always current: read from its event stream).
-#[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/webhooks/{id}", operation_id = "getWebhook", tag = "webhooks",
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Data<EndpointResponse>), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -93,7 +93,7 @@ pub struct EndpointListFilter {
 }
 
 /// List webhook endpoints, newest first (from the read model: eventually consistent).
-#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/webhooks", operation_id = "listWebhooks", tag = "webhooks",
     params(ListQuery, EndpointListFilter),
     responses((status = 200, body = Paginated<EndpointResponse>), (status = 422, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -117,7 +117,7 @@ pub async fn list(
 }
 
 /// Change an endpoint's URL, event types or description (`null` clears the description).
-#[utoipa::path(patch, path = "/v1/webhooks/{id}", tag = "webhooks",
+#[utoipa::path(patch, path = "/v1/webhooks/{id}", operation_id = "updateWebhook", tag = "webhooks",
     params(("id" = uuid::Uuid, Path)),
     request_body = UpdateEndpointRequest,
     responses(
@@ -136,7 +136,7 @@ pub async fn update(
 }
 
 /// Delete an endpoint: nothing more is delivered to it.
-#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks",
+#[utoipa::path(delete, path = "/v1/webhooks/{id}", operation_id = "deleteWebhook", tag = "webhooks",
     params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -157,7 +157,7 @@ pub async fn remove(
 }
 
 /// The signing secret, and the previous one while a rotation's grace period lasts.
-#[utoipa::path(get, path = "/v1/webhooks/{id}/secret", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/webhooks/{id}/secret", operation_id = "getWebhookSecret", tag = "webhooks",
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Data<SecretResponse>), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -173,7 +173,7 @@ pub async fn secret(
 
 /// Replace the signing secret (given, or generated). The previous one keeps signing beside it
 /// for `gracePeriodSeconds` (default 24 hours).
-#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks",
+#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", operation_id = "rotateWebhookSecret", tag = "webhooks",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = Option<RotateSecretRequest>),
     responses(
@@ -196,7 +196,7 @@ pub async fn rotate_secret(
 }
 
 /// Stop deliveries to an endpoint until it is enabled again.
-#[utoipa::path(post, path = "/v1/webhooks/{id}/disable", tag = "webhooks",
+#[utoipa::path(post, path = "/v1/webhooks/{id}/disable", operation_id = "disableWebhook", tag = "webhooks",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = Option<DisableEndpointRequest>),
     responses(
@@ -219,7 +219,7 @@ pub async fn disable(
 }
 
 /// Resume deliveries to a disabled endpoint.
-#[utoipa::path(post, path = "/v1/webhooks/{id}/enable", tag = "webhooks",
+#[utoipa::path(post, path = "/v1/webhooks/{id}/enable", operation_id = "enableWebhook", tag = "webhooks",
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Data<EndpointResponse>), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -241,7 +241,7 @@ pub async fn enable(
 }
 
 /// An endpoint's audit trail: every event of its stream, oldest first (deleted endpoints too).
-#[utoipa::path(get, path = "/v1/webhooks/{id}/events", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/webhooks/{id}/events", operation_id = "listWebhookEvents", tag = "webhooks",
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Data<Vec<AuditEvent>>), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -255,7 +255,7 @@ pub async fn events(
 }
 
 /// The event types endpoints can subscribe to, each with an example delivery body.
-#[utoipa::path(get, path = "/v1/webhook-event-types", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/webhook-event-types", operation_id = "listWebhookEventTypes", tag = "webhooks",
     responses((status = 200, body = Data<Vec<EventTypeResponse>>), (status = 401, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn event_types(Tenant(org): Tenant) -> Json<Data<Vec<EventTypeResponse>>> {
