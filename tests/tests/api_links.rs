@@ -715,3 +715,52 @@ async fn operation_ids_are_unique_and_links_lead_from_each_creation_to_what_take
     }
     assert!(followed >= 8, "links followed: {followed}");
 }
+
+/// Numbers at the edges of what JSON carries (the largest double, a subnormal) come back as they
+/// were sent, and an event holding them is published like any other: such a value once made
+/// every read of its customer fail and stopped the relay for every organization.
+#[tokio::test]
+async fn extreme_numbers_in_metadata_read_back_and_never_stop_publishing() {
+    let env = TestEnv::new().await;
+    let api = TestApi::spawn(&env).await;
+    let bus = env.bus().await;
+    let (_, key) = api.create_org("Numbers").await;
+    let metadata = json!({ "max": f64::MAX, "subnormal": -2.225073858507203e-309, "big": 1e300 });
+
+    let (status, customer) = api
+        .call(
+            Method::POST,
+            "/v1/customers",
+            &key,
+            Some(json!({ "name": "Edge", "metadata": metadata })),
+        )
+        .await;
+    assert_eq!(status, 201, "{customer}");
+    let id = customer["data"]["id"].as_str().unwrap();
+    let (status, read) = api
+        .call(Method::GET, &format!("/v1/customers/{id}"), &key, None)
+        .await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["data"]["metadata"], metadata);
+
+    let (status, link) = api
+        .create_link(&key, json!({ "name": "Edge", "metadata": metadata }))
+        .await;
+    assert_eq!(status, 201, "{link}");
+    let (status, read) = api.get_link(&key, link["data"]["id"].as_str().unwrap()).await;
+    assert_eq!((status, &read["data"]["metadata"]), (200, &metadata));
+    // Both creations reach the stream: the relay read their events back from the store.
+    gangway_e2e::wait_until(
+        "both creations on the stream",
+        std::time::Duration::from_secs(10),
+        || async {
+            let events = gangway_e2e::read_stream(&bus).await.unwrap_or_default();
+            events
+                .iter()
+                .filter(|(_, e)| e.payload.to_string().contains("subnormal"))
+                .count()
+                >= 2
+        },
+    )
+    .await;
+}

@@ -11,6 +11,7 @@ use utoipa::{Modify, OpenApi};
 
 mod deliveries;
 mod operation_links;
+mod request_rules;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -178,6 +179,7 @@ pub fn document_json() -> serde_json::Value {
     let mut document = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
     document["webhooks"] = deliveries::webhooks();
     operation_links::add(&mut document);
+    request_rules::add(&mut document);
     document
 }
 
