@@ -676,3 +676,22 @@ async fn the_event_type_catalog_lists_every_type_with_an_example_body() {
     assert!(create["properties"]["wabaId"].is_object());
     assert_eq!(create["required"], json!(["url", "events"]));
 }
+
+/// The document gives these actions an optional body: no body, an empty one and `null` all mean
+/// "the defaults".
+#[tokio::test]
+async fn actions_with_an_optional_body_take_none_empty_or_null() {
+    let env = TestEnv::new().await;
+    let api = spawn_api(&env).await;
+    let (_, key) = api.create_org("Optional bodies").await;
+    let id = create_ok(&api, &key, endpoint_request()).await;
+    for body in [None, Some(json!({})), Some(Value::Null)] {
+        for action in ["rotate-secret", "disable"] {
+            let (status, answer) =
+                post(&api, &key, &format!("/v1/webhooks/{id}/{action}"), body.clone()).await;
+            assert_eq!(status, 200, "{action} with {body:?}: {answer}");
+        }
+        let (status, answer) = post(&api, &key, "/v1/redirect-secret/rotate", body.clone()).await;
+        assert_eq!(status, 200, "redirect secret rotation with {body:?}: {answer}");
+    }
+}

@@ -6,17 +6,62 @@
 
 use gangway_domain::catalog::EventType;
 use gangway_domain::countries::ISO_COUNTRY_CODES;
+use gangway_domain::link::LinkStatus;
+use gangway_domain::phone::PhoneStatus;
 use gangway_domain::values::{WebhookSecret, MAX_URL_LEN};
+use gangway_domain::webhook::MessageStatus;
 use serde_json::{json, Value};
 
-/// Trimmed, not blank, at most `max` characters.
+/// Trimmed, not blank, at most `max` characters, no NUL (Postgres cannot store it).
 fn text(max: usize) -> Value {
-    json!({ "minLength": 1, "maxLength": max, "pattern": "\\S" })
+    json!({ "minLength": 1, "maxLength": max, "pattern": "^[^\\u0000]*\\S[^\\u0000]*$" })
 }
 
 /// An absolute http(s) URL without credentials.
 fn url() -> Value {
-    json!({ "format": "uri", "maxLength": MAX_URL_LEN, "pattern": "^[hH][tT][tT][pP][sS]?://[^@/?#]+([/?#][^@]*)?$" })
+    json!({
+        "format": "uri",
+        "maxLength": MAX_URL_LEN,
+        "pattern": "^[hH][tT][tT][pP][sS]?://[^@/?#\\u0000]+([/?#][^@\\u0000]*)?$",
+    })
+}
+
+/// The hyphenated form; the api reads other spellings of a UUID too.
+fn uuid() -> Value {
+    json!({ "format": "uuid", "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$" })
+}
+
+fn statuses<S: Copy>(all: &[S], name: fn(S) -> &'static str) -> Value {
+    json!({ "type": "string", "enum": all.iter().map(|s| name(*s)).collect::<Vec<_>>() })
+}
+
+/// Query parameters by name, except `status`, which is per operation. Every query parameter is
+/// read as text so that a bad value gets a 422 naming it; these say what the text must hold.
+fn parameter_rules(operation: &str, name: &str) -> Option<Value> {
+    match (operation, name) {
+        (_, "page") => Some(json!({ "type": "integer", "minimum": 1, "maximum": 1_000_000 })),
+        (_, "limit") => Some(json!({ "type": "integer", "minimum": 1, "maximum": 100 })),
+        (_, "customerId" | "wabaId") => Some(json!({ "type": "string" }).merged(uuid())),
+        ("listCustomers", "externalId") => Some(json!({ "type": "string" }).merged(text(255))),
+        ("listOnboardingLinks", "status") => Some(statuses(LinkStatus::ALL, LinkStatus::as_str)),
+        ("listPhones", "status") => Some(statuses(PhoneStatus::ALL, PhoneStatus::as_str)),
+        ("listWebhooks", "status") => Some(json!({ "type": "string", "enum": ["enabled", "disabled"] })),
+        ("listWebhookMessages", "status") => Some(statuses(MessageStatus::ALL, MessageStatus::as_str)),
+        _ => None,
+    }
+}
+
+trait Merged {
+    fn merged(self, other: Value) -> Value;
+}
+
+impl Merged for Value {
+    fn merged(mut self, other: Value) -> Value {
+        for (key, value) in other.as_object().cloned().unwrap_or_default() {
+            self[key] = value;
+        }
+        self
+    }
 }
 
 fn secret() -> Value {
@@ -49,7 +94,7 @@ fn rules() -> Vec<(&'static str, &'static str, Value)> {
         (
             "CreateLinkRequest",
             "allowedConnectionTypes",
-            json!({ "items": { "type": "string", "enum": ["dedicated", "coexistence"] } }),
+            json!({ "minItems": 1, "items": { "type": "string", "enum": ["dedicated", "coexistence"] } }),
         ),
         ("CreateLinkRequest", "language", one_of(&["en", "es", "pt"])),
         ("CreateLinkRequest", "webhookUrl", url()),
@@ -64,7 +109,7 @@ fn rules() -> Vec<(&'static str, &'static str, Value)> {
         ("CreateEndpointRequest", "events", event_types()),
         ("CreateEndpointRequest", "description", text(500)),
         ("CreateEndpointRequest", "secret", secret()),
-        ("CreateEndpointRequest", "wabaId", json!({ "format": "uuid" })),
+        ("CreateEndpointRequest", "wabaId", uuid()),
         ("UpdateEndpointRequest", "url", url()),
         ("UpdateEndpointRequest", "events", event_types()),
         ("UpdateEndpointRequest", "description", text(500)),
@@ -83,6 +128,27 @@ const REQUIRED: &[(&str, &str)] = &[
     ("CreateOrganizationRequest", "name"),
     ("CreateCustomerRequest", "name"),
 ];
+
+/// Rules between fields: (schema, keywords merged into the schema itself).
+fn object_rules() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "CreateLinkRequest",
+            json!({ "dependentRequired": {
+                "webhookUrl": ["webhookEvents"],
+                "webhookEvents": ["webhookUrl"],
+                "webhookSecret": ["webhookUrl"],
+            } }),
+        ),
+        (
+            "PhoneProvisioningRequest",
+            json!({
+                "if": { "properties": { "enabled": { "const": true } }, "required": ["enabled"] },
+                "then": { "properties": { "countries": { "minItems": 1 } }, "required": ["countries"] },
+            }),
+        ),
+    ]
+}
 
 /// A request that succeeds, per schema: what explicit-example tools send first.
 fn examples() -> Vec<(&'static str, Value)> {
@@ -125,8 +191,35 @@ pub fn add(document: &mut Value) {
             None => schemas[schema]["required"] = json!([property]),
         }
     }
+    for (schema, rules) in object_rules() {
+        let target = schemas[schema].take();
+        schemas[schema] = target.merged(rules);
+    }
     for (schema, example) in examples() {
         schemas[schema]["example"] = example;
+    }
+    add_parameter_rules(document);
+}
+
+fn add_parameter_rules(document: &mut Value) {
+    let Some(paths) = document["paths"].as_object_mut() else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        let id = operation["operationId"].as_str().unwrap_or_default().to_owned();
+        let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for parameter in parameters.iter_mut().filter(|p| p["in"] == "query") {
+            let name = parameter["name"].as_str().unwrap_or_default();
+            if let Some(schema) = parameter_rules(&id, name) {
+                parameter["schema"] = schema;
+            }
+        }
     }
 }
 
