@@ -19,7 +19,12 @@ fn schemathesis(base_url: &str, name: &str, paths: &str, token: &str) -> Result<
     let output = python_tools::module(env!("CARGO_TARGET_TMPDIR"), "schemathesis.cli")
         .current_dir(env!("CARGO_TARGET_TMPDIR"))
         .args(["run", &format!("{base_url}/openapi.json")])
-        .args(["--experimental", "openapi-3.1"])
+        .args([
+            "--experimental",
+            "openapi-3.1",
+            "--experimental",
+            "stateful-test-runner",
+        ])
         .args(["--checks", "all", "--stateful", "links"])
         .args(["--hypothesis-max-examples", EXAMPLES_PER_OPERATION])
         // The same requests every run: a failure reproduces, and CI meets no new input by chance.

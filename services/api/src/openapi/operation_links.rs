@@ -16,12 +16,6 @@ const LINKS: &[(&str, &str, &str, &[&str])] = &[
             "deleteOnboardingLink",
         ],
     ),
-    (
-        "createOnboardingLink",
-        "201",
-        "/data/customerId",
-        &["getCustomer"],
-    ),
     ("createCustomer", "201", "/data/id", &["getCustomer"]),
     (
         "createWebhook",
@@ -57,24 +51,13 @@ pub fn add(document: &mut Value) {
         };
         let links = &mut response["links"];
         for target in *targets {
-            links[link_name(target, pointer)] = json!({
+            links[capitalised(target)] = json!({
                 "operationId": target,
                 "parameters": { "id": format!("$response.body#{pointer}") },
                 "description": format!("The `id` of `{target}` is this answer's `{pointer}`."),
             });
         }
     }
-}
-
-/// `GetCustomer` for the id itself, `GetCustomerByCustomerId` for another field.
-fn link_name(target: &str, pointer: &str) -> String {
-    let mut name = capitalised(target);
-    let field = pointer.rsplit('/').next().unwrap_or_default();
-    if field != "id" {
-        name.push_str("By");
-        name.push_str(&capitalised(field));
-    }
-    name
 }
 
 fn capitalised(word: &str) -> String {

@@ -88,6 +88,8 @@ fn rules() -> Vec<(&'static str, &'static str, Value)> {
         ("CreateApiKeyRequest", "name", text(100)),
         ("CreateLinkRequest", "name", text(200)),
         ("CreateLinkRequest", "externalId", text(255)),
+        ("CreateLinkRequest", "customerId", uuid()),
+        ("CreateLinkRequest", "reconnectPhoneNumberId", uuid()),
         ("CreateLinkRequest", "redirectUrl", url()),
         ("CreateLinkRequest", "successRedirectUrl", url()),
         ("CreateLinkRequest", "failureRedirectUrl", url()),
@@ -127,6 +129,7 @@ fn rules() -> Vec<(&'static str, &'static str, Value)> {
 const REQUIRED: &[(&str, &str)] = &[
     ("CreateOrganizationRequest", "name"),
     ("CreateCustomerRequest", "name"),
+    ("CreateApiKeyRequest", "name"),
 ];
 
 /// Rules between fields: (schema, keywords merged into the schema itself).
@@ -218,6 +221,9 @@ fn add_parameter_rules(document: &mut Value) {
             let name = parameter["name"].as_str().unwrap_or_default();
             if let Some(schema) = parameter_rules(&id, name) {
                 parameter["schema"] = schema;
+            }
+            if (id.as_str(), parameter["name"].as_str()) == ("listCustomers", Some("externalId")) {
+                parameter["required"] = json!(true);
             }
         }
     }
