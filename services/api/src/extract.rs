@@ -7,8 +7,9 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use bytes::Bytes;
+use gangway_app::api_keys::verify_api_key;
 use gangway_app::keys;
-use gangway_domain::{text, ApiKeyId, OrganizationId};
+use gangway_domain::{text, OrganizationId};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
@@ -118,7 +119,6 @@ impl FromRequestParts<AppState> for Tenant {
             return Ok(*tenant);
         }
         let key = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        let prefix = keys::prefix_of(key).ok_or(ApiError::Unauthorized)?;
         let presented = keys::hash(key);
         // Counted before the key is verified, so a flood of one key costs no database lookups.
         state
@@ -130,28 +130,10 @@ impl FromRequestParts<AppState> for Tenant {
             return Ok(Tenant(org));
         }
         let generation = state.verified_keys.generation();
-        let candidates: Vec<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, organization_id, key_hash FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
-        )
-        .bind(prefix)
-        .fetch_all(state.pool())
-        .await?;
-        let (key_id, org) = candidates
-            .into_iter()
-            .find(|(_, _, stored)| bool::from(stored.as_slice().ct_eq(presented.as_slice())))
-            .map(|(id, org, _)| (ApiKeyId::from_uuid(id), OrganizationId::from_uuid(org)))
+        // Once per verification, so at most once a minute per key and process.
+        let (key_id, org) = verify_api_key(state.pool(), key)
+            .await?
             .ok_or(ApiError::Unauthorized)?;
-        // Once per verification, so at most once a minute per key and process; a key revoked since
-        // the lookup is refused here.
-        let still_live =
-            sqlx::query("UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND revoked_at IS NULL")
-                .bind(key_id.as_uuid())
-                .execute(state.pool())
-                .await?
-                .rows_affected();
-        if still_live == 0 {
-            return Err(ApiError::Unauthorized);
-        }
         state.verified_keys.insert(presented, org, key_id, generation);
         Ok(Tenant(org))
     }

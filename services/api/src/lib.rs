@@ -2,6 +2,7 @@
 //! publishes the event store to JetStream.
 
 pub mod config;
+mod console;
 pub mod error;
 pub mod extract;
 pub mod http;
@@ -52,6 +53,7 @@ pub fn app(state: AppState) -> Router {
         .merge(http::phone_health::router())
         .merge(http::messages::router())
         .merge(http::signup::router())
+        .merge(console::router())
         .merge(http::webhooks::router())
         .merge(http::redirect_secret::router())
         .merge(http::meta_webhooks::router())

@@ -129,3 +129,37 @@ pub fn revoked_key(event: &OrganizationEvent) -> Option<ApiKeyId> {
         _ => None,
     }
 }
+
+/// The working key `presented` is, with its organization, recording its use; `None` for a
+/// malformed, unknown or revoked key. Hashes are compared in constant time.
+pub async fn verify_api_key(
+    pool: &sqlx::PgPool,
+    presented: &str,
+) -> Result<Option<(ApiKeyId, OrganizationId)>, AppError> {
+    use subtle::ConstantTimeEq;
+    let Some(prefix) = keys::prefix_of(presented) else {
+        return Ok(None);
+    };
+    let hash = keys::hash(presented);
+    let candidates: Vec<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
+        "SELECT id, organization_id, key_hash FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
+    )
+    .bind(prefix)
+    .fetch_all(pool)
+    .await?;
+    let Some((key_id, org)) = candidates
+        .into_iter()
+        .find(|(_, _, stored)| bool::from(stored.as_slice().ct_eq(hash.as_slice())))
+        .map(|(id, org, _)| (ApiKeyId::from_uuid(id), OrganizationId::from_uuid(org)))
+    else {
+        return Ok(None);
+    };
+    // A key revoked since the lookup is refused here.
+    let still_live =
+        sqlx::query("UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND revoked_at IS NULL")
+            .bind(key_id.as_uuid())
+            .execute(pool)
+            .await?
+            .rows_affected();
+    Ok((still_live > 0).then_some((key_id, org)))
+}

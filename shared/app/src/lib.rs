@@ -3,6 +3,7 @@
 //! vault and Meta's Graph API. Nothing here knows about HTTP; errors are [`AppError`].
 
 pub mod api_keys;
+pub mod console_sessions;
 pub mod customers;
 pub mod delivery_log;
 pub mod error;

@@ -75,6 +75,40 @@ pub async fn list_links(
     Ok((documents(rows, pool).await?, total))
 }
 
+/// Where a keyset page of links starts: after the link created at `created_at` with `id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkCursor {
+    pub created_at: DateTime<Utc>,
+    pub id: uuid::Uuid,
+}
+
+/// Up to `limit` of an organization's links older than `after` (newest first), by keyset: each
+/// page costs the same however deep it is. One more row is read to tell whether more follow.
+pub async fn list_links_after(
+    pool: &PgPool,
+    org: OrganizationId,
+    filter: &LinkFilter,
+    after: Option<LinkCursor>,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Link>, bool), ProjectionError> {
+    let mut rows = QueryBuilder::new("SELECT document FROM rm_onboarding_links");
+    push_filter(&mut rows, org, filter, now);
+    if let Some(cursor) = after {
+        rows.push(" AND (created_at, id) < (")
+            .push_bind(cursor.created_at)
+            .push(", ")
+            .push_bind(cursor.id)
+            .push(")");
+    }
+    rows.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(i64::from(limit) + 1);
+    let mut links: Vec<Link> = documents(rows, pool).await?;
+    let more = links.len() > limit as usize;
+    links.truncate(limit as usize);
+    Ok((links, more))
+}
+
 fn paginate(q: &mut QueryBuilder<'_, Postgres>, page: Page) {
     q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
         .push_bind(i64::from(page.limit))
@@ -167,4 +201,74 @@ pub async fn list_endpoints(
     push_endpoint_filter(&mut rows, org, filter);
     paginate(&mut rows, page);
     Ok((documents(rows, pool).await?, total))
+}
+
+/// How far an organization's links created since a time got through signup.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Funnel {
+    pub created: i64,
+    /// The customer opened the hosted page.
+    pub opened: i64,
+    /// Meta's signup came back with a code (an attempt began), whatever happened next.
+    pub callback: i64,
+    pub completed: i64,
+    /// Links whose last attempt failed, by error code and by the step Meta reported.
+    pub failures_by_code: Vec<(String, i64)>,
+    pub failures_by_step: Vec<(String, i64)>,
+}
+
+/// The signup funnel of `org`'s links created since `since` (deleted links left out).
+pub async fn link_funnel(
+    pool: &PgPool,
+    org: OrganizationId,
+    since: DateTime<Utc>,
+) -> Result<Funnel, ProjectionError> {
+    let scope =
+        "FROM rm_onboarding_links WHERE organization_id = $1 AND created_at >= $2 AND status <> 'deleted'";
+    let (created, opened, callback, completed): (i64, i64, i64, i64) = sqlx::query_as(&format!(
+        "SELECT count(*), \
+                count(*) FILTER (WHERE document->>'usedAt' IS NOT NULL), \
+                count(*) FILTER (WHERE document->>'attemptStartedAt' IS NOT NULL OR status = 'completed' \
+                                 OR document->'lastFailure'->>'step' IS NOT NULL), \
+                count(*) FILTER (WHERE status = 'completed') {scope}"
+    ))
+    .bind(org.as_uuid())
+    .bind(since)
+    .fetch_one(pool)
+    .await?;
+    let grouped = |field: &'static str| {
+        format!(
+            "SELECT coalesce(document->'lastFailure'->>'{field}', 'unknown'), count(*) {scope} \
+             AND document->'lastFailure' IS NOT NULL AND document->'lastFailure' <> 'null' \
+             AND status <> 'completed' GROUP BY 1 ORDER BY 2 DESC, 1"
+        )
+    };
+    let failures_by_code = sqlx::query_as(&grouped("errorCode"))
+        .bind(org.as_uuid())
+        .bind(since)
+        .fetch_all(pool)
+        .await?;
+    let failures_by_step = sqlx::query_as(&grouped("step"))
+        .bind(org.as_uuid())
+        .bind(since)
+        .fetch_all(pool)
+        .await?;
+    Ok(Funnel {
+        created,
+        opened,
+        callback,
+        completed,
+        failures_by_code,
+        failures_by_step,
+    })
+}
+
+/// An organization's numbers by status.
+pub async fn phone_counts(pool: &PgPool, org: OrganizationId) -> Result<Vec<(String, i64)>, ProjectionError> {
+    Ok(sqlx::query_as(
+        "SELECT status, count(*) FROM rm_phones WHERE organization_id = $1 GROUP BY 1 ORDER BY 1",
+    )
+    .bind(org.as_uuid())
+    .fetch_all(pool)
+    .await?)
 }

@@ -1,0 +1,13 @@
+-- Console sign-ins: a session cookie's token (only its SHA-256 is kept) for the API key it was
+-- exchanged for. A session lives while its key does: revoking the key ends its sessions.
+CREATE TABLE console_sessions (
+    token_hash bytea PRIMARY KEY,
+    organization_id uuid NOT NULL,
+    api_key_id uuid NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+    -- Sent back with every form the session's pages render, and checked on every POST.
+    csrf_token text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL
+);
+
+CREATE INDEX console_sessions_expires_at ON console_sessions (expires_at);

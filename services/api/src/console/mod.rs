@@ -1,0 +1,27 @@
+//! The organization console at `/console`: server-rendered pages over the same application
+//! functions as the API, signed in with an API key exchanged for a session cookie. No scripts;
+//! every form carries the session's CSRF token.
+
+mod api_keys;
+mod auth;
+mod links;
+mod overview;
+mod page;
+mod session;
+
+use crate::state::AppState;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(overview::overview))
+        .route("/console/login", get(auth::login_form).post(auth::login))
+        .route("/console/logout", post(auth::logout))
+        .route("/console/links", get(links::list).post(links::create))
+        .route("/console/links/new", get(links::new_form))
+        .route("/console/links/{id}", get(links::show))
+        .route("/console/links/{id}/delete", post(links::delete))
+        .route("/console/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/console/api-keys/{id}/revoke", post(api_keys::revoke))
+}

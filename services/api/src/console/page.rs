@@ -1,0 +1,99 @@
+//! Rendering console pages: server-side templates, no scripts, the hosted page's strict headers.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use minijinja::Environment;
+use std::sync::LazyLock;
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    for (name, source) in [
+        ("layout.html", include_str!("../../templates/console/layout.html")),
+        ("login.html", include_str!("../../templates/console/login.html")),
+        (
+            "overview.html",
+            include_str!("../../templates/console/overview.html"),
+        ),
+        ("links.html", include_str!("../../templates/console/links.html")),
+        ("link.html", include_str!("../../templates/console/link.html")),
+        (
+            "link_new.html",
+            include_str!("../../templates/console/link_new.html"),
+        ),
+        (
+            "api_keys.html",
+            include_str!("../../templates/console/api_keys.html"),
+        ),
+        (
+            "message.html",
+            include_str!("../../templates/console/message.html"),
+        ),
+    ] {
+        env.add_template(name, source)
+            .expect("console templates are valid");
+    }
+    env
+});
+
+/// No script runs on a console page; forms post only to the console; nothing frames it.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
+     form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// `name` rendered with `context`, with the console's headers, or a logged 500.
+pub fn render(status: StatusCode, name: &str, context: minijinja::Value) -> Response {
+    match TEMPLATES.get_template(name).and_then(|t| t.render(context)) {
+        Ok(body) => with_headers((status, Html(body)).into_response()),
+        Err(error) => internal_error(&error),
+    }
+}
+
+pub fn with_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// A page with a title and one sentence, e.g. for a missing entity or a refused form.
+pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
+    render(status, "message.html", minijinja::context! { title, text })
+}
+
+pub fn not_found(what: &str) -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        &format!("No such {what} in your organization."),
+    )
+}
+
+/// The answer to a form post without this session's token: another site's form, or a stale page.
+pub fn csrf_refused() -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        "Form refused",
+        "This form did not come from your console session. Reload the page and try again.",
+    )
+}
+
+pub fn internal_error(error: &dyn std::fmt::Display) -> Response {
+    tracing::error!(%error, "a console page failed");
+    message_plain()
+}
+
+fn message_plain() -> Response {
+    with_headers(
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error; it has been logged",
+        )
+            .into_response(),
+    )
+}
