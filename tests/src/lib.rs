@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod browser;
 pub mod cluster;
+pub mod console;
 pub mod contract;
 pub mod dispatch;
 pub mod hosted_signup;

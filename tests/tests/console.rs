@@ -1,0 +1,257 @@
+//! The organization console over HTTP: signing in and out, the session's cookie, CSRF on every
+//! form, tenant isolation, and a link created in the console as the API then sees it.
+
+use gangway_e2e::console::{field_value, ConsoleClient};
+use gangway_e2e::{spawn_projector, wait_for_projection, TestApi};
+use gangway_testkit::TestEnv;
+use reqwest::Method;
+use serde_json::Value;
+
+async fn signed_in(api: &TestApi, key: &str) -> (ConsoleClient, String) {
+    let console = ConsoleClient::new(&api.base_url);
+    let answer = console.sign_in(key).await;
+    assert_eq!(
+        (answer.status, answer.location.as_deref()),
+        (303, Some("/console")),
+        "{}",
+        answer.body
+    );
+    let overview = console.get("/console").await;
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    let csrf = field_value(&overview.body, "csrf").expect("the page's forms carry the session's token");
+    (console, csrf)
+}
+
+#[tokio::test]
+async fn signing_in_exchanges_the_key_for_a_strict_cookie_and_signing_out_ends_it() {
+    let env = TestEnv::new().await;
+    let api = TestApi::spawn(&env).await;
+    let (_, key) = api.create_org("Console").await;
+
+    let console = ConsoleClient::new(&api.base_url);
+    let before = console.get("/console").await;
+    assert_eq!(
+        (before.status, before.location.as_deref()),
+        (303, Some("/console/login"))
+    );
+    let wrong = console.sign_in("sk_not_a_key").await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("does not work"), "{}", wrong.body);
+
+    let answer = console.sign_in(&key).await;
+    assert_eq!(answer.status, 303);
+    let cookie = answer
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("gangway_console="))
+        .expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age="] {
+        assert!(cookie.contains(attribute), "{cookie} has {attribute}");
+    }
+    assert!(!cookie.contains(&key), "the key itself never goes to the browser");
+    let overview = console.get("/console").await;
+    assert_eq!(overview.status, 200);
+    assert!(overview.body.contains("<h1>Overview</h1>"));
+    assert!(
+        overview.body.contains("<svg role=\"img\""),
+        "the funnel is drawn on the server"
+    );
+    let csp = api.http.get(api.url("/console/login")).send().await.unwrap();
+    let csp = csp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+
+    let csrf = field_value(&overview.body, "csrf").unwrap();
+    let out = console.post("/console/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    let after = console.get("/console").await;
+    assert_eq!(after.status, 303, "signed out");
+}
+
+#[tokio::test]
+async fn a_form_without_the_session_token_is_refused_and_changes_nothing() {
+    let env = TestEnv::new().await;
+    let api = TestApi::spawn(&env).await;
+    let (_, key) = api.create_org("Forged").await;
+    let (console, csrf) = signed_in(&api, &key).await;
+
+    let forged = console
+        .post(
+            "/console/links",
+            &[("name", "Forged"), ("externalId", "forged-1")],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let wrong = console
+        .post("/console/links", &[("csrf", "not-the-token"), ("name", "Forged")])
+        .await;
+    assert_eq!(wrong.status, 403);
+    let keys = console.post("/console/api-keys", &[("name", "forged key")]).await;
+    assert_eq!(keys.status, 403);
+    let out = console.post("/console/logout", &[]).await;
+    assert_eq!(out.status, 403);
+    // Nothing was created: the API lists the one key the organization was made with.
+    let (_, listed) = api.call(Method::GET, "/v1/api-keys", &key, None).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
+    let (status, _) = api
+        .call(Method::GET, "/v1/customers?externalId=forged-1", &key, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(console.get("/console").await.status, 200, "still signed in");
+
+    // The sign-in form needs its own token and cookie: another site cannot sign a browser in.
+    let fresh = ConsoleClient::new(&api.base_url);
+    let login = fresh
+        .post("/console/login", &[("csrf", &csrf), ("api_key", &key)])
+        .await;
+    assert_eq!(login.status, 403);
+}
+
+#[tokio::test]
+async fn a_link_created_in_the_console_is_the_apis_link_and_another_organization_cannot_see_it() {
+    let env = TestEnv::new().await;
+    let api = TestApi::spawn(&env).await;
+    let bus = env.bus().await;
+    let projector = spawn_projector(&env, env.bus().await);
+    let (_, key) = api.create_org("Acme").await;
+    let (_, other_key) = api.create_org("Other").await;
+    let (console, csrf) = signed_in(&api, &key).await;
+
+    let created = console
+        .post(
+            "/console/links",
+            &[
+                ("csrf", &csrf),
+                ("name", "Console customer"),
+                ("externalId", "console-1"),
+                ("redirectUrl", "https://app.example.com/done"),
+                ("allowedConnectionTypes", "coexistence"),
+                ("language", "es"),
+                ("companyName", "Acme SaaS"),
+                ("primaryColor", "#112233"),
+                ("metadata", r#"{"plan": "pro"}"#),
+                ("webhookUrl", "https://hooks.example.com/in"),
+                ("webhookEvents", "phone_number.connected"),
+                ("webhookEvents", "message.received"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let location = created.location.unwrap();
+    let id = location
+        .strip_prefix("/console/links/")
+        .expect("the link's page")
+        .to_owned();
+
+    // The API gives back the link as the form described it.
+    let (status, link) = api.get_link(&key, &id).await;
+    assert_eq!(status, 200, "{link}");
+    let data: &Value = &link["data"];
+    assert_eq!(data["name"], "Console customer");
+    assert_eq!(data["externalId"], "console-1");
+    assert_eq!(data["language"], "es");
+    assert_eq!(data["allowedConnectionTypes"], serde_json::json!(["coexistence"]));
+    assert_eq!(data["theme"]["companyName"], "Acme SaaS");
+    assert_eq!(data["metadata"]["plan"], "pro");
+    assert_eq!(
+        data["webhookEvents"],
+        serde_json::json!(["phone_number.connected", "message.received"])
+    );
+
+    let page = console.get(&location).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        // As the browser reads it: the template escapes `/` in attribute values.
+        page.body.replace("&#x2f;", "/").contains(data["hostedUrl"].as_str().unwrap()),
+        "the hosted URL to copy"
+    );
+    assert!(page.body.contains("onboarding_link.created"), "the audit trail");
+    wait_for_projection(&env, &bus).await;
+    let list = console
+        .get("/console/links?status=pending&external_id=console-1")
+        .await;
+    assert!(
+        list.body.contains(&format!("/console/links/{id}")),
+        "{}",
+        list.body
+    );
+    let none = console.get("/console/links?status=completed").await;
+    assert!(!none.body.contains(&format!("/console/links/{id}")));
+
+    // A field the API refuses comes back on the form, naming the field, and creates nothing.
+    let refused = console
+        .post("/console/links", &[("csrf", &csrf), ("primaryColor", "blue")])
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("theme.primaryColor"), "{}", refused.body);
+
+    // Another organization's console knows nothing of the link.
+    let (other, other_csrf) = signed_in(&api, &other_key).await;
+    assert_eq!(other.get(&location).await.status, 404);
+    assert_eq!(other.get("/console/links/not-an-id").await.status, 404);
+    let delete = other
+        .post(&format!("{location}/delete"), &[("csrf", &other_csrf)])
+        .await;
+    assert_eq!(delete.status, 404);
+    assert!(!other.get("/console/links").await.body.contains(&id));
+
+    // Its own organization deletes it.
+    let delete = console
+        .post(&format!("{location}/delete"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(delete.status, 303);
+    assert_eq!(api.get_link(&key, &id).await.0, 404);
+    projector.cancel();
+}
+
+#[tokio::test]
+async fn a_key_issued_in_the_console_is_shown_once_and_revoking_a_key_ends_its_sessions() {
+    let env = TestEnv::new().await;
+    let api = TestApi::spawn(&env).await;
+    let (_, key) = api.create_org("Keys").await;
+    let (console, csrf) = signed_in(&api, &key).await;
+
+    let issued = console
+        .post("/console/api-keys", &[("csrf", &csrf), ("name", "ci")])
+        .await;
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    let marker = "id=\"issued\" class=\"secret\" readonly value=\"";
+    let at = issued.body.find(marker).expect("the new key on the page") + marker.len();
+    let new_key = issued.body[at..].split('"').next().unwrap().to_owned();
+    let (status, _) = api.call(Method::GET, "/v1/api-keys", &new_key, None).await;
+    assert_eq!(status, 200, "the issued key works");
+    let again = console.get("/console/api-keys").await;
+    assert!(!again.body.contains(&new_key), "shown once");
+
+    // A second console session, signed in with the new key, ends when that key is revoked.
+    let (second, _) = signed_in(&api, &new_key).await;
+    let (_, keys) = api.call(Method::GET, "/v1/api-keys", &key, None).await;
+    let new_id = keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "ci")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoked = console
+        .post(&format!("/console/api-keys/{new_id}/revoke"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(revoked.status, 303);
+    let ended = second.get("/console/links").await;
+    assert_eq!(
+        (ended.status, ended.location.as_deref()),
+        (303, Some("/console/login?ended=1"))
+    );
+    assert_eq!(
+        console.get("/console").await.status,
+        200,
+        "the other key's session goes on"
+    );
+}
