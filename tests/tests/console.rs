@@ -167,7 +167,9 @@ async fn a_link_created_in_the_console_is_the_apis_link_and_another_organization
     assert_eq!(page.status, 200);
     assert!(
         // As the browser reads it: the template escapes `/` in attribute values.
-        page.body.replace("&#x2f;", "/").contains(data["hostedUrl"].as_str().unwrap()),
+        page.body
+            .replace("&#x2f;", "/")
+            .contains(data["hostedUrl"].as_str().unwrap()),
         "the hosted URL to copy"
     );
     assert!(page.body.contains("onboarding_link.created"), "the audit trail");

@@ -5,9 +5,11 @@
 mod api_keys;
 mod auth;
 mod links;
+mod numbers;
 mod overview;
 mod page;
 mod session;
+mod webhooks;
 
 use crate::state::AppState;
 use axum::routing::{get, post};
@@ -22,6 +24,12 @@ pub fn router() -> Router<AppState> {
         .route("/console/links/new", get(links::new_form))
         .route("/console/links/{id}", get(links::show))
         .route("/console/links/{id}/delete", post(links::delete))
+        .route("/console/numbers", get(numbers::list))
+        .route("/console/numbers/{id}/refresh", post(numbers::refresh))
+        .route("/console/numbers/{id}/reconnect", post(numbers::reconnect))
+        .route("/console/webhooks", get(webhooks::list))
+        .route("/console/webhooks/{id}", get(webhooks::show))
+        .route("/console/messages/{id}/retry", post(webhooks::retry))
         .route("/console/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/console/api-keys/{id}/revoke", post(api_keys::revoke))
 }

@@ -99,7 +99,7 @@ pub async fn health(
     }))
 }
 
-fn response(phone: &Phone, check: Option<(DateTime<Utc>, Option<String>)>) -> HealthResponse {
+pub(crate) fn response(phone: &Phone, check: Option<(DateTime<Utc>, Option<String>)>) -> HealthResponse {
     let health = phone.health.as_ref();
     let connected = phone.is_connected();
     let capability = |known: fn(&gangway_domain::phone_health::PhoneHealth) -> bool| match health {

@@ -1,0 +1,112 @@
+//! The console's numbers: status and health at a glance, a health refresh, and for a
+//! disconnected number a reconnect link in one click.
+
+use super::auth::CsrfForm;
+use super::page::{csrf_refused, internal_error, not_found, render};
+use super::session::SignedIn;
+use crate::error::ApiError;
+use crate::http::links::request::CreateLinkRequest;
+use crate::http::phone_health::{response as health_of, HealthResponse};
+use crate::http::phones::PhoneResponse;
+use crate::http::webhooks;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use gangway_app::health::{last_check, refresh_phone};
+use gangway_app::links::create_link;
+use gangway_app::now;
+use gangway_domain::PhoneId;
+use gangway_projections::queries::{list_phones, Page, PhoneFilter};
+use minijinja::context;
+use serde::Serialize;
+use uuid::Uuid;
+
+#[derive(Serialize)]
+struct Row {
+    phone: PhoneResponse,
+    health: HealthResponse,
+}
+
+pub async fn list(State(state): State<AppState>, user: SignedIn) -> Response {
+    let org = user.0.organization;
+    let page = Page { page: 1, limit: 100 };
+    let phones = match list_phones(state.pool(), org, &PhoneFilter::default(), page).await {
+        Ok((phones, _)) => phones,
+        Err(error) => return internal_error(&error),
+    };
+    let mut rows = Vec::with_capacity(phones.len());
+    for phone in &phones {
+        match last_check(&state.app, phone.id).await {
+            Ok(check) => rows.push(Row {
+                phone: phone.into(),
+                health: health_of(phone, check),
+            }),
+            Err(error) => return internal_error(&error),
+        }
+    }
+    render(
+        StatusCode::OK,
+        "numbers.html",
+        context! { title => "Numbers", section => "numbers", csrf => user.0.csrf_token, rows },
+    )
+}
+
+fn parse_id(raw: &str) -> Option<PhoneId> {
+    raw.parse::<Uuid>().ok().map(PhoneId::from_uuid)
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    user: SignedIn,
+    Path(raw): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !user.csrf_matches(&form.csrf) {
+        return csrf_refused();
+    }
+    let Some(id) = parse_id(&raw) else {
+        return not_found("phone number");
+    };
+    let every = std::time::Duration::from_secs(state.config.health_refresh_seconds);
+    match refresh_phone(&state.app, user.0.organization, id, every)
+        .await
+        .map_err(ApiError::from)
+    {
+        Ok(_) => Redirect::to("/console/numbers").into_response(),
+        Err(ApiError::NotFound(_)) => not_found("phone number"),
+        Err(error) => internal_error(&error),
+    }
+}
+
+/// A link that refreshes this number's token, opened on its page to copy or send.
+pub async fn reconnect(
+    State(state): State<AppState>,
+    user: SignedIn,
+    Path(raw): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !user.csrf_matches(&form.csrf) {
+        return csrf_refused();
+    }
+    let Ok(id) = raw.parse::<Uuid>() else {
+        return not_found("phone number");
+    };
+    let request = CreateLinkRequest {
+        reconnect_phone_number_id: Some(id),
+        ..CreateLinkRequest::default()
+    };
+    let created = match request.validate(now(), webhooks::url_policy(&state)) {
+        Ok(command) => create_link(&state.app, user.0.organization, command, None)
+            .await
+            .map_err(ApiError::from),
+        Err(error) => Err(error),
+    };
+    match created {
+        Ok(link) => Redirect::to(&format!("/console/links/{}", link.id)).into_response(),
+        Err(ApiError::NotFound(_)) => not_found("phone number"),
+        Err(error @ (ApiError::Internal(_) | ApiError::Unavailable(_))) => internal_error(&error),
+        Err(error) => super::page::message(StatusCode::CONFLICT, "No reconnect link", &error.to_string()),
+    }
+}

@@ -1,0 +1,110 @@
+//! The console's webhooks: endpoints with their state, and an endpoint's deliveries with every
+//! attempt (status code, latency, response excerpt), each failed one retried in one click.
+
+use super::auth::CsrfForm;
+use super::page::{csrf_refused, internal_error, not_found, render};
+use super::session::SignedIn;
+use crate::error::ApiError;
+use crate::http::webhooks::response::EndpointResponse;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use chrono::Utc;
+use gangway_app::delivery_log::{list_messages, message_attempts, retry_message, AttemptView, MessageView};
+use gangway_app::load;
+use gangway_bus::Wake;
+use gangway_domain::webhook::{Endpoint, EndpointStatus};
+use gangway_domain::{EndpointId, MessageId};
+use gangway_projections::queries::{list_endpoints, EndpointFilter, Page};
+use minijinja::context;
+use serde::Serialize;
+use uuid::Uuid;
+
+/// Deliveries shown on an endpoint's page, newest first.
+const MESSAGES_SHOWN: i64 = 50;
+
+pub async fn list(State(state): State<AppState>, user: SignedIn) -> Response {
+    let page = Page { page: 1, limit: 100 };
+    let endpoints = match list_endpoints(
+        state.pool(),
+        user.0.organization,
+        &EndpointFilter::default(),
+        page,
+    )
+    .await
+    {
+        Ok((endpoints, _)) => endpoints,
+        Err(error) => return internal_error(&error),
+    };
+    let now = Utc::now();
+    let endpoints: Vec<EndpointResponse> = endpoints.iter().map(|e| EndpointResponse::new(e, now)).collect();
+    render(
+        StatusCode::OK,
+        "webhooks.html",
+        context! { title => "Webhooks", section => "webhooks", csrf => user.0.csrf_token, endpoints },
+    )
+}
+
+#[derive(Serialize)]
+struct Delivery {
+    message: MessageView,
+    attempts: Vec<AttemptView>,
+}
+
+pub async fn show(State(state): State<AppState>, user: SignedIn, Path(raw): Path<String>) -> Response {
+    let org = user.0.organization;
+    let Some(id) = raw.parse::<Uuid>().ok().map(EndpointId::from_uuid) else {
+        return not_found("webhook endpoint");
+    };
+    let endpoint = match load::<Endpoint>(state.pool(), org, id).await {
+        Ok(Some(e)) if e.state.status != EndpointStatus::Deleted => e.state,
+        Ok(_) => return not_found("webhook endpoint"),
+        Err(error) => return internal_error(&error),
+    };
+    let messages = match list_messages(&state.app, org, id, None, (MESSAGES_SHOWN, 0)).await {
+        Ok((messages, _)) => messages,
+        Err(error) => return internal_error(&error),
+    };
+    let mut deliveries = Vec::with_capacity(messages.len());
+    for message in messages {
+        match message_attempts(state.pool(), org, MessageId::from_uuid(message.id)).await {
+            Ok(attempts) => deliveries.push(Delivery { message, attempts }),
+            Err(error) => return internal_error(&error),
+        }
+    }
+    render(
+        StatusCode::OK,
+        "webhook.html",
+        context! {
+            title => "Webhook endpoint", section => "webhooks", csrf => user.0.csrf_token,
+            endpoint => EndpointResponse::new(&endpoint, Utc::now()), deliveries,
+        },
+    )
+}
+
+pub async fn retry(
+    State(state): State<AppState>,
+    user: SignedIn,
+    Path(raw): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !user.csrf_matches(&form.csrf) {
+        return csrf_refused();
+    }
+    let Ok(id) = raw.parse::<Uuid>() else {
+        return not_found("webhook message");
+    };
+    match retry_message(&state.app, user.0.organization, MessageId::from_uuid(id), None)
+        .await
+        .map_err(ApiError::from)
+    {
+        Ok(message) => {
+            state.bus.wake(Wake::Dispatcher).await;
+            Redirect::to(&format!("/console/webhooks/{}", message.endpoint_id)).into_response()
+        }
+        Err(ApiError::NotFound(_)) => not_found("webhook message"),
+        Err(error) => internal_error(&error),
+    }
+}
