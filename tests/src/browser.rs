@@ -313,6 +313,32 @@ impl Browser {
         Ok(path)
     }
 
+    /// The current value of the form control matching `css`.
+    pub async fn value(&self, css: &str) -> anyhow::Result<String> {
+        let element = self.displayed(css, ACTION_TIMEOUT).await?;
+        let value = element
+            .prop("value")
+            .await
+            .with_context(|| format!("reading the value of {css}"))?;
+        Ok(value.unwrap_or_default())
+    }
+
+    /// Form controls a person cannot name: visible inputs, selects and text areas with neither
+    /// a `<label>` nor an `aria-label`, by id or name.
+    pub async fn unlabelled_controls(&self) -> anyhow::Result<Vec<String>> {
+        let found = self
+            .client
+            .execute(
+                "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]\
+                   .filter(c => c.labels.length === 0 && !c.getAttribute('aria-label'))\
+                   .map(c => c.id || c.name);",
+                vec![],
+            )
+            .await
+            .context("looking for unlabelled controls")?;
+        Ok(serde_json::from_value(found).unwrap_or_default())
+    }
+
     /// The computed value of a CSS `property` of the element matching `css`, as the browser
     /// paints it (colours as `rgb(r, g, b)`).
     pub async fn style(&self, css: &str, property: &str) -> anyhow::Result<String> {

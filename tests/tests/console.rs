@@ -66,6 +66,21 @@ async fn signing_in_exchanges_the_key_for_a_strict_cookie_and_signing_out_ends_i
         "{csp}"
     );
 
+    for page in [
+        "/console/links",
+        "/console/links/new",
+        "/console/numbers",
+        "/console/webhooks",
+        "/console/api-keys",
+    ] {
+        let answer = console.get(page).await;
+        assert_eq!(answer.status, 200, "{page}: {}", answer.body);
+    }
+    let unknown = console
+        .get(&format!("/console/webhooks/{}", uuid::Uuid::new_v4()))
+        .await;
+    assert_eq!(unknown.status, 404);
+
     let csrf = field_value(&overview.body, "csrf").unwrap();
     let out = console.post("/console/logout", &[("csrf", &csrf)]).await;
     assert_eq!(out.status, 303);

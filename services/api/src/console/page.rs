@@ -25,6 +25,18 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/console/api_keys.html"),
         ),
         (
+            "numbers.html",
+            include_str!("../../templates/console/numbers.html"),
+        ),
+        (
+            "webhooks.html",
+            include_str!("../../templates/console/webhooks.html"),
+        ),
+        (
+            "webhook.html",
+            include_str!("../../templates/console/webhook.html"),
+        ),
+        (
             "message.html",
             include_str!("../../templates/console/message.html"),
         ),

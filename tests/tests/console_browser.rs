@@ -1,0 +1,125 @@
+//! The console in a real headless Chromium, as a person uses it (popups blocked unless a click
+//! opens them, no scripts on the console's pages): sign in from the keyboard, create a link with
+//! the form, complete signup in the popup, see the number, revoke the key and see the session
+//! end. Each page is kept as a screenshot in `target/browser-screenshots/console-*.png`, and
+//! every form control on it must have a label.
+
+use gangway_e2e::hosted_signup::{assert_success, Choice, Signup, WAIT};
+use gangway_e2e::signup::{SignupWorld, COFFEE_PHONE};
+use gangway_e2e::{spawn_projector, wait_for_projection};
+
+/// Checks the page's controls are labelled and keeps a screenshot of it.
+async fn look_at(signup: &Signup<'_>, name: &str) -> anyhow::Result<()> {
+    let unlabelled = signup.browser.unlabelled_controls().await?;
+    assert!(
+        unlabelled.is_empty(),
+        "{name}: controls without a label: {unlabelled:?}"
+    );
+    signup.browser.save_screenshot(&format!("console-{name}")).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_creates_a_link_sees_the_number_and_loses_the_session_with_the_key(
+) -> anyhow::Result<()> {
+    let world = SignupWorld::new().await;
+    let bus = world.env.bus().await;
+    let projector = spawn_projector(&world.env, world.env.bus().await);
+    let mut signup = Signup::start(&world).await?;
+    let console = |path: &str| world.api.url(path);
+
+    // Signed out, the console sends the person to the sign-in page.
+    signup.browser.goto(&console("/console")).await?;
+    signup.browser.wait_for("input#api_key", WAIT).await?;
+    look_at(&signup, "login").await?;
+    // From the keyboard: the key typed into the field, Enter submits.
+    signup
+        .browser
+        .fill("#api_key", &format!("{}\u{E007}", world.key))
+        .await?;
+    signup.browser.wait_for_text("h1", "Overview", WAIT).await?;
+    look_at(&signup, "overview").await?;
+
+    // A link made with the console's form, its redirects back to the test's receiver.
+    signup.browser.goto(&console("/console/links/new")).await?;
+    signup.browser.wait_for("form input#name", WAIT).await?;
+    look_at(&signup, "link-new").await?;
+    signup.browser.fill("#name", "Browser customer").await?;
+    signup.browser.fill("#externalId", "cus_console").await?;
+    let ok = format!("{}/ok", signup.receiver.base);
+    let failed = format!("{}/failed", signup.receiver.base);
+    signup.browser.fill("#successRedirectUrl", &ok).await?;
+    signup.browser.fill("#failureRedirectUrl", &failed).await?;
+    signup.browser.fill("#companyName", "Console SaaS").await?;
+    signup.browser.click("form button.primary").await?;
+    let page = signup
+        .browser
+        .wait_for_url(|url| url.path().starts_with("/console/links/0"), WAIT)
+        .await?;
+    let link = page.path().trim_start_matches("/console/links/").to_owned();
+    signup
+        .browser
+        .wait_for_text(".timeline", "onboarding_link.created", WAIT)
+        .await?;
+    look_at(&signup, "link").await?;
+    let hosted = signup.browser.value("#hosted").await?;
+    assert_eq!(
+        hosted,
+        signup.hosted_url(&link),
+        "the page shows the link's hosted URL"
+    );
+
+    // The customer completes signup in the popup.
+    let landing = signup
+        .sign_up(&link, "#continue", Choice::finish(COFFEE_PHONE))
+        .await?;
+    assert_success(
+        &signup,
+        &landing,
+        &link,
+        "cus_console",
+        (COFFEE_PHONE, "+15550100001"),
+    )
+    .await;
+    wait_for_projection(&world.env, &bus).await;
+
+    // The number, with its health, on the numbers page; the link completed on the links page.
+    signup.browser.goto(&console("/console/numbers")).await?;
+    signup
+        .browser
+        .wait_for_text("table", "+15550100001", WAIT)
+        .await?;
+    let row = signup.browser.text("tbody tr").await?;
+    assert!(row.contains("connected"), "{row}");
+    look_at(&signup, "numbers").await?;
+    signup
+        .browser
+        .goto(&console("/console/links?status=completed"))
+        .await?;
+    signup
+        .browser
+        .wait_for_text("table", "Browser customer", WAIT)
+        .await?;
+    look_at(&signup, "links").await?;
+    signup.browser.goto(&console("/console/webhooks")).await?;
+    signup.browser.wait_for("h1", WAIT).await?;
+    look_at(&signup, "webhooks").await?;
+
+    // Revoking the session's own key ends the session at once.
+    signup.browser.goto(&console("/console/api-keys")).await?;
+    signup
+        .browser
+        .wait_for_text("table", "(this session)", WAIT)
+        .await?;
+    look_at(&signup, "api-keys").await?;
+    signup.browser.click("tbody form button.danger").await?;
+    signup
+        .browser
+        .wait_for_text("main", "Your session has ended", WAIT)
+        .await?;
+    signup.browser.goto(&console("/console/links")).await?;
+    signup.browser.wait_for("input#api_key", WAIT).await?;
+
+    projector.cancel();
+    signup.browser.close().await
+}
