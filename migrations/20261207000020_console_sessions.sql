@@ -11,3 +11,15 @@ CREATE TABLE console_sessions (
 );
 
 CREATE INDEX console_sessions_expires_at ON console_sessions (expires_at);
+
+-- Operator console sign-ins with the admin token. The token's SHA-256 is kept with the session:
+-- a session lives only while the deployment's admin token is the one it was opened with.
+CREATE TABLE ops_sessions (
+    token_hash bytea PRIMARY KEY,
+    admin_token_hash bytea NOT NULL,
+    csrf_token text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL
+);
+
+CREATE INDEX ops_sessions_expires_at ON ops_sessions (expires_at);

@@ -70,11 +70,17 @@ impl ConsoleClient {
         Self::answer(response).await
     }
 
-    /// Signs in with `key` through the sign-in form; the answer to the form's post.
+    /// Signs in to the organization console with `key` through its form; the answer to the post.
     pub async fn sign_in(&self, key: &str) -> Answer {
-        let form = self.get("/console/login").await;
+        self.sign_in_at("/console", key).await
+    }
+
+    /// Signs in to the console at `console` (`/console` or `/ops`) with `credential`.
+    pub async fn sign_in_at(&self, console: &str, credential: &str) -> Answer {
+        let login = format!("{console}/login");
+        let form = self.get(&login).await;
         let token = field_value(&form.body, "csrf").expect("the sign-in form carries a token");
-        self.post("/console/login", &[("csrf", &token), ("api_key", key)])
+        self.post(&login, &[("csrf", &token), ("credential", credential)])
             .await
     }
 }

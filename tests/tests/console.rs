@@ -122,7 +122,7 @@ async fn a_form_without_the_session_token_is_refused_and_changes_nothing() {
     // The sign-in form needs its own token and cookie: another site cannot sign a browser in.
     let fresh = ConsoleClient::new(&api.base_url);
     let login = fresh
-        .post("/console/login", &[("csrf", &csrf), ("api_key", &key)])
+        .post("/console/login", &[("csrf", &csrf), ("credential", &key)])
         .await;
     assert_eq!(login.status, 403);
 }
@@ -271,4 +271,65 @@ async fn a_key_issued_in_the_console_is_shown_once_and_revoking_a_key_ends_its_s
         200,
         "the other key's session goes on"
     );
+}
+
+#[tokio::test]
+async fn the_operator_console_takes_the_admin_token_only_and_shows_every_organization() {
+    let env = TestEnv::new().await;
+    let api = TestApi::spawn(&env).await;
+    let projector = spawn_projector(&env, env.bus().await);
+    let bus = env.bus().await;
+    let (_, key) = api.create_org("First tenant").await;
+    api.create_org("Second tenant").await;
+    wait_for_projection(&env, &bus).await;
+
+    let operator = ConsoleClient::new(&api.base_url);
+    let before = operator.get("/ops").await;
+    assert_eq!(
+        (before.status, before.location.as_deref()),
+        (303, Some("/ops/login"))
+    );
+    assert_eq!(
+        operator.sign_in_at("/ops", &key).await.status,
+        401,
+        "an API key is not the admin token"
+    );
+    // An organization's console session opens nothing here.
+    let (tenant, _) = signed_in(&api, &key).await;
+    assert_eq!(tenant.get("/ops").await.status, 303);
+
+    let answer = operator.sign_in_at("/ops", gangway_e2e::ADMIN_TOKEN).await;
+    assert_eq!((answer.status, answer.location.as_deref()), (303, Some("/ops")));
+    let cookie = answer
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("gangway_ops="))
+        .expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/ops"] {
+        assert!(cookie.contains(attribute), "{cookie} has {attribute}");
+    }
+    assert!(!cookie.contains(gangway_e2e::ADMIN_TOKEN));
+    let page = operator.get("/ops").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for shown in [
+        "First tenant",
+        "Second tenant",
+        "<h2>Relay</h2>",
+        "Webhook queue",
+        "Dead letters",
+        "Signup funnel",
+    ] {
+        assert!(page.body.contains(shown), "the operator page shows {shown}");
+    }
+    assert_eq!(
+        operator.get("/console").await.status,
+        303,
+        "the operator is no tenant"
+    );
+
+    let csrf = field_value(&page.body, "csrf").unwrap();
+    assert_eq!(operator.post("/ops/logout", &[]).await.status, 403);
+    assert_eq!(operator.post("/ops/logout", &[("csrf", &csrf)]).await.status, 303);
+    assert_eq!(operator.get("/ops").await.status, 303, "signed out");
+    projector.cancel();
 }

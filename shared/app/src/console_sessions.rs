@@ -1,6 +1,7 @@
 //! Console sign-ins: an API key exchanged for a session token that only the browser's cookie
 //! holds (the database keeps its SHA-256). A session ends when it expires, when its user signs
-//! out, or when its key is revoked: every lookup checks the key.
+//! out, or when its key is revoked: every lookup checks the key. Operators sign in to their
+//! console with the admin token the same way; their sessions end when the token changes.
 
 use crate::api_keys::verify_api_key;
 use crate::AppError;
@@ -94,4 +95,62 @@ pub async fn forget_expired_sessions(pool: &PgPool) -> Result<u64, sqlx::Error> 
             .await?
             .rows_affected(),
     )
+}
+
+/// A signed-in operator: only the token their forms must carry.
+#[derive(Clone, Debug)]
+pub struct OperatorSession {
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Opens an operator session for someone who presented the admin token (checked by the caller);
+/// `admin_token_hash` is the current token's SHA-256.
+pub async fn sign_in_operator(
+    pool: &PgPool,
+    admin_token_hash: &[u8],
+) -> Result<(String, OperatorSession), AppError> {
+    let token = random_token();
+    let session = OperatorSession {
+        csrf_token: random_token(),
+        expires_at: Utc::now() + SESSION_LIFETIME,
+    };
+    sqlx::query(
+        "INSERT INTO ops_sessions (token_hash, admin_token_hash, csrf_token, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(token_hash(&token))
+    .bind(admin_token_hash)
+    .bind(&session.csrf_token)
+    .bind(session.expires_at)
+    .execute(pool)
+    .await?;
+    Ok((token, session))
+}
+
+/// The live operator session `token` names, opened under the admin token that is current now.
+pub async fn find_operator_session(
+    pool: &PgPool,
+    token: &str,
+    admin_token_hash: &[u8],
+) -> Result<Option<OperatorSession>, AppError> {
+    let row: Option<(String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT csrf_token, expires_at FROM ops_sessions \
+         WHERE token_hash = $1 AND admin_token_hash = $2 AND expires_at > now()",
+    )
+    .bind(token_hash(token))
+    .bind(admin_token_hash)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(csrf_token, expires_at)| OperatorSession {
+        csrf_token,
+        expires_at,
+    }))
+}
+
+pub async fn sign_out_operator(pool: &PgPool, token: &str) -> Result<(), AppError> {
+    sqlx::query("DELETE FROM ops_sessions WHERE token_hash = $1")
+        .bind(token_hash(token))
+        .execute(pool)
+        .await?;
+    Ok(())
 }

@@ -17,6 +17,7 @@ pub mod organizations;
 pub mod phones;
 pub mod redirects;
 pub mod signup;
+pub mod system_status;
 pub mod vault_hygiene;
 pub mod views;
 pub mod webhooks;

@@ -217,14 +217,16 @@ pub struct Funnel {
     pub failures_by_step: Vec<(String, i64)>,
 }
 
-/// The signup funnel of `org`'s links created since `since` (deleted links left out).
+/// The signup funnel of the links created since `since` (deleted links left out): `org`'s, or
+/// every organization's when `None`.
 pub async fn link_funnel(
     pool: &PgPool,
-    org: OrganizationId,
+    org: Option<OrganizationId>,
     since: DateTime<Utc>,
 ) -> Result<Funnel, ProjectionError> {
-    let scope =
-        "FROM rm_onboarding_links WHERE organization_id = $1 AND created_at >= $2 AND status <> 'deleted'";
+    let org = org.map(|o| o.as_uuid());
+    let scope = "FROM rm_onboarding_links WHERE ($1::uuid IS NULL OR organization_id = $1) \
+                 AND created_at >= $2 AND status <> 'deleted'";
     let (created, opened, callback, completed): (i64, i64, i64, i64) = sqlx::query_as(&format!(
         "SELECT count(*), \
                 count(*) FILTER (WHERE document->>'usedAt' IS NOT NULL), \
@@ -232,7 +234,7 @@ pub async fn link_funnel(
                                  OR document->'lastFailure'->>'step' IS NOT NULL), \
                 count(*) FILTER (WHERE status = 'completed') {scope}"
     ))
-    .bind(org.as_uuid())
+    .bind(org)
     .bind(since)
     .fetch_one(pool)
     .await?;
@@ -244,12 +246,12 @@ pub async fn link_funnel(
         )
     };
     let failures_by_code = sqlx::query_as(&grouped("errorCode"))
-        .bind(org.as_uuid())
+        .bind(org)
         .bind(since)
         .fetch_all(pool)
         .await?;
     let failures_by_step = sqlx::query_as(&grouped("step"))
-        .bind(org.as_uuid())
+        .bind(org)
         .bind(since)
         .fetch_all(pool)
         .await?;
@@ -271,4 +273,25 @@ pub async fn phone_counts(pool: &PgPool, org: OrganizationId) -> Result<Vec<(Str
     .bind(org.as_uuid())
     .fetch_all(pool)
     .await?)
+}
+
+/// Every organization, newest first, with how many links and numbers it has.
+pub async fn list_organizations(pool: &PgPool) -> Result<Vec<OrganizationSummary>, ProjectionError> {
+    Ok(sqlx::query_as(
+        "SELECT o.id, o.name, o.created_at, \
+                (SELECT count(*) FROM rm_onboarding_links l WHERE l.organization_id = o.id) AS links, \
+                (SELECT count(*) FROM rm_phones p WHERE p.organization_id = o.id) AS numbers \
+           FROM rm_organizations o ORDER BY o.created_at DESC, o.id DESC LIMIT 500",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+#[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]
+pub struct OrganizationSummary {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub links: i64,
+    pub numbers: i64,
 }

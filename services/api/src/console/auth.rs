@@ -1,21 +1,23 @@
-//! Signing in with an API key and signing out. The sign-in form carries a token that must match
-//! a cookie set with the form (double submit), so another site cannot sign a browser in to an
+//! Signing in to either console and signing out: the organization console with an API key, the
+//! operator console with the admin token. The sign-in form carries a token that must match a
+//! cookie set with the form (double submit), so another site cannot sign a browser in to an
 //! account of its choosing.
 
-use super::page::{csrf_refused, internal_error, render};
-use super::session::{clear_cookie, set_cookie, token, SignedIn};
+use super::page::{csrf_refused, internal_error, render, with_headers};
+use super::session::{cookie_value, end, set, start, Cookie, Operator, SignedIn, CONSOLE, OPERATOR};
 use crate::state::AppState;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use base64::Engine;
-use gangway_app::console_sessions::{sign_in, sign_out};
+use gangway_app::console_sessions::{sign_in, sign_in_operator, sign_out, sign_out_operator};
+use gangway_app::keys;
 use minijinja::context;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-const LOGIN_COOKIE: &str = "gangway_console_login";
+const LOGIN_COOKIE: &str = "gangway_login";
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
@@ -27,7 +29,7 @@ pub struct LoginForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
-    api_key: String,
+    credential: String,
 }
 
 #[derive(Deserialize)]
@@ -36,41 +38,77 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
-fn secure(state: &AppState) -> bool {
+pub fn secure(state: &AppState) -> bool {
     !state.config.environment.is_development()
 }
 
+/// Which console a sign-in is for, and how its form reads.
+struct Door {
+    cookie: Cookie,
+    heading: &'static str,
+    field: &'static str,
+    field_label: &'static str,
+    refused: &'static str,
+}
+
+const CONSOLE_DOOR: Door = Door {
+    cookie: CONSOLE,
+    heading: "Sign in to the Gangway console",
+    field: "api_key",
+    field_label: "API key",
+    refused: "That API key does not work: it is unknown or revoked.",
+};
+
+const OPERATOR_DOOR: Door = Door {
+    cookie: OPERATOR,
+    heading: "Sign in to the Gangway operator console",
+    field: "admin_token",
+    field_label: "Admin token (GANGWAY_ADMIN_TOKEN)",
+    refused: "That is not this deployment's admin token.",
+};
+
 /// The sign-in form, with a fresh form token in the page and in its cookie.
-fn login_page(state: &AppState, status: StatusCode, ended: bool, error: Option<&str>) -> Response {
+fn login_page(
+    state: &AppState,
+    door: &Door,
+    status: StatusCode,
+    ended: bool,
+    error: Option<&str>,
+) -> Response {
     let login_csrf = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    let action = format!("{}/login", door.cookie.path);
     let mut response = render(
         status,
         "login.html",
-        context! { title => "Sign in", login_csrf, ended, error },
+        context! {
+            title => "Sign in", heading => door.heading, field => door.field,
+            field_label => door.field_label, action, login_csrf, ended, error,
+        },
     );
-    let secure = if secure(state) { "; Secure" } else { "" };
-    let cookie = format!(
-        "{LOGIN_COOKIE}={login_csrf}; Path=/console/login; Max-Age=3600; HttpOnly; SameSite=Strict{secure}"
+    set(
+        &mut response,
+        LOGIN_COOKIE,
+        &format!("{}/login", door.cookie.path),
+        &login_csrf,
+        3600,
+        secure(state),
     );
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
     response
 }
 
-pub async fn login_form(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
-    login_page(&state, StatusCode::OK, query.ended.is_some(), None)
+fn login_token_matches(headers: &HeaderMap, presented: &str) -> bool {
+    let expected = cookie_value(headers, LOGIN_COOKIE).unwrap_or_default();
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
 }
 
-fn login_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == LOGIN_COOKIE)
-        .map(|(_, value)| value.to_owned())
+fn signed_in(state: &AppState, door: &Door, token: &str) -> Response {
+    let mut response = Redirect::to(door.cookie.path).into_response();
+    start(&mut response, door.cookie, token, secure(state));
+    with_headers(response)
+}
+
+pub async fn login_form(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
+    login_page(&state, &CONSOLE_DOOR, StatusCode::OK, query.ended.is_some(), None)
 }
 
 pub async fn login(
@@ -78,21 +116,17 @@ pub async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let expected = login_cookie(&headers).unwrap_or_default();
-    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form.csrf.as_bytes())) {
+    if !login_token_matches(&headers, &form.csrf) {
         return csrf_refused();
     }
-    match sign_in(state.pool(), form.api_key.trim()).await {
-        Ok(Some((token, _))) => {
-            let mut response = Redirect::to("/console").into_response();
-            set_cookie(&mut response, &token, secure(&state));
-            super::page::with_headers(response)
-        }
+    match sign_in(state.pool(), form.credential.trim()).await {
+        Ok(Some((token, _))) => signed_in(&state, &CONSOLE_DOOR, &token),
         Ok(None) => login_page(
             &state,
+            &CONSOLE_DOOR,
             StatusCode::UNAUTHORIZED,
             false,
-            Some("That API key does not work: it is unknown or revoked."),
+            Some(CONSOLE_DOOR.refused),
         ),
         Err(error) => internal_error(&error),
     }
@@ -107,12 +141,66 @@ pub async fn logout(
     if !user.csrf_matches(&form.csrf) {
         return csrf_refused();
     }
-    if let Some(token) = token(&headers) {
+    if let Some(token) = cookie_value(&headers, CONSOLE.name) {
         if let Err(error) = sign_out(state.pool(), &token).await {
             return internal_error(&error);
         }
     }
     let mut response = Redirect::to("/console/login").into_response();
-    clear_cookie(&mut response, secure(&state));
+    end(&mut response, CONSOLE, secure(&state));
+    response
+}
+
+pub async fn operator_login_form(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
+    login_page(
+        &state,
+        &OPERATOR_DOOR,
+        StatusCode::OK,
+        query.ended.is_some(),
+        None,
+    )
+}
+
+pub async fn operator_login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if !login_token_matches(&headers, &form.csrf) {
+        return csrf_refused();
+    }
+    // Digests have one length, so the comparison takes as long whatever the token's length.
+    let expected = keys::hash(state.config.admin_token());
+    if !bool::from(keys::hash(form.credential.trim()).ct_eq(&expected)) {
+        return login_page(
+            &state,
+            &OPERATOR_DOOR,
+            StatusCode::UNAUTHORIZED,
+            false,
+            Some(OPERATOR_DOOR.refused),
+        );
+    }
+    match sign_in_operator(state.pool(), &expected).await {
+        Ok((token, _)) => signed_in(&state, &OPERATOR_DOOR, &token),
+        Err(error) => internal_error(&error),
+    }
+}
+
+pub async fn operator_logout(
+    State(state): State<AppState>,
+    operator: Operator,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !operator.csrf_matches(&form.csrf) {
+        return csrf_refused();
+    }
+    if let Some(token) = cookie_value(&headers, OPERATOR.name) {
+        if let Err(error) = sign_out_operator(state.pool(), &token).await {
+            return internal_error(&error);
+        }
+    }
+    let mut response = Redirect::to("/ops/login").into_response();
+    end(&mut response, OPERATOR, secure(&state));
     response
 }

@@ -1,11 +1,12 @@
-//! The organization console at `/console`: server-rendered pages over the same application
-//! functions as the API, signed in with an API key exchanged for a session cookie. No scripts;
-//! every form carries the session's CSRF token.
+//! The organization console at `/console` and the operator console at `/ops`: server-rendered
+//! pages over the same application functions as the API, signed in with an API key (or the admin
+//! token) exchanged for a session cookie. No scripts; every form carries the session's CSRF token.
 
 mod api_keys;
 mod auth;
 mod links;
 mod numbers;
+mod ops;
 mod overview;
 mod page;
 mod session;
@@ -32,4 +33,10 @@ pub fn router() -> Router<AppState> {
         .route("/console/messages/{id}/retry", post(webhooks::retry))
         .route("/console/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/console/api-keys/{id}/revoke", post(api_keys::revoke))
+        .route("/ops", get(ops::overview))
+        .route(
+            "/ops/login",
+            get(auth::operator_login_form).post(auth::operator_login),
+        )
+        .route("/ops/logout", post(auth::operator_logout))
 }

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{Duration, Utc};
+use gangway_domain::OrganizationId;
 use gangway_projections::queries::{link_funnel, phone_counts, Funnel};
 use minijinja::context;
 use serde::Serialize;
@@ -57,15 +58,25 @@ fn period(days: i64, funnel: Funnel) -> Period {
     }
 }
 
-pub async fn overview(State(state): State<AppState>, user: SignedIn) -> Response {
-    let org = user.0.organization;
+/// The funnel of the last 7 and 30 days: `org`'s, or every organization's.
+pub(super) async fn periods(
+    state: &AppState,
+    org: Option<OrganizationId>,
+) -> Result<Vec<impl Serialize>, gangway_projections::ProjectionError> {
     let mut periods = Vec::new();
     for days in [7, 30] {
-        match link_funnel(state.pool(), org, Utc::now() - Duration::days(days)).await {
-            Ok(funnel) => periods.push(period(days, funnel)),
-            Err(error) => return internal_error(&error),
-        }
+        let funnel = link_funnel(state.pool(), org, Utc::now() - Duration::days(days)).await?;
+        periods.push(period(days, funnel));
     }
+    Ok(periods)
+}
+
+pub async fn overview(State(state): State<AppState>, user: SignedIn) -> Response {
+    let org = user.0.organization;
+    let periods = match periods(&state, Some(org)).await {
+        Ok(periods) => periods,
+        Err(error) => return internal_error(&error),
+    };
     let numbers = match phone_counts(state.pool(), org).await {
         Ok(counts) => counts,
         Err(error) => return internal_error(&error),

@@ -36,6 +36,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "webhook.html",
             include_str!("../../templates/console/webhook.html"),
         ),
+        ("charts.html", include_str!("../../templates/console/charts.html")),
+        ("ops.html", include_str!("../../templates/console/ops.html")),
         (
             "message.html",
             include_str!("../../templates/console/message.html"),

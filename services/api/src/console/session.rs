@@ -1,61 +1,88 @@
-//! The console's session cookie and the checks every console request goes through: a page needs
-//! a live session (else the sign-in page), and a form post needs the session's CSRF token too.
+//! The consoles' cookies and the checks every console request goes through: a page needs a live
+//! session (else the sign-in page), and a form post needs the session's CSRF token too.
 
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
-use gangway_app::console_sessions::{find_session, ConsoleSession, SESSION_LIFETIME};
+use gangway_app::console_sessions::{
+    find_operator_session, find_session, ConsoleSession, OperatorSession, SESSION_LIFETIME,
+};
+use gangway_app::keys;
 use subtle::ConstantTimeEq;
 
-const COOKIE: &str = "gangway_console";
+/// A session cookie: its name and the paths it is sent to.
+#[derive(Clone, Copy)]
+pub struct Cookie {
+    pub name: &'static str,
+    pub path: &'static str,
+}
 
-/// The session token the browser sent, if any.
-pub fn token(headers: &HeaderMap) -> Option<String> {
+pub const CONSOLE: Cookie = Cookie {
+    name: "gangway_console",
+    path: "/console",
+};
+pub const OPERATOR: Cookie = Cookie {
+    name: "gangway_ops",
+    path: "/ops",
+};
+
+/// The value of the cookie `name` the browser sent, if any.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value.to_owned())
 }
 
-/// The cookie that carries `token`: for the console's paths only, never readable by scripts,
-/// never sent with another site's requests, `Secure` outside development.
-pub fn set_cookie(response: &mut Response, token: &str, secure: bool) {
-    let max_age = SESSION_LIFETIME.num_seconds();
-    append_cookie(response, &format!("{COOKIE}={token}; Max-Age={max_age}"), secure);
-}
-
-pub fn clear_cookie(response: &mut Response, secure: bool) {
-    append_cookie(response, &format!("{COOKIE}=; Max-Age=0"), secure);
-}
-
-fn append_cookie(response: &mut Response, value: &str, secure: bool) {
+/// Sets a cookie for `path` only, never readable by scripts, never sent with another site's
+/// requests, `Secure` outside development.
+pub fn set(response: &mut Response, name: &str, path: &str, value: &str, max_age: i64, secure: bool) {
     let secure = if secure { "; Secure" } else { "" };
-    let cookie = format!("{value}; Path=/console; HttpOnly; SameSite=Strict{secure}");
+    let cookie = format!("{name}={value}; Max-Age={max_age}; Path={path}; HttpOnly; SameSite=Strict{secure}");
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
 }
 
-/// A request from a signed-in console user. Without a live session, the page answers with the
-/// sign-in page instead.
+pub fn start(response: &mut Response, cookie: Cookie, token: &str, secure: bool) {
+    set(
+        response,
+        cookie.name,
+        cookie.path,
+        token,
+        SESSION_LIFETIME.num_seconds(),
+        secure,
+    );
+}
+
+pub fn end(response: &mut Response, cookie: Cookie, secure: bool) {
+    set(response, cookie.name, cookie.path, "", 0, secure);
+}
+
+fn sign_in_again(cookie: Cookie, ended: bool) -> Response {
+    let query = if ended { "?ended=1" } else { "" };
+    Redirect::to(&format!("{}/login{query}", cookie.path)).into_response()
+}
+
+/// A request from a signed-in console user.
 pub struct SignedIn(pub ConsoleSession);
 
 impl FromRequestParts<AppState> for SignedIn {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(token) = token(&parts.headers) else {
-            return Err(Redirect::to("/console/login").into_response());
+        let Some(token) = cookie_value(&parts.headers, CONSOLE.name) else {
+            return Err(sign_in_again(CONSOLE, false));
         };
         match find_session(state.pool(), &token).await {
             Ok(Some(session)) => Ok(SignedIn(session)),
-            Ok(None) => Err(Redirect::to("/console/login?ended=1").into_response()),
+            Ok(None) => Err(sign_in_again(CONSOLE, true)),
             Err(error) => Err(super::page::internal_error(&error)),
         }
     }
@@ -63,6 +90,31 @@ impl FromRequestParts<AppState> for SignedIn {
 
 impl SignedIn {
     /// Whether a form's `csrf` field is this session's token.
+    pub fn csrf_matches(&self, presented: &str) -> bool {
+        bool::from(self.0.csrf_token.as_bytes().ct_eq(presented.as_bytes()))
+    }
+}
+
+/// A request from a signed-in operator, under the admin token the deployment has now.
+pub struct Operator(pub OperatorSession);
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(token) = cookie_value(&parts.headers, OPERATOR.name) else {
+            return Err(sign_in_again(OPERATOR, false));
+        };
+        let admin = keys::hash(state.config.admin_token());
+        match find_operator_session(state.pool(), &token, &admin).await {
+            Ok(Some(session)) => Ok(Operator(session)),
+            Ok(None) => Err(sign_in_again(OPERATOR, true)),
+            Err(error) => Err(super::page::internal_error(&error)),
+        }
+    }
+}
+
+impl Operator {
     pub fn csrf_matches(&self, presented: &str) -> bool {
         bool::from(self.0.csrf_token.as_bytes().ct_eq(presented.as_bytes()))
     }
