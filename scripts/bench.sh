@@ -13,8 +13,10 @@ ensure_nats
 # gangway-webhook-bench, replay in gangway-replay-bench, messages (inbound WhatsApp messages at
 # 1,000/s for 10 minutes; BENCH_MESSAGE_RATE, BENCH_MESSAGE_SECONDS) in gangway-message-bench,
 # backlog (the dispatcher draining up to 1,000,000 pending messages; BENCH_BACKLOG_SIZES,
-# BENCH_BACKLOG_ENDPOINTS, BENCH_BACKLOG_SECONDS) in gangway-backlog-bench.
-export BENCH_PHASES=${BENCH_PHASES:-lag,appends,api,growth,webhooks,replay,messages,backlog}
+# BENCH_BACKLOG_ENDPOINTS, BENCH_BACKLOG_SECONDS) in gangway-backlog-bench, console (the links page
+# with 100,000 links; BENCH_CONSOLE_LINKS, BENCH_CONSOLE_RATE, BENCH_CONSOLE_SECONDS) in
+# gangway-console-bench.
+export BENCH_PHASES=${BENCH_PHASES:-lag,appends,api,growth,webhooks,replay,messages,backlog,console}
 export GANGWAY_TEST_LOG=${GANGWAY_TEST_LOG:-error}
 if [[ $BENCH_PHASES == *appends* ]]; then
   command -v pgbench >/dev/null || { can_install && apt_install postgresql-contrib; } || die "pgbench not found"
@@ -35,4 +37,7 @@ if [[ $BENCH_PHASES == *messages* ]]; then
 fi
 if [[ $BENCH_PHASES == *backlog* ]]; then
   target/release/gangway-backlog-bench
+fi
+if [[ $BENCH_PHASES == *console* ]]; then
+  target/release/gangway-console-bench
 fi
