@@ -333,3 +333,49 @@ async fn the_operator_console_takes_the_admin_token_only_and_shows_every_organiz
     assert_eq!(operator.get("/ops").await.status, 303, "signed out");
     projector.cancel();
 }
+
+/// The `href` of the page's "Older links", as the browser reads it.
+fn older_links(page: &str) -> Option<String> {
+    let end = page.find("\">Older links</a>")?;
+    let start = page[..end].rfind("href=\"")? + "href=\"".len();
+    Some(page[start..end].replace("&#x2f;", "/").replace("&amp;", "&"))
+}
+
+#[tokio::test]
+async fn the_links_pages_follow_one_another_to_the_last_link_keeping_the_filter() {
+    let env = TestEnv::new().await;
+    let api = TestApi::spawn(&env).await;
+    let bus = env.bus().await;
+    let projector = spawn_projector(&env, env.bus().await);
+    let (_, key) = api.create_org("Many links").await;
+    let mut created = std::collections::BTreeSet::new();
+    for i in 0..60 {
+        let (status, link) = api
+            .create_link(&key, serde_json::json!({ "name": format!("Customer {i}") }))
+            .await;
+        assert_eq!(status, 201);
+        created.insert(link["data"]["id"].as_str().unwrap().to_owned());
+    }
+    wait_for_projection(&env, &bus).await;
+    let (console, _) = signed_in(&api, &key).await;
+
+    let mut seen = std::collections::BTreeSet::new();
+    let mut page = Some("/console/links?status=pending".to_owned());
+    let mut pages = 0;
+    while let Some(path) = page {
+        let answer = console.get(&path).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+        pages += 1;
+        for id in &created {
+            if answer.body.contains(&format!("/console/links/{id}\"")) {
+                assert!(seen.insert(id.clone()), "{id} shown twice");
+            }
+        }
+        page = older_links(&answer.body);
+        if let Some(next) = &page {
+            assert!(next.contains("status=pending"), "the filter goes on: {next}");
+        }
+    }
+    assert_eq!((pages, seen.len()), (2, 60), "every link once, 50 to a page");
+    projector.cancel();
+}

@@ -1,8 +1,7 @@
 //! The console's API keys: list, issue (the key shown once), revoke.
 
-use super::auth::CsrfForm;
 use super::page::{csrf_refused, internal_error, not_found, render};
-use super::session::SignedIn;
+use super::session::{CheckedPost, SignedIn};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -75,15 +74,7 @@ pub async fn create(State(state): State<AppState>, user: SignedIn, Form(form): F
     }
 }
 
-pub async fn revoke(
-    State(state): State<AppState>,
-    user: SignedIn,
-    Path(raw): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if !user.csrf_matches(&form.csrf) {
-        return csrf_refused();
-    }
+pub async fn revoke(State(state): State<AppState>, Path(raw): Path<String>, user: CheckedPost) -> Response {
     let Ok(id) = raw.parse::<Uuid>() else {
         return not_found("API key");
     };

@@ -4,7 +4,9 @@
 //! account of its choosing.
 
 use super::page::{csrf_refused, internal_error, render, with_headers};
-use super::session::{cookie_value, end, set, start, Cookie, Operator, SignedIn, CONSOLE, OPERATOR};
+use super::session::{
+    cookie_value, end, set, start, CheckedOperatorPost, CheckedPost, Cookie, CONSOLE, OPERATOR,
+};
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -30,12 +32,6 @@ pub struct LoginForm {
     csrf: String,
     #[serde(default)]
     credential: String,
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    pub csrf: String,
 }
 
 pub fn secure(state: &AppState) -> bool {
@@ -132,15 +128,7 @@ pub async fn login(
     }
 }
 
-pub async fn logout(
-    State(state): State<AppState>,
-    user: SignedIn,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if !user.csrf_matches(&form.csrf) {
-        return csrf_refused();
-    }
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, _: CheckedPost) -> Response {
     if let Some(token) = cookie_value(&headers, CONSOLE.name) {
         if let Err(error) = sign_out(state.pool(), &token).await {
             return internal_error(&error);
@@ -188,13 +176,9 @@ pub async fn operator_login(
 
 pub async fn operator_logout(
     State(state): State<AppState>,
-    operator: Operator,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    _: CheckedOperatorPost,
 ) -> Response {
-    if !operator.csrf_matches(&form.csrf) {
-        return csrf_refused();
-    }
     if let Some(token) = cookie_value(&headers, OPERATOR.name) {
         if let Err(error) = sign_out_operator(state.pool(), &token).await {
             return internal_error(&error);

@@ -2,9 +2,8 @@
 //! creating one with every option the API takes; deleting a pending one. Every change goes
 //! through the same application functions as the API.
 
-use super::auth::CsrfForm;
 use super::page::{csrf_refused, internal_error, not_found, render};
-use super::session::SignedIn;
+use super::session::{CheckedPost, SignedIn};
 use crate::error::ApiError;
 use crate::http::links::request::{CreateLinkRequest, PhoneProvisioningRequest, ThemeRequest};
 use crate::http::links::response::LinkResponse;
@@ -20,7 +19,7 @@ use gangway_app::views::audit_trail;
 use gangway_app::{load, now};
 use gangway_domain::catalog::EventType;
 use gangway_domain::link::{Link, LinkStatus};
-use gangway_domain::LinkId;
+use gangway_domain::{LinkId, OrganizationId};
 use gangway_projections::queries::{list_links_after, LinkCursor, LinkFilter};
 use minijinja::context;
 use serde::Deserialize;
@@ -64,10 +63,17 @@ pub async fn list(State(state): State<AppState>, user: SignedIn, Query(query): Q
             Ok(found) => found,
             Err(error) => return internal_error(&error),
         };
-    let next = links
-        .last()
-        .filter(|_| more)
-        .map(|l| format!("{}~{}", l.created_at.to_rfc3339(), l.id.as_uuid()));
+    // The next page keeps the filter and starts after this page's last link.
+    let next = links.last().filter(|_| more).map(|last| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("status", status.as_deref().unwrap_or_default());
+        query.append_pair("external_id", external_id.as_deref().unwrap_or_default());
+        query.append_pair(
+            "after",
+            &format!("{}~{}", last.created_at.to_rfc3339(), last.id.as_uuid()),
+        );
+        format!("/console/links?{}", query.finish())
+    });
     let rows: Vec<LinkResponse> = links
         .iter()
         .map(|l| LinkResponse::new(l, state.hosted_url(l.id), now))
@@ -113,15 +119,7 @@ pub async fn show(State(state): State<AppState>, user: SignedIn, Path(raw): Path
     )
 }
 
-pub async fn delete(
-    State(state): State<AppState>,
-    user: SignedIn,
-    Path(raw): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if !user.csrf_matches(&form.csrf) {
-        return csrf_refused();
-    }
+pub async fn delete(State(state): State<AppState>, Path(raw): Path<String>, user: CheckedPost) -> Response {
     let Some(id) = parse_id(&raw) else {
         return not_found("onboarding link");
     };
@@ -227,6 +225,16 @@ fn request_from(fields: &[(String, String)]) -> Result<CreateLinkRequest, String
     })
 }
 
+/// Validates `request` as the API does and creates the link.
+pub(super) async fn create_from(
+    state: &AppState,
+    org: OrganizationId,
+    request: CreateLinkRequest,
+) -> Result<Link, ApiError> {
+    let command = request.validate(now(), webhooks::url_policy(state))?;
+    Ok(create_link(&state.app, org, command, None).await?)
+}
+
 pub async fn create(
     State(state): State<AppState>,
     user: SignedIn,
@@ -244,13 +252,7 @@ pub async fn create(
         Ok(request) => request,
         Err(error) => return form_page(&user, StatusCode::UNPROCESSABLE_ENTITY, &fields, Some(error)),
     };
-    let created = match request.validate(now(), webhooks::url_policy(&state)) {
-        Ok(command) => create_link(&state.app, user.0.organization, command, None)
-            .await
-            .map_err(ApiError::from),
-        Err(error) => Err(error),
-    };
-    match created {
+    match create_from(&state, user.0.organization, request).await {
         Ok(link) => Redirect::to(&format!("/console/links/{}", link.id)).into_response(),
         Err(error @ (ApiError::Internal(_) | ApiError::Unavailable(_))) => internal_error(&error),
         Err(error) => form_page(

@@ -1,22 +1,17 @@
 //! The console's numbers: status and health at a glance, a health refresh, and for a
 //! disconnected number a reconnect link in one click.
 
-use super::auth::CsrfForm;
-use super::page::{csrf_refused, internal_error, not_found, render};
-use super::session::SignedIn;
+use super::page::{internal_error, not_found, render};
+use super::session::{CheckedPost, SignedIn};
 use crate::error::ApiError;
 use crate::http::links::request::CreateLinkRequest;
 use crate::http::phone_health::{response as health_of, HealthResponse};
 use crate::http::phones::PhoneResponse;
-use crate::http::webhooks;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use gangway_app::health::{last_check, refresh_phone};
-use gangway_app::links::create_link;
-use gangway_app::now;
 use gangway_domain::PhoneId;
 use gangway_projections::queries::{list_phones, Page, PhoneFilter};
 use minijinja::context;
@@ -57,15 +52,7 @@ fn parse_id(raw: &str) -> Option<PhoneId> {
     raw.parse::<Uuid>().ok().map(PhoneId::from_uuid)
 }
 
-pub async fn refresh(
-    State(state): State<AppState>,
-    user: SignedIn,
-    Path(raw): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if !user.csrf_matches(&form.csrf) {
-        return csrf_refused();
-    }
+pub async fn refresh(State(state): State<AppState>, Path(raw): Path<String>, user: CheckedPost) -> Response {
     let Some(id) = parse_id(&raw) else {
         return not_found("phone number");
     };
@@ -83,13 +70,9 @@ pub async fn refresh(
 /// A link that refreshes this number's token, opened on its page to copy or send.
 pub async fn reconnect(
     State(state): State<AppState>,
-    user: SignedIn,
     Path(raw): Path<String>,
-    Form(form): Form<CsrfForm>,
+    user: CheckedPost,
 ) -> Response {
-    if !user.csrf_matches(&form.csrf) {
-        return csrf_refused();
-    }
     let Ok(id) = raw.parse::<Uuid>() else {
         return not_found("phone number");
     };
@@ -97,13 +80,7 @@ pub async fn reconnect(
         reconnect_phone_number_id: Some(id),
         ..CreateLinkRequest::default()
     };
-    let created = match request.validate(now(), webhooks::url_policy(&state)) {
-        Ok(command) => create_link(&state.app, user.0.organization, command, None)
-            .await
-            .map_err(ApiError::from),
-        Err(error) => Err(error),
-    };
-    match created {
+    match super::links::create_from(&state, user.0.organization, request).await {
         Ok(link) => Redirect::to(&format!("/console/links/{}", link.id)).into_response(),
         Err(ApiError::NotFound(_)) => not_found("phone number"),
         Err(error @ (ApiError::Internal(_) | ApiError::Unavailable(_))) => internal_error(&error),

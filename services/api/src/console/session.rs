@@ -2,9 +2,9 @@
 //! session (else the sign-in page), and a form post needs the session's CSRF token too.
 
 use crate::state::AppState;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use gangway_app::console_sessions::{
     find_operator_session, find_session, ConsoleSession, OperatorSession, SESSION_LIFETIME,
@@ -28,17 +28,7 @@ pub const OPERATOR: Cookie = Cookie {
     path: "/ops",
 };
 
-/// The value of the cookie `name` the browser sent, if any.
-pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(found, _)| *found == name)
-        .map(|(_, value)| value.to_owned())
-}
+pub use crate::extract::cookie as cookie_value;
 
 /// Sets a cookie for `path` only, never readable by scripts, never sent with another site's
 /// requests, `Secure` outside development.
@@ -114,8 +104,53 @@ impl FromRequestParts<AppState> for Operator {
     }
 }
 
-impl Operator {
-    pub fn csrf_matches(&self, presented: &str) -> bool {
-        bool::from(self.0.csrf_token.as_bytes().ct_eq(presented.as_bytes()))
+/// A form post from a signed-in console user that carries the session's CSRF token (a `csrf`
+/// field); any other post is refused with 403.
+pub struct CheckedPost(pub ConsoleSession);
+
+impl FromRequest<AppState> for CheckedPost {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let SignedIn(session) = SignedIn::from_request_parts(&mut parts, state).await?;
+        let token = csrf_field(Request::from_parts(parts, body), state).await;
+        if bool::from(session.csrf_token.as_bytes().ct_eq(token.as_bytes())) {
+            Ok(CheckedPost(session))
+        } else {
+            Err(super::page::csrf_refused())
+        }
+    }
+}
+
+/// The same for the operator console.
+pub struct CheckedOperatorPost;
+
+impl FromRequest<AppState> for CheckedOperatorPost {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let Operator(session) = Operator::from_request_parts(&mut parts, state).await?;
+        let token = csrf_field(Request::from_parts(parts, body), state).await;
+        if bool::from(session.csrf_token.as_bytes().ct_eq(token.as_bytes())) {
+            Ok(CheckedOperatorPost)
+        } else {
+            Err(super::page::csrf_refused())
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The form's `csrf` field; empty when the body is no form.
+async fn csrf_field(request: Request, state: &AppState) -> String {
+    match axum::Form::<CsrfField>::from_request(request, state).await {
+        Ok(axum::Form(form)) => form.csrf,
+        Err(_) => String::new(),
     }
 }

@@ -1,16 +1,14 @@
 //! The console's webhooks: endpoints with their state, and an endpoint's deliveries with every
 //! attempt (status code, latency, response excerpt), each failed one retried in one click.
 
-use super::auth::CsrfForm;
-use super::page::{csrf_refused, internal_error, not_found, render};
-use super::session::SignedIn;
+use super::page::{internal_error, not_found, render};
+use super::session::{CheckedPost, SignedIn};
 use crate::error::ApiError;
 use crate::http::webhooks::response::EndpointResponse;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use chrono::Utc;
 use gangway_app::delivery_log::{list_messages, message_attempts, retry_message, AttemptView, MessageView};
 use gangway_app::load;
@@ -84,15 +82,7 @@ pub async fn show(State(state): State<AppState>, user: SignedIn, Path(raw): Path
     )
 }
 
-pub async fn retry(
-    State(state): State<AppState>,
-    user: SignedIn,
-    Path(raw): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if !user.csrf_matches(&form.csrf) {
-        return csrf_refused();
-    }
+pub async fn retry(State(state): State<AppState>, Path(raw): Path<String>, user: CheckedPost) -> Response {
     let Ok(id) = raw.parse::<Uuid>() else {
         return not_found("webhook message");
     };

@@ -11,14 +11,7 @@ const NAME: &str = "gangway_signup";
 
 /// The nonce the browser sent, if any.
 pub fn nonce(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == NAME)
-        .map(|(_, value)| value.to_owned())
+    crate::extract::cookie(headers, NAME)
 }
 
 /// Sets the session's cookie on the landing page; `Secure` when the public URL is https.
