@@ -379,3 +379,90 @@ async fn the_links_pages_follow_one_another_to_the_last_link_keeping_the_filter(
     assert_eq!((pages, seen.len()), (2, 60), "every link once, 50 to a page");
     projector.cancel();
 }
+
+#[tokio::test]
+async fn an_endpoint_is_disabled_enabled_and_its_secret_rotated_from_the_console() {
+    let env = TestEnv::new().await;
+    let api = TestApi::spawn(&env).await;
+    let (_, key) = api.create_org("Endpoints").await;
+    let (_, other_key) = api.create_org("Elsewhere").await;
+    let body =
+        serde_json::json!({ "url": "https://hooks.example.com/in", "events": ["phone_number.connected"] });
+    let (status, endpoint) = api.call(Method::POST, "/v1/webhooks", &key, Some(body)).await;
+    assert_eq!(status, 201, "{endpoint}");
+    let id = endpoint["data"]["id"].as_str().unwrap().to_owned();
+    let read = |path: String| {
+        let (api, key) = (&api, &key);
+        async move { api.call(Method::GET, &path, key, None).await.1 }
+    };
+    let secret_before = read(format!("/v1/webhooks/{id}/secret")).await;
+    let (console, csrf) = signed_in(&api, &key).await;
+    let page = console.get(&format!("/console/webhooks/{id}")).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("/disable\""),
+        "an enabled endpoint offers Disable"
+    );
+
+    let disabled = console
+        .post(&format!("/console/webhooks/{id}/disable"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(disabled.status, 303, "{}", disabled.body);
+    let now = read(format!("/v1/webhooks/{id}")).await;
+    assert_eq!(now["data"]["status"], "disabled", "{now}");
+    assert_eq!(now["data"]["disabledReason"], "disabled in the console");
+
+    assert_eq!(
+        console
+            .post(&format!("/console/webhooks/{id}/enable"), &[("csrf", &csrf)])
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        read(format!("/v1/webhooks/{id}")).await["data"]["status"],
+        "enabled"
+    );
+
+    assert_eq!(
+        console
+            .post(
+                &format!("/console/webhooks/{id}/rotate-secret"),
+                &[("csrf", &csrf)]
+            )
+            .await
+            .status,
+        303
+    );
+    let secret_after = read(format!("/v1/webhooks/{id}/secret")).await;
+    assert_ne!(secret_after, secret_before, "a new secret");
+
+    // Without the token, or from another organization, nothing changes.
+    assert_eq!(
+        console
+            .post(&format!("/console/webhooks/{id}/disable"), &[])
+            .await
+            .status,
+        403
+    );
+    let (other, other_csrf) = signed_in(&api, &other_key).await;
+    let foreign = other
+        .post(
+            &format!("/console/webhooks/{id}/disable"),
+            &[("csrf", &other_csrf)],
+        )
+        .await;
+    assert_eq!(foreign.status, 404);
+    assert_eq!(other.get(&format!("/console/webhooks/{id}")).await.status, 404);
+    assert_eq!(
+        console
+            .post(&format!("/console/webhooks/{id}/explode"), &[("csrf", &csrf)])
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        read(format!("/v1/webhooks/{id}")).await["data"]["status"],
+        "enabled"
+    );
+}

@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/numbers/{id}/reconnect", post(numbers::reconnect))
         .route("/console/webhooks", get(webhooks::list))
         .route("/console/webhooks/{id}", get(webhooks::show))
+        .route("/console/webhooks/{id}/{action}", post(webhooks::change))
         .route("/console/messages/{id}/retry", post(webhooks::retry))
         .route("/console/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/console/api-keys/{id}/revoke", post(api_keys::revoke))

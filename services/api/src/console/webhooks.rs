@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use gangway_app::delivery_log::{list_messages, message_attempts, retry_message, AttemptView, MessageView};
 use gangway_app::load;
+use gangway_app::webhooks::{change_endpoint, EndpointChange};
 use gangway_bus::Wake;
-use gangway_domain::webhook::{Endpoint, EndpointStatus};
+use gangway_domain::webhook::{Endpoint, EndpointStatus, DEFAULT_ROTATION_GRACE};
 use gangway_domain::{EndpointId, MessageId};
 use gangway_projections::queries::{list_endpoints, EndpointFilter, Page};
 use minijinja::context;
@@ -96,5 +97,37 @@ pub async fn retry(State(state): State<AppState>, Path(raw): Path<String>, user:
         }
         Err(ApiError::NotFound(_)) => not_found("webhook message"),
         Err(error) => internal_error(&error),
+    }
+}
+
+/// Disables, enables or rotates the secret of one of the organization's endpoints.
+pub async fn change(
+    State(state): State<AppState>,
+    Path((raw, action)): Path<(String, String)>,
+    user: CheckedPost,
+) -> Response {
+    let change = match action.as_str() {
+        "disable" => EndpointChange::Disable {
+            reason: "disabled in the console".into(),
+        },
+        "enable" => EndpointChange::Enable,
+        "rotate-secret" => EndpointChange::RotateSecret {
+            secret: None,
+            grace: DEFAULT_ROTATION_GRACE,
+        },
+        _ => return not_found("action"),
+    };
+    let Ok(id) = raw.parse::<Uuid>() else {
+        return not_found("webhook endpoint");
+    };
+    let id = EndpointId::from_uuid(id);
+    match change_endpoint(&state.app, user.0.organization, id, &change, None)
+        .await
+        .map_err(ApiError::from)
+    {
+        Ok(_) => Redirect::to(&format!("/console/webhooks/{id}")).into_response(),
+        Err(ApiError::NotFound(_)) => not_found("webhook endpoint"),
+        Err(error @ (ApiError::Internal(_) | ApiError::Unavailable(_))) => internal_error(&error),
+        Err(error) => super::page::message(StatusCode::CONFLICT, "Not changed", &error.to_string()),
     }
 }
