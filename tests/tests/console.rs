@@ -466,3 +466,84 @@ async fn an_endpoint_is_disabled_enabled_and_its_secret_rotated_from_the_console
         "enabled"
     );
 }
+
+/// A failed delivery, as a dispatcher records it after its last attempt (status 500).
+async fn failed_delivery(env: &TestEnv, org: &str, endpoint: &str) -> uuid::Uuid {
+    let message = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO webhook_messages (id, organization_id, endpoint_id, event_id, event_type, body, occurred_at, status, attempts) \
+         VALUES ($1, $2, $3, gen_random_uuid(), 'phone_number.connected', '{}', now(), 'failed', 1)",
+    )
+    .bind(message)
+    .bind(org.parse::<uuid::Uuid>().unwrap())
+    .bind(endpoint.parse::<uuid::Uuid>().unwrap())
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO webhook_attempts (message_id, attempted_at, status_code, latency_ms, response_excerpt) \
+         VALUES ($1, now(), 500, 12, 'receiver fell over')",
+    )
+    .bind(message)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    message
+}
+
+#[tokio::test]
+async fn a_failed_delivery_shows_its_attempt_and_is_retried_from_the_console() {
+    let env = TestEnv::new().await;
+    let api = TestApi::spawn(&env).await;
+    let (org, key) = api.create_org("Deliveries").await;
+    let (_, other_key) = api.create_org("Not theirs").await;
+    let body =
+        serde_json::json!({ "url": "https://hooks.example.com/in", "events": ["phone_number.connected"] });
+    let (_, endpoint) = api.call(Method::POST, "/v1/webhooks", &key, Some(body)).await;
+    let endpoint = endpoint["data"]["id"].as_str().unwrap().to_owned();
+    let message = failed_delivery(&env, &org, &endpoint).await;
+    let (console, csrf) = signed_in(&api, &key).await;
+
+    let page = console.get(&format!("/console/webhooks/{endpoint}")).await;
+    assert_eq!(page.status, 200);
+    for shown in [
+        "phone_number.connected",
+        "failed",
+        "<td>500</td>",
+        "12 ms",
+        "receiver fell over",
+    ] {
+        assert!(page.body.contains(shown), "the delivery shows {shown}");
+    }
+    let (other, other_csrf) = signed_in(&api, &other_key).await;
+    let foreign = other
+        .post(
+            &format!("/console/messages/{message}/retry"),
+            &[("csrf", &other_csrf)],
+        )
+        .await;
+    assert_eq!(foreign.status, 404);
+    assert_eq!(
+        console
+            .post(&format!("/console/messages/{message}/retry"), &[])
+            .await
+            .status,
+        403
+    );
+    let (_, read) = api
+        .call(Method::GET, &format!("/v1/messages/{message}"), &key, None)
+        .await;
+    assert_eq!(read["data"]["status"], "failed", "refused retries change nothing");
+
+    let retried = console
+        .post(&format!("/console/messages/{message}/retry"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        (retried.status, retried.location),
+        (303, Some(format!("/console/webhooks/{endpoint}")))
+    );
+    let (_, read) = api
+        .call(Method::GET, &format!("/v1/messages/{message}"), &key, None)
+        .await;
+    assert_eq!(read["data"]["status"], "pending", "queued again: {read}");
+}
