@@ -98,6 +98,35 @@ pub async fn message_attempts(
     .await?)
 }
 
+#[derive(sqlx::FromRow)]
+struct MessageAttempt {
+    message_id: Uuid,
+    #[sqlx(flatten)]
+    attempt: AttemptView,
+}
+
+/// Every attempt at each of the organization's messages `ids`, oldest first, in one query.
+pub async fn attempts_by_message(
+    db: impl PgExecutor<'_>,
+    org: OrganizationId,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Vec<AttemptView>>, AppError> {
+    let rows: Vec<MessageAttempt> = sqlx::query_as(
+        "SELECT a.message_id, a.attempted_at, a.status_code, a.latency_ms, a.response_excerpt, a.error \
+         FROM webhook_attempts a JOIN webhook_messages m ON m.id = a.message_id \
+         WHERE a.message_id = ANY($1) AND m.organization_id = $2 ORDER BY a.id",
+    )
+    .bind(ids)
+    .bind(org.as_uuid())
+    .fetch_all(db)
+    .await?;
+    let mut by_message = std::collections::HashMap::<Uuid, Vec<AttemptView>>::new();
+    for row in rows {
+        by_message.entry(row.message_id).or_default().push(row.attempt);
+    }
+    Ok(by_message)
+}
+
 /// One page of an endpoint's messages, newest first, and how many there are in all.
 pub async fn list_messages(
     app: &App,

@@ -199,3 +199,21 @@ pub async fn last_check(
         .fetch_optional(app.store.pool())
         .await
 }
+
+/// [`last_check`] for each of `ids`, in one query; phones never checked are left out.
+pub async fn last_checks(
+    app: &App,
+    ids: &[PhoneId],
+) -> Result<std::collections::HashMap<Uuid, (DateTime<Utc>, Option<String>)>, sqlx::Error> {
+    let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
+    let rows: Vec<(Uuid, DateTime<Utc>, Option<String>)> = sqlx::query_as(
+        "SELECT phone_id, checked_at, error FROM phone_health_checks WHERE phone_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(app.store.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, at, error)| (id, (at, error)))
+        .collect())
+}

@@ -23,12 +23,17 @@ pub struct NewKeyForm {
     name: String,
 }
 
-fn page(
-    state_keys: Vec<gangway_app::api_keys::ApiKeyView>,
+/// The keys page, with a key just issued or the error of a refused form, if any.
+async fn with_keys(
+    state: &AppState,
     user: &SignedIn,
     issued: Option<String>,
     error: Option<String>,
 ) -> Response {
+    let keys = match list_api_keys(state.pool(), user.0.organization).await {
+        Ok(keys) => keys,
+        Err(error) => return internal_error(&error),
+    };
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -39,21 +44,9 @@ fn page(
         "api_keys.html",
         context! {
             title => "API keys", section => "api-keys", csrf => user.0.csrf_token,
-            keys => state_keys, current => user.0.api_key.as_uuid(), issued, error,
+            keys, current => user.0.api_key.as_uuid(), issued, error,
         },
     )
-}
-
-async fn with_keys(
-    state: &AppState,
-    user: &SignedIn,
-    issued: Option<String>,
-    error: Option<String>,
-) -> Response {
-    match list_api_keys(state.pool(), user.0.organization).await {
-        Ok(keys) => page(keys, user, issued, error),
-        Err(error) => internal_error(&error),
-    }
 }
 
 pub async fn list(State(state): State<AppState>, user: SignedIn) -> Response {

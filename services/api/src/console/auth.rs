@@ -5,7 +5,7 @@
 
 use super::page::{csrf_refused, internal_error, render, with_headers};
 use super::session::{
-    cookie_value, end, set, start, CheckedOperatorPost, CheckedPost, Cookie, CONSOLE, OPERATOR,
+    cookie_value, end, set, start, tokens_match, CheckedOperatorPost, CheckedPost, Cookie, CONSOLE, OPERATOR,
 };
 use crate::state::AppState;
 use axum::extract::{Query, State};
@@ -93,8 +93,10 @@ fn login_page(
 }
 
 fn login_token_matches(headers: &HeaderMap, presented: &str) -> bool {
-    let expected = cookie_value(headers, LOGIN_COOKIE).unwrap_or_default();
-    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+    tokens_match(
+        &cookie_value(headers, LOGIN_COOKIE).unwrap_or_default(),
+        presented,
+    )
 }
 
 fn signed_in(state: &AppState, door: &Door, token: &str) -> Response {

@@ -11,7 +11,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use gangway_app::health::{last_check, refresh_phone};
+use gangway_app::health::{last_checks, refresh_phone};
 use gangway_domain::PhoneId;
 use gangway_projections::queries::{list_phones, Page, PhoneFilter};
 use minijinja::context;
@@ -31,16 +31,18 @@ pub async fn list(State(state): State<AppState>, user: SignedIn) -> Response {
         Ok((phones, _)) => phones,
         Err(error) => return internal_error(&error),
     };
-    let mut rows = Vec::with_capacity(phones.len());
-    for phone in &phones {
-        match last_check(&state.app, phone.id).await {
-            Ok(check) => rows.push(Row {
-                phone: phone.into(),
-                health: health_of(phone, check),
-            }),
-            Err(error) => return internal_error(&error),
-        }
-    }
+    let ids: Vec<PhoneId> = phones.iter().map(|p| p.id).collect();
+    let mut checks = match last_checks(&state.app, &ids).await {
+        Ok(checks) => checks,
+        Err(error) => return internal_error(&error),
+    };
+    let rows: Vec<Row> = phones
+        .iter()
+        .map(|phone| Row {
+            phone: phone.into(),
+            health: health_of(phone, checks.remove(&phone.id.as_uuid())),
+        })
+        .collect();
     render(
         StatusCode::OK,
         "numbers.html",

@@ -99,15 +99,9 @@ pub fn csrf_refused() -> Response {
 
 pub fn internal_error(error: &dyn std::fmt::Display) -> Response {
     tracing::error!(%error, "a console page failed");
-    message_plain()
-}
-
-fn message_plain() -> Response {
-    with_headers(
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error; it has been logged",
-        )
-            .into_response(),
-    )
+    let body = (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error; it has been logged",
+    );
+    with_headers(body.into_response())
 }

@@ -81,8 +81,13 @@ impl FromRequestParts<AppState> for SignedIn {
 impl SignedIn {
     /// Whether a form's `csrf` field is this session's token.
     pub fn csrf_matches(&self, presented: &str) -> bool {
-        bool::from(self.0.csrf_token.as_bytes().ct_eq(presented.as_bytes()))
+        tokens_match(&self.0.csrf_token, presented)
     }
+}
+
+/// Whether a presented form token is the expected one, compared in constant time.
+pub fn tokens_match(expected: &str, presented: &str) -> bool {
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
 }
 
 /// A request from a signed-in operator, under the admin token the deployment has now.
@@ -114,12 +119,8 @@ impl FromRequest<AppState> for CheckedPost {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = request.into_parts();
         let SignedIn(session) = SignedIn::from_request_parts(&mut parts, state).await?;
-        let token = csrf_field(Request::from_parts(parts, body), state).await;
-        if bool::from(session.csrf_token.as_bytes().ct_eq(token.as_bytes())) {
-            Ok(CheckedPost(session))
-        } else {
-            Err(super::page::csrf_refused())
-        }
+        check_csrf(Request::from_parts(parts, body), state, &session.csrf_token).await?;
+        Ok(CheckedPost(session))
     }
 }
 
@@ -132,12 +133,8 @@ impl FromRequest<AppState> for CheckedOperatorPost {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = request.into_parts();
         let Operator(session) = Operator::from_request_parts(&mut parts, state).await?;
-        let token = csrf_field(Request::from_parts(parts, body), state).await;
-        if bool::from(session.csrf_token.as_bytes().ct_eq(token.as_bytes())) {
-            Ok(CheckedOperatorPost)
-        } else {
-            Err(super::page::csrf_refused())
-        }
+        check_csrf(Request::from_parts(parts, body), state, &session.csrf_token).await?;
+        Ok(CheckedOperatorPost)
     }
 }
 
@@ -147,10 +144,15 @@ struct CsrfField {
     csrf: String,
 }
 
-/// The form's `csrf` field; empty when the body is no form.
-async fn csrf_field(request: Request, state: &AppState) -> String {
-    match axum::Form::<CsrfField>::from_request(request, state).await {
+/// Refuses (403) a form whose `csrf` field is not `expected`, or a body that is no form.
+async fn check_csrf(request: Request, state: &AppState, expected: &str) -> Result<(), Response> {
+    let presented = match axum::Form::<CsrfField>::from_request(request, state).await {
         Ok(axum::Form(form)) => form.csrf,
         Err(_) => String::new(),
+    };
+    if tokens_match(expected, &presented) {
+        Ok(())
+    } else {
+        Err(super::page::csrf_refused())
     }
 }

@@ -10,7 +10,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
-use gangway_app::delivery_log::{list_messages, message_attempts, retry_message, AttemptView, MessageView};
+use gangway_app::delivery_log::{
+    attempts_by_message, list_messages, retry_message, AttemptView, MessageView,
+};
 use gangway_app::load;
 use gangway_app::webhooks::{change_endpoint, EndpointChange};
 use gangway_bus::Wake;
@@ -66,13 +68,18 @@ pub async fn show(State(state): State<AppState>, user: SignedIn, Path(raw): Path
         Ok((messages, _)) => messages,
         Err(error) => return internal_error(&error),
     };
-    let mut deliveries = Vec::with_capacity(messages.len());
-    for message in messages {
-        match message_attempts(state.pool(), org, MessageId::from_uuid(message.id)).await {
-            Ok(attempts) => deliveries.push(Delivery { message, attempts }),
-            Err(error) => return internal_error(&error),
-        }
-    }
+    let ids: Vec<Uuid> = messages.iter().map(|m| m.id).collect();
+    let mut attempts = match attempts_by_message(state.pool(), org, &ids).await {
+        Ok(attempts) => attempts,
+        Err(error) => return internal_error(&error),
+    };
+    let deliveries: Vec<Delivery> = messages
+        .into_iter()
+        .map(|message| Delivery {
+            attempts: attempts.remove(&message.id).unwrap_or_default(),
+            message,
+        })
+        .collect();
     render(
         StatusCode::OK,
         "webhook.html",
