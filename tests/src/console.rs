@@ -89,5 +89,13 @@ impl ConsoleClient {
 pub fn field_value(page: &str, name: &str) -> Option<String> {
     let at = page.find(&format!("name=\"{name}\" value=\""))?;
     let rest = &page[at + name.len() + 15..];
-    Some(rest[..rest.find('"')?].to_owned())
+    let raw = &rest[..rest.find('"')?];
+    Some(
+        raw.replace("&#x2f;", "/")
+            .replace("&quot;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
 }

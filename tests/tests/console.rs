@@ -62,9 +62,22 @@ async fn signing_in_exchanges_the_key_for_a_strict_cookie_and_signing_out_ends_i
         .unwrap()
         .to_owned();
     assert!(
-        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
-        "{csp}"
+        csp.contains("default-src 'none'")
+            && csp.contains("script-src 'self';")
+            && csp.contains("frame-ancestors 'none'"),
+        "only the console's own script file runs: {csp}"
     );
+    let script = api
+        .http
+        .get(api.url("/console/assets/console.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(script.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
 
     for page in [
         "/console/links",
@@ -424,18 +437,34 @@ async fn an_endpoint_is_disabled_enabled_and_its_secret_rotated_from_the_console
         "enabled"
     );
 
-    assert_eq!(
-        console
-            .post(
-                &format!("/console/webhooks/{id}/rotate-secret"),
-                &[("csrf", &csrf)]
-            )
-            .await
-            .status,
-        303
-    );
+    let rotated = console
+        .post(
+            &format!("/console/webhooks/{id}/rotate-secret"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
     let secret_after = read(format!("/v1/webhooks/{id}/secret")).await;
     assert_ne!(secret_after, secret_before, "a new secret");
+    assert_eq!(
+        field_value(&rotated.body, "secret").as_deref(),
+        secret_after["data"]["secret"].as_str(),
+        "the page shows the new secret, as the API reads it"
+    );
+    assert_eq!(
+        secret_after["data"]["previousSecret"], secret_before["data"]["secret"],
+        "the old one signs beside it"
+    );
+
+    // A test event is queued for this endpoint, as the API's delivery log then reads it.
+    let tested = console
+        .post(&format!("/console/webhooks/{id}/test"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(tested.status, 303, "{}", tested.body);
+    let log = read(format!("/v1/webhooks/{id}/messages")).await;
+    assert_eq!(log["pagination"]["total"], 1, "{log}");
+    assert_eq!(log["data"][0]["eventType"], "webhook.test");
+    assert_eq!(log["data"][0]["payload"]["data"]["endpointId"], id.as_str());
 
     // Without the token, or from another organization, nothing changes.
     assert_eq!(
@@ -546,4 +575,41 @@ async fn a_failed_delivery_shows_its_attempt_and_is_retried_from_the_console() {
         .call(Method::GET, &format!("/v1/messages/{message}"), &key, None)
         .await;
     assert_eq!(read["data"]["status"], "pending", "queued again: {read}");
+
+    // Recovery since a time queues every failed delivery of the endpoint since then.
+    let recover = format!("/console/webhooks/{endpoint}/recover");
+    let later = failed_delivery(&env, &org, &endpoint).await;
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    assert_eq!(console.post(&recover, &[("since", &since)]).await.status, 403);
+    let foreign = other
+        .post(&recover, &[("csrf", &other_csrf), ("since", &since)])
+        .await;
+    assert_eq!(foreign.status, 404);
+    let unreadable = console
+        .post(&recover, &[("csrf", &csrf), ("since", "yesterday")])
+        .await;
+    assert_eq!(unreadable.status, 422);
+    assert!(unreadable.body.contains("since"), "{}", unreadable.body);
+    let (_, read) = api
+        .call(Method::GET, &format!("/v1/messages/{later}"), &key, None)
+        .await;
+    assert_eq!(
+        read["data"]["status"], "failed",
+        "refused recoveries change nothing"
+    );
+    let recovered = console
+        .post(&recover, &[("csrf", &csrf), ("since", &since)])
+        .await;
+    assert_eq!(recovered.status, 200, "{}", recovered.body);
+    assert!(
+        recovered.body.contains("1 failed delivery since"),
+        "{}",
+        recovered.body
+    );
+    let (_, read) = api
+        .call(Method::GET, &format!("/v1/messages/{later}"), &key, None)
+        .await;
+    assert_eq!(read["data"]["status"], "pending", "recovered: {read}");
 }

@@ -529,6 +529,110 @@ async fn the_delivery_log_shows_attempts_and_failed_messages_can_be_retried_and_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_event_reaches_only_the_endpoint_asked_signed_whatever_it_subscribes_to() {
+    let world = SignupWorld::new().await;
+    let receiver = Receiver::start().await;
+    let org = org_id(&world).await;
+    // Neither endpoint subscribes to anything a test event could match.
+    let tested = create_endpoint(
+        &world.api,
+        org,
+        &receiver.url("/tested"),
+        &["message.sent"],
+        None,
+        SECRET,
+    )
+    .await;
+    let _other = create_endpoint(
+        &world.api,
+        org,
+        &receiver.url("/other"),
+        &["message.sent"],
+        None,
+        SECRET,
+    )
+    .await;
+    let _dispatcher = spawn_dispatcher(dispatcher_config(&world.env)).await;
+    let call = |path: String| {
+        let world = &world;
+        async move {
+            world
+                .api
+                .call(reqwest::Method::POST, &path, &world.key, None)
+                .await
+        }
+    };
+
+    let (status, queued) = call(format!("/v1/webhooks/{tested}/test")).await;
+    assert_eq!(status, 202, "{queued}");
+    let message = queued["data"].clone();
+    assert_eq!(message["eventType"], "webhook.test");
+    assert_eq!(message["eventId"], message["id"], "no stored event caused it");
+    wait_until("the test event arrives", Duration::from_secs(15), || async {
+        !receiver.received_at("/tested").is_empty()
+    })
+    .await;
+    wait_for_dispatcher(&world.env, "dispatcher").await;
+    let received = receiver.received_at("/tested");
+    assert_eq!(received.len(), 1);
+    let body = received[0].json();
+    assert_eq!(body["event"], "webhook.test");
+    assert_eq!(body["data"]["endpointId"], tested.to_string());
+    assert_eq!(body["organizationId"], org.to_string());
+    assert_eq!(
+        received[0].header("webhook-id"),
+        message["webhookId"].as_str().unwrap()
+    );
+    assert!(
+        verifies(&received[0], SECRET),
+        "signed with the endpoint's secret"
+    );
+    assert!(
+        receiver.received_at("/other").is_empty(),
+        "only the endpoint asked"
+    );
+    let logged = world
+        .get(&format!("/v1/messages/{}", message["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(logged["data"]["status"], "delivered", "{logged}");
+    assert_eq!(logged["data"]["attemptsLog"][0]["statusCode"], 200);
+
+    // A disabled endpoint is not sent one; another organization's is not found.
+    let (status, _) = call(format!("/v1/webhooks/{tested}/disable")).await;
+    assert_eq!(status, 200);
+    let (status, refused) = call(format!("/v1/webhooks/{tested}/test")).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (409, Some("endpoint_disabled")),
+        "{refused}"
+    );
+    let (_, other_key) = world.api.create_org("Other").await;
+    let (status, _) = world
+        .api
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/webhooks/{tested}/test"),
+            &other_key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (_, log) = world
+        .api
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/webhooks/{tested}/messages"),
+            &world.key,
+            None,
+        )
+        .await;
+    assert_eq!(
+        log["pagination"]["total"], 1,
+        "refused tests queue nothing: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn during_a_rotation_grace_period_both_secrets_verify_and_afterwards_only_the_new_one() {
     let world = SignupWorld::new().await;
     let receiver = Receiver::start().await;

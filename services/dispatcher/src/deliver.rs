@@ -359,7 +359,7 @@ impl Deliverer {
                 tracing::error!(endpoint_id = %row.endpoint_id, "unreadable endpoint document");
                 continue;
             };
-            let Ok(event_type) = EventType::parse(&row.event_type) else {
+            let Some(event_type) = EventType::parse_sent(&row.event_type) else {
                 tracing::error!(message_id = %row.id, event_type = row.event_type, "unknown event type");
                 continue;
             };

@@ -5,8 +5,10 @@
 use crate::idempotency::{claim, IdempotencyKey};
 use crate::messages::Requeue;
 use crate::{load, App, AppError};
-use chrono::{DateTime, Utc};
-use gangway_domain::webhook::{Endpoint, MessageStatus};
+use chrono::{DateTime, SecondsFormat, Utc};
+use gangway_domain::catalog::{webhook_body, EventType};
+use gangway_domain::webhook::{Endpoint, EndpointStatus, MessageStatus};
+use gangway_domain::webhook_data::TestEvent;
 use gangway_domain::{EndpointId, MessageId, OrganizationId};
 use serde::Serialize;
 use sqlx::PgExecutor;
@@ -208,6 +210,58 @@ pub async fn recover_failed(
     .await?;
     tx.commit().await?;
     Ok(requeued.matched)
+}
+
+/// Queues a `webhook.test` message for one enabled endpoint, whatever it subscribes to: an
+/// integrator checks its receiver and signature verification without waiting for a real event.
+/// The dispatcher delivers it like any other message; it has no event in the store, so its
+/// `eventId` is its own id.
+#[tracing::instrument(skip(app))]
+pub async fn send_test_event(
+    app: &App,
+    org: OrganizationId,
+    endpoint: EndpointId,
+    idempotency: Option<&IdempotencyKey>,
+) -> Result<MessageView, AppError> {
+    let status = load::<Endpoint>(app.pool(), org, endpoint)
+        .await?
+        .map(|loaded| loaded.state.status)
+        .filter(|status| *status != EndpointStatus::Deleted)
+        .ok_or(AppError::NotFound("webhook endpoint"))?;
+    if status == EndpointStatus::Disabled {
+        return Err(AppError::Conflict {
+            code: "endpoint_disabled",
+            message: "the endpoint is disabled; enable it to send a test event".into(),
+        });
+    }
+    let id = Uuid::now_v7();
+    let now = Utc::now();
+    let data = serde_json::to_value(TestEvent {
+        endpoint_id: endpoint.as_uuid(),
+    })
+    .map_err(anyhow::Error::from)?;
+    let body = webhook_body(
+        EventType::WebhookTest.as_str(),
+        &now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        &org.to_string(),
+        data,
+    );
+    let mut tx = app.pool().begin().await?;
+    claim(&mut tx, idempotency).await?;
+    sqlx::query(
+        "INSERT INTO webhook_messages (id, organization_id, endpoint_id, event_id, event_type, body, occurred_at) \
+         VALUES ($1, $2, $3, $1, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(org.as_uuid())
+    .bind(endpoint.as_uuid())
+    .bind(EventType::WebhookTest.as_str())
+    .bind(body.to_string())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    find_message(app.pool(), org, MessageId::from_uuid(id)).await
 }
 
 /// Not found unless the endpoint (deleted or not) is the organization's.

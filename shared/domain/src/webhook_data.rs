@@ -167,6 +167,14 @@ pub struct MessageStatus {
     pub status: Value,
 }
 
+/// `webhook.test`: the endpoint it was sent to.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TestEvent {
+    pub endpoint_id: Uuid,
+}
+
 /// The name of the schema of `event_type`'s `data` (a type above).
 pub const fn schema_name(event_type: EventType) -> &'static str {
     match event_type {
@@ -180,5 +188,6 @@ pub const fn schema_name(event_type: EventType) -> &'static str {
         EventType::OnboardingLinkExpired => "LinkExpired",
         EventType::MessageReceived => "MessageReceived",
         EventType::MessageSent => "MessageStatus",
+        EventType::WebhookTest => "TestEvent",
     }
 }

@@ -36,6 +36,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "webhook.html",
             include_str!("../../templates/console/webhook.html"),
         ),
+        (
+            "webhook_secret.html",
+            include_str!("../../templates/console/webhook_secret.html"),
+        ),
         ("charts.html", include_str!("../../templates/console/charts.html")),
         ("ops.html", include_str!("../../templates/console/ops.html")),
         (
@@ -49,8 +53,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
-/// No script runs on a console page; forms post only to the console; nothing frames it.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
+/// The only script is the console's own file (no inline script, nothing from elsewhere); forms
+/// post only to the console; nothing frames it.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; \
      form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// `name` rendered with `context`, with the console's headers, or a logged 500.
@@ -104,4 +110,21 @@ pub fn internal_error(error: &dyn std::fmt::Display) -> Response {
         "internal error; it has been logged",
     );
     with_headers(body.into_response())
+}
+
+/// The console's script: copy buttons (see `assets/console.js`). Pages work without it.
+pub async fn script() -> Response {
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../assets/console.js"),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }

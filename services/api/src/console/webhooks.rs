@@ -1,26 +1,28 @@
 //! The console's webhooks: endpoints with their state, and an endpoint's deliveries with every
 //! attempt (status code, latency, response excerpt), each failed one retried in one click.
 
-use super::page::{internal_error, not_found, render};
+use super::page::{csrf_refused, internal_error, not_found, render};
 use super::session::{CheckedPost, SignedIn};
 use crate::error::ApiError;
-use crate::http::webhooks::response::EndpointResponse;
+use crate::http::webhooks::response::{EndpointResponse, SecretResponse};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::Utc;
+use axum::Form;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use gangway_app::delivery_log::{
-    attempts_by_message, list_messages, retry_message, AttemptView, MessageView,
+    attempts_by_message, list_messages, recover_failed, retry_message, send_test_event, AttemptView,
+    MessageView,
 };
 use gangway_app::load;
-use gangway_app::webhooks::{change_endpoint, EndpointChange};
+use gangway_app::webhooks::{change_endpoint, reveal_secrets, EndpointChange};
 use gangway_bus::Wake;
 use gangway_domain::webhook::{Endpoint, EndpointStatus, DEFAULT_ROTATION_GRACE};
 use gangway_domain::{EndpointId, MessageId};
 use gangway_projections::queries::{list_endpoints, EndpointFilter, Page};
 use minijinja::context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Deliveries shown on an endpoint's page, newest first.
@@ -86,6 +88,7 @@ pub async fn show(State(state): State<AppState>, user: SignedIn, Path(raw): Path
         context! {
             title => "Webhook endpoint", section => "webhooks", csrf => user.0.csrf_token,
             endpoint => EndpointResponse::new(&endpoint, Utc::now()), deliveries,
+            recover_since => (Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M").to_string(),
         },
     )
 }
@@ -107,12 +110,19 @@ pub async fn retry(State(state): State<AppState>, Path(raw): Path<String>, user:
     }
 }
 
-/// Disables, enables or rotates the secret of one of the organization's endpoints.
+/// Disables, enables or rotates the secret of one of the organization's endpoints, or sends it a
+/// test event. A rotation shows the new secret.
 pub async fn change(
     State(state): State<AppState>,
     Path((raw, action)): Path<(String, String)>,
     user: CheckedPost,
 ) -> Response {
+    let org = user.0.organization;
+    let Ok(id) = raw.parse::<Uuid>() else {
+        return not_found("webhook endpoint");
+    };
+    let id = EndpointId::from_uuid(id);
+    let back = Redirect::to(&format!("/console/webhooks/{id}")).into_response();
     let change = match action.as_str() {
         "disable" => EndpointChange::Disable {
             reason: "disabled in the console".into(),
@@ -122,19 +132,122 @@ pub async fn change(
             secret: None,
             grace: DEFAULT_ROTATION_GRACE,
         },
+        "test" => {
+            return match send_test_event(&state.app, org, id, None).await {
+                Ok(_) => {
+                    state.bus.wake(Wake::Dispatcher).await;
+                    back
+                }
+                Err(error) => refused(error.into()),
+            };
+        }
         _ => return not_found("action"),
     };
+    let changed = match change_endpoint(&state.app, org, id, &change, None).await {
+        Ok(changed) => changed,
+        Err(error) => return refused(error.into()),
+    };
+    if !matches!(change, EndpointChange::RotateSecret { .. }) {
+        return back;
+    }
+    match reveal_secrets(&state.app, &changed, Utc::now()).await {
+        Ok(secrets) => render(
+            StatusCode::OK,
+            "webhook_secret.html",
+            context! {
+                title => "New signing secret", section => "webhooks",
+                endpoint => EndpointResponse::new(&changed, Utc::now()),
+                secrets => SecretResponse::from(secrets),
+            },
+        ),
+        Err(error) => internal_error(&error),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RecoverForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    since: String,
+}
+
+/// Queues again every failed delivery of the endpoint since a time given in UTC.
+pub async fn recover(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    user: SignedIn,
+    Form(form): Form<RecoverForm>,
+) -> Response {
+    if !user.csrf_matches(&form.csrf) {
+        return csrf_refused();
+    }
     let Ok(id) = raw.parse::<Uuid>() else {
         return not_found("webhook endpoint");
     };
+    let Some(since) = parse_utc_minute(&form.since) else {
+        return super::page::message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Not recovered",
+            "since: give a date and time (UTC), e.g. 2026-12-07T09:30.",
+        );
+    };
     let id = EndpointId::from_uuid(id);
-    match change_endpoint(&state.app, user.0.organization, id, &change, None)
-        .await
-        .map_err(ApiError::from)
-    {
-        Ok(_) => Redirect::to(&format!("/console/webhooks/{id}")).into_response(),
-        Err(ApiError::NotFound(_)) => not_found("webhook endpoint"),
-        Err(error @ (ApiError::Internal(_) | ApiError::Unavailable(_))) => internal_error(&error),
-        Err(error) => super::page::message(StatusCode::CONFLICT, "Not changed", &error.to_string()),
+    match recover_failed(&state.app, user.0.organization, id, since, None).await {
+        Ok(recovered) => {
+            if recovered > 0 {
+                state.bus.wake(Wake::Dispatcher).await;
+            }
+            let text = format!(
+                "{recovered} failed {} since {} UTC queued again.",
+                if recovered == 1 { "delivery" } else { "deliveries" },
+                since.format("%Y-%m-%d %H:%M")
+            );
+            render(
+                StatusCode::OK,
+                "message.html",
+                context! {
+                    title => "Deliveries recovered", section => "webhooks", text,
+                    back => format!("/console/webhooks/{id}"),
+                },
+            )
+        }
+        Err(error) => refused(error.into()),
+    }
+}
+
+/// A `datetime-local` value (`2026-12-07T09:30`, seconds optional) read as UTC.
+fn parse_utc_minute(raw: &str) -> Option<DateTime<Utc>> {
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(raw.trim(), format).ok())
+        .map(|naive| naive.and_utc())
+}
+
+/// The page for a refused endpoint action: 404 for another organization's or a deleted endpoint,
+/// 409 with the reason when its state does not allow it.
+fn refused(error: ApiError) -> Response {
+    match error {
+        ApiError::NotFound(_) => not_found("webhook endpoint"),
+        error @ (ApiError::Internal(_) | ApiError::Unavailable(_)) => internal_error(&error),
+        error => super::page::message(StatusCode::CONFLICT, "Not changed", &error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_utc_minute;
+
+    #[test]
+    fn a_datetime_local_value_is_read_as_utc() {
+        let at = parse_utc_minute("2026-12-07T09:30").unwrap();
+        assert_eq!(at.to_rfc3339(), "2026-12-07T09:30:00+00:00");
+        assert_eq!(
+            parse_utc_minute("2026-12-07T09:30:15").unwrap().to_rfc3339(),
+            "2026-12-07T09:30:15+00:00"
+        );
+        for bad in ["", "yesterday", "2026-13-07T09:30", "2026-12-07"] {
+            assert_eq!(parse_utc_minute(bad), None, "{bad}");
+        }
     }
 }

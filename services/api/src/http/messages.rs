@@ -11,7 +11,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use gangway_app::delivery_log::{
-    find_message, list_messages, message_attempts, recover_failed, retry_message, AttemptView, MessageView,
+    find_message, list_messages, message_attempts, recover_failed, retry_message, send_test_event,
+    AttemptView, MessageView,
 };
 use gangway_bus::Wake;
 use gangway_domain::webhook::MessageStatus;
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/webhooks/{id}/messages", get(list))
         .route("/v1/webhooks/{id}/recover", post(recover))
+        .route("/v1/webhooks/{id}/test", post(send_test))
         .route("/v1/messages/{id}", get(show))
         .route("/v1/messages/{id}/retry", post(retry))
 }
@@ -151,4 +153,22 @@ pub async fn recover(
             data: RecoverResponse { recovered },
         }),
     ))
+}
+
+/// Send a `webhook.test` event to the endpoint now, whatever it subscribes to: a message like any
+/// other (signed, retried, in the delivery log), to check a receiver end to end.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/test", operation_id = "sendWebhookTest", tag = "webhooks",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 202, body = Data<MessageView>), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`endpoint_disabled`: enable the endpoint first.")),
+    security(("api_key" = [])))]
+pub async fn send_test(
+    State(state): State<AppState>,
+    Tenant(org): Tenant,
+    Idempotent(idempotency): Idempotent,
+    PathId(id): PathId,
+) -> Result<(StatusCode, Json<Data<MessageView>>), ApiError> {
+    let message = send_test_event(&state.app, org, EndpointId::from_uuid(id), idempotency.as_ref()).await?;
+    state.bus.wake(Wake::Dispatcher).await;
+    Ok((StatusCode::ACCEPTED, Json(Data { data: message })))
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 /// One entry per event type, keyed by its name.
 pub fn webhooks() -> Value {
     let mut webhooks = Map::new();
-    for event_type in EventType::ALL {
+    for event_type in EventType::SENT {
         webhooks.insert(
             event_type.as_str().to_owned(),
             json!({ "post": delivery(event_type) }),

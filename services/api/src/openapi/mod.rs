@@ -4,7 +4,7 @@ use crate::http::{
 use gangway_domain::phone_health::{HealthView, TokenStatus};
 use gangway_domain::webhook_data::{
     CustomerOf, IdOf, LinkExpired, LinkFailed, MessageReceived, MessageStatus, NumberConnected,
-    NumberDisconnected, NumberHealthChanged, NumberIds, PhoneNumberCreated, RelayedFor,
+    NumberDisconnected, NumberHealthChanged, NumberIds, PhoneNumberCreated, RelayedFor, TestEvent,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -26,13 +26,13 @@ mod request_rules;
         webhooks::create, webhooks::list, webhooks::show, webhooks::update, webhooks::remove,
         webhooks::secret, webhooks::rotate_secret, webhooks::disable, webhooks::enable,
         webhooks::events, webhooks::event_types,
-        messages::list, messages::show, messages::retry, messages::recover,
+        messages::list, messages::show, messages::retry, messages::recover, messages::send_test,
         redirect_secret::show, redirect_secret::rotate,
     ),
     components(schemas(
         NumberConnected, PhoneNumberCreated, IdOf, CustomerOf, NumberIds, NumberDisconnected,
         NumberHealthChanged, HealthView, TokenStatus, LinkFailed, LinkExpired, RelayedFor,
-        MessageReceived, MessageStatus,
+        MessageReceived, MessageStatus, TestEvent,
     )),
     modifiers(&Security, &IdempotencyKeys, &CommonErrors),
     tags(

@@ -31,6 +31,7 @@ const LINKS: &[(&str, &str, &str, &[&str])] = &[
             "listWebhookEvents",
             "listWebhookMessages",
             "recoverWebhookMessages",
+            "sendWebhookTest",
             "deleteWebhook",
         ],
     ),
