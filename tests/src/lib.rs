@@ -90,6 +90,21 @@ pub fn api_config(env: &TestEnv) -> ApiConfig {
     config
 }
 
+/// [`api_config`] in production mode, with the settings production requires (an encryption key,
+/// a Meta app) filled with test values.
+pub fn production_api_config(env: &TestEnv) -> ApiConfig {
+    let mut config = api_config(env);
+    config.environment = gangway_config::Environment::Production;
+    config.encryption_keys = "k1:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="
+        .parse()
+        .expect("a key ring");
+    config.encryption_key_id = "k1".into();
+    config.meta.app_id = "1234".into();
+    config.meta.app_secret = "app-secret".parse().expect("a secret");
+    config.meta.config_id = "config".into();
+    config
+}
+
 /// The real api (router, relay and all) serving on a free loopback port.
 pub struct TestApi {
     pub base_url: String,

@@ -2,7 +2,7 @@
 //! form, tenant isolation, and a link created in the console as the API then sees it.
 
 use gangway_e2e::console::{field_value, ConsoleClient};
-use gangway_e2e::{spawn_projector, wait_for_projection, TestApi};
+use gangway_e2e::{production_api_config, spawn_projector, wait_for_projection, TestApi};
 use gangway_testkit::TestEnv;
 use reqwest::Method;
 use serde_json::Value;
@@ -99,6 +99,63 @@ async fn signing_in_exchanges_the_key_for_a_strict_cookie_and_signing_out_ends_i
     assert_eq!(out.status, 303);
     let after = console.get("/console").await;
     assert_eq!(after.status, 303, "signed out");
+}
+
+/// The `name=value` of the `Set-Cookie` for `name`, and the whole header.
+fn set_cookie(answer: &reqwest::Response, name: &str) -> (String, String) {
+    let header = answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("a {name} cookie"))
+        .to_owned();
+    (header.split(';').next().unwrap().to_owned(), header)
+}
+
+#[tokio::test]
+async fn outside_development_every_console_cookie_is_secure() {
+    let env = TestEnv::new().await;
+    let api = TestApi::spawn_with(production_api_config(&env)).await;
+    let (_, key) = api.create_org("Production").await;
+    // A client that keeps no cookies: a browser would not send `Secure` ones back over http.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for console in ["/console", "/ops"] {
+        let form = http
+            .get(api.url(&format!("{console}/login")))
+            .send()
+            .await
+            .unwrap();
+        let (login, header) = set_cookie(&form, "gangway_login");
+        assert!(header.contains("; Secure"), "{header}");
+        let csrf = field_value(&form.text().await.unwrap(), "csrf").unwrap();
+        let credential = if console == "/ops" {
+            gangway_e2e::ADMIN_TOKEN
+        } else {
+            key.as_str()
+        };
+        let signed_in = http
+            .post(api.url(&format!("{console}/login")))
+            .header("cookie", login)
+            .form(&[("csrf", csrf.as_str()), ("credential", credential)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), 303, "{console}");
+        let session = if console == "/ops" {
+            "gangway_ops"
+        } else {
+            "gangway_console"
+        };
+        let (_, header) = set_cookie(&signed_in, session);
+        for attribute in ["; Secure", "; HttpOnly", "; SameSite=Strict"] {
+            assert!(header.contains(attribute), "{header} has {attribute}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -1,8 +1,9 @@
 //! The webhook endpoints API over real HTTP: secrets kept out of every body and event, validation,
 //! tenant isolation, changes, rotation, deletion, listing and the event type catalog.
 
-use gangway_config::Environment;
-use gangway_e2e::{api_config, spawn_projector, wait_for_projection, wait_until, TestApi};
+use gangway_e2e::{
+    api_config, production_api_config, spawn_projector, wait_for_projection, wait_until, TestApi,
+};
 use gangway_testkit::TestEnv;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -288,14 +289,7 @@ async fn private_and_loopback_hosts_are_refused_unless_allowed() {
 #[tokio::test]
 async fn http_urls_are_refused_in_production_mode() {
     let env = TestEnv::new().await;
-    let mut config = api_config(&env);
-    config.environment = Environment::Production;
-    config.encryption_keys = "k1:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=".parse().unwrap();
-    config.encryption_key_id = "k1".into();
-    config.meta.app_id = "1234".into();
-    config.meta.app_secret = "app-secret".parse().unwrap();
-    config.meta.config_id = "config".into();
-    let api = TestApi::spawn_with(config).await;
+    let api = TestApi::spawn_with(production_api_config(&env)).await;
     let (_, key) = api.create_org("Production").await;
     let http = json!({"url": "http://hooks.example.com/in", "events": ["message.sent"]});
     let (status, error) = create(&api, &key, http).await;
