@@ -404,9 +404,9 @@ async fn the_operator_console_takes_the_admin_token_only_and_shows_every_organiz
     projector.cancel();
 }
 
-/// The `href` of the page's "Older links", as the browser reads it.
-fn older_links(page: &str) -> Option<String> {
-    let end = page.find("\">Older links</a>")?;
+/// The `href` of the page's "Older …" link (`what`: links, endpoints, …), as the browser reads it.
+fn older(page: &str, what: &str) -> Option<String> {
+    let end = page.find(&format!("\">Older {what}</a>"))?;
     let start = page[..end].rfind("href=\"")? + "href=\"".len();
     Some(page[start..end].replace("&#x2f;", "/").replace("&amp;", "&"))
 }
@@ -429,23 +429,12 @@ async fn the_links_pages_follow_one_another_to_the_last_link_keeping_the_filter(
     wait_for_projection(&env, &bus).await;
     let (console, _) = signed_in(&api, &key).await;
 
-    let mut seen = std::collections::BTreeSet::new();
-    let mut page = Some("/console/links?status=pending".to_owned());
-    let mut pages = 0;
-    while let Some(path) = page {
-        let answer = console.get(&path).await;
-        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
-        pages += 1;
-        for id in &created {
-            if answer.body.contains(&format!("/console/links/{id}\"")) {
-                assert!(seen.insert(id.clone()), "{id} shown twice");
-            }
-        }
-        page = older_links(&answer.body);
-        if let Some(next) = &page {
-            assert!(next.contains("status=pending"), "the filter goes on: {next}");
-        }
+    let row = |id: &str| format!("/console/links/{id}\"");
+    let (seen, paths) = walk(&console, "/console/links?status=pending", "links", row, &created).await;
+    for path in &paths {
+        assert!(path.contains("status=pending"), "the filter goes on: {path}");
     }
+    let pages = paths.len();
     assert_eq!((pages, seen.len()), (2, 60), "every link once, 50 to a page");
     projector.cancel();
 }
@@ -669,4 +658,86 @@ async fn a_failed_delivery_shows_its_attempt_and_is_retried_from_the_console() {
         .call(Method::GET, &format!("/v1/messages/{later}"), &key, None)
         .await;
     assert_eq!(read["data"]["status"], "pending", "recovered: {read}");
+}
+
+/// Follows a console list from `first` through its "Older …" links: the `ids` whose row
+/// (`row(id)`) some page showed, each on one page only, and the pages' paths.
+async fn walk(
+    console: &ConsoleClient,
+    first: &str,
+    what: &str,
+    row: impl Fn(&str) -> String,
+    ids: &std::collections::BTreeSet<String>,
+) -> (std::collections::BTreeSet<String>, Vec<String>) {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut page = Some(first.to_owned());
+    let mut paths = Vec::new();
+    while let Some(path) = page {
+        let answer = console.get(&path).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+        paths.push(path);
+        for id in ids {
+            if answer.body.contains(&row(id)) {
+                assert!(seen.insert(id.clone()), "{id} shown twice");
+            }
+        }
+        page = older(&answer.body, what);
+    }
+    (seen, paths)
+}
+
+#[tokio::test]
+async fn endpoints_and_organizations_page_by_keyset_to_the_last_one() {
+    let env = TestEnv::new().await;
+    let api = TestApi::spawn(&env).await;
+    let bus = env.bus().await;
+    let projector = spawn_projector(&env, env.bus().await);
+    let (first_org, key) = api.create_org("Many endpoints").await;
+    let mut endpoints = std::collections::BTreeSet::new();
+    for i in 0..55 {
+        let body = serde_json::json!({ "url": format!("https://hooks.example.com/{i}"), "events": ["message.sent"] });
+        let (status, created) = api.call(Method::POST, "/v1/webhooks", &key, Some(body)).await;
+        assert_eq!(status, 201, "{created}");
+        endpoints.insert(created["data"]["id"].as_str().unwrap().to_owned());
+    }
+    let mut organizations = std::collections::BTreeSet::from([first_org]);
+    for i in 0..104 {
+        organizations.insert(api.create_org(&format!("Tenant {i}")).await.0);
+    }
+    wait_for_projection(&env, &bus).await;
+
+    let (console, _) = signed_in(&api, &key).await;
+    let (seen, pages) = walk(
+        &console,
+        "/console/webhooks",
+        "endpoints",
+        |id| format!("/console/webhooks/{id}\""),
+        &endpoints,
+    )
+    .await;
+    assert_eq!(
+        (pages.len(), seen.len()),
+        (2, 55),
+        "every endpoint once, 50 to a page"
+    );
+
+    let operator = ConsoleClient::new(&api.base_url);
+    assert_eq!(
+        operator.sign_in_at("/ops", gangway_e2e::ADMIN_TOKEN).await.status,
+        303
+    );
+    let (seen, pages) = walk(
+        &operator,
+        "/ops",
+        "organizations",
+        |id| format!("<code>{id}</code>"),
+        &organizations,
+    )
+    .await;
+    assert_eq!(
+        (pages.len(), seen.len()),
+        (2, 105),
+        "every organization once, 100 to a page"
+    );
+    projector.cancel();
 }

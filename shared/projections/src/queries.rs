@@ -75,25 +75,42 @@ pub async fn list_links(
     Ok((documents(rows, pool).await?, total))
 }
 
-/// Where a keyset page of links starts: after the link created at `created_at` with `id`.
+/// Where a keyset page starts: after the row created at `created_at` with `id`, in the newest
+/// first order every list here uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LinkCursor {
+pub struct Cursor {
     pub created_at: DateTime<Utc>,
     pub id: uuid::Uuid,
 }
 
-/// Up to `limit` of an organization's links older than `after` (newest first), by keyset: each
-/// page costs the same however deep it is. One more row is read to tell whether more follow.
-pub async fn list_links_after(
+impl Cursor {
+    pub fn new(created_at: DateTime<Utc>, id: uuid::Uuid) -> Self {
+        Self { created_at, id }
+    }
+
+    /// `<created_at as RFC 3339>~<id>`, for a URL's query.
+    pub fn encode(&self) -> String {
+        format!("{}~{}", self.created_at.to_rfc3339(), self.id)
+    }
+
+    pub fn decode(raw: &str) -> Option<Self> {
+        let (at, id) = raw.split_once('~')?;
+        Some(Self {
+            created_at: DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+/// A keyset page: up to `limit` rows of `rows` (a query with its `WHERE` clause) older than
+/// `after`, newest first; each page costs the same however deep it is. One more row is read to
+/// tell whether more follow.
+async fn keyset_page<T: serde::de::DeserializeOwned>(
     pool: &PgPool,
-    org: OrganizationId,
-    filter: &LinkFilter,
-    after: Option<LinkCursor>,
+    mut rows: QueryBuilder<'_, Postgres>,
+    after: Option<Cursor>,
     limit: u32,
-    now: DateTime<Utc>,
-) -> Result<(Vec<Link>, bool), ProjectionError> {
-    let mut rows = QueryBuilder::new("SELECT document FROM rm_onboarding_links");
-    push_filter(&mut rows, org, filter, now);
+) -> Result<(Vec<T>, bool), ProjectionError> {
     if let Some(cursor) = after {
         rows.push(" AND (created_at, id) < (")
             .push_bind(cursor.created_at)
@@ -103,10 +120,24 @@ pub async fn list_links_after(
     }
     rows.push(" ORDER BY created_at DESC, id DESC LIMIT ")
         .push_bind(i64::from(limit) + 1);
-    let mut links: Vec<Link> = documents(rows, pool).await?;
-    let more = links.len() > limit as usize;
-    links.truncate(limit as usize);
-    Ok((links, more))
+    let mut found: Vec<T> = documents(rows, pool).await?;
+    let more = found.len() > limit as usize;
+    found.truncate(limit as usize);
+    Ok((found, more))
+}
+
+/// A keyset page of an organization's links (see [`keyset_page`]).
+pub async fn list_links_after(
+    pool: &PgPool,
+    org: OrganizationId,
+    filter: &LinkFilter,
+    after: Option<Cursor>,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Link>, bool), ProjectionError> {
+    let mut rows = QueryBuilder::new("SELECT document FROM rm_onboarding_links");
+    push_filter(&mut rows, org, filter, now);
+    keyset_page(pool, rows, after, limit).await
 }
 
 fn paginate(q: &mut QueryBuilder<'_, Postgres>, page: Page) {
@@ -167,6 +198,19 @@ pub async fn list_phones(
     Ok((documents(rows, pool).await?, total))
 }
 
+/// A keyset page of an organization's phone numbers (see [`keyset_page`]).
+pub async fn list_phones_after(
+    pool: &PgPool,
+    org: OrganizationId,
+    filter: &PhoneFilter,
+    after: Option<Cursor>,
+    limit: u32,
+) -> Result<(Vec<Phone>, bool), ProjectionError> {
+    let mut rows = QueryBuilder::new("SELECT document FROM rm_phones");
+    push_phone_filter(&mut rows, org, filter);
+    keyset_page(pool, rows, after, limit).await
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct EndpointFilter {
     /// Any status but deleted when `None`.
@@ -201,6 +245,19 @@ pub async fn list_endpoints(
     push_endpoint_filter(&mut rows, org, filter);
     paginate(&mut rows, page);
     Ok((documents(rows, pool).await?, total))
+}
+
+/// A keyset page of an organization's webhook endpoints (see [`keyset_page`]).
+pub async fn list_endpoints_after(
+    pool: &PgPool,
+    org: OrganizationId,
+    filter: &EndpointFilter,
+    after: Option<Cursor>,
+    limit: u32,
+) -> Result<(Vec<Endpoint>, bool), ProjectionError> {
+    let mut rows = QueryBuilder::new("SELECT document FROM rm_webhook_endpoints");
+    push_endpoint_filter(&mut rows, org, filter);
+    keyset_page(pool, rows, after, limit).await
 }
 
 /// How far an organization's links created since a time got through signup.
@@ -275,19 +332,23 @@ pub async fn phone_counts(pool: &PgPool, org: OrganizationId) -> Result<Vec<(Str
     .await?)
 }
 
-/// Every organization, newest first, with how many links and numbers it has.
-pub async fn list_organizations(pool: &PgPool) -> Result<Vec<OrganizationSummary>, ProjectionError> {
-    Ok(sqlx::query_as(
-        "SELECT o.id, o.name, o.created_at, \
-                (SELECT count(*) FROM rm_onboarding_links l WHERE l.organization_id = o.id) AS links, \
-                (SELECT count(*) FROM rm_phones p WHERE p.organization_id = o.id) AS numbers \
-           FROM rm_organizations o ORDER BY o.created_at DESC, o.id DESC LIMIT 500",
-    )
-    .fetch_all(pool)
-    .await?)
+/// A keyset page of every organization, newest first, with how many links and numbers each has.
+pub async fn list_organizations_after(
+    pool: &PgPool,
+    after: Option<Cursor>,
+    limit: u32,
+) -> Result<(Vec<OrganizationSummary>, bool), ProjectionError> {
+    let rows = QueryBuilder::new(
+        "SELECT to_jsonb(o) FROM ( \
+             SELECT o.id, o.name, o.created_at, \
+                 (SELECT count(*) FROM rm_onboarding_links l WHERE l.organization_id = o.id) AS links, \
+                 (SELECT count(*) FROM rm_phones p WHERE p.organization_id = o.id) AS numbers \
+             FROM rm_organizations o) o WHERE true",
+    );
+    keyset_page(pool, rows, after, limit).await
 }
 
-#[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct OrganizationSummary {
     pub id: uuid::Uuid,
     pub name: String,

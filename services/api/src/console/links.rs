@@ -2,7 +2,7 @@
 //! creating one with every option the API takes; deleting a pending one. Every change goes
 //! through the same application functions as the API.
 
-use super::page::{csrf_refused, internal_error, not_found, render};
+use super::page::{csrf_refused, internal_error, next_page, not_found, render};
 use super::session::{CheckedPost, SignedIn};
 use crate::error::ApiError;
 use crate::http::links::request::{CreateLinkRequest, PhoneProvisioningRequest, ThemeRequest};
@@ -13,14 +13,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{NaiveDateTime, Utc};
 use gangway_app::links::{create_link, delete_link};
 use gangway_app::views::audit_trail;
 use gangway_app::{load, now};
 use gangway_domain::catalog::EventType;
 use gangway_domain::link::{Link, LinkStatus};
 use gangway_domain::{LinkId, OrganizationId};
-use gangway_projections::queries::{list_links_after, LinkCursor, LinkFilter};
+use gangway_projections::queries::{list_links_after, Cursor, LinkFilter};
 use minijinja::context;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -36,14 +36,6 @@ pub struct ListQuery {
     after: Option<String>,
 }
 
-fn cursor(raw: &str) -> Option<LinkCursor> {
-    let (at, id) = raw.split_once('~')?;
-    Some(LinkCursor {
-        created_at: DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
-        id: id.parse().ok()?,
-    })
-}
-
 fn blank_to_none(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
@@ -56,7 +48,7 @@ pub async fn list(State(state): State<AppState>, user: SignedIn, Query(query): Q
         customer_id: None,
         external_id: external_id.clone(),
     };
-    let after = query.after.as_deref().and_then(cursor);
+    let after = query.after.as_deref().and_then(Cursor::decode);
     let now = Utc::now();
     let (links, more) =
         match list_links_after(state.pool(), user.0.organization, &filter, after, PAGE_SIZE, now).await {
@@ -64,16 +56,16 @@ pub async fn list(State(state): State<AppState>, user: SignedIn, Query(query): Q
             Err(error) => return internal_error(&error),
         };
     // The next page keeps the filter and starts after this page's last link.
-    let next = links.last().filter(|_| more).map(|last| {
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        query.append_pair("status", status.as_deref().unwrap_or_default());
-        query.append_pair("external_id", external_id.as_deref().unwrap_or_default());
-        query.append_pair(
-            "after",
-            &format!("{}~{}", last.created_at.to_rfc3339(), last.id.as_uuid()),
-        );
-        format!("/console/links?{}", query.finish())
-    });
+    let filters = [
+        ("status", status.as_deref().unwrap_or_default()),
+        ("external_id", external_id.as_deref().unwrap_or_default()),
+    ];
+    let last = links.last().filter(|_| more);
+    let next = next_page(
+        "/console/links",
+        &filters,
+        last.map(|l| Cursor::new(l.created_at, l.id.as_uuid())),
+    );
     let rows: Vec<LinkResponse> = links
         .iter()
         .map(|l| LinkResponse::new(l, state.hosted_url(l.id), now))

@@ -1,19 +1,19 @@
 //! The console's numbers: status and health at a glance, a health refresh, and for a
 //! disconnected number a reconnect link in one click.
 
-use super::page::{internal_error, not_found, render};
+use super::page::{internal_error, next_page, not_found, render, After};
 use super::session::{CheckedPost, SignedIn};
 use crate::error::ApiError;
 use crate::http::links::request::CreateLinkRequest;
 use crate::http::phone_health::{response as health_of, HealthResponse};
 use crate::http::phones::PhoneResponse;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use gangway_app::health::{last_checks, refresh_phone};
 use gangway_domain::PhoneId;
-use gangway_projections::queries::{list_phones, Page, PhoneFilter};
+use gangway_projections::queries::{list_phones_after, Cursor, PhoneFilter};
 use minijinja::context;
 use serde::Serialize;
 use uuid::Uuid;
@@ -24,13 +24,22 @@ struct Row {
     health: HealthResponse,
 }
 
-pub async fn list(State(state): State<AppState>, user: SignedIn) -> Response {
+/// Numbers per page.
+const PAGE_SIZE: u32 = 50;
+
+pub async fn list(State(state): State<AppState>, user: SignedIn, Query(page): Query<After>) -> Response {
     let org = user.0.organization;
-    let page = Page { page: 1, limit: 100 };
-    let phones = match list_phones(state.pool(), org, &PhoneFilter::default(), page).await {
-        Ok((phones, _)) => phones,
+    let filter = PhoneFilter::default();
+    let (phones, more) = match list_phones_after(state.pool(), org, &filter, page.cursor(), PAGE_SIZE).await {
+        Ok(found) => found,
         Err(error) => return internal_error(&error),
     };
+    let last = phones.last().filter(|_| more);
+    let next = next_page(
+        "/console/numbers",
+        &[],
+        last.map(|p| Cursor::new(p.created_at, p.id.as_uuid())),
+    );
     let ids: Vec<PhoneId> = phones.iter().map(|p| p.id).collect();
     let mut checks = match last_checks(&state.app, &ids).await {
         Ok(checks) => checks,
@@ -46,7 +55,7 @@ pub async fn list(State(state): State<AppState>, user: SignedIn) -> Response {
     render(
         StatusCode::OK,
         "numbers.html",
-        context! { title => "Numbers", section => "numbers", csrf => user.0.csrf_token, rows },
+        context! { title => "Numbers", section => "numbers", csrf => user.0.csrf_token, rows, next },
     )
 }
 

@@ -2,6 +2,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use gangway_projections::queries::Cursor;
 use minijinja::Environment;
 use std::sync::LazyLock;
 
@@ -127,4 +128,27 @@ pub async fn script() -> Response {
         HeaderValue::from_static("nosniff"),
     );
     response
+}
+
+/// Lists page by keyset: `?after=<cursor>` starts after the row a previous page ended with.
+#[derive(serde::Deserialize)]
+pub struct After {
+    after: Option<String>,
+}
+
+impl After {
+    pub fn cursor(&self) -> Option<Cursor> {
+        self.after.as_deref().and_then(Cursor::decode)
+    }
+}
+
+/// The URL of the page after one that ended with `last` (when more follow), keeping `filters`.
+pub fn next_page(path: &str, filters: &[(&str, &str)], last: Option<Cursor>) -> Option<String> {
+    let last = last?;
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in filters {
+        query.append_pair(name, value);
+    }
+    query.append_pair("after", &last.encode());
+    Some(format!("{path}?{}", query.finish()))
 }

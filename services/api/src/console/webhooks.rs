@@ -1,12 +1,12 @@
 //! The console's webhooks: endpoints with their state, and an endpoint's deliveries with every
 //! attempt (status code, latency, response excerpt), each failed one retried in one click.
 
-use super::page::{csrf_refused, internal_error, not_found, render};
+use super::page::{csrf_refused, internal_error, next_page, not_found, render, After};
 use super::session::{CheckedPost, SignedIn};
 use crate::error::ApiError;
 use crate::http::webhooks::response::{EndpointResponse, SecretResponse};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -20,7 +20,7 @@ use gangway_app::webhooks::{change_endpoint, reveal_secrets, EndpointChange};
 use gangway_bus::Wake;
 use gangway_domain::webhook::{Endpoint, EndpointStatus, DEFAULT_ROTATION_GRACE};
 use gangway_domain::{EndpointId, MessageId};
-use gangway_projections::queries::{list_endpoints, EndpointFilter, Page};
+use gangway_projections::queries::{list_endpoints_after, Cursor, EndpointFilter};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -28,25 +28,31 @@ use uuid::Uuid;
 /// Deliveries shown on an endpoint's page, newest first.
 const MESSAGES_SHOWN: i64 = 50;
 
-pub async fn list(State(state): State<AppState>, user: SignedIn) -> Response {
-    let page = Page { page: 1, limit: 100 };
-    let endpoints = match list_endpoints(
-        state.pool(),
-        user.0.organization,
-        &EndpointFilter::default(),
-        page,
-    )
-    .await
-    {
-        Ok((endpoints, _)) => endpoints,
-        Err(error) => return internal_error(&error),
-    };
+/// Endpoints per page.
+const PAGE_SIZE: u32 = 50;
+
+pub async fn list(State(state): State<AppState>, user: SignedIn, Query(page): Query<After>) -> Response {
+    let org = user.0.organization;
+    let filter = EndpointFilter::default();
+    let (endpoints, more) =
+        match list_endpoints_after(state.pool(), org, &filter, page.cursor(), PAGE_SIZE).await {
+            Ok(found) => found,
+            Err(error) => return internal_error(&error),
+        };
+    let last = endpoints.last().filter(|_| more);
+    let next = next_page(
+        "/console/webhooks",
+        &[],
+        last.map(|e| Cursor::new(e.created_at, e.id.as_uuid())),
+    );
     let now = Utc::now();
     let endpoints: Vec<EndpointResponse> = endpoints.iter().map(|e| EndpointResponse::new(e, now)).collect();
     render(
         StatusCode::OK,
         "webhooks.html",
-        context! { title => "Webhooks", section => "webhooks", csrf => user.0.csrf_token, endpoints },
+        context! {
+            title => "Webhooks", section => "webhooks", csrf => user.0.csrf_token, endpoints, next,
+        },
     )
 }
 
