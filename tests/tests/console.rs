@@ -258,6 +258,11 @@ async fn a_link_created_in_the_console_is_the_apis_link_and_another_organization
         "the hosted URL to copy"
     );
     assert!(page.body.contains("onboarding_link.created"), "the audit trail");
+    assert!(
+        page.body.contains(r#""plan": "pro""#),
+        "each event of the trail with its data: {}",
+        page.body
+    );
     wait_for_projection(&env, &bus).await;
     let list = console
         .get("/console/links?status=pending&external_id=console-1")
@@ -738,6 +743,52 @@ async fn endpoints_and_organizations_page_by_keyset_to_the_last_one() {
         (pages.len(), seen.len()),
         (2, 105),
         "every organization once, 100 to a page"
+    );
+    projector.cancel();
+}
+
+#[tokio::test]
+async fn the_overview_funnel_counts_how_far_each_link_got() {
+    let world = gangway_e2e::signup::SignupWorld::new().await;
+    let bus = world.env.bus().await;
+    let projector = spawn_projector(&world.env, world.env.bus().await);
+    // One link never opened, one opened only, one whose person cancelled in Meta's dialog, one
+    // whose code Meta refused (a callback whose failure names no step), one completed.
+    let _untouched = world.link(serde_json::json!({})).await;
+    let opened = world.link(serde_json::json!({})).await;
+    world.open(&opened).await;
+    let cancelled = world.link(serde_json::json!({})).await;
+    world.open(&cancelled).await;
+    world.cancel(&cancelled, "PHONE_NUMBER_SETUP").await;
+    let refused = world.link(serde_json::json!({})).await;
+    world.open(&refused).await;
+    let state = world.state(&refused).await;
+    let fields = [
+        ("state", state.as_str()),
+        ("code", "a-code-meta-never-issued"),
+        ("event", "FINISH"),
+        ("waba_id", gangway_e2e::signup::COFFEE_WABA),
+        ("phone_number_id", gangway_e2e::signup::COFFEE_PHONE),
+    ];
+    world.callback(&refused, &fields).await;
+    let completed = world.link(serde_json::json!({})).await;
+    world.open(&completed).await;
+    world.finish(&completed).await;
+    wait_for_projection(&world.env, &bus).await;
+
+    let (console, _) = signed_in(&world.api, &world.key).await;
+    let overview = console.get("/console").await;
+    for days in [7, 30] {
+        let funnel =
+            format!("Links by how far they got ({days} days): created 5, opened 4, callback 3, completed 1");
+        assert!(overview.body.contains(&funnel), "{funnel}\n{}", overview.body);
+    }
+    assert!(
+        overview
+            .body
+            .contains("Failures by signup step (7 days): PHONE_NUMBER_SETUP 1"),
+        "{}",
+        overview.body
     );
     projector.cancel();
 }

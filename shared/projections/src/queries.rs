@@ -287,8 +287,7 @@ pub async fn link_funnel(
     let (created, opened, callback, completed): (i64, i64, i64, i64) = sqlx::query_as(&format!(
         "SELECT count(*), \
                 count(*) FILTER (WHERE document->>'usedAt' IS NOT NULL), \
-                count(*) FILTER (WHERE document->>'attemptStartedAt' IS NOT NULL OR status = 'completed' \
-                                 OR document->'lastFailure'->>'step' IS NOT NULL), \
+                count(*) FILTER (WHERE document->>'firstCallbackAt' IS NOT NULL), \
                 count(*) FILTER (WHERE status = 'completed') {scope}"
     ))
     .bind(org)

@@ -174,6 +174,9 @@ pub struct Link {
     pub deleted_at: Option<DateTime<Utc>>,
     /// When the attempt under way began; see [`Link::begin_attempt`].
     pub attempt_started_at: Option<DateTime<Utc>>,
+    /// When the browser first came back from Embedded Signup (the funnel's "callback" step).
+    #[serde(default)]
+    pub first_callback_at: Option<DateTime<Utc>>,
     pub last_failure: Option<LinkFailure>,
     pub completion: Option<LinkCompletion>,
 }
@@ -212,6 +215,7 @@ impl Aggregate for Link {
                 superseded_by: None,
                 deleted_at: None,
                 attempt_started_at: None,
+                first_callback_at: None,
                 last_failure: None,
                 completion: None,
             }),
@@ -227,6 +231,7 @@ impl Aggregate for Link {
             }
             (Some(mut link), LinkEvent::CallbackReceived(_)) => {
                 link.attempt_started_at = Some(at);
+                link.first_callback_at.get_or_insert(at);
                 Some(link)
             }
             (Some(mut link), LinkEvent::Completed(completion)) => {
