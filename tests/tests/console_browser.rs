@@ -112,6 +112,10 @@ async fn a_person_signs_in_creates_a_link_sees_the_number_and_loses_the_session_
         .await?;
     let row = signup.browser.text("tbody tr").await?;
     assert!(row.contains("connected"), "{row}");
+    // Its health, checked with Meta (the sandbox) from the row's button.
+    signup.browser.click("tbody tr form button").await?;
+    let row = signup.browser.wait_for_text("tbody tr", "healthy", WAIT).await?;
+    assert!(!row.contains("never"), "a last check is shown: {row}");
     look_at(&signup, "numbers").await?;
     signup
         .browser

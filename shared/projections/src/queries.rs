@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use gangway_domain::link::{Link, LinkStatus};
 use gangway_domain::phone::{Phone, PhoneStatus};
 use gangway_domain::webhook::{Endpoint, EndpointStatus};
-use gangway_domain::{CustomerId, OrganizationId, WabaId};
+use gangway_domain::{CustomerId, OrganizationId, PhoneId, WabaId};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 #[derive(Clone, Debug, Default)]
@@ -209,6 +209,16 @@ pub async fn list_phones_after(
     let mut rows = QueryBuilder::new("SELECT document FROM rm_phones");
     push_phone_filter(&mut rows, org, filter);
     keyset_page(pool, rows, after, limit).await
+}
+
+/// The stream version of the phone the read model holds, if it holds the phone.
+pub async fn projected_phone_version(pool: &PgPool, id: PhoneId) -> Result<Option<i64>, ProjectionError> {
+    Ok(
+        sqlx::query_scalar("SELECT stream_version FROM rm_phones WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(pool)
+            .await?,
+    )
 }
 
 #[derive(Clone, Debug, Default)]

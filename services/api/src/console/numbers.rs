@@ -1,7 +1,7 @@
 //! The console's numbers: status and health at a glance, a health refresh, and for a
 //! disconnected number a reconnect link in one click.
 
-use super::page::{internal_error, next_page, not_found, render, After};
+use super::page::{internal_error, message, next_page, not_found, render, After};
 use super::session::{CheckedPost, SignedIn};
 use crate::error::ApiError;
 use crate::http::links::request::CreateLinkRequest;
@@ -11,11 +11,14 @@ use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use gangway_app::health::{last_checks, refresh_phone};
+use gangway_app::health::{last_checks, refresh_phone, CheckOutcome};
+use gangway_app::load;
+use gangway_domain::phone::Phone;
 use gangway_domain::PhoneId;
-use gangway_projections::queries::{list_phones_after, Cursor, PhoneFilter};
+use gangway_projections::queries::{list_phones_after, projected_phone_version, Cursor, PhoneFilter};
 use minijinja::context;
 use serde::Serialize;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 #[derive(Serialize)]
@@ -63,19 +66,46 @@ fn parse_id(raw: &str) -> Option<PhoneId> {
     raw.parse::<Uuid>().ok().map(PhoneId::from_uuid)
 }
 
+/// How long a refresh waits for the numbers list to show what it recorded.
+const SHOWN_WITHIN: Duration = Duration::from_secs(2);
+
+/// Checks the number with Meta now, then shows the list once the read model holds the result
+/// (typically milliseconds), so the person sees what the check found.
 pub async fn refresh(State(state): State<AppState>, Path(raw): Path<String>, user: CheckedPost) -> Response {
+    let org = user.0.organization;
     let Some(id) = parse_id(&raw) else {
         return not_found("phone number");
     };
-    let every = std::time::Duration::from_secs(state.config.health_refresh_seconds);
-    match refresh_phone(&state.app, user.0.organization, id, every)
+    let every = Duration::from_secs(state.config.health_refresh_seconds);
+    match refresh_phone(&state.app, org, id, every)
         .await
         .map_err(ApiError::from)
     {
-        Ok(_) => Redirect::to("/console/numbers").into_response(),
-        Err(ApiError::NotFound(_)) => not_found("phone number"),
-        Err(error) => internal_error(&error),
+        Ok(Some(CheckOutcome::Inconclusive(why))) => {
+            return message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not checked",
+                &format!("Meta could not be asked: {why}. Try again in a minute."),
+            )
+        }
+        Ok(_) => {}
+        Err(ApiError::NotFound(_)) => return not_found("phone number"),
+        Err(error) => return internal_error(&error),
     }
+    let recorded = match load::<Phone>(state.pool(), org, id).await {
+        Ok(loaded) => loaded.map(|l| l.version),
+        Err(error) => return internal_error(&error),
+    };
+    let deadline = Instant::now() + SHOWN_WITHIN;
+    while let Some(version) = recorded {
+        match projected_phone_version(state.pool(), id).await {
+            Ok(Some(projected)) if projected >= version => break,
+            Ok(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(20)).await,
+            Ok(_) => break,
+            Err(error) => return internal_error(&error),
+        }
+    }
+    Redirect::to("/console/numbers").into_response()
 }
 
 /// A link that refreshes this number's token, opened on its page to copy or send.
