@@ -764,3 +764,62 @@ async fn extreme_numbers_in_metadata_read_back_and_never_stop_publishing() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn metadata_nested_deeper_than_32_levels_is_refused_and_publishing_goes_on() {
+    let env = TestEnv::new().await;
+    let api = TestApi::spawn(&env).await;
+    let bus = env.bus().await;
+    let (_, key) = api.create_org("Nesting").await;
+    let nested = |levels: usize| {
+        let mut metadata = json!("bottom");
+        for _ in 0..levels {
+            metadata = json!({ "n": metadata });
+        }
+        metadata
+    };
+    // 126 levels fit in the request, but not in the event that would carry them: every reader
+    // of the store would fail on it, and the relay would stop publishing for every organization.
+    for levels in [33, 126] {
+        for (path, body) in [
+            (
+                "/v1/onboarding-links",
+                json!({ "name": "Deep", "metadata": nested(levels) }),
+            ),
+            (
+                "/v1/customers",
+                json!({ "name": "Deep", "metadata": nested(levels) }),
+            ),
+        ] {
+            let (status, refused) = api.call(Method::POST, path, &key, Some(body)).await;
+            assert_eq!(
+                (status, refused["error"]["field"].as_str()),
+                (422, Some("metadata")),
+                "{path} at {levels} levels: {refused}"
+            );
+            assert!(refused["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("32 levels"));
+        }
+    }
+    let (status, kept) = api
+        .create_link(&key, json!({ "name": "Deep enough", "metadata": nested(32) }))
+        .await;
+    assert_eq!(status, 201, "{kept}");
+    assert_eq!(kept["data"]["metadata"], nested(32));
+    let (status, _) = api.create_link(&key, json!({ "name": "After" })).await;
+    assert_eq!(status, 201);
+    gangway_e2e::wait_until(
+        "both links on the stream",
+        std::time::Duration::from_secs(10),
+        || async {
+            let events = gangway_e2e::read_stream(&bus).await.unwrap_or_default();
+            let names = ["Deep enough", "After"];
+            names
+                .iter()
+                .all(|name| events.iter().any(|(_, e)| e.payload["name"] == *name))
+        },
+    )
+    .await;
+}

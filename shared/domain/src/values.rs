@@ -7,6 +7,10 @@ use std::fmt;
 
 pub const MAX_URL_LEN: usize = 2048;
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+/// Nesting of objects and arrays in metadata, the metadata object itself being level 1. Every
+/// reader of an event (the relay, the consumers, the API) parses it with a nesting limit of its
+/// own (128 levels, less the event's own), so deeper metadata could be stored but never read back.
+pub const MAX_METADATA_DEPTH: usize = 32;
 pub const DEFAULT_LINK_LIFETIME: Duration = Duration::days(7);
 pub const MAX_LINK_LIFETIME: Duration = Duration::days(30);
 
@@ -182,7 +186,28 @@ pub fn metadata(value: serde_json::Value) -> Result<serde_json::Map<String, serd
     if size > MAX_METADATA_BYTES {
         return Err(format!("must be at most {MAX_METADATA_BYTES} bytes of JSON"));
     }
+    if nesting(&map) > MAX_METADATA_DEPTH {
+        return Err(format!(
+            "must nest objects and arrays at most {MAX_METADATA_DEPTH} levels deep"
+        ));
+    }
     Ok(map)
+}
+
+/// How deep objects and arrays nest in `map`, itself counting as 1.
+fn nesting(map: &serde_json::Map<String, serde_json::Value>) -> usize {
+    let mut deepest = 1;
+    let mut open: Vec<(&serde_json::Value, usize)> = map.values().map(|v| (v, 2)).collect();
+    while let Some((value, level)) = open.pop() {
+        let children: Box<dyn Iterator<Item = &serde_json::Value>> = match value {
+            serde_json::Value::Object(inner) => Box::new(inner.values()),
+            serde_json::Value::Array(items) => Box::new(items.iter()),
+            _ => continue,
+        };
+        deepest = deepest.max(level);
+        open.extend(children.map(|child| (child, level + 1)));
+    }
+    deepest
 }
 
 /// When a link stops working: 7 days from now unless asked, never past 30 days, never in the past.
@@ -271,6 +296,25 @@ mod tests {
         assert!(metadata(serde_json::json!([1, 2])).is_err());
         let big = "x".repeat(MAX_METADATA_BYTES);
         assert!(metadata(serde_json::json!({ "big": big })).is_err());
+    }
+
+    #[test]
+    fn metadata_nests_at_most_the_limit() {
+        let nested = |levels: usize| {
+            let mut value = serde_json::json!("bottom");
+            for i in 0..levels - 1 {
+                value = if i % 2 == 0 {
+                    serde_json::json!([value])
+                } else {
+                    serde_json::json!({ "n": value })
+                };
+            }
+            serde_json::json!({ "top": value })
+        };
+        assert!(metadata(nested(MAX_METADATA_DEPTH)).is_ok());
+        let refused = metadata(nested(MAX_METADATA_DEPTH + 1)).unwrap_err();
+        assert!(refused.contains("32 levels"), "{refused}");
+        assert!(metadata(serde_json::json!({ "a": 1, "b": [1, { "c": [] }] })).is_ok());
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub struct CreateLinkRequest {
     pub phone_provisioning: Option<PhoneProvisioningRequest>,
     /// Refresh this connected phone's token instead of onboarding a new number.
     pub reconnect_phone_number_id: Option<Uuid>,
-    /// Your own data, a JSON object (up to 16 KiB).
+    /// Your own data, a JSON object (up to 16 KiB, objects and arrays nested at most 32 levels).
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
     /// Registered as a webhook endpoint for the new phone once it connects.
