@@ -483,3 +483,74 @@ async fn reading_in_commit_order_walks_the_index_from_the_cursor() {
         "one index scan, no pass over the table"
     );
 }
+
+#[tokio::test]
+async fn an_event_no_reader_can_parse_is_set_aside_and_the_others_are_published() {
+    let env = TestEnv::new().await;
+    let bus = env.bus().await;
+    let store = EventStore::new(env.pool.clone());
+    let (one, other) = (Uuid::now_v7(), Uuid::now_v7());
+    let before = StreamRef::new("test", Uuid::now_v7());
+    let first = store
+        .append(&before, ExpectedVersion::NoStream, vec![event(other, 1)])
+        .await
+        .unwrap();
+    // A payload Postgres keeps but serde_json refuses (nested past its 128 levels), as a store
+    // written by an older version, or by hand, may hold.
+    let poison = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, payload, \
+             organization_id, correlation_id, occurred_at) \
+         VALUES ($1, 'test', $2, 1, 'test.appended', (repeat('[', 200) || repeat(']', 200))::jsonb, \
+             $3, $1, now())",
+    )
+    .bind(poison)
+    .bind(Uuid::now_v7())
+    .bind(one)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    let after = StreamRef::new("test", Uuid::now_v7());
+    let last = store
+        .append(&after, ExpectedVersion::NoStream, vec![event(other, 2)])
+        .await
+        .unwrap();
+
+    let relay = relay(&env, &store, bus.clone(), "default");
+    let cancel = CancellationToken::new();
+    let running = tokio::spawn({
+        let cancel = cancel.clone();
+        async move { relay.run(cancel).await }
+    });
+    wait_until(
+        "the event after it is published",
+        Duration::from_secs(10),
+        || async {
+            read_stream(&bus)
+                .await
+                .is_ok_and(|events| events.iter().any(|(_, e)| e.event_id == last[0].event_id))
+        },
+    )
+    .await;
+    let published: Vec<Uuid> = read_stream(&bus)
+        .await
+        .unwrap()
+        .iter()
+        .map(|(_, e)| e.event_id)
+        .collect();
+    assert_eq!(published, vec![first[0].event_id, last[0].event_id]);
+    let set_aside: Vec<(String, Uuid, Uuid, String)> = sqlx::query_as(
+        "SELECT consumer, event_id, organization_id, error FROM dead_letters WHERE resolved_at IS NULL",
+    )
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(set_aside.len(), 1, "{set_aside:?}");
+    assert_eq!(
+        (set_aside[0].0.as_str(), set_aside[0].1, set_aside[0].2),
+        ("relay", poison, one)
+    );
+    assert!(set_aside[0].3.contains("recursion limit"), "{}", set_aside[0].3);
+    cancel.cancel();
+    running.await.unwrap();
+}

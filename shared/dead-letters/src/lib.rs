@@ -21,6 +21,33 @@ use sqlx::query::Query;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+/// The `consumer` of the events the relay could not read, and so never published.
+pub const RELAY: &str = "relay";
+
+/// Records an event the relay cannot read and moves past (see [`RELAY`]): no consumer ever sees
+/// it, and the operators find it with the other dead letters. Safe to repeat.
+pub async fn record_unpublishable(
+    db: impl sqlx::PgExecutor<'_>,
+    event: &gangway_event_store::UnreadableEvent,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO dead_letters \
+           (consumer, event_id, stream_id, stream_version, event_type, organization_id, held, error) \
+         VALUES ($1, $2, $3, $4, $5, $6, false, $7) \
+         ON CONFLICT (consumer, event_id) DO NOTHING",
+    )
+    .bind(RELAY)
+    .bind(event.event_id)
+    .bind(event.stream_id)
+    .bind(event.stream_version)
+    .bind(&event.event_type)
+    .bind(event.organization_id)
+    .bind(&event.error)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Deliveries of one event before a consumer sets it aside (`GANGWAY_MAX_DELIVERIES`).
 pub const DEFAULT_MAX_DELIVERIES: u64 = 10;
 

@@ -9,7 +9,10 @@ mod read;
 pub use append::{AppendTransaction, ExpectedVersion, StreamAppend, APPEND_SQL};
 pub use fold::{evolve_recorded, fold_recorded, load, load_any, Loaded};
 pub use model::{CommitCursor, EventMetadata, NewEvent, RecordedEvent, StreamRef};
-pub use read::{read_committed_after, read_events, read_stream_after, read_types_after};
+pub use read::{
+    first_unreadable_after, read_committed_after, read_events, read_stream_after, read_types_after,
+    UnreadableEvent,
+};
 
 use sqlx::PgPool;
 use std::sync::Arc;

@@ -53,6 +53,65 @@ pub async fn read_committed_after(
         .await?)
 }
 
+/// A committed event whose payload this process cannot parse (e.g. nested deeper than the JSON
+/// parser allows): what is known of it without its payload.
+#[derive(Clone, Debug)]
+pub struct UnreadableEvent {
+    pub cursor: CommitCursor,
+    pub event_id: Uuid,
+    pub stream_id: Uuid,
+    pub stream_version: i64,
+    pub event_type: String,
+    pub organization_id: Uuid,
+    pub error: String,
+}
+
+/// Of the (up to `limit`) committed events after `cursor`, the first whose payload does not
+/// parse, with how many events before it do. For a reader whose batch failed to decode: it can
+/// deal with the events before that one, then with that one alone.
+pub async fn first_unreadable_after(
+    db: impl PgExecutor<'_>,
+    cursor: CommitCursor,
+    limit: i64,
+) -> Result<Option<(usize, UnreadableEvent)>, StoreError> {
+    type Row = (i64, i64, Uuid, Uuid, i64, String, Uuid, String);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT transaction_id::text::bigint, position, event_id, stream_id, stream_version, \
+                event_type, organization_id, payload::text FROM events \
+         WHERE (transaction_id, position) > ($1::text::xid8, $2) \
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY events.transaction_id, events.position \
+         LIMIT $3",
+    )
+    .bind(cursor.transaction_id.to_string())
+    .bind(cursor.position)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    for (index, row) in rows.into_iter().enumerate() {
+        let (transaction_id, position, event_id, stream_id, stream_version, event_type, org, payload) = row;
+        if let Err(error) = serde_json::from_str::<serde_json::Value>(&payload) {
+            let cursor = CommitCursor {
+                transaction_id,
+                position,
+            };
+            return Ok(Some((
+                index,
+                UnreadableEvent {
+                    cursor,
+                    event_id,
+                    stream_id,
+                    stream_version,
+                    event_type,
+                    organization_id: org,
+                    error: format!("the payload does not parse: {error}"),
+                },
+            )));
+        }
+    }
+    Ok(None)
+}
+
 /// Events of one stream after `after_version`, for readers that found a gap.
 pub async fn read_stream_after(
     db: impl PgExecutor<'_>,

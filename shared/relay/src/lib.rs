@@ -12,7 +12,9 @@ pub use horizon::{held_back, oldest_transaction, Blocker};
 pub use status::{relay_status, RelayStatus};
 
 use gangway_bus::{Bus, BusError};
-use gangway_event_store::{read_committed_after, CommitCursor, RecordedEvent, StoreError};
+use gangway_event_store::{
+    first_unreadable_after, read_committed_after, CommitCursor, RecordedEvent, StoreError, UnreadableEvent,
+};
 use gangway_retry::Schedule;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
@@ -166,7 +168,24 @@ impl LeadingRelay<'_> {
     /// checkpoint follows within [`CHECKPOINT_INTERVAL`], or call [`LeadingRelay::save`]).
     /// Returns how many were published.
     pub async fn step(&mut self) -> Result<usize, RelayError> {
-        let batch = read_committed_after(&mut self.conn, self.cursor, self.relay.config.batch_size).await?;
+        let limit = self.relay.config.batch_size;
+        let batch = match read_committed_after(&mut self.conn, self.cursor, limit).await {
+            Ok(batch) => batch,
+            Err(StoreError::Database(error)) if is_decode_error(&error) => {
+                let Some((readable, unreadable)) =
+                    first_unreadable_after(&mut self.conn, self.cursor, limit).await?
+                else {
+                    return Err(StoreError::Database(error).into());
+                };
+                if readable == 0 {
+                    self.set_aside(&unreadable).await?;
+                    return Ok(1);
+                }
+                // The events before it are published as usual; the next step meets it first.
+                read_committed_after(&mut self.conn, self.cursor, readable as i64).await?
+            }
+            Err(error) => return Err(error.into()),
+        };
         let Some(last) = batch.last().map(RecordedEvent::cursor) else {
             return Ok(0);
         };
@@ -181,6 +200,23 @@ impl LeadingRelay<'_> {
         gangway_telemetry::store::published(batch.iter().map(|e| e.recorded_at));
         self.cursor = last;
         Ok(batch.len())
+    }
+
+    /// Moves past an event no reader could parse, recording it as the relay's dead letter:
+    /// publishing it would stop every consumer at it, and not moving past it would stop the
+    /// relay, for every organization.
+    async fn set_aside(&mut self, event: &UnreadableEvent) -> Result<(), RelayError> {
+        tracing::error!(
+            event_id = %event.event_id,
+            event_type = %event.event_type,
+            stream_id = %event.stream_id,
+            organization_id = %event.organization_id,
+            error = %event.error,
+            "an event cannot be read; it is not published and is kept as the relay's dead letter"
+        );
+        gangway_dead_letters::record_unpublishable(&mut self.conn, event).await?;
+        self.cursor = event.cursor;
+        self.save().await
     }
 
     /// Writes the checkpoint if it moved since the last write.
@@ -290,4 +326,9 @@ async fn save_checkpoint(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Whether a read failed on turning a row into an event (not on the database or the network).
+fn is_decode_error(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_))
 }
