@@ -823,3 +823,39 @@ async fn metadata_nested_deeper_than_32_levels_is_refused_and_publishing_goes_on
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_link_for_a_known_external_id_leaves_nothing_behind_from_its_first_try() {
+    let env = TestEnv::new().await;
+    let api = TestApi::spawn(&env).await;
+    let (_, key) = api.create_org("Returning").await;
+    let body = json!({
+        "externalId": "returning",
+        "webhookUrl": "https://hooks.example.com/in",
+        "webhookSecret": "a-secret-of-twenty-chars",
+        "webhookEvents": ["phone_number.connected"],
+    });
+    // The first link claims the external id in its one statement; the second finds it taken,
+    // writes nothing there, and goes the general way (reading the customer, revoking its link).
+    let (status, first) = api.create_link(&key, body.clone()).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, second) = api.create_link(&key, body).await;
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(first["data"]["customerId"], second["data"]["customerId"]);
+    let (_, first) = api.get_link(&key, first["data"]["id"].as_str().unwrap()).await;
+    assert_eq!(first["data"]["status"], "revoked");
+    let count = |sql: &'static str| {
+        let pool = env.pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
+    };
+    assert_eq!(count("SELECT count(*) FROM customer_external_ids").await, 1);
+    assert_eq!(
+        count("SELECT count(*) FROM vault_secrets WHERE purpose = 'link_webhook_secret'").await,
+        2,
+        "one sealed secret per link, none from the second link's first try"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE event_type = 'customer.created'").await,
+        1
+    );
+}

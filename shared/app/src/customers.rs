@@ -40,7 +40,7 @@ pub(crate) async fn claim_new(
 }
 
 /// The creation of customer `id`, decided but not appended.
-fn prepare(
+pub(crate) fn prepare(
     org: OrganizationId,
     id: CustomerId,
     created: CustomerCreated,

@@ -1,11 +1,11 @@
-use crate::customers::{claim_or_find, Claimed};
+use crate::customers::{claim_or_find, prepare, Claimed};
 use crate::idempotency::{claim, IdempotencyKey};
 use crate::{decide, execute, load, lock_entity, metadata, now, App, AppError, Loaded, MAX_ATTEMPTS};
 use gangway_domain::customer::{Customer, CustomerCommand, CustomerCreated};
 use gangway_domain::link::{Link, LinkCommand, LinkRequest, LinkStatus};
 use gangway_domain::values::WebhookSecret;
 use gangway_domain::{Aggregate, CustomerId, LinkId, OrganizationId, SecretRef};
-use gangway_event_store::{AppendTransaction, EventMetadata, StoreError, StreamAppend};
+use gangway_event_store::{AppendQuery, AppendTransaction, EventMetadata, Prelude, StoreError, StreamAppend};
 use uuid::Uuid;
 
 /// Which customer a new link is for.
@@ -55,6 +55,11 @@ pub async fn create_link(
     let mut probe = request.request.clone();
     probe.webhook_secret_ref = request.webhook_secret.as_ref().map(|_| SecretRef::new());
     Link::decide(None, &LinkCommand::Create(Box::new(probe)))?;
+    if idempotency.is_none() {
+        if let Some(link) = create_in_one_statement(app, org, &request).await? {
+            return Ok(link);
+        }
+    }
     for _ in 0..MAX_ATTEMPTS {
         if let Outcome::Done(link) = try_create_link(app, org, &request, idempotency).await? {
             return Ok(link);
@@ -93,7 +98,7 @@ async fn try_create_link(
     if let Some(secret) = &request.webhook_secret {
         let stored = app
             .vault
-            .store(tx.connection(), org, "link_webhook_secret", secret.expose())
+            .store(tx.connection(), org, LINK_WEBHOOK_SECRET, secret.expose())
             .await?;
         link_request.webhook_secret_ref = Some(stored);
     }
@@ -107,6 +112,154 @@ async fn try_create_link(
         .state_after(None, link_id, &meta)
         .ok_or_else(|| anyhow::anyhow!("onboarding_link.created did not start a link"))?;
     Ok(Outcome::Done(link))
+}
+
+/// A link for a new customer (or for none) in one statement outside any transaction, one round
+/// trip: the customer's external id claimed, the webhook secret sealed into the vault, and every
+/// event appended, all only if the claim succeeds. `None` when the external id is already held
+/// (the customer exists, or is being created): then nothing was written, and the general path,
+/// which reads the customer and revokes its previous link, takes over. Requests with an
+/// idempotency key take the general path, whose transaction also claims the key.
+async fn create_in_one_statement(
+    app: &App,
+    org: OrganizationId,
+    request: &NewLink,
+) -> Result<Option<Link>, AppError> {
+    let now = now();
+    let link_id = LinkId::new();
+    let meta = metadata(org, Uuid::now_v7(), now);
+    let mut statement = OneStatement::default();
+    let mut appends = Vec::new();
+    let customer_id = match &request.customer {
+        CustomerChoice::Existing(_) => return Ok(None),
+        CustomerChoice::None => None,
+        CustomerChoice::ByExternalId { external_id, name } => {
+            let id = CustomerId::new();
+            let created = CustomerCreated {
+                name: name.clone(),
+                external_id: Some(external_id.clone()),
+                metadata: Default::default(),
+            };
+            let new = prepare(org, id, created, meta.correlation_id)?;
+            let (org_param, external_param, id_param) = (
+                statement.param(Param::Uuid(org.as_uuid())),
+                statement.param(Param::Text(external_id.clone())),
+                statement.param(Param::Uuid(id.as_uuid())),
+            );
+            statement.cte(format!(
+                "claim AS (INSERT INTO customer_external_ids (organization_id, external_id, customer_id) \
+                 VALUES (${org_param}, ${external_param}, ${id_param}) ON CONFLICT DO NOTHING \
+                 RETURNING customer_id)"
+            ));
+            statement.condition = "EXISTS (SELECT 1 FROM claim)";
+            let customer = ChosenCustomer {
+                customer: Loaded {
+                    state: new.state,
+                    version: 0,
+                },
+                creation: Some(new.append),
+            };
+            appends.extend(issue_link(customer, link_id, &meta)?);
+            Some(id)
+        }
+    };
+    let mut link_request = request.request.clone();
+    link_request.customer_id = customer_id;
+    link_request.now = now;
+    if let Some(secret) = &request.webhook_secret {
+        let sealed = app.vault.seal_new(org, LINK_WEBHOOK_SECRET, secret.expose());
+        link_request.webhook_secret_ref = Some(sealed.id);
+        let params = [
+            statement.param(Param::Uuid(sealed.id.as_uuid())),
+            statement.param(Param::Uuid(org.as_uuid())),
+            statement.param(Param::Text(LINK_WEBHOOK_SECRET.into())),
+            statement.param(Param::Text(sealed.key_id)),
+            statement.param(Param::Bytes(sealed.nonce)),
+            statement.param(Param::Bytes(sealed.ciphertext)),
+        ];
+        let [id, org, purpose, key, nonce, ciphertext] = params;
+        statement.cte(format!(
+            "secret AS (INSERT INTO vault_secrets (id, organization_id, purpose, key_id, nonce, ciphertext) \
+             SELECT ${id}, ${org}, ${purpose}, ${key}, ${nonce}, ${ciphertext} WHERE {} RETURNING id)",
+            statement.condition
+        ));
+    }
+    let created = decide::<Link>(None, link_id, &LinkCommand::Create(Box::new(link_request)), &meta)?;
+    appends.extend(created.append.clone());
+    if statement.ctes.is_empty() {
+        // Nothing to claim or seal: the append alone, itself one statement.
+        statement.cte("nothing AS (SELECT)".into());
+    }
+    let ctes = statement.ctes.join(", ");
+    let prelude = Prelude {
+        ctes: &ctes,
+        condition: statement.condition,
+    };
+    let params = statement.params;
+    let appended = app
+        .store
+        .append_new_streams_with(
+            prelude,
+            move |query| params.into_iter().fold(query, Param::bind),
+            appends,
+        )
+        .await?;
+    if appended.is_none() {
+        return Ok(None);
+    }
+    let link = created
+        .state_after(None, link_id, &meta)
+        .ok_or_else(|| anyhow::anyhow!("onboarding_link.created did not start a link"))?;
+    Ok(Some(link))
+}
+
+/// The vault purpose of a link's webhook secret.
+const LINK_WEBHOOK_SECRET: &str = "link_webhook_secret";
+
+/// The CTEs, condition and parameters of [`create_in_one_statement`]'s statement; parameters are
+/// numbered after the append's twelve.
+struct OneStatement {
+    ctes: Vec<String>,
+    condition: &'static str,
+    params: Vec<Param>,
+}
+
+impl Default for OneStatement {
+    fn default() -> Self {
+        Self {
+            ctes: Vec::new(),
+            condition: "true",
+            params: Vec::new(),
+        }
+    }
+}
+
+impl OneStatement {
+    /// Adds a parameter; its `$` number.
+    fn param(&mut self, value: Param) -> usize {
+        self.params.push(value);
+        12 + self.params.len()
+    }
+
+    fn cte(&mut self, cte: String) {
+        self.ctes.push(cte);
+    }
+}
+
+enum Param {
+    Uuid(Uuid),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl Param {
+    fn bind(query: AppendQuery<'_>, value: Param) -> AppendQuery<'_> {
+        match value {
+            Param::Uuid(v) => query.bind(v),
+            Param::Text(v) => query.bind(v),
+            Param::Bytes(v) => query.bind(v),
+        }
+    }
 }
 
 /// The customer a link is for, with its stream version (0 and its creation pending when new).
@@ -167,8 +320,7 @@ async fn supersede_previous(
     meta: &EventMetadata,
 ) -> Result<Vec<StreamAppend>, AppError> {
     let mut appends = Vec::new();
-    let (id, customer_state) = (customer.customer.state.id, &customer.customer.state);
-    if let Some(previous) = customer_state.latest_link_id {
+    if let Some(previous) = customer.customer.state.latest_link_id {
         let previous_link = load::<Link>(tx.connection(), org, previous).await?;
         if let Some(link) = previous_link.filter(|l| l.state.status != LinkStatus::Deleted) {
             let revoke = LinkCommand::Revoke {
@@ -178,6 +330,19 @@ async fn supersede_previous(
             appends.extend(decide(Some(&link), previous, &revoke, meta)?.append);
         }
     }
+    appends.extend(issue_link(customer, new_link, meta)?);
+    Ok(appends)
+}
+
+/// The appends that record a new link on its customer (and create the customer, if this command
+/// does).
+fn issue_link(
+    customer: ChosenCustomer,
+    new_link: LinkId,
+    meta: &EventMetadata,
+) -> Result<Vec<StreamAppend>, AppError> {
+    let mut appends = Vec::new();
+    let id = customer.customer.state.id;
     let issued = decide(
         Some(&customer.customer),
         id,

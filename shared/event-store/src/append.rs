@@ -1,5 +1,7 @@
 use crate::{NewEvent, RecordedEvent, StoreError, StreamRef};
 use chrono::{DateTime, Utc};
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
 use sqlx::{PgConnection, PgExecutor, Postgres, Transaction};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -136,58 +138,95 @@ impl AppendTransaction {
     }
 }
 
+/// The rows the append statements return: what the database decided for each event.
+pub type Returned = (Uuid, i64, i64, i64, DateTime<Utc>);
+pub type AppendQuery<'q> = QueryAs<'q, Postgres, Returned, PgArguments>;
+
+/// The events of `appends` as the twelve column arrays both append statements take ($1-$12).
+struct Columns<'a> {
+    stream_types: Vec<&'a str>,
+    stream_ids: Vec<Uuid>,
+    expected: Vec<i64>,
+    offsets: Vec<i64>,
+    ids: Vec<Uuid>,
+    types: Vec<&'a str>,
+    schemas: Vec<i16>,
+    payloads: Vec<&'a serde_json::Value>,
+    orgs: Vec<Uuid>,
+    causes: Vec<Option<Uuid>>,
+    correlations: Vec<Uuid>,
+    occurred: Vec<DateTime<Utc>>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(appends: &'a [StreamAppend]) -> Self {
+        let n: usize = appends.iter().map(|a| a.events.len()).sum();
+        let mut c = Columns {
+            stream_types: Vec::with_capacity(n),
+            stream_ids: Vec::with_capacity(n),
+            expected: Vec::with_capacity(n),
+            offsets: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+            types: Vec::with_capacity(n),
+            schemas: Vec::with_capacity(n),
+            payloads: Vec::with_capacity(n),
+            orgs: Vec::with_capacity(n),
+            causes: Vec::with_capacity(n),
+            correlations: Vec::with_capacity(n),
+            occurred: Vec::with_capacity(n),
+        };
+        for append in appends {
+            for (offset, e) in (1i64..).zip(&append.events) {
+                c.stream_types.push(append.stream.stream_type.as_str());
+                c.stream_ids.push(append.stream.stream_id);
+                c.expected.push(append.expected.as_version());
+                c.offsets.push(offset);
+                c.ids.push(e.event_id);
+                c.types.push(e.event_type.as_str());
+                c.schemas.push(e.schema_version);
+                c.payloads.push(&e.payload);
+                c.orgs.push(e.metadata.organization_id.as_uuid());
+                c.causes.push(e.metadata.causation_id);
+                c.correlations.push(e.metadata.correlation_id);
+                c.occurred.push(e.metadata.occurred_at);
+            }
+        }
+        c
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn bind<'q>(&'q self, query: AppendQuery<'q>) -> AppendQuery<'q> {
+        query
+            .bind(&self.stream_types)
+            .bind(&self.stream_ids)
+            .bind(&self.expected)
+            .bind(&self.offsets)
+            .bind(&self.ids)
+            .bind(&self.types)
+            .bind(&self.schemas)
+            .bind(&self.payloads)
+            .bind(&self.orgs)
+            .bind(&self.causes)
+            .bind(&self.correlations)
+            .bind(&self.occurred)
+    }
+}
+
 /// Runs the append statement on `db`. Outside a transaction, call it with one stream only: the
 /// statement is then atomic on its own, which saves the BEGIN and COMMIT round trips.
 pub(crate) async fn append_events(
     db: impl PgExecutor<'_>,
     appends: Vec<StreamAppend>,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let n: usize = appends.iter().map(|a| a.events.len()).sum();
-    if n == 0 {
+    let columns = Columns::of(&appends);
+    if columns.len() == 0 {
         return Ok(Vec::new());
     }
-    let mut stream_types = Vec::with_capacity(n);
-    let mut stream_ids = Vec::with_capacity(n);
-    let mut expected = Vec::with_capacity(n);
-    let mut offsets = Vec::with_capacity(n);
-    let mut ids = Vec::with_capacity(n);
-    let mut types = Vec::with_capacity(n);
-    let mut schemas = Vec::with_capacity(n);
-    let mut payloads = Vec::with_capacity(n);
-    let mut orgs = Vec::with_capacity(n);
-    let mut causes = Vec::with_capacity(n);
-    let mut correlations = Vec::with_capacity(n);
-    let mut occurred = Vec::with_capacity(n);
-    for append in &appends {
-        for (offset, e) in (1i64..).zip(&append.events) {
-            stream_types.push(append.stream.stream_type.as_str());
-            stream_ids.push(append.stream.stream_id);
-            expected.push(append.expected.as_version());
-            offsets.push(offset);
-            ids.push(e.event_id);
-            types.push(e.event_type.as_str());
-            schemas.push(e.schema_version);
-            payloads.push(&e.payload);
-            orgs.push(e.metadata.organization_id.as_uuid());
-            causes.push(e.metadata.causation_id);
-            correlations.push(e.metadata.correlation_id);
-            occurred.push(e.metadata.occurred_at);
-        }
-    }
-    // Only what the database decides comes back; the rest of each record is what was sent.
-    let result = sqlx::query_as::<_, (Uuid, i64, i64, i64, DateTime<Utc>)>(APPEND_SQL)
-        .bind(&stream_types)
-        .bind(&stream_ids)
-        .bind(&expected)
-        .bind(&offsets)
-        .bind(&ids)
-        .bind(&types)
-        .bind(&schemas)
-        .bind(&payloads)
-        .bind(&orgs)
-        .bind(&causes)
-        .bind(&correlations)
-        .bind(&occurred)
+    let result = columns
+        .bind(sqlx::query_as::<_, Returned>(APPEND_SQL))
         .fetch_all(db)
         .await;
     let rows = match result {
@@ -198,6 +237,8 @@ pub(crate) async fn append_events(
         }
         Err(e) => return Err(e.into()),
     };
+    let n = columns.len();
+    drop(columns);
     if rows.len() != n {
         let missing = appends
             .iter()
@@ -205,7 +246,65 @@ pub(crate) async fn append_events(
             .unwrap_or(&appends[0]);
         return Err(conflict(missing));
     }
-    let mut recorded = Vec::with_capacity(n);
+    Ok(records(appends, &rows))
+}
+
+/// Work that must commit together with an append, done by the append's own statement, so that a
+/// command takes one round trip with no `BEGIN` and no `COMMIT`: data-modifying CTEs, and a
+/// condition over them that decides whether the events are appended.
+pub struct Prelude<'a> {
+    /// `name AS (...)[, name AS (...)]`, their parameters numbered from `$13` (the append's
+    /// twelve come first).
+    pub ctes: &'a str,
+    /// An SQL boolean over the CTEs, e.g. `EXISTS (SELECT 1 FROM claim)`.
+    pub condition: &'a str,
+}
+
+/// Appends to new streams (every append [`ExpectedVersion::NoStream`]) in one statement with
+/// `prelude`, whose parameters `bind` adds. `None` when the condition was false: then the
+/// statement appended nothing, and wrote only what its CTEs do regardless of the condition.
+pub(crate) async fn append_new_streams_with(
+    db: impl PgExecutor<'_>,
+    prelude: Prelude<'_>,
+    bind: impl for<'q> FnOnce(AppendQuery<'q>) -> AppendQuery<'q>,
+    appends: &[StreamAppend],
+) -> Result<Option<Vec<Returned>>, StoreError> {
+    assert!(
+        appends.iter().all(|a| a.expected == ExpectedVersion::NoStream),
+        "a guarded append only creates streams"
+    );
+    let sql = format!(
+        "WITH {ctes}, appended AS ( \
+             INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, \
+                                 schema_version, payload, organization_id, causation_id, \
+                                 correlation_id, occurred_at) \
+             SELECT e.event_id, e.stream_type, e.stream_id, e.stream_offset, e.event_type, \
+                    e.schema_version, e.payload, e.organization_id, e.causation_id, \
+                    e.correlation_id, e.occurred_at \
+             FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::bigint[], $5::uuid[], $6::text[], \
+                         $7::smallint[], $8::jsonb[], $9::uuid[], $10::uuid[], $11::uuid[], \
+                         $12::timestamptz[]) \
+                  WITH ORDINALITY AS e(stream_type, stream_id, expected, stream_offset, event_id, \
+                                       event_type, schema_version, payload, organization_id, \
+                                       causation_id, correlation_id, occurred_at, ord) \
+             WHERE {condition} \
+             ORDER BY e.ord \
+             RETURNING event_id, position, transaction_id::text::bigint, stream_version, recorded_at) \
+         SELECT * FROM appended",
+        ctes = prelude.ctes,
+        condition = prelude.condition,
+    );
+    let columns = Columns::of(appends);
+    let n = columns.len();
+    let rows = bind(columns.bind(sqlx::query_as::<_, Returned>(&sql)))
+        .fetch_all(db)
+        .await?;
+    Ok((rows.len() == n).then_some(rows))
+}
+
+/// The records of `appends`, completed with what the database returned for each event.
+pub(crate) fn records(appends: Vec<StreamAppend>, rows: &[Returned]) -> Vec<RecordedEvent> {
+    let mut recorded = Vec::with_capacity(rows.len());
     for append in appends {
         for e in append.events {
             let &(_, position, transaction_id, stream_version, recorded_at) = rows
@@ -230,7 +329,7 @@ pub(crate) async fn append_events(
             });
         }
     }
-    Ok(recorded)
+    recorded
 }
 
 fn conflict(append: &StreamAppend) -> StoreError {

@@ -6,7 +6,7 @@ mod fold;
 mod model;
 mod read;
 
-pub use append::{AppendTransaction, ExpectedVersion, StreamAppend, APPEND_SQL};
+pub use append::{AppendQuery, AppendTransaction, ExpectedVersion, Prelude, StreamAppend, APPEND_SQL};
 pub use fold::{evolve_recorded, fold_recorded, load, load_any, Loaded};
 pub use model::{CommitCursor, EventMetadata, NewEvent, RecordedEvent, StreamRef};
 pub use read::{
@@ -88,6 +88,26 @@ impl EventStore {
         }
         gangway_telemetry::store::appended(recorded.iter().map(|e| e.event_type.as_str()));
         Ok(recorded)
+    }
+
+    /// Appends to new streams together with `prelude`'s writes in one statement outside any
+    /// transaction, so the command takes one round trip (see [`Prelude`]); `bind` adds the
+    /// prelude's parameters. `None` when the prelude's condition was false: nothing appended.
+    pub async fn append_new_streams_with(
+        &self,
+        prelude: Prelude<'_>,
+        bind: impl for<'q> FnOnce(AppendQuery<'q>) -> AppendQuery<'q>,
+        appends: Vec<StreamAppend>,
+    ) -> Result<Option<Vec<RecordedEvent>>, StoreError> {
+        let Some(rows) = append::append_new_streams_with(&self.pool, prelude, bind, &appends).await? else {
+            return Ok(None);
+        };
+        let recorded = append::records(appends, &rows);
+        if !recorded.is_empty() {
+            self.appended.notify_one();
+        }
+        gangway_telemetry::store::appended(recorded.iter().map(|e| e.event_type.as_str()));
+        Ok(Some(recorded))
     }
 
     /// Every event of one stream, oldest first.

@@ -183,6 +183,24 @@ pub struct Vault {
     keyring: Arc<Keyring>,
 }
 
+/// A sealed secret ready to be inserted (see [`Vault::seal_new`]).
+#[derive(Clone)]
+pub struct SealedSecret {
+    pub id: SecretRef,
+    pub key_id: String,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+impl std::fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedSecret")
+            .field("id", &self.id)
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
 struct Sealed {
     nonce: Vec<u8>,
     ciphertext: Vec<u8>,
@@ -236,22 +254,35 @@ impl Vault {
         purpose: &str,
         plaintext: &str,
     ) -> Result<SecretRef, VaultError> {
-        let id = SecretRef::new();
-        let key_id = self.keyring.active.clone();
-        let sealed = self.seal(&key_id, id, organization, purpose, plaintext);
+        let secret = self.seal_new(organization, purpose, plaintext);
         sqlx::query(
             "INSERT INTO vault_secrets (id, organization_id, purpose, key_id, nonce, ciphertext) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(id.as_uuid())
+        .bind(secret.id.as_uuid())
         .bind(organization.as_uuid())
         .bind(purpose)
-        .bind(&key_id)
-        .bind(sealed.nonce)
-        .bind(sealed.ciphertext)
+        .bind(&secret.key_id)
+        .bind(secret.nonce)
+        .bind(secret.ciphertext)
         .execute(db)
         .await?;
-        Ok(id)
+        Ok(secret.id)
+    }
+
+    /// A secret sealed under the active key, for a statement that stores it together with other
+    /// writes (`vault_secrets (id, organization_id, purpose, key_id, nonce, ciphertext)`); use
+    /// [`Vault::store`] otherwise.
+    pub fn seal_new(&self, organization: OrganizationId, purpose: &str, plaintext: &str) -> SealedSecret {
+        let id = SecretRef::new();
+        let key_id = self.keyring.active.clone();
+        let sealed = self.seal(&key_id, id, organization, purpose, plaintext);
+        SealedSecret {
+            id,
+            key_id,
+            nonce: sealed.nonce,
+            ciphertext: sealed.ciphertext,
+        }
     }
 
     /// Decrypts a secret of `organization`.
