@@ -55,19 +55,15 @@ impl EventType {
     ];
 
     /// Every event type a delivery may carry: the subscribable ones and the test event.
-    pub const SENT: [EventType; 11] = [
-        Self::PhoneNumberConnected,
-        Self::WhatsappPhoneNumberCreated,
-        Self::PhoneNumberDisconnected,
-        Self::PhoneNumberReconnected,
-        Self::PhoneNumberHealthChanged,
-        Self::OnboardingLinkCompleted,
-        Self::OnboardingLinkFailed,
-        Self::OnboardingLinkExpired,
-        Self::MessageReceived,
-        Self::MessageSent,
-        Self::WebhookTest,
-    ];
+    pub const SENT: [EventType; 11] = {
+        let mut sent = [Self::WebhookTest; 11];
+        let mut i = 0;
+        while i < Self::ALL.len() {
+            sent[i] = Self::ALL[i];
+            i += 1;
+        }
+        sent
+    };
 
     pub const fn as_str(self) -> &'static str {
         match self {
