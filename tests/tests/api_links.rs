@@ -859,3 +859,32 @@ async fn a_link_for_a_known_external_id_leaves_nothing_behind_from_its_first_try
         1
     );
 }
+
+#[tokio::test]
+async fn concurrent_customers_with_one_external_id_make_one_customer() {
+    let env = TestEnv::new().await;
+    let api = std::sync::Arc::new(TestApi::spawn(&env).await);
+    let (_, key) = api.create_org("Racing customers").await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (api, key) = (api.clone(), key.clone());
+        let body = json!({ "name": format!("Racer {i}"), "externalId": "one" });
+        tasks.push(tokio::spawn(async move {
+            api.call(Method::POST, "/v1/customers", &key, Some(body)).await
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        if status == 409 {
+            assert_eq!(body["error"]["code"], "customer_exists", "{body}");
+        }
+        statuses.push(status);
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
+    let (status, found) = api
+        .call(Method::GET, "/v1/customers?externalId=one", &key, None)
+        .await;
+    assert_eq!(status, 200, "{found}");
+}

@@ -1,4 +1,5 @@
 use crate::idempotency::{claim, IdempotencyKey};
+use crate::one_statement::OneStatement;
 use crate::{decide, load, metadata, now, AppError, Loaded};
 use gangway_domain::customer::{Customer, CustomerCommand, CustomerCreated};
 use gangway_domain::{CustomerId, OrganizationId};
@@ -113,17 +114,35 @@ pub async fn create_customer(
     created: CustomerCreated,
     idempotency: Option<&IdempotencyKey>,
 ) -> Result<Customer, AppError> {
+    if idempotency.is_none() {
+        // Without a key to claim, the command is one statement: the external id claimed and the
+        // creation appended together.
+        let id = CustomerId::new();
+        let mut statement = OneStatement::new();
+        if let Some(external_id) = &created.external_id {
+            statement.claim_external_id(org, external_id, id);
+        }
+        let new = prepare(org, id, created, Uuid::now_v7())?;
+        return match statement.append(store, vec![new.append]).await? {
+            Some(_) => Ok(new.state),
+            None => Err(customer_exists()),
+        };
+    }
     let mut tx = store.begin().await?;
     claim(tx.connection(), idempotency).await?;
     let Some(customer) = claim_new(&mut tx, org, created, Uuid::now_v7()).await? else {
-        return Err(AppError::Conflict {
-            code: "customer_exists",
-            message: "a customer with this externalId already exists".into(),
-        });
+        return Err(customer_exists());
     };
     tx.append_all(vec![customer.append]).await?;
     tx.commit().await?;
     Ok(customer.state)
+}
+
+fn customer_exists() -> AppError {
+    AppError::Conflict {
+        code: "customer_exists",
+        message: "a customer with this externalId already exists".into(),
+    }
 }
 
 /// The customer holding `external_id` in `org`, read consistently (not from a read model).

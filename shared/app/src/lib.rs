@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod links;
 pub mod messages;
+mod one_statement;
 pub mod organizations;
 pub mod phones;
 pub mod redirects;

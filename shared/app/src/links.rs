@@ -1,11 +1,12 @@
 use crate::customers::{claim_or_find, prepare, Claimed};
 use crate::idempotency::{claim, IdempotencyKey};
+use crate::one_statement::OneStatement;
 use crate::{decide, execute, load, lock_entity, metadata, now, App, AppError, Loaded, MAX_ATTEMPTS};
 use gangway_domain::customer::{Customer, CustomerCommand, CustomerCreated};
 use gangway_domain::link::{Link, LinkCommand, LinkRequest, LinkStatus};
 use gangway_domain::values::WebhookSecret;
 use gangway_domain::{Aggregate, CustomerId, LinkId, OrganizationId, SecretRef};
-use gangway_event_store::{AppendQuery, AppendTransaction, EventMetadata, Prelude, StoreError, StreamAppend};
+use gangway_event_store::{AppendTransaction, EventMetadata, StoreError, StreamAppend};
 use uuid::Uuid;
 
 /// Which customer a new link is for.
@@ -128,7 +129,7 @@ async fn create_in_one_statement(
     let now = now();
     let link_id = LinkId::new();
     let meta = metadata(org, Uuid::now_v7(), now);
-    let mut statement = OneStatement::default();
+    let mut statement = OneStatement::new();
     let mut appends = Vec::new();
     let customer_id = match &request.customer {
         CustomerChoice::Existing(_) => return Ok(None),
@@ -141,17 +142,7 @@ async fn create_in_one_statement(
                 metadata: Default::default(),
             };
             let new = prepare(org, id, created, meta.correlation_id)?;
-            let (org_param, external_param, id_param) = (
-                statement.param(Param::Uuid(org.as_uuid())),
-                statement.param(Param::Text(external_id.clone())),
-                statement.param(Param::Uuid(id.as_uuid())),
-            );
-            statement.cte(format!(
-                "claim AS (INSERT INTO customer_external_ids (organization_id, external_id, customer_id) \
-                 VALUES (${org_param}, ${external_param}, ${id_param}) ON CONFLICT DO NOTHING \
-                 RETURNING customer_id)"
-            ));
-            statement.condition = "EXISTS (SELECT 1 FROM claim)";
+            statement.claim_external_id(org, external_id, id);
             let customer = ChosenCustomer {
                 customer: Loaded {
                     state: new.state,
@@ -169,41 +160,11 @@ async fn create_in_one_statement(
     if let Some(secret) = &request.webhook_secret {
         let sealed = app.vault.seal_new(org, LINK_WEBHOOK_SECRET, secret.expose());
         link_request.webhook_secret_ref = Some(sealed.id);
-        let params = [
-            statement.param(Param::Uuid(sealed.id.as_uuid())),
-            statement.param(Param::Uuid(org.as_uuid())),
-            statement.param(Param::Text(LINK_WEBHOOK_SECRET.into())),
-            statement.param(Param::Text(sealed.key_id)),
-            statement.param(Param::Bytes(sealed.nonce)),
-            statement.param(Param::Bytes(sealed.ciphertext)),
-        ];
-        let [id, org, purpose, key, nonce, ciphertext] = params;
-        statement.cte(format!(
-            "secret AS (INSERT INTO vault_secrets (id, organization_id, purpose, key_id, nonce, ciphertext) \
-             SELECT ${id}, ${org}, ${purpose}, ${key}, ${nonce}, ${ciphertext} WHERE {} RETURNING id)",
-            statement.condition
-        ));
+        statement.store_secret(org, LINK_WEBHOOK_SECRET, sealed);
     }
     let created = decide::<Link>(None, link_id, &LinkCommand::Create(Box::new(link_request)), &meta)?;
     appends.extend(created.append.clone());
-    if statement.ctes.is_empty() {
-        // Nothing to claim or seal: the append alone, itself one statement.
-        statement.cte("nothing AS (SELECT)".into());
-    }
-    let ctes = statement.ctes.join(", ");
-    let prelude = Prelude {
-        ctes: &ctes,
-        condition: statement.condition,
-    };
-    let params = statement.params;
-    let appended = app
-        .store
-        .append_new_streams_with(
-            prelude,
-            move |query| params.into_iter().fold(query, Param::bind),
-            appends,
-        )
-        .await?;
+    let appended = statement.append(&app.store, appends).await?;
     if appended.is_none() {
         return Ok(None);
     }
@@ -215,52 +176,6 @@ async fn create_in_one_statement(
 
 /// The vault purpose of a link's webhook secret.
 const LINK_WEBHOOK_SECRET: &str = "link_webhook_secret";
-
-/// The CTEs, condition and parameters of [`create_in_one_statement`]'s statement; parameters are
-/// numbered after the append's twelve.
-struct OneStatement {
-    ctes: Vec<String>,
-    condition: &'static str,
-    params: Vec<Param>,
-}
-
-impl Default for OneStatement {
-    fn default() -> Self {
-        Self {
-            ctes: Vec::new(),
-            condition: "true",
-            params: Vec::new(),
-        }
-    }
-}
-
-impl OneStatement {
-    /// Adds a parameter; its `$` number.
-    fn param(&mut self, value: Param) -> usize {
-        self.params.push(value);
-        12 + self.params.len()
-    }
-
-    fn cte(&mut self, cte: String) {
-        self.ctes.push(cte);
-    }
-}
-
-enum Param {
-    Uuid(Uuid),
-    Text(String),
-    Bytes(Vec<u8>),
-}
-
-impl Param {
-    fn bind(query: AppendQuery<'_>, value: Param) -> AppendQuery<'_> {
-        match value {
-            Param::Uuid(v) => query.bind(v),
-            Param::Text(v) => query.bind(v),
-            Param::Bytes(v) => query.bind(v),
-        }
-    }
-}
 
 /// The customer a link is for, with its stream version (0 and its creation pending when new).
 struct ChosenCustomer {

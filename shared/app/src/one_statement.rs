@@ -1,0 +1,105 @@
+//! Commands in one round trip. A command that only creates streams, and whose other writes
+//! (claiming an external id, sealing a secret) must commit with its events, runs as one
+//! statement outside any transaction: the writes as data-modifying CTEs of the append, the events
+//! appended only if the claims succeeded. No `BEGIN`, no `COMMIT`, no reads.
+
+use gangway_domain::{CustomerId, OrganizationId};
+use gangway_event_store::{AppendQuery, EventStore, Prelude, RecordedEvent, StoreError, StreamAppend};
+use gangway_vault::SealedSecret;
+use uuid::Uuid;
+
+/// The CTEs, condition and parameters of one command's statement.
+pub(crate) struct OneStatement {
+    ctes: Vec<String>,
+    /// Whether the events are appended: `true`, or that every claim succeeded.
+    condition: &'static str,
+    params: Vec<Param>,
+}
+
+enum Param {
+    Uuid(Uuid),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl Param {
+    fn bind(query: AppendQuery<'_>, value: Param) -> AppendQuery<'_> {
+        match value {
+            Param::Uuid(v) => query.bind(v),
+            Param::Text(v) => query.bind(v),
+            Param::Bytes(v) => query.bind(v),
+        }
+    }
+}
+
+impl OneStatement {
+    pub fn new() -> Self {
+        Self {
+            ctes: Vec::new(),
+            condition: "true",
+            params: Vec::new(),
+        }
+    }
+
+    /// Adds a parameter; its `$` number, after the append's twelve.
+    fn param(&mut self, value: Param) -> usize {
+        self.params.push(value);
+        12 + self.params.len()
+    }
+
+    /// Claims `external_id` in `org` for the new customer `customer`; the events are appended
+    /// only if it was free. (A concurrent claim is waited for: it holds the id if it commits.)
+    pub fn claim_external_id(&mut self, org: OrganizationId, external_id: &str, customer: CustomerId) {
+        let org = self.param(Param::Uuid(org.as_uuid()));
+        let external_id = self.param(Param::Text(external_id.to_owned()));
+        let customer = self.param(Param::Uuid(customer.as_uuid()));
+        self.ctes.push(format!(
+            "claim AS (INSERT INTO customer_external_ids (organization_id, external_id, customer_id) \
+             VALUES (${org}, ${external_id}, ${customer}) ON CONFLICT DO NOTHING RETURNING customer_id)"
+        ));
+        self.condition = "EXISTS (SELECT 1 FROM claim)";
+    }
+
+    /// Stores a sealed secret of `org` in the vault, if the events are appended. Call it after
+    /// the claims.
+    pub fn store_secret(&mut self, org: OrganizationId, purpose: &str, sealed: SealedSecret) {
+        let [id, org, purpose, key, nonce, ciphertext] = [
+            self.param(Param::Uuid(sealed.id.as_uuid())),
+            self.param(Param::Uuid(org.as_uuid())),
+            self.param(Param::Text(purpose.to_owned())),
+            self.param(Param::Text(sealed.key_id)),
+            self.param(Param::Bytes(sealed.nonce)),
+            self.param(Param::Bytes(sealed.ciphertext)),
+        ];
+        self.ctes.push(format!(
+            "secret AS (INSERT INTO vault_secrets (id, organization_id, purpose, key_id, nonce, ciphertext) \
+             SELECT ${id}, ${org}, ${purpose}, ${key}, ${nonce}, ${ciphertext} WHERE {} RETURNING id)",
+            self.condition
+        ));
+    }
+
+    /// Runs the statement with `appends` (new streams only). `None` when a claim failed: then
+    /// nothing was written.
+    pub async fn append(
+        mut self,
+        store: &EventStore,
+        appends: Vec<StreamAppend>,
+    ) -> Result<Option<Vec<RecordedEvent>>, StoreError> {
+        if self.ctes.is_empty() {
+            self.ctes.push("nothing AS (SELECT)".into());
+        }
+        let ctes = self.ctes.join(", ");
+        let prelude = Prelude {
+            ctes: &ctes,
+            condition: self.condition,
+        };
+        let params = self.params;
+        store
+            .append_new_streams_with(
+                prelude,
+                move |query| params.into_iter().fold(query, Param::bind),
+                appends,
+            )
+            .await
+    }
+}
