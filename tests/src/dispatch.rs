@@ -326,8 +326,7 @@ pub async fn append_links(
             ],
         });
     }
-    let mut tx = store.begin().await?;
-    tx.append_all(appends).await?;
-    tx.commit().await?;
+    // New streams only: one statement, as a single-stream command or the expiry sweep appends.
+    store.append_new_streams(appends).await?;
     Ok(())
 }

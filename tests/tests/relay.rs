@@ -554,3 +554,36 @@ async fn an_event_no_reader_can_parse_is_set_aside_and_the_others_are_published(
     cancel.cancel();
     running.await.unwrap();
 }
+
+#[tokio::test]
+async fn new_streams_appended_in_one_statement_are_all_or_nothing() {
+    let env = TestEnv::new().await;
+    let store = EventStore::new(env.pool.clone());
+    let org = Uuid::now_v7();
+    let taken = StreamRef::new("test", Uuid::now_v7());
+    store
+        .append(&taken, ExpectedVersion::NoStream, vec![event(org, 0)])
+        .await
+        .unwrap();
+    let append = |stream: &StreamRef, n| gangway_event_store::StreamAppend {
+        stream: stream.clone(),
+        expected: ExpectedVersion::NoStream,
+        events: vec![event(org, n), event(org, n + 1)],
+    };
+    let fresh = StreamRef::new("test", Uuid::now_v7());
+    let refused = store
+        .append_new_streams(vec![append(&fresh, 1), append(&taken, 3)])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict { .. })),
+        "a stream that exists is no new stream: {refused:?}"
+    );
+    assert!(
+        store.read_stream(fresh.stream_id).await.unwrap().is_empty(),
+        "nothing of the statement was kept"
+    );
+    let recorded = store.append_new_streams(vec![append(&fresh, 1)]).await.unwrap();
+    let versions: Vec<i64> = recorded.iter().map(|e| e.stream_version).collect();
+    assert_eq!(versions, [1, 2]);
+    assert_eq!(store.read_stream(fresh.stream_id).await.unwrap().len(), 2);
+}

@@ -81,13 +81,10 @@ impl OneStatement {
     /// Runs the statement with `appends` (new streams only). `None` when a claim failed: then
     /// nothing was written.
     pub async fn append(
-        mut self,
+        self,
         store: &EventStore,
         appends: Vec<StreamAppend>,
     ) -> Result<Option<Vec<RecordedEvent>>, StoreError> {
-        if self.ctes.is_empty() {
-            self.ctes.push("nothing AS (SELECT)".into());
-        }
         let ctes = self.ctes.join(", ");
         let prelude = Prelude {
             ctes: &ctes,

@@ -254,10 +254,18 @@ pub(crate) async fn append_events(
 /// condition over them that decides whether the events are appended.
 pub struct Prelude<'a> {
     /// `name AS (...)[, name AS (...)]`, their parameters numbered from `$13` (the append's
-    /// twelve come first).
+    /// twelve come first); empty for none.
     pub ctes: &'a str,
     /// An SQL boolean over the CTEs, e.g. `EXISTS (SELECT 1 FROM claim)`.
     pub condition: &'a str,
+}
+
+impl Prelude<'_> {
+    /// No other writes: the events alone, always appended.
+    pub const NONE: Prelude<'static> = Prelude {
+        ctes: "",
+        condition: "true",
+    };
 }
 
 /// Appends to new streams (every append [`ExpectedVersion::NoStream`]) in one statement with
@@ -274,7 +282,7 @@ pub(crate) async fn append_new_streams_with(
         "a guarded append only creates streams"
     );
     let sql = format!(
-        "WITH {ctes}, appended AS ( \
+        "WITH {ctes}{separator}appended AS ( \
              INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, \
                                  schema_version, payload, organization_id, causation_id, \
                                  correlation_id, occurred_at) \
@@ -292,13 +300,21 @@ pub(crate) async fn append_new_streams_with(
              RETURNING event_id, position, transaction_id::text::bigint, stream_version, recorded_at) \
          SELECT * FROM appended",
         ctes = prelude.ctes,
+        separator = if prelude.ctes.is_empty() { "" } else { ", " },
         condition = prelude.condition,
     );
     let columns = Columns::of(appends);
     let n = columns.len();
-    let rows = bind(columns.bind(sqlx::query_as::<_, Returned>(&sql)))
+    let rows = match bind(columns.bind(sqlx::query_as::<_, Returned>(&sql)))
         .fetch_all(db)
-        .await?;
+        .await
+    {
+        Ok(rows) => rows,
+        Err(sqlx::Error::Database(db)) if db.constraint() == Some("events_stream_version_unique") => {
+            return Err(conflict(&appends[0]));
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok((rows.len() == n).then_some(rows))
 }
 

@@ -110,6 +110,18 @@ impl EventStore {
         Ok(Some(recorded))
     }
 
+    /// Creates new streams (every append [`ExpectedVersion::NoStream`]) in one statement outside
+    /// any transaction: one round trip, all or nothing, however many streams.
+    pub async fn append_new_streams(
+        &self,
+        appends: Vec<StreamAppend>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let appended = self
+            .append_new_streams_with(Prelude::NONE, |query| query, appends)
+            .await?;
+        Ok(appended.expect("an append without a condition always appends"))
+    }
+
     /// Every event of one stream, oldest first.
     #[tracing::instrument(skip(self))]
     pub async fn read_stream(&self, stream_id: Uuid) -> Result<Vec<RecordedEvent>, StoreError> {
