@@ -114,19 +114,20 @@ pub async fn create_customer(
     created: CustomerCreated,
     idempotency: Option<&IdempotencyKey>,
 ) -> Result<Customer, AppError> {
-    if idempotency.is_none() {
-        // Without a key to claim, the command is one statement: the external id claimed and the
-        // creation appended together.
-        let id = CustomerId::new();
-        let mut statement = OneStatement::new();
-        if let Some(external_id) = &created.external_id {
-            statement.claim_external_id(org, external_id, id);
-        }
-        let new = prepare(org, id, created, Uuid::now_v7())?;
-        return match statement.append(store, vec![new.append]).await? {
-            Some(_) => Ok(new.state),
-            None => Err(customer_exists()),
-        };
+    // One statement: the key and the external id claimed and the creation appended together.
+    let id = CustomerId::new();
+    let mut statement = OneStatement::new();
+    statement.claim_idempotency_key(idempotency);
+    if let Some(external_id) = &created.external_id {
+        statement.claim_external_id(org, external_id, id);
+    }
+    let new = prepare(org, id, created.clone(), Uuid::now_v7())?;
+    match statement.append(store, vec![new.append]).await? {
+        Some(_) => return Ok(new.state),
+        // Only the external id was claimed: it is taken.
+        None if idempotency.is_none() => return Err(customer_exists()),
+        // Which claim failed is for the transaction below to find out.
+        None => {}
     }
     let mut tx = store.begin().await?;
     claim(tx.connection(), idempotency).await?;

@@ -47,6 +47,15 @@ impl IdempotencyKey {
     pub fn claimed(&self) -> bool {
         self.claimed.load(Ordering::Acquire)
     }
+
+    /// Records that a command claimed the key by other means than [`claim`] (one statement).
+    pub(crate) fn mark_claimed(&self) {
+        self.claimed.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn request_hash(&self) -> &[u8] {
+        &self.request_hash
+    }
 }
 
 /// What is on record for a key.

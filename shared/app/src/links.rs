@@ -56,10 +56,8 @@ pub async fn create_link(
     let mut probe = request.request.clone();
     probe.webhook_secret_ref = request.webhook_secret.as_ref().map(|_| SecretRef::new());
     Link::decide(None, &LinkCommand::Create(Box::new(probe)))?;
-    if idempotency.is_none() {
-        if let Some(link) = create_in_one_statement(app, org, &request).await? {
-            return Ok(link);
-        }
+    if let Some(link) = create_in_one_statement(app, org, &request, idempotency).await? {
+        return Ok(link);
     }
     for _ in 0..MAX_ATTEMPTS {
         if let Outcome::Done(link) = try_create_link(app, org, &request, idempotency).await? {
@@ -118,18 +116,20 @@ async fn try_create_link(
 /// A link for a new customer (or for none) in one statement outside any transaction, one round
 /// trip: the customer's external id claimed, the webhook secret sealed into the vault, and every
 /// event appended, all only if the claim succeeds. `None` when the external id is already held
-/// (the customer exists, or is being created): then nothing was written, and the general path,
-/// which reads the customer and revokes its previous link, takes over. Requests with an
-/// idempotency key take the general path, whose transaction also claims the key.
+/// (the customer exists, or is being created) or the idempotency key is on record: then nothing
+/// was written, and the general path, which reads the customer and revokes its previous link (or
+/// answers for the key), takes over.
 async fn create_in_one_statement(
     app: &App,
     org: OrganizationId,
     request: &NewLink,
+    idempotency: Option<&IdempotencyKey>,
 ) -> Result<Option<Link>, AppError> {
     let now = now();
     let link_id = LinkId::new();
     let meta = metadata(org, Uuid::now_v7(), now);
     let mut statement = OneStatement::new();
+    statement.claim_idempotency_key(idempotency);
     let mut appends = Vec::new();
     let customer_id = match &request.customer {
         CustomerChoice::Existing(_) => return Ok(None),

@@ -1,8 +1,11 @@
 //! Commands in one round trip. A command that only creates streams, and whose other writes
-//! (claiming an external id, sealing a secret) must commit with its events, runs as one
-//! statement outside any transaction: the writes as data-modifying CTEs of the append, the events
-//! appended only if the claims succeeded. No `BEGIN`, no `COMMIT`, no reads.
+//! (claiming an external id or an idempotency key, sealing a secret) must commit with its events,
+//! runs as one statement outside any transaction: the writes as data-modifying CTEs of the
+//! append, the events appended only if every claim succeeded. No `BEGIN`, no `COMMIT`, no reads.
+//! When a claim fails nothing is written, and the command's general path (which can tell why and
+//! answer accordingly) runs instead.
 
+use crate::idempotency::IdempotencyKey;
 use gangway_domain::{CustomerId, OrganizationId};
 use gangway_event_store::{AppendQuery, EventStore, Prelude, RecordedEvent, StoreError, StreamAppend};
 use gangway_vault::SealedSecret;
@@ -11,8 +14,10 @@ use uuid::Uuid;
 /// The CTEs, condition and parameters of one command's statement.
 pub(crate) struct OneStatement {
     ctes: Vec<String>,
-    /// Whether the events are appended: `true`, or that every claim succeeded.
-    condition: &'static str,
+    /// The claims that must succeed for the events to be appended (none: always).
+    claims: Vec<&'static str>,
+    /// The key claimed, marked as claimed by this request once the statement appended.
+    idempotency: Option<IdempotencyKey>,
     params: Vec<Param>,
 }
 
@@ -36,7 +41,8 @@ impl OneStatement {
     pub fn new() -> Self {
         Self {
             ctes: Vec::new(),
-            condition: "true",
+            claims: Vec::new(),
+            idempotency: None,
             params: Vec::new(),
         }
     }
@@ -57,11 +63,34 @@ impl OneStatement {
             "claim AS (INSERT INTO customer_external_ids (organization_id, external_id, customer_id) \
              VALUES (${org}, ${external_id}, ${customer}) ON CONFLICT DO NOTHING RETURNING customer_id)"
         ));
-        self.condition = "EXISTS (SELECT 1 FROM claim)";
+        self.claims.push("EXISTS (SELECT 1 FROM claim)");
+    }
+
+    /// Claims the request's idempotency key, if it has one. A key on record (taken, or past its
+    /// retention and not swept yet) fails the claim: the general path tells which.
+    pub fn claim_idempotency_key(&mut self, key: Option<&IdempotencyKey>) {
+        let Some(key) = key else { return };
+        let org = self.param(Param::Uuid(key.organization.as_uuid()));
+        let name = self.param(Param::Text(key.key.clone()));
+        let hash = self.param(Param::Bytes(key.request_hash().to_vec()));
+        self.ctes.push(format!(
+            "idempotency AS (INSERT INTO idempotency_keys (organization_id, key, request_hash) \
+             VALUES (${org}, ${name}, ${hash}) ON CONFLICT (organization_id, key) DO NOTHING RETURNING key)"
+        ));
+        self.claims.push("EXISTS (SELECT 1 FROM idempotency)");
+        self.idempotency = Some(key.clone());
+    }
+
+    /// The SQL condition of every claim so far.
+    fn condition(&self) -> String {
+        match self.claims.is_empty() {
+            true => "true".into(),
+            false => self.claims.join(" AND "),
+        }
     }
 
     /// Stores a sealed secret of `org` in the vault, if the events are appended. Call it after
-    /// the claims.
+    /// every claim.
     pub fn store_secret(&mut self, org: OrganizationId, purpose: &str, sealed: SealedSecret) {
         let [id, org, purpose, key, nonce, ciphertext] = [
             self.param(Param::Uuid(sealed.id.as_uuid())),
@@ -74,7 +103,7 @@ impl OneStatement {
         self.ctes.push(format!(
             "secret AS (INSERT INTO vault_secrets (id, organization_id, purpose, key_id, nonce, ciphertext) \
              SELECT ${id}, ${org}, ${purpose}, ${key}, ${nonce}, ${ciphertext} WHERE {} RETURNING id)",
-            self.condition
+            self.condition()
         ));
     }
 
@@ -85,18 +114,22 @@ impl OneStatement {
         store: &EventStore,
         appends: Vec<StreamAppend>,
     ) -> Result<Option<Vec<RecordedEvent>>, StoreError> {
-        let ctes = self.ctes.join(", ");
+        let (ctes, condition) = (self.ctes.join(", "), self.condition());
         let prelude = Prelude {
             ctes: &ctes,
-            condition: self.condition,
+            condition: &condition,
         };
         let params = self.params;
-        store
+        let appended = store
             .append_new_streams_with(
                 prelude,
                 move |query| params.into_iter().fold(query, Param::bind),
                 appends,
             )
-            .await
+            .await?;
+        if let (Some(_), Some(key)) = (&appended, &self.idempotency) {
+            key.mark_claimed();
+        }
+        Ok(appended)
     }
 }
