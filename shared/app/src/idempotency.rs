@@ -1,7 +1,8 @@
 //! `Idempotency-Key`: a request retried with the same key (after a timeout, say) gets the first
-//! answer again instead of running twice. A command claims the key in its own transaction, so the
-//! key is taken exactly when the command's effects are committed; a second request with the key
-//! waits on that claim and then answers with what the first stored.
+//! answer again instead of running twice. A command claims the key in its own transaction (or its
+//! one statement, see `one_statement`), so the key is taken exactly when the command's effects
+//! are committed; a second request with the key waits on that claim and then answers with what
+//! the first stored.
 
 use crate::{App, AppError};
 use gangway_domain::OrganizationId;
