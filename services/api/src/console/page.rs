@@ -1,4 +1,5 @@
-//! Rendering console pages: server-side templates, no scripts, the hosted page's strict headers.
+//! Rendering console pages: server-side templates that work without scripts (the console's one
+//! script only adds Copy buttons), with the hosted page's strict headers.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
