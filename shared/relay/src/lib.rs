@@ -79,9 +79,13 @@ pub struct LeadingRelay<'a> {
     stall_reported: Option<Instant>,
 }
 
-/// How soon a relay looks again after a wake-up whose events it could not publish yet (doubling
-/// up to the poll interval).
+/// How soon a relay looks again after a wake-up whose events it could not publish yet, doubling
+/// up to [`HELD_BACK_MAX`], for as long as one poll interval.
 const HELD_BACK_RETRY: Duration = Duration::from_millis(1);
+
+/// The longest wait between two looks at held-back events: once the transaction holding them
+/// ends, however long it took, they go out within this.
+const HELD_BACK_MAX: Duration = Duration::from_millis(100);
 
 /// How often an idle leading relay checks whether events wait behind another transaction.
 const HORIZON_CHECK: Duration = Duration::from_secs(1);
@@ -231,9 +235,10 @@ impl LeadingRelay<'_> {
     async fn run(&mut self, cancel: &CancellationToken) -> Result<(), RelayError> {
         let poll = self.relay.config.poll_interval;
         // After a wake-up that published nothing, the events it announced are held back by
-        // another open transaction (the horizon): look again soon, backing off towards the poll,
-        // rather than only at the next poll.
-        let mut held_back: Option<Duration> = None;
+        // another open transaction (the horizon): look again soon and then at most every
+        // `HELD_BACK_MAX`, for as long as one poll interval, rather than only at the next poll.
+        // (The next wait, and when the wake-up came.)
+        let mut held_back: Option<(Duration, Instant)> = None;
         while !cancel.is_cancelled() {
             let published = self.step().await?;
             if self.saved.1.elapsed() >= CHECKPOINT_INTERVAL {
@@ -246,12 +251,16 @@ impl LeadingRelay<'_> {
             if self.horizon_checked.elapsed() >= HORIZON_CHECK {
                 self.check_horizon().await?;
             }
-            let wait = held_back.unwrap_or(poll);
+            let wait = held_back.map_or(poll, |(wait, _)| wait);
             tokio::select! {
                 _ = cancel.cancelled() => {}
-                _ = self.relay.wake.notified() => held_back = Some(HELD_BACK_RETRY.min(poll)),
+                _ = self.relay.wake.notified() => {
+                    held_back = Some((HELD_BACK_RETRY.min(poll), Instant::now()));
+                }
                 _ = tokio::time::sleep(wait) => {
-                    held_back = held_back.map(|d| d * 2).filter(|d| *d < poll);
+                    held_back = held_back
+                        .map(|(wait, since)| ((wait * 2).min(HELD_BACK_MAX), since))
+                        .filter(|(_, since)| since.elapsed() < poll);
                 }
             }
         }
