@@ -89,8 +89,9 @@ async fn a_replay_stops_nothing_resumes_after_a_kill_and_rebuilds_the_same_read_
         waits.len()
     );
     assert!(
-        took > Duration::from_secs(2),
-        "the replay must outlast several live links: {took:?}"
+        waits.len() >= 5,
+        "the replay must outlast several live links: {} in {took:?}",
+        waits.len()
     );
     assert!(slowest < Duration::from_secs(1), "{waits:?}");
 
