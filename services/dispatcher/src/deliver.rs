@@ -3,10 +3,11 @@
 //! lock is held during an HTTP call: a claimed message carries a lease instead, and a message
 //! whose lease ran out (its replica died) is due again.
 //!
-//! Messages reach a sender two ways: claimed here when due, or handed over by ingest, which
-//! leases them in the transaction that records them (see [`Deliverer::reserve`]).
+//! Messages reach a sender two ways: claimed here when due, or started by ingest while it records
+//! them, leased (see [`Deliverer::start_unrecorded`]).
 
 use crate::attempt::{AttemptResult, Delivery, Sender};
+use crate::ingest::Recorded;
 use crate::keys::Keys;
 use crate::record::{self, Disable, Finished, Rules};
 use crate::schedule::RetrySchedule;
@@ -206,9 +207,23 @@ impl Deliverer {
         }
     }
 
+    /// Starts sending a message ingest is recording, if the overall bound and the endpoint's cap
+    /// allow one more delivery now. The attempt's outcome is recorded only if ingest then tells,
+    /// through the returned sender, that it recorded the message (leased, for this attempt).
+    pub fn start_unrecorded(self: &Arc<Self>, delivery: &Delivery, endpoint: &Endpoint) -> Option<Recorded> {
+        let reservation = self.reserve(endpoint.id.as_uuid())?;
+        let (tell, recorded) = oneshot::channel();
+        let (this, delivery, endpoint) = (self.clone(), delivery.clone(), endpoint.clone());
+        tokio::spawn(async move {
+            this.deliver(delivery, endpoint, Some(recorded)).await;
+            drop(reservation);
+        });
+        Some(tell)
+    }
+
     /// A place for a delivery to this endpoint now, if the overall bound and the endpoint's cap
-    /// allow one; ingest leases a message it records only with one.
-    pub fn reserve(self: &Arc<Self>, endpoint_id: Uuid) -> Option<Reservation> {
+    /// allow one.
+    fn reserve(self: &Arc<Self>, endpoint_id: Uuid) -> Option<Reservation> {
         let permit = self.slots.clone().try_acquire_owned().ok()?;
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         let busy = in_flight.entry(endpoint_id).or_default();
@@ -245,11 +260,11 @@ impl Deliverer {
         self.wake.notify_one();
     }
 
-    /// Sends a leased message in its own task; the reservation is given back once its outcome
+    /// Sends a claimed message in its own task; the reservation is given back once its outcome
     /// is recorded.
-    pub fn start(self: Arc<Self>, delivery: Delivery, endpoint: Endpoint, reservation: Reservation) {
+    fn start(self: Arc<Self>, delivery: Delivery, endpoint: Endpoint, reservation: Reservation) {
         tokio::spawn(async move {
-            self.deliver(delivery, endpoint).await;
+            self.deliver(delivery, endpoint, None).await;
             drop(reservation);
         });
     }
@@ -410,7 +425,14 @@ impl Deliverer {
         }
     }
 
-    async fn deliver(&self, delivery: Delivery, endpoint: Endpoint) {
+    /// Sends `delivery` and records the outcome; for a message sent while ingest recorded it,
+    /// only once `recorded` says ingest did (else its record, if any, is another's to keep).
+    async fn deliver(
+        &self,
+        delivery: Delivery,
+        endpoint: Endpoint,
+        recorded: Option<oneshot::Receiver<bool>>,
+    ) {
         let result = match self.keys.signing_keys(&endpoint).await {
             Ok(keys) => self.sender.send(&delivery, &endpoint, &keys).await,
             Err(error) => AttemptResult {
@@ -422,6 +444,11 @@ impl Deliverer {
                 retry_after: None,
             },
         };
+        if let Some(recorded) = recorded {
+            if recorded.await != Ok(true) {
+                return;
+            }
+        }
         let (done, recorded) = oneshot::channel();
         let finished = Finished {
             delivery,

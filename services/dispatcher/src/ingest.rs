@@ -2,9 +2,11 @@
 //! the events are acknowledged.
 //!
 //! Several events are recorded in one transaction, their messages in one statement. A message
-//! the deliverer has room for is leased in that same statement and handed straight to a sender
-//! once committed, without waiting for a claim; the lease in Postgres stays the source of truth,
-//! so after a crash it runs out and the message is claimed as usual.
+//! the deliverer has room for is sent at once, while that statement runs: the statement records
+//! it leased, with its first attempt counted, and the attempt's outcome is recorded only once the
+//! sender learns that its message was recorded by this batch. The send is not held up by the
+//! record's flush, and nothing is lost: an event whose messages could not be recorded is not
+//! acknowledged, so it comes again and its messages are sent again, with the same `webhook-id`.
 
 use crate::attempt::Delivery;
 use crate::outgoing::outgoing;
@@ -15,17 +17,22 @@ use gangway_domain::{EndpointId, MessageId, OrganizationId, StreamEvent};
 use gangway_event_store::{fold_recorded, read_stream_after, Loaded, RecordedEvent};
 use sqlx::{PgConnection, PgPool};
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
+/// How a sender that started before its message was recorded learns whether this batch recorded
+/// it (`true`) or not (`false`, or dropped: the batch failed).
+pub type Recorded = oneshot::Sender<bool>;
+
 /// What a batch of events led to.
-#[derive(Debug)]
-pub struct Ingested<R> {
+#[derive(Debug, PartialEq, Eq)]
+pub struct Ingested {
     /// Messages recorded now (0 when they already were: a redelivery).
     pub messages: u64,
-    /// Messages recorded and leased now, with what was reserved for them: to be sent at once.
-    pub leased: Vec<(Delivery, Endpoint, R)>,
+    /// Of those, the ones already being sent.
+    pub started: u64,
 }
 
 /// An endpoint as routing sees it: its document, and whether its backlog is parked.
@@ -34,16 +41,35 @@ struct Route {
     parked: bool,
 }
 
-/// A message to record, with the reservation that lets it be leased now, if any.
-struct Pending<R> {
+/// A message to record, and how to tell its sender, if it was started.
+struct Pending {
     delivery: Delivery,
-    endpoint: Endpoint,
-    reserved: Option<R>,
+    started: Option<Recorded>,
+}
+
+/// What one statement recorded, not yet told to the senders: that waits for the commit.
+struct Written {
+    messages: u64,
+    tell: Vec<(Recorded, bool)>,
+}
+
+impl Written {
+    fn tell(self) -> Ingested {
+        let mut started = 0;
+        for (sender, recorded) in self.tell {
+            started += u64::from(recorded);
+            let _ = sender.send(recorded);
+        }
+        Ingested {
+            messages: self.messages,
+            started,
+        }
+    }
 }
 
 /// Handles one event in one transaction. Safe to repeat.
 pub async fn ingest(pool: &PgPool, event: &RecordedEvent) -> anyhow::Result<u64> {
-    let none = |_: &Endpoint| None::<()>;
+    let none = |_: &Delivery, _: &Endpoint| None;
     Ok(
         ingest_batch(pool, std::slice::from_ref(event), Duration::ZERO, none)
             .await?
@@ -51,44 +77,48 @@ pub async fn ingest(pool: &PgPool, event: &RecordedEvent) -> anyhow::Result<u64>
     )
 }
 
-/// Handles `events` in order, all or nothing. Safe to repeat. `reserve` is asked, for each
-/// new message to an endpoint that is not parked, whether it may be sent at once; if so the
-/// message is recorded with a lease of `lease`, and returned with the reservation.
-pub async fn ingest_batch<R>(
+/// Handles `events` in order, all or nothing. Safe to repeat. `start` is offered each new
+/// message to an endpoint that is not parked, as its first attempt, and may start sending it at
+/// once; if it does, the message is recorded with a lease of `lease`, and the sender is told
+/// through the returned [`Recorded`] once the record is committed.
+pub async fn ingest_batch(
     pool: &PgPool,
     events: &[RecordedEvent],
     lease: Duration,
-    reserve: impl FnMut(&Endpoint) -> Option<R>,
-) -> anyhow::Result<Ingested<R>> {
-    if events.iter().any(|e| e.stream_type == EndpointEvent::STREAM_TYPE) {
+    start: impl FnMut(&Delivery, &Endpoint) -> Option<Recorded>,
+) -> anyhow::Result<Ingested> {
+    let written = if events.iter().any(|e| e.stream_type == EndpointEvent::STREAM_TYPE) {
         // Endpoint changes and the messages routed by them commit together.
         let mut tx = pool.begin().await?;
-        let ingested = record(&mut tx, events, lease, reserve).await?;
+        let written = record(&mut tx, events, lease, start).await?;
         tx.commit().await?;
-        Ok(ingested)
+        written
     } else {
         // The only write is one insert, atomic by itself: no BEGIN and COMMIT round trips on the
         // way to a delivery. (Each read sees committed state either way.)
         let mut conn = pool.acquire().await?;
-        record(&mut conn, events, lease, reserve).await
-    }
+        record(&mut conn, events, lease, start).await?
+    };
+    Ok(written.tell())
 }
 
-async fn record<R>(
+async fn record(
     conn: &mut PgConnection,
     events: &[RecordedEvent],
     lease: Duration,
-    mut reserve: impl FnMut(&Endpoint) -> Option<R>,
-) -> anyhow::Result<Ingested<R>> {
+    mut start: impl FnMut(&Delivery, &Endpoint) -> Option<Recorded>,
+) -> anyhow::Result<Written> {
     let mut routes: HashMap<OrganizationId, Vec<Route>> = HashMap::new();
     let mut pending = Vec::new();
+    let mut seen = HashSet::new();
     for event in events {
         if event.stream_type == EndpointEvent::STREAM_TYPE {
             refresh_endpoint(&mut *conn, event.stream_id).await?;
             // Later events of this batch route by the new state.
             routes.remove(&event.organization_id);
-        } else {
-            messages(&mut *conn, event, &mut routes, &mut pending, &mut reserve).await?;
+        } else if seen.insert(event.event_id) {
+            // An event twice in one batch (a redelivery) is routed, and sent, once.
+            messages(&mut *conn, event, &mut routes, &mut pending, &mut start).await?;
         }
     }
     insert(conn, pending, lease).await
@@ -171,12 +201,12 @@ pub fn message_id(event_id: Uuid, endpoint: EndpointId, event_type: EventType) -
 }
 
 /// The messages of one event, added to `pending`.
-async fn messages<R>(
+async fn messages(
     conn: &mut PgConnection,
     event: &RecordedEvent,
     routes: &mut HashMap<OrganizationId, Vec<Route>>,
-    pending: &mut Vec<Pending<R>>,
-    reserve: &mut impl FnMut(&Endpoint) -> Option<R>,
+    pending: &mut Vec<Pending>,
+    start: &mut impl FnMut(&Delivery, &Endpoint) -> Option<Recorded>,
 ) -> anyhow::Result<()> {
     let outgoing = outgoing(&mut *conn, event).await?;
     if outgoing.is_empty() {
@@ -216,30 +246,26 @@ async fn messages<R>(
                 event_type: out.event_type,
                 body: body.clone(),
                 occurred_at: event.occurred_at,
-                attempts: 0,
+                attempts: 1,
             };
-            let reserved = if route.parked { None } else { reserve(endpoint) };
-            pending.push(Pending {
-                delivery,
-                endpoint: endpoint.clone(),
-                reserved,
-            });
+            let started = if route.parked {
+                None
+            } else {
+                start(&delivery, endpoint)
+            };
+            pending.push(Pending { delivery, started });
         }
     }
     Ok(())
 }
 
-/// Records `pending` in one statement; those with a reservation are leased (their first attempt
-/// counted) and returned, unless they were recorded before.
-async fn insert<R>(
-    conn: &mut PgConnection,
-    pending: Vec<Pending<R>>,
-    lease: Duration,
-) -> anyhow::Result<Ingested<R>> {
+/// Records `pending` in one statement; those being sent are recorded leased, with their first
+/// attempt counted. Whether each was recorded now (and not before) is told once committed.
+async fn insert(conn: &mut PgConnection, pending: Vec<Pending>, lease: Duration) -> anyhow::Result<Written> {
     if pending.is_empty() {
-        return Ok(Ingested {
+        return Ok(Written {
             messages: 0,
-            leased: Vec::new(),
+            tell: Vec::new(),
         });
     }
     let n = pending.len();
@@ -264,7 +290,7 @@ async fn insert<R>(
         types.push(d.event_type.as_str());
         bodies.push(d.body.as_str());
         occurred.push(d.occurred_at);
-        leased.push(p.reserved.is_some());
+        leased.push(p.started.is_some());
     }
     let inserted: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO webhook_messages (id, organization_id, endpoint_id, event_id, event_type, body, \
@@ -289,18 +315,15 @@ async fn insert<R>(
     .fetch_all(&mut *conn)
     .await?;
     let messages = inserted.len() as u64;
-    let mut inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
-    // A reservation whose message was already recorded is dropped here, giving its place back.
-    // An event twice in one batch records its messages once, as their first occurrence says.
-    let leased = pending
+    let inserted: HashSet<Uuid> = inserted.into_iter().collect();
+    // A message recorded before (a redelivery) keeps its own record and schedule: the copy sent
+    // now records no outcome.
+    let tell = pending
         .into_iter()
-        .filter(|p| inserted.remove(&p.delivery.message_id.as_uuid()))
         .filter_map(|p| {
-            let reserved = p.reserved?;
-            let mut delivery = p.delivery;
-            delivery.attempts = 1;
-            Some((delivery, p.endpoint, reserved))
+            let recorded = inserted.contains(&p.delivery.message_id.as_uuid());
+            Some((p.started?, recorded))
         })
         .collect();
-    Ok(Ingested { messages, leased })
+    Ok(Written { messages, tell })
 }

@@ -329,20 +329,17 @@ enum Feed {
     Messages,
 }
 
-/// Records the messages of `events` in one transaction and starts sending those it leased.
+/// Records the messages of `events` in one transaction, sending those there is room for while it
+/// does.
 async fn ingest(pool: &PgPool, deliverer: &Arc<Deliverer>, events: &[RecordedEvent]) -> anyhow::Result<()> {
     let lease = deliverer.config().lease();
-    let ingested = ingest::ingest_batch(pool, events, lease, |endpoint| {
-        deliverer.reserve(endpoint.id.as_uuid())
+    let ingested = ingest::ingest_batch(pool, events, lease, |delivery, endpoint| {
+        deliverer.start_unrecorded(delivery, endpoint)
     })
     .await?;
     gangway_telemetry::webhooks::recorded(ingested.messages);
-    let handed = ingested.leased.len() as u64;
-    for (delivery, endpoint, reservation) in ingested.leased {
-        deliverer.clone().start(delivery, endpoint, reservation);
-    }
     // The rest waits for a claim.
-    if ingested.messages > handed {
+    if ingested.messages > ingested.started {
         deliverer.messages_waiting();
     }
     Ok(())
