@@ -2,7 +2,8 @@ use crate::{NewEvent, RecordedEvent, StoreError, StreamRef};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgArguments;
 use sqlx::query::QueryAs;
-use sqlx::{PgConnection, PgExecutor, Postgres, Transaction};
+use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, Transaction};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -323,29 +324,73 @@ pub(crate) fn records(appends: Vec<StreamAppend>, rows: &[Returned]) -> Vec<Reco
     let mut recorded = Vec::with_capacity(rows.len());
     for append in appends {
         for e in append.events {
-            let &(_, position, transaction_id, stream_version, recorded_at) = rows
+            let row = rows
                 .iter()
                 .find(|r| r.0 == e.event_id)
                 .expect("every appended event is returned");
-            recorded.push(RecordedEvent {
-                position,
-                transaction_id,
-                event_id: e.event_id,
-                stream_type: append.stream.stream_type.clone(),
-                stream_id: append.stream.stream_id,
-                stream_version,
-                event_type: e.event_type,
-                schema_version: e.schema_version,
-                payload: e.payload,
-                organization_id: e.metadata.organization_id,
-                causation_id: e.metadata.causation_id,
-                correlation_id: e.metadata.correlation_id,
-                occurred_at: e.metadata.occurred_at,
-                recorded_at,
-            });
+            recorded.push(complete(&append.stream, e, row));
         }
     }
     recorded
+}
+
+/// Runs the append statement for independent single-stream appends at once, outside any
+/// transaction, and tells each append's outcome: its records, or its conflict when the guard
+/// dropped its rows (its stream had moved on; the others are in). When the statement as a whole
+/// fails (two of them racing for one version, or the database), the appends come back, for the
+/// caller to write one by one.
+pub(crate) async fn append_each(
+    db: &PgPool,
+    appends: Vec<StreamAppend>,
+) -> Result<Vec<Result<Vec<RecordedEvent>, StoreError>>, Vec<StreamAppend>> {
+    let columns = Columns::of(&appends);
+    let result = columns
+        .bind(sqlx::query_as::<_, Returned>(APPEND_SQL))
+        .fetch_all(db)
+        .await;
+    drop(columns);
+    let Ok(rows) = result else {
+        return Err(appends);
+    };
+    let returned: HashMap<Uuid, Returned> = rows.into_iter().map(|row| (row.0, row)).collect();
+    let outcomes = appends
+        .into_iter()
+        .map(|append| {
+            if !append.events.iter().all(|e| returned.contains_key(&e.event_id)) {
+                return Err(conflict(&append));
+            }
+            let StreamAppend { stream, events, .. } = append;
+            Ok(events
+                .into_iter()
+                .map(|e| {
+                    let row = returned[&e.event_id];
+                    complete(&stream, e, &row)
+                })
+                .collect())
+        })
+        .collect();
+    Ok(outcomes)
+}
+
+/// `e` as recorded in `stream`, with what the database returned for it.
+fn complete(stream: &StreamRef, e: NewEvent, row: &Returned) -> RecordedEvent {
+    let &(_, position, transaction_id, stream_version, recorded_at) = row;
+    RecordedEvent {
+        position,
+        transaction_id,
+        event_id: e.event_id,
+        stream_type: stream.stream_type.clone(),
+        stream_id: stream.stream_id,
+        stream_version,
+        event_type: e.event_type,
+        schema_version: e.schema_version,
+        payload: e.payload,
+        organization_id: e.metadata.organization_id,
+        causation_id: e.metadata.causation_id,
+        correlation_id: e.metadata.correlation_id,
+        occurred_at: e.metadata.occurred_at,
+        recorded_at,
+    }
 }
 
 fn conflict(append: &StreamAppend) -> StoreError {

@@ -2,6 +2,7 @@
 //! committed event in commit order (for the relay and for replays).
 
 mod append;
+mod coalesce;
 mod fold;
 mod model;
 mod read;
@@ -14,6 +15,7 @@ pub use read::{
     UnreadableEvent,
 };
 
+use coalesce::Coalescer;
 use sqlx::PgPool;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -41,11 +43,14 @@ pub enum StoreError {
 pub struct EventStore {
     pool: PgPool,
     appended: Arc<Notify>,
+    /// Shared by the clones, so that their concurrent single-stream appends share statements.
+    coalescer: Arc<Coalescer>,
 }
 
 impl EventStore {
     pub fn new(pool: PgPool) -> Self {
         Self {
+            coalescer: Arc::new(Coalescer::new(pool.clone())),
             pool,
             appended: Arc::new(Notify::new()),
         }
@@ -69,7 +74,8 @@ impl EventStore {
         ))
     }
 
-    /// Appends events to one stream in their own transaction (a single atomic statement).
+    /// Appends events to one stream, atomically, outside any transaction. Concurrent calls share
+    /// statements (see [`coalesce`]); each gets its own outcome.
     #[tracing::instrument(skip(self, events), fields(stream = %stream.stream_id, count = events.len()))]
     pub async fn append(
         &self,
@@ -82,7 +88,7 @@ impl EventStore {
             expected,
             events,
         };
-        let recorded = append::append_events(&self.pool, vec![append]).await?;
+        let recorded = self.coalescer.append(append).await?;
         if !recorded.is_empty() {
             self.appended.notify_one();
         }
