@@ -1,4 +1,4 @@
-use crate::customers::{claim_or_find, prepare, Claimed};
+use crate::customers::{claim_or_find, find_by_external_id, prepare, Claimed};
 use crate::idempotency::{claim, IdempotencyKey};
 use crate::one_statement::OneStatement;
 use crate::{decide, execute, load, lock_entity, metadata, now, App, AppError, Loaded, MAX_ATTEMPTS};
@@ -7,6 +7,7 @@ use gangway_domain::link::{Link, LinkCommand, LinkRequest, LinkStatus};
 use gangway_domain::values::WebhookSecret;
 use gangway_domain::{Aggregate, CustomerId, LinkId, OrganizationId, SecretRef};
 use gangway_event_store::{AppendTransaction, EventMetadata, StoreError, StreamAppend};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// Which customer a new link is for.
@@ -59,6 +60,9 @@ pub async fn create_link(
     if let Some(link) = create_in_one_statement(app, org, &request, idempotency).await? {
         return Ok(link);
     }
+    if let Some(link) = create_for_existing_customer(app, org, &request, idempotency).await? {
+        return Ok(link);
+    }
     for _ in 0..MAX_ATTEMPTS {
         if let Outcome::Done(link) = try_create_link(app, org, &request, idempotency).await? {
             return Ok(link);
@@ -86,7 +90,7 @@ async fn try_create_link(
         Outcome::Done(None) => None,
         Outcome::Done(Some(customer)) => {
             let id = customer.customer.state.id;
-            appends.extend(supersede_previous(&mut tx, org, customer, link_id, &meta).await?);
+            appends.extend(supersede_previous(tx.connection(), org, customer, link_id, &meta).await?);
             Some(id)
         }
     };
@@ -154,24 +158,93 @@ async fn create_in_one_statement(
             Some(id)
         }
     };
+    let (created, link) = prepare_link(app, org, request, customer_id, link_id, &meta, &mut statement)?;
+    appends.extend(created);
+    let appended = statement.append(&app.store, appends).await?;
+    Ok(appended.map(|_| link))
+}
+
+/// A link for a customer that exists, with no transaction and no lock: the customer and its
+/// previous link read, then one statement that revokes that link if it is still pending, records
+/// the new link on the customer and creates it, the webhook secret sealed with it, all only if
+/// neither stream moved on since they were read. `None` when one did (a concurrent creation for
+/// this customer), when the customer is still being created, or when the request has an
+/// idempotency key: the general path, which queues on the customer's lock, takes over.
+async fn create_for_existing_customer(
+    app: &App,
+    org: OrganizationId,
+    request: &NewLink,
+    idempotency: Option<&IdempotencyKey>,
+) -> Result<Option<Link>, AppError> {
+    if idempotency.is_some() {
+        return Ok(None);
+    }
+    let mut conn = app.pool().acquire().await.map_err(StoreError::from)?;
+    let customer = match &request.customer {
+        CustomerChoice::None => return Ok(None),
+        CustomerChoice::Existing(id) => match load::<Customer>(&mut *conn, org, *id).await? {
+            Some(customer) => customer,
+            None => return Err(AppError::validation("customerId", "no customer with this id")),
+        },
+        CustomerChoice::ByExternalId { external_id, .. } => {
+            match find_by_external_id(&mut conn, org, external_id).await? {
+                Some(customer) => customer,
+                None => return Ok(None),
+            }
+        }
+    };
+    let customer_id = customer.state.id;
+    let link_id = LinkId::new();
+    let meta = metadata(org, Uuid::now_v7(), now());
+    let chosen = ChosenCustomer {
+        customer,
+        creation: None,
+    };
+    let mut appends = supersede_previous(&mut conn, org, chosen, link_id, &meta).await?;
+    drop(conn);
+    let mut statement = OneStatement::new();
+    statement.require_expected_versions();
+    let (created, link) = prepare_link(
+        app,
+        org,
+        request,
+        Some(customer_id),
+        link_id,
+        &meta,
+        &mut statement,
+    )?;
+    appends.extend(created);
+    match statement.append(&app.store, appends).await {
+        Ok(appended) => Ok(appended.map(|_| link)),
+        Err(StoreError::Conflict { .. }) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The creation of link `link_id` for `customer_id`, its webhook secret (if any) sealed into
+/// `statement`: the append, and the link it makes.
+fn prepare_link(
+    app: &App,
+    org: OrganizationId,
+    request: &NewLink,
+    customer_id: Option<CustomerId>,
+    link_id: LinkId,
+    meta: &EventMetadata,
+    statement: &mut OneStatement,
+) -> Result<(Option<StreamAppend>, Link), AppError> {
     let mut link_request = request.request.clone();
     link_request.customer_id = customer_id;
-    link_request.now = now;
+    link_request.now = meta.occurred_at;
     if let Some(secret) = &request.webhook_secret {
         let sealed = app.vault.seal_new(org, LINK_WEBHOOK_SECRET, secret.expose());
         link_request.webhook_secret_ref = Some(sealed.id);
         statement.store_secret(org, LINK_WEBHOOK_SECRET, sealed);
     }
-    let created = decide::<Link>(None, link_id, &LinkCommand::Create(Box::new(link_request)), &meta)?;
-    appends.extend(created.append.clone());
-    let appended = statement.append(&app.store, appends).await?;
-    if appended.is_none() {
-        return Ok(None);
-    }
+    let created = decide::<Link>(None, link_id, &LinkCommand::Create(Box::new(link_request)), meta)?;
     let link = created
-        .state_after(None, link_id, &meta)
+        .state_after(None, link_id, meta)
         .ok_or_else(|| anyhow::anyhow!("onboarding_link.created did not start a link"))?;
-    Ok(Some(link))
+    Ok((created.append, link))
 }
 
 /// The vault purpose of a link's webhook secret.
@@ -228,7 +301,7 @@ async fn resolve_customer(
 /// The appends that record the new link on the customer and revoke the customer's previous link
 /// if it is still pending.
 async fn supersede_previous(
-    tx: &mut AppendTransaction,
+    conn: &mut PgConnection,
     org: OrganizationId,
     customer: ChosenCustomer,
     new_link: LinkId,
@@ -236,7 +309,7 @@ async fn supersede_previous(
 ) -> Result<Vec<StreamAppend>, AppError> {
     let mut appends = Vec::new();
     if let Some(previous) = customer.customer.state.latest_link_id {
-        let previous_link = load::<Link>(tx.connection(), org, previous).await?;
+        let previous_link = load::<Link>(&mut *conn, org, previous).await?;
         if let Some(link) = previous_link.filter(|l| l.state.status != LinkStatus::Deleted) {
             let revoke = LinkCommand::Revoke {
                 superseded_by: new_link,

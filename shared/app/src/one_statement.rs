@@ -1,13 +1,15 @@
-//! Commands in one round trip. A command that only creates streams, and whose other writes
-//! (claiming an external id or an idempotency key, sealing a secret) must commit with its events,
-//! runs as one statement outside any transaction: the writes as data-modifying CTEs of the
-//! append, the events appended only if every claim succeeded. No `BEGIN`, no `COMMIT`, no reads.
-//! When a claim fails nothing is written, and the command's general path (which can tell why and
-//! answer accordingly) runs instead.
+//! Commands in one round trip. A command whose other writes (claiming an external id or an
+//! idempotency key, sealing a secret) must commit with its events runs as one statement outside
+//! any transaction: the writes as data-modifying CTEs of the append, the events appended only if
+//! every claim succeeded and every stream it extends is still at the version the command read.
+//! No `BEGIN`, no `COMMIT`. When a claim fails nothing is written, and the command's general path
+//! (which can tell why and answer accordingly) runs instead.
 
 use crate::idempotency::IdempotencyKey;
 use gangway_domain::{CustomerId, OrganizationId};
-use gangway_event_store::{AppendQuery, EventStore, Prelude, RecordedEvent, StoreError, StreamAppend};
+use gangway_event_store::{
+    AppendQuery, EventStore, Prelude, RecordedEvent, StoreError, StreamAppend, EXPECTED_VERSIONS_HOLD,
+};
 use gangway_vault::SealedSecret;
 use uuid::Uuid;
 
@@ -81,6 +83,12 @@ impl OneStatement {
         self.idempotency = Some(key.clone());
     }
 
+    /// Writes what follows only if every stream the statement extends is still at the version the
+    /// command read (its appends' expected versions).
+    pub fn require_expected_versions(&mut self) {
+        self.claims.push(EXPECTED_VERSIONS_HOLD);
+    }
+
     /// The SQL condition of every claim so far.
     fn condition(&self) -> String {
         match self.claims.is_empty() {
@@ -107,8 +115,8 @@ impl OneStatement {
         ));
     }
 
-    /// Runs the statement with `appends` (new streams only). `None` when a claim failed: then
-    /// nothing was written.
+    /// Runs the statement with `appends`. `None` when a claim failed or a stream had moved on:
+    /// then nothing was written.
     pub async fn append(
         self,
         store: &EventStore,
@@ -121,7 +129,7 @@ impl OneStatement {
         };
         let params = self.params;
         let appended = store
-            .append_new_streams_with(
+            .append_with(
                 prelude,
                 move |query| params.into_iter().fold(query, Param::bind),
                 appends,

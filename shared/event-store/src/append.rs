@@ -269,25 +269,39 @@ impl Prelude<'_> {
     };
 }
 
-/// Appends to new streams (every append [`ExpectedVersion::NoStream`]) in one statement with
-/// `prelude`, whose parameters `bind` adds. `None` when the condition was false: then the
-/// statement appended nothing, and wrote only what its CTEs do regardless of the condition.
-pub(crate) async fn append_new_streams_with(
+/// The condition, for a [`Prelude`]'s CTEs, that every stream an [`append_with`] extends is still
+/// at the version its append expects (true when it creates streams only). A CTE that must write
+/// only if the events are appended includes it.
+pub const EXPECTED_VERSIONS_HOLD: &str = "(SELECT ok FROM expected_versions)";
+
+/// Appends with `prelude` in one statement outside any transaction, all or nothing; `bind` adds
+/// the prelude's parameters. `None` when the condition was false, or a stream was not at the
+/// version its append expects (then the statement appended nothing, and wrote only what its CTEs
+/// write regardless). A stream that moved on concurrently, past the statement's snapshot, is a
+/// [`StoreError::Conflict`].
+///
+/// A `expected_versions` CTE comes first: whether every extended stream's expected version is its
+/// last one, with a transaction id no newer than ours (as in [`APPEND_SQL`]). The insert requires
+/// it, and so may the prelude's CTEs, through [`EXPECTED_VERSIONS_HOLD`].
+pub(crate) async fn append_with(
     db: impl PgExecutor<'_>,
     prelude: Prelude<'_>,
     bind: impl for<'q> FnOnce(AppendQuery<'q>) -> AppendQuery<'q>,
     appends: &[StreamAppend],
 ) -> Result<Option<Vec<Returned>>, StoreError> {
-    assert!(
-        appends.iter().all(|a| a.expected == ExpectedVersion::NoStream),
-        "a guarded append only creates streams"
-    );
     let sql = format!(
-        "WITH {ctes}{separator}appended AS ( \
+        "WITH expected_versions AS ( \
+             SELECT NOT EXISTS ( \
+                 SELECT 1 FROM unnest($2::uuid[], $3::bigint[]) AS s(stream_id, expected) \
+                 WHERE s.expected > 0 AND NOT EXISTS ( \
+                     SELECT 1 FROM events p \
+                     WHERE p.stream_id = s.stream_id AND p.stream_version = s.expected \
+                       AND p.transaction_id <= pg_current_xact_id())) AS ok), \
+         {ctes}{separator}appended AS ( \
              INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, \
                                  schema_version, payload, organization_id, causation_id, \
                                  correlation_id, occurred_at) \
-             SELECT e.event_id, e.stream_type, e.stream_id, e.stream_offset, e.event_type, \
+             SELECT e.event_id, e.stream_type, e.stream_id, e.expected + e.stream_offset, e.event_type, \
                     e.schema_version, e.payload, e.organization_id, e.causation_id, \
                     e.correlation_id, e.occurred_at \
              FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::bigint[], $5::uuid[], $6::text[], \
@@ -296,7 +310,7 @@ pub(crate) async fn append_new_streams_with(
                   WITH ORDINALITY AS e(stream_type, stream_id, expected, stream_offset, event_id, \
                                        event_type, schema_version, payload, organization_id, \
                                        causation_id, correlation_id, occurred_at, ord) \
-             WHERE {condition} \
+             WHERE {EXPECTED_VERSIONS_HOLD} AND {condition} \
              ORDER BY e.ord \
              RETURNING event_id, position, transaction_id::text::bigint, stream_version, recorded_at) \
          SELECT * FROM appended",

@@ -7,7 +7,10 @@ mod fold;
 mod model;
 mod read;
 
-pub use append::{AppendQuery, AppendTransaction, ExpectedVersion, Prelude, StreamAppend, APPEND_SQL};
+pub use append::{
+    AppendQuery, AppendTransaction, ExpectedVersion, Prelude, StreamAppend, APPEND_SQL,
+    EXPECTED_VERSIONS_HOLD,
+};
 pub use fold::{evolve_recorded, fold_recorded, load, load_any, Loaded};
 pub use model::{CommitCursor, EventMetadata, NewEvent, RecordedEvent, StreamRef};
 pub use read::{
@@ -96,16 +99,17 @@ impl EventStore {
         Ok(recorded)
     }
 
-    /// Appends to new streams together with `prelude`'s writes in one statement outside any
-    /// transaction, so the command takes one round trip (see [`Prelude`]); `bind` adds the
-    /// prelude's parameters. `None` when the prelude's condition was false: nothing appended.
-    pub async fn append_new_streams_with(
+    /// Appends together with `prelude`'s writes in one statement outside any transaction, all or
+    /// nothing, so the command takes one round trip (see [`Prelude`]); `bind` adds the prelude's
+    /// parameters. `None` when the prelude's condition was false or a stream was not at its
+    /// expected version: nothing appended.
+    pub async fn append_with(
         &self,
         prelude: Prelude<'_>,
         bind: impl for<'q> FnOnce(AppendQuery<'q>) -> AppendQuery<'q>,
         appends: Vec<StreamAppend>,
     ) -> Result<Option<Vec<RecordedEvent>>, StoreError> {
-        let Some(rows) = append::append_new_streams_with(&self.pool, prelude, bind, &appends).await? else {
+        let Some(rows) = append::append_with(&self.pool, prelude, bind, &appends).await? else {
             return Ok(None);
         };
         let recorded = append::records(appends, &rows);
@@ -116,16 +120,27 @@ impl EventStore {
         Ok(Some(recorded))
     }
 
-    /// Creates new streams (every append [`ExpectedVersion::NoStream`]) in one statement outside
-    /// any transaction: one round trip, all or nothing, however many streams.
+    /// Creates new streams (and extends others at their expected versions) in one statement
+    /// outside any transaction: one round trip, all or nothing, however many streams.
     pub async fn append_new_streams(
         &self,
         appends: Vec<StreamAppend>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let appended = self
-            .append_new_streams_with(Prelude::NONE, |query| query, appends)
-            .await?;
-        Ok(appended.expect("an append without a condition always appends"))
+        // Without a condition, only a stream past its expected version stops the statement.
+        let extended = appends
+            .iter()
+            .find(|a| a.expected != ExpectedVersion::NoStream)
+            .map(|a| (a.stream.stream_id, a.expected));
+        match (
+            self.append_with(Prelude::NONE, |query| query, appends).await?,
+            extended,
+        ) {
+            (Some(recorded), _) => Ok(recorded),
+            (None, Some((stream_id, expected))) => Err(StoreError::Conflict { stream_id, expected }),
+            (None, None) => Err(StoreError::Database(sqlx::Error::Protocol(
+                "an unconditional append of new streams appended nothing".into(),
+            ))),
+        }
     }
 
     /// Every event of one stream, oldest first.
