@@ -587,3 +587,58 @@ async fn new_streams_appended_in_one_statement_are_all_or_nothing() {
     assert_eq!(versions, [1, 2]);
     assert_eq!(store.read_stream(fresh.stream_id).await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn streams_extended_in_one_statement_are_all_or_nothing_at_their_expected_versions() {
+    let env = TestEnv::new().await;
+    let store = EventStore::new(env.pool.clone());
+    let org = Uuid::now_v7();
+    let existing = StreamRef::new("test", Uuid::now_v7());
+    store
+        .append(&existing, ExpectedVersion::NoStream, vec![event(org, 0)])
+        .await
+        .unwrap();
+    let together = |expected| {
+        vec![
+            gangway_event_store::StreamAppend {
+                stream: StreamRef::new("test", Uuid::now_v7()),
+                expected: ExpectedVersion::NoStream,
+                events: vec![event(org, 1)],
+            },
+            gangway_event_store::StreamAppend {
+                stream: existing.clone(),
+                expected,
+                events: vec![event(org, 2), event(org, 3)],
+            },
+        ]
+    };
+    for stale in [ExpectedVersion::Exact(2), ExpectedVersion::NoStream] {
+        let appends = together(stale);
+        let fresh = appends[0].stream.stream_id;
+        let refused = store.append_new_streams(appends).await;
+        // A stale expected version is named; a clash on the unique constraint names the
+        // statement's first stream (Postgres does not say which).
+        assert!(
+            matches!(refused, Err(StoreError::Conflict { .. })),
+            "{stale:?}: {refused:?}"
+        );
+        if stale == ExpectedVersion::Exact(2) {
+            assert!(
+                matches!(refused, Err(StoreError::Conflict { stream_id, .. }) if stream_id == existing.stream_id)
+            );
+        }
+        assert!(
+            store.read_stream(fresh).await.unwrap().is_empty(),
+            "{stale:?}: nothing kept"
+        );
+    }
+    assert_eq!(store.read_stream(existing.stream_id).await.unwrap().len(), 1);
+
+    let recorded = store
+        .append_new_streams(together(ExpectedVersion::Exact(1)))
+        .await
+        .unwrap();
+    let versions: Vec<i64> = recorded.iter().map(|e| e.stream_version).collect();
+    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(store.read_stream(existing.stream_id).await.unwrap().len(), 3);
+}
