@@ -1,7 +1,8 @@
 //! `POST /v1/onboarding-links` with the body an integrator sends (name, external id, redirect,
 //! theme, and a webhook whose secret is sealed in the vault), against the whole system on this
 //! machine: the release api (with its relay), projector and dispatcher as processes with their
-//! defaults. Closed loop for the throughput, open loop for the latency.
+//! defaults. Closed loop for the throughput, open loop for the latency; then closed loop again for
+//! links to returning customers (each has a pending link, which the new one revokes).
 
 use anyhow::{bail, Context};
 use gangway_e2e::bench::cpu::CpuTimes;
@@ -18,6 +19,18 @@ use std::time::{Duration, Instant};
 /// (100 requests/s per key and process) stays in force, as a deployment serving many
 /// integrators has it, and no key comes near it.
 const ORGANIZATIONS: usize = 64;
+
+/// Customers the returning-customer load cycles through, spread over the organizations.
+const RETURNING: u64 = 1_000;
+
+/// Whom a link is for.
+#[derive(Clone, Copy)]
+enum Customers {
+    /// A new customer per link.
+    New,
+    /// One of [`RETURNING`] customers that already have a link.
+    Returning,
+}
 
 /// The whole system, and the keys of its organizations.
 struct System {
@@ -43,6 +56,14 @@ impl System {
     }
 
     async fn create_link(&self, n: u64) -> anyhow::Result<()> {
+        self.create_link_for(n, Customers::New).await
+    }
+
+    async fn create_link_for(&self, n: u64, customers: Customers) -> anyhow::Result<()> {
+        let (n, customer) = match customers {
+            Customers::New => (n, format!("customer-{n}")),
+            Customers::Returning => (n % RETURNING, format!("returning-{}", n % RETURNING)),
+        };
         let key = &self.keys[n as usize % self.keys.len()];
         let response = self
             .api
@@ -51,7 +72,7 @@ impl System {
             .bearer_auth(key)
             .json(&json!({
                 "name": format!("Customer {n}"),
-                "externalId": format!("customer-{n}"),
+                "externalId": customer,
                 "redirectUrl": "https://app.example.com/whatsapp/done",
                 "theme": {
                     "primaryColor": "#1A73E8",
@@ -83,7 +104,7 @@ pub async fn create_links(seconds: u64, connections: usize, rate: u64) -> anyhow
     }
 
     let cpu = CpuTimes::now();
-    let (rps, latency) = closed_loop(&system, seconds, connections).await?;
+    let (rps, latency) = closed_loop(&system, seconds, connections, Customers::New).await?;
     let used = CpuTimes::now().since(&cpu);
     println!(
         "POST /v1/onboarding-links, closed loop, {connections} connections: {rps:>6.0} req/s  {}  (target ≥ 2,000 req/s)",
@@ -106,6 +127,19 @@ pub async fn create_links(seconds: u64, connections: usize, rate: u64) -> anyhow
         open.sent,
         open.behind.as_secs_f64() * 1e3
     );
+
+    for n in 0..RETURNING {
+        system.create_link_for(n, Customers::Returning).await?;
+    }
+    let cpu = CpuTimes::now();
+    let (rps, latency) = closed_loop(&system, seconds, connections, Customers::Returning).await?;
+    let used = CpuTimes::now().since(&cpu);
+    println!(
+        "POST /v1/onboarding-links for {RETURNING} returning customers (each new link revokes the last), closed loop, {connections} connections: {rps:>6.0} req/s  {}",
+        quantiles(&latency)
+    );
+    let per_request = used.total().as_secs_f64() * 1e6 / latency.len() as f64;
+    println!("  CPU: {} = {per_request:.0} µs per link", used.describe());
     Ok(())
 }
 
@@ -113,6 +147,7 @@ async fn closed_loop(
     system: &Arc<System>,
     seconds: u64,
     connections: usize,
+    customers: Customers,
 ) -> anyhow::Result<(f64, Histogram<u64>)> {
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicU64::new(0));
@@ -123,7 +158,9 @@ async fn closed_loop(
             let mut latency = histogram();
             while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
-                system.create_link(next.fetch_add(1, Ordering::Relaxed)).await?;
+                system
+                    .create_link_for(next.fetch_add(1, Ordering::Relaxed), customers)
+                    .await?;
                 latency.saturating_record(started.elapsed().as_micros().max(1) as u64);
             }
             anyhow::Ok(latency)
