@@ -3,8 +3,8 @@
 //! lock is held during an HTTP call: a claimed message carries a lease instead, and a message
 //! whose lease ran out (its replica died) is due again.
 //!
-//! Messages reach a sender two ways: claimed here when due, or started by ingest while it records
-//! them, leased (see [`Deliverer::start_unrecorded`]).
+//! Messages reach a sender two ways: claimed here when due, or taken by ingest as it records them,
+//! leased (see [`Deliverer::start_leased`]).
 
 use crate::attempt::{AttemptResult, Delivery, Sender};
 use crate::ingest::Recorded;
@@ -207,15 +207,25 @@ impl Deliverer {
         }
     }
 
-    /// Starts sending a message ingest is recording, if the overall bound and the endpoint's cap
-    /// allow one more delivery now. The attempt's outcome is recorded only if ingest then tells,
-    /// through the returned sender, that it recorded the message (leased, for this attempt).
-    pub fn start_unrecorded(self: &Arc<Self>, delivery: &Delivery, endpoint: &Endpoint) -> Option<Recorded> {
+    /// Takes a message ingest is recording, leased, if the overall bound and the endpoint's cap
+    /// allow one more delivery now. With `at_once` it is sent while the record is written, and
+    /// the outcome recorded only if ingest then tells, through the returned sender, that it
+    /// recorded the message; otherwise it is sent once ingest tells so.
+    pub fn start_leased(
+        self: &Arc<Self>,
+        delivery: &Delivery,
+        endpoint: &Endpoint,
+        at_once: bool,
+    ) -> Option<Recorded> {
         let reservation = self.reserve(endpoint.id.as_uuid())?;
         let (tell, recorded) = oneshot::channel();
         let (this, delivery, endpoint) = (self.clone(), delivery.clone(), endpoint.clone());
         tokio::spawn(async move {
-            this.deliver(delivery, endpoint, Some(recorded)).await;
+            if at_once {
+                this.deliver(delivery, endpoint, Some(recorded)).await;
+            } else if recorded.await == Ok(true) {
+                this.deliver(delivery, endpoint, None).await;
+            }
             drop(reservation);
         });
         Some(tell)

@@ -2,11 +2,12 @@
 //! the events are acknowledged.
 //!
 //! Several events are recorded in one transaction, their messages in one statement. A message
-//! the deliverer has room for is sent at once, while that statement runs: the statement records
-//! it leased, with its first attempt counted, and the attempt's outcome is recorded only once the
-//! sender learns that its message was recorded by this batch. The send is not held up by the
-//! record's flush, and nothing is lost: an event whose messages could not be recorded is not
-//! acknowledged, so it comes again and its messages are sent again, with the same `webhook-id`.
+//! the deliverer has room for is recorded leased, with its first attempt counted, and handed to a
+//! sender, which records the attempt's outcome only once it learns that this batch committed the
+//! message. On the events' first delivery the sender does not wait for the record's flush: it
+//! sends while the statement runs. Nothing is lost either way: an event whose messages could not
+//! be recorded is not acknowledged, so it comes again, and its messages go again under the same
+//! `webhook-id`, recorded first this time.
 
 use crate::attempt::Delivery;
 use crate::outgoing::outgoing;

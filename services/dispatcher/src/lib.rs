@@ -140,7 +140,7 @@ impl Dispatcher {
             async move {
                 let handle = |event: RecordedEvent| {
                     let (pool, deliverer) = (pool.clone(), deliverer.clone());
-                    async move { ingest(&pool, &deliverer, std::slice::from_ref(&event)).await }
+                    async move { ingest(&pool, &deliverer, std::slice::from_ref(&event), false).await }
                 };
                 dead_letters.run_retries(handle, RETRY_POLL, cancel).await
             }
@@ -226,7 +226,7 @@ impl Dispatcher {
         }
         if decoded.len() > 1 {
             let events: Vec<_> = decoded.iter().map(|(_, e)| e.clone()).collect();
-            match ingest(&self.pool, &self.deliverer, &events).await {
+            match ingest(&self.pool, &self.deliverer, &events, first_delivery(&decoded)).await {
                 Ok(()) => {
                     for (message, _) in &decoded {
                         ack(message, AckKind::Ack).await;
@@ -241,8 +241,17 @@ impl Dispatcher {
                 }
             }
         }
+        // After a failed batch, nothing goes before its record: it may have gone once already.
+        let send_first = decoded.len() == 1 && first_delivery(&decoded);
         for (message, event) in decoded {
-            let kind = match ingest(&self.pool, &self.deliverer, std::slice::from_ref(&event)).await {
+            let kind = match ingest(
+                &self.pool,
+                &self.deliverer,
+                std::slice::from_ref(&event),
+                send_first,
+            )
+            .await
+            {
                 Ok(()) => AckKind::Ack,
                 Err(error) if feed == Feed::Messages => {
                     tracing::warn!(error = format!("{error:#}"), event_id = %event.event_id, "recording a relayed message failed; will be redelivered");
@@ -329,12 +338,17 @@ enum Feed {
     Messages,
 }
 
-/// Records the messages of `events` in one transaction, sending those there is room for while it
-/// does.
-async fn ingest(pool: &PgPool, deliverer: &Arc<Deliverer>, events: &[RecordedEvent]) -> anyhow::Result<()> {
+/// Records the messages of `events` in one transaction, sending those there is room for. With
+/// `send_first` they are sent while the record is written; otherwise once it is committed.
+async fn ingest(
+    pool: &PgPool,
+    deliverer: &Arc<Deliverer>,
+    events: &[RecordedEvent],
+    send_first: bool,
+) -> anyhow::Result<()> {
     let lease = deliverer.config().lease();
     let ingested = ingest::ingest_batch(pool, events, lease, |delivery, endpoint| {
-        deliverer.start_unrecorded(delivery, endpoint)
+        deliverer.start_leased(delivery, endpoint, send_first)
     })
     .await?;
     gangway_telemetry::webhooks::recorded(ingested.messages);
@@ -343,6 +357,16 @@ async fn ingest(pool: &PgPool, deliverer: &Arc<Deliverer>, events: &[RecordedEve
         deliverer.messages_waiting();
     }
     Ok(())
+}
+
+/// Whether the messages of `received` may be sent before they are recorded: only on their
+/// events' first delivery, and only by the first attempt to record them. So a message goes out
+/// unrecorded at most once, however often its record fails: then its event comes again, and it is
+/// recorded before it is sent.
+fn first_delivery(received: &[Received]) -> bool {
+    received
+        .iter()
+        .all(|(message, _)| message.info().is_ok_and(|info| info.delivered == 1))
 }
 
 /// How long a failed event waits before JetStream delivers it again.

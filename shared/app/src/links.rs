@@ -167,18 +167,16 @@ async fn create_in_one_statement(
 /// A link for a customer that exists, with no transaction and no lock: the customer and its
 /// previous link read, then one statement that revokes that link if it is still pending, records
 /// the new link on the customer and creates it, the webhook secret sealed with it, all only if
-/// neither stream moved on since they were read. `None` when one did (a concurrent creation for
-/// this customer), when the customer is still being created, or when the request has an
-/// idempotency key: the general path, which queues on the customer's lock, takes over.
+/// neither stream moved on since they were read (and the idempotency key, if any, is free). `None`
+/// when one did (a concurrent creation for this customer), when the customer is still being
+/// created, or when the key is on record: the general path, which queues on the customer's lock
+/// (or answers for the key), takes over.
 async fn create_for_existing_customer(
     app: &App,
     org: OrganizationId,
     request: &NewLink,
     idempotency: Option<&IdempotencyKey>,
 ) -> Result<Option<Link>, AppError> {
-    if idempotency.is_some() {
-        return Ok(None);
-    }
     let mut conn = app.pool().acquire().await.map_err(StoreError::from)?;
     let customer = match &request.customer {
         CustomerChoice::None => return Ok(None),
@@ -203,6 +201,7 @@ async fn create_for_existing_customer(
     let mut appends = supersede_previous(&mut conn, org, chosen, link_id, &meta).await?;
     drop(conn);
     let mut statement = OneStatement::new();
+    statement.claim_idempotency_key(idempotency);
     statement.require_expected_versions();
     let (created, link) = prepare_link(
         app,

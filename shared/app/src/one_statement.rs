@@ -75,9 +75,11 @@ impl OneStatement {
         let org = self.param(Param::Uuid(key.organization.as_uuid()));
         let name = self.param(Param::Text(key.key.clone()));
         let hash = self.param(Param::Bytes(key.request_hash().to_vec()));
+        // Not claimed by a statement that appends nothing because a stream moved on.
         self.ctes.push(format!(
             "idempotency AS (INSERT INTO idempotency_keys (organization_id, key, request_hash) \
-             VALUES (${org}, ${name}, ${hash}) ON CONFLICT (organization_id, key) DO NOTHING RETURNING key)"
+             SELECT ${org}, ${name}, ${hash} WHERE {EXPECTED_VERSIONS_HOLD} \
+             ON CONFLICT (organization_id, key) DO NOTHING RETURNING key)"
         ));
         self.claims.push("EXISTS (SELECT 1 FROM idempotency)");
         self.idempotency = Some(key.clone());
