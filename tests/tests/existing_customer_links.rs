@@ -123,3 +123,45 @@ async fn racing_links_for_an_existing_customer_all_succeed_and_leave_one_pending
         "one sealed secret per link: a statement that found the customer moved on sealed none"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_link_for_an_existing_customer_is_created_once_and_its_retry_answered_the_same() {
+    let env = TestEnv::new().await;
+    let api = TestApi::spawn(&env).await;
+    let (_, key) = api.create_org("Keyed Returners").await;
+    let (status, first) = api.create_link(&key, link_body("keyed")).await;
+    assert_eq!(status, 201, "{first}");
+    let keyed = || async {
+        let response = api
+            .http
+            .post(api.url("/v1/onboarding-links"))
+            .bearer_auth(&key)
+            .header("Idempotency-Key", "returning-customer-link-1")
+            .json(&link_body("keyed"))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.unwrap())
+    };
+    let (status, second) = keyed().await;
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(second["data"]["customerId"], first["data"]["customerId"]);
+    let (status, again) = keyed().await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(
+        again["data"]["id"], second["data"]["id"],
+        "the retry gets the same link"
+    );
+    let (_, before) = api.get_link(&key, first["data"]["id"].as_str().unwrap()).await;
+    assert_eq!(before["data"]["status"], "revoked");
+    assert_eq!(before["data"]["supersededBy"], second["data"]["id"]);
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM vault_secrets WHERE purpose = 'link_webhook_secret'"
+        )
+        .await,
+        2
+    );
+}

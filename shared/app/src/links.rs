@@ -202,7 +202,6 @@ async fn create_for_existing_customer(
     drop(conn);
     let mut statement = OneStatement::new();
     statement.claim_idempotency_key(idempotency);
-    statement.require_expected_versions();
     let (created, link) = prepare_link(
         app,
         org,

@@ -2,14 +2,13 @@
 //! idempotency key, sealing a secret) must commit with its events runs as one statement outside
 //! any transaction: the writes as data-modifying CTEs of the append, the events appended only if
 //! every claim succeeded and every stream it extends is still at the version the command read.
-//! No `BEGIN`, no `COMMIT`. When a claim fails nothing is written, and the command's general path
-//! (which can tell why and answer accordingly) runs instead.
+//! No `BEGIN`, no `COMMIT`. When a claim fails or a stream moved on, the statement fails as a
+//! whole and nothing of it is kept (no claim stays behind), and the command's general path (which
+//! can tell why and answer accordingly) runs instead.
 
 use crate::idempotency::IdempotencyKey;
 use gangway_domain::{CustomerId, OrganizationId};
-use gangway_event_store::{
-    AppendQuery, EventStore, Prelude, RecordedEvent, StoreError, StreamAppend, EXPECTED_VERSIONS_HOLD,
-};
+use gangway_event_store::{AppendQuery, EventStore, Prelude, RecordedEvent, StoreError, StreamAppend};
 use gangway_vault::SealedSecret;
 use uuid::Uuid;
 
@@ -75,20 +74,12 @@ impl OneStatement {
         let org = self.param(Param::Uuid(key.organization.as_uuid()));
         let name = self.param(Param::Text(key.key.clone()));
         let hash = self.param(Param::Bytes(key.request_hash().to_vec()));
-        // Not claimed by a statement that appends nothing because a stream moved on.
         self.ctes.push(format!(
             "idempotency AS (INSERT INTO idempotency_keys (organization_id, key, request_hash) \
-             SELECT ${org}, ${name}, ${hash} WHERE {EXPECTED_VERSIONS_HOLD} \
-             ON CONFLICT (organization_id, key) DO NOTHING RETURNING key)"
+             VALUES (${org}, ${name}, ${hash}) ON CONFLICT (organization_id, key) DO NOTHING RETURNING key)"
         ));
         self.claims.push("EXISTS (SELECT 1 FROM idempotency)");
         self.idempotency = Some(key.clone());
-    }
-
-    /// Writes what follows only if every stream the statement extends is still at the version the
-    /// command read (its appends' expected versions).
-    pub fn require_expected_versions(&mut self) {
-        self.claims.push(EXPECTED_VERSIONS_HOLD);
     }
 
     /// The SQL condition of every claim so far.
@@ -99,8 +90,7 @@ impl OneStatement {
         }
     }
 
-    /// Stores a sealed secret of `org` in the vault, if the events are appended. Call it after
-    /// every claim.
+    /// Stores a sealed secret of `org` in the vault, with the events.
     pub fn store_secret(&mut self, org: OrganizationId, purpose: &str, sealed: SealedSecret) {
         let [id, org, purpose, key, nonce, ciphertext] = [
             self.param(Param::Uuid(sealed.id.as_uuid())),

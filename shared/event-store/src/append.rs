@@ -250,6 +250,9 @@ pub(crate) async fn append_events(
     Ok(records(appends, &rows))
 }
 
+/// The SQLSTATE of `gangway_refuse_statement()` (see its migration).
+const REFUSED: &str = "GW409";
+
 /// Work that must commit together with an append, done by the append's own statement, so that a
 /// command takes one round trip with no `BEGIN` and no `COMMIT`: data-modifying CTEs, and a
 /// condition over them that decides whether the events are appended.
@@ -269,35 +272,31 @@ impl Prelude<'_> {
     };
 }
 
-/// The condition, for a [`Prelude`]'s CTEs, that every stream an [`append_with`] extends is still
-/// at the version its append expects (true when it creates streams only). A CTE that must write
-/// only if the events are appended includes it.
-pub const EXPECTED_VERSIONS_HOLD: &str = "(SELECT ok FROM expected_versions)";
-
 /// Appends with `prelude` in one statement outside any transaction, all or nothing; `bind` adds
-/// the prelude's parameters. `None` when the condition was false, or a stream was not at the
-/// version its append expects (then the statement appended nothing, and wrote only what its CTEs
-/// write regardless). A stream that moved on concurrently, past the statement's snapshot, is a
-/// [`StoreError::Conflict`].
+/// the prelude's parameters. `None` when the prelude's condition was false or a stream was not at
+/// the version its append expects: then the statement failed as a whole, and nothing it wrote (its
+/// CTEs' claims included) is kept. A stream that moved on concurrently, past the statement's
+/// snapshot, is a [`StoreError::Conflict`].
 ///
-/// A `expected_versions` CTE comes first: whether every extended stream's expected version is its
-/// last one, with a transaction id no newer than ours (as in [`APPEND_SQL`]). The insert requires
-/// it, and so may the prelude's CTEs, through [`EXPECTED_VERSIONS_HOLD`].
+/// A stream's expected version holds when it is the stream's last version, written by a
+/// transaction no newer than ours (as in [`APPEND_SQL`]).
 pub(crate) async fn append_with(
     db: impl PgExecutor<'_>,
     prelude: Prelude<'_>,
     bind: impl for<'q> FnOnce(AppendQuery<'q>) -> AppendQuery<'q>,
     appends: &[StreamAppend],
 ) -> Result<Option<Vec<Returned>>, StoreError> {
+    // The CTEs' writes happen whatever the insert does; `gangway_refuse_statement()` fails the
+    // statement, so that they are undone when the events are not appended.
     let sql = format!(
-        "WITH expected_versions AS ( \
+        "WITH {ctes}{separator}expected_versions AS ( \
              SELECT NOT EXISTS ( \
                  SELECT 1 FROM unnest($2::uuid[], $3::bigint[]) AS s(stream_id, expected) \
                  WHERE s.expected > 0 AND NOT EXISTS ( \
                      SELECT 1 FROM events p \
                      WHERE p.stream_id = s.stream_id AND p.stream_version = s.expected \
                        AND p.transaction_id <= pg_current_xact_id())) AS ok), \
-         {ctes}{separator}appended AS ( \
+         appended AS ( \
              INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, \
                                  schema_version, payload, organization_id, causation_id, \
                                  correlation_id, occurred_at) \
@@ -310,7 +309,8 @@ pub(crate) async fn append_with(
                   WITH ORDINALITY AS e(stream_type, stream_id, expected, stream_offset, event_id, \
                                        event_type, schema_version, payload, organization_id, \
                                        causation_id, correlation_id, occurred_at, ord) \
-             WHERE {EXPECTED_VERSIONS_HOLD} AND {condition} \
+             WHERE CASE WHEN (SELECT ok FROM expected_versions) AND {condition} THEN true \
+                        ELSE gangway_refuse_statement() END \
              ORDER BY e.ord \
              RETURNING event_id, position, transaction_id::text::bigint, stream_version, recorded_at) \
          SELECT * FROM appended",
@@ -325,12 +325,14 @@ pub(crate) async fn append_with(
         .await
     {
         Ok(rows) => rows,
+        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some(REFUSED) => return Ok(None),
         Err(sqlx::Error::Database(db)) if db.constraint() == Some("events_stream_version_unique") => {
             return Err(conflict(&appends[0]));
         }
         Err(e) => return Err(e.into()),
     };
-    Ok((rows.len() == n).then_some(rows))
+    debug_assert_eq!(rows.len(), n, "an append that is not refused appends every event");
+    Ok(Some(rows))
 }
 
 /// The records of `appends`, completed with what the database returned for each event.

@@ -7,10 +7,7 @@ mod fold;
 mod model;
 mod read;
 
-pub use append::{
-    AppendQuery, AppendTransaction, ExpectedVersion, Prelude, StreamAppend, APPEND_SQL,
-    EXPECTED_VERSIONS_HOLD,
-};
+pub use append::{AppendQuery, AppendTransaction, ExpectedVersion, Prelude, StreamAppend, APPEND_SQL};
 pub use fold::{evolve_recorded, fold_recorded, load, load_any, Loaded};
 pub use model::{CommitCursor, EventMetadata, NewEvent, RecordedEvent, StreamRef};
 pub use read::{
@@ -102,7 +99,7 @@ impl EventStore {
     /// Appends together with `prelude`'s writes in one statement outside any transaction, all or
     /// nothing, so the command takes one round trip (see [`Prelude`]); `bind` adds the prelude's
     /// parameters. `None` when the prelude's condition was false or a stream was not at its
-    /// expected version: nothing appended.
+    /// expected version: nothing of the statement kept, its CTEs' writes included.
     pub async fn append_with(
         &self,
         prelude: Prelude<'_>,
