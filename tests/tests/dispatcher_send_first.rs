@@ -69,6 +69,18 @@ async fn hold_records(pool: &PgPool) -> Transaction<'static, Postgres> {
 }
 
 impl Setup {
+    /// A link expires while no message can be recorded; returns once its webhook arrived, with
+    /// the records still held.
+    async fn expiry_sent_while_nothing_can_be_recorded(&self) -> Transaction<'static, Postgres> {
+        let lock = hold_records(&self.env.pool).await;
+        expired_links(&self.api, self.org, 1).await;
+        wait_until("the webhook, while no message can be recorded", WAIT, || async {
+            !self.receiver.received_at("/in").is_empty()
+        })
+        .await;
+        lock
+    }
+
     /// The endpoint's delivery log, as the API shows it.
     async fn log(&self) -> Value {
         let path = format!("/v1/webhooks/{}/messages", self.endpoint);
@@ -106,13 +118,7 @@ impl Setup {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_is_sent_before_its_message_is_recorded_and_its_outcome_follows_the_record() {
     let s = setup().await;
-    let lock = hold_records(&s.env.pool).await;
-    expired_links(&s.api, s.org, 1).await;
-
-    wait_until("the webhook, while no message can be recorded", WAIT, || async {
-        !s.receiver.received_at("/in").is_empty()
-    })
-    .await;
+    let lock = s.expiry_sent_while_nothing_can_be_recorded().await;
     assert_eq!(s.log().await["pagination"]["total"], 0, "not recorded yet");
 
     lock.commit().await.unwrap();
@@ -137,12 +143,7 @@ async fn a_webhook_is_sent_before_its_message_is_recorded_and_its_outcome_follow
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_whose_record_failed_is_sent_again_under_its_webhook_id_and_recorded_once() {
     let s = setup().await;
-    let lock = hold_records(&s.env.pool).await;
-    expired_links(&s.api, s.org, 1).await;
-    wait_until("the webhook, while no message can be recorded", WAIT, || async {
-        !s.receiver.received_at("/in").is_empty()
-    })
-    .await;
+    let lock = s.expiry_sent_while_nothing_can_be_recorded().await;
 
     // The dispatcher's insert waits for the lock; cancelling it fails the record.
     let waiting_insert = "SELECT pid FROM pg_stat_activity \

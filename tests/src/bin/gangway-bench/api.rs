@@ -103,15 +103,15 @@ pub async fn create_links(seconds: u64, connections: usize, rate: u64) -> anyhow
         system.create_link(u64::MAX - n).await?;
     }
 
-    let cpu = CpuTimes::now();
-    let (rps, latency) = closed_loop(&system, seconds, connections, Customers::New).await?;
-    let used = CpuTimes::now().since(&cpu);
-    println!(
-        "POST /v1/onboarding-links, closed loop, {connections} connections: {rps:>6.0} req/s  {}  (target ≥ 2,000 req/s)",
-        quantiles(&latency)
-    );
-    let per_request = used.total().as_secs_f64() * 1e6 / latency.len() as f64;
-    println!("  CPU: {} = {per_request:.0} µs per link", used.describe());
+    let latency = measured_closed_loop(
+        &system,
+        seconds,
+        connections,
+        Customers::New,
+        "POST /v1/onboarding-links",
+        "  (target ≥ 2,000 req/s)",
+    )
+    .await?;
 
     let offset = latency.len() + 1_000;
     let load = system.clone();
@@ -131,16 +131,32 @@ pub async fn create_links(seconds: u64, connections: usize, rate: u64) -> anyhow
     for n in 0..RETURNING {
         system.create_link_for(n, Customers::Returning).await?;
     }
+    let what = format!(
+        "POST /v1/onboarding-links for {RETURNING} returning customers (each new link revokes the last)"
+    );
+    measured_closed_loop(&system, seconds, connections, Customers::Returning, &what, "").await?;
+    Ok(())
+}
+
+/// The closed loop with the CPU every process used, printed; its latencies.
+async fn measured_closed_loop(
+    system: &Arc<System>,
+    seconds: u64,
+    connections: usize,
+    customers: Customers,
+    what: &str,
+    target: &str,
+) -> anyhow::Result<Histogram<u64>> {
     let cpu = CpuTimes::now();
-    let (rps, latency) = closed_loop(&system, seconds, connections, Customers::Returning).await?;
+    let (rps, latency) = closed_loop(system, seconds, connections, customers).await?;
     let used = CpuTimes::now().since(&cpu);
     println!(
-        "POST /v1/onboarding-links for {RETURNING} returning customers (each new link revokes the last), closed loop, {connections} connections: {rps:>6.0} req/s  {}",
+        "{what}, closed loop, {connections} connections: {rps:>6.0} req/s  {}{target}",
         quantiles(&latency)
     );
     let per_request = used.total().as_secs_f64() * 1e6 / latency.len() as f64;
     println!("  CPU: {} = {per_request:.0} µs per link", used.describe());
-    Ok(())
+    Ok(latency)
 }
 
 async fn closed_loop(
