@@ -6,6 +6,7 @@
 //! the store's queue, and go together once the lock is released.
 
 use chrono::Utc;
+use futures::future::join_all;
 use gangway_e2e::wait_until;
 use gangway_event_store::{
     EventMetadata, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError, StreamRef,
@@ -13,6 +14,7 @@ use gangway_event_store::{
 use gangway_testkit::TestEnv;
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::HashSet;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -37,14 +39,21 @@ fn event(org: Uuid) -> NewEvent {
 
 type Outcome = Result<Vec<RecordedEvent>, StoreError>;
 
-fn spawn_append(
+/// Starts an append in a task of its own. It is polled once here first, which puts it in the
+/// store's queue (a push under a mutex, before the append's first await), so it is queued by the
+/// time this returns.
+async fn spawn_append(
     store: &EventStore,
     stream: &StreamRef,
     expected: ExpectedVersion,
     org: Uuid,
 ) -> JoinHandle<Outcome> {
     let (store, stream) = (store.clone(), stream.clone());
-    tokio::spawn(async move { store.append(&stream, expected, vec![event(org)]).await })
+    let mut append = Box::pin(async move { store.append(&stream, expected, vec![event(org)]).await });
+    if let Poll::Ready(outcome) = futures::poll!(&mut append) {
+        return tokio::spawn(async move { outcome });
+    }
+    tokio::spawn(append)
 }
 
 async fn hold_appends(pool: &PgPool) -> Transaction<'static, Postgres> {
@@ -56,37 +65,32 @@ async fn hold_appends(pool: &PgPool) -> Transaction<'static, Postgres> {
     lock
 }
 
-/// Fills every statement with an append to a stream of its own, held at the lock.
+/// Fills every statement with an append to a stream of its own, held at the lock. One at a
+/// time: appends made together may share a statement before the first of them has started.
 async fn fill_statements(env: &TestEnv, store: &EventStore, org: Uuid) -> Vec<JoinHandle<Outcome>> {
-    let first: Vec<_> = (0..STATEMENTS)
-        .map(|_| {
-            let stream = StreamRef::new("test", Uuid::now_v7());
-            spawn_append(store, &stream, ExpectedVersion::NoStream, org)
-        })
-        .collect();
-    wait_until(
-        "every statement waiting for the lock",
-        Duration::from_secs(10),
-        || async {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock' \
-               AND query LIKE '%INSERT INTO events%'",
-            )
-            .fetch_one(&env.pool)
-            .await
-            .unwrap();
-            waiting == STATEMENTS as i64
-        },
-    )
-    .await;
+    let mut first = Vec::new();
+    for waiting in 1..=STATEMENTS {
+        let stream = StreamRef::new("test", Uuid::now_v7());
+        first.push(spawn_append(store, &stream, ExpectedVersion::NoStream, org).await);
+        wait_until(
+            &format!("{waiting} statements waiting for the lock"),
+            Duration::from_secs(10),
+            || async { statements_waiting(env).await == waiting as i64 },
+        )
+        .await;
+    }
     first
 }
 
-/// Lets appends made just now reach the store's queue (a push under a mutex) before the lock
-/// goes.
-async fn let_them_queue() {
-    tokio::time::sleep(Duration::from_millis(300)).await;
+async fn statements_waiting(env: &TestEnv) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock' \
+           AND query LIKE '%INSERT INTO events%'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap()
 }
 
 async fn outcomes(handles: Vec<JoinHandle<Outcome>>) -> Vec<Outcome> {
@@ -104,13 +108,13 @@ async fn appends_waiting_for_a_statement_go_together_in_one() {
     let org = Uuid::now_v7();
     let lock = hold_appends(&env.pool).await;
     let first = fill_statements(&env, &store, org).await;
-    let later: Vec<_> = (0..12)
-        .map(|_| {
-            let stream = StreamRef::new("test", Uuid::now_v7());
-            spawn_append(&store, &stream, ExpectedVersion::NoStream, org)
-        })
-        .collect();
-    let_them_queue().await;
+    let streams: Vec<StreamRef> = (0..12).map(|_| StreamRef::new("test", Uuid::now_v7())).collect();
+    let later = join_all(
+        streams
+            .iter()
+            .map(|s| spawn_append(&store, s, ExpectedVersion::NoStream, org)),
+    )
+    .await;
     lock.commit().await.unwrap();
 
     for outcome in outcomes(first).await {
@@ -152,16 +156,16 @@ async fn a_conflict_in_a_shared_statement_is_the_conflicting_appends_alone() {
     // Two appends racing for the first version of one stream; one to a stream that is not at
     // the version it expects; five that nothing stands in the way of.
     let contested = StreamRef::new("test", Uuid::now_v7());
-    let racing: Vec<_> = (0..2)
-        .map(|_| spawn_append(&store, &contested, ExpectedVersion::NoStream, org))
-        .collect();
-    let stale = spawn_append(&store, &behind, ExpectedVersion::Exact(5), org);
+    let racing =
+        join_all((0..2).map(|_| spawn_append(&store, &contested, ExpectedVersion::NoStream, org))).await;
+    let stale = spawn_append(&store, &behind, ExpectedVersion::Exact(5), org).await;
     let free_streams: Vec<StreamRef> = (0..5).map(|_| StreamRef::new("test", Uuid::now_v7())).collect();
-    let free: Vec<_> = free_streams
-        .iter()
-        .map(|s| spawn_append(&store, s, ExpectedVersion::NoStream, org))
-        .collect();
-    let_them_queue().await;
+    let free = join_all(
+        free_streams
+            .iter()
+            .map(|s| spawn_append(&store, s, ExpectedVersion::NoStream, org)),
+    )
+    .await;
     lock.commit().await.unwrap();
 
     for outcome in outcomes(first).await {
