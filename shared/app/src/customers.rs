@@ -3,7 +3,9 @@ use crate::one_statement::OneStatement;
 use crate::{decide, load, metadata, now, AppError, Loaded};
 use gangway_domain::customer::{Customer, CustomerCommand, CustomerCreated};
 use gangway_domain::{CustomerId, OrganizationId};
-use gangway_event_store::{AppendTransaction, EventStore, StreamAppend};
+use gangway_event_store::{
+    fold_owned, AppendTransaction, EventStore, RecordedEvent, StoreError, StreamAppend, EVENT_COLUMNS,
+};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -146,18 +148,23 @@ fn customer_exists() -> AppError {
     }
 }
 
-/// The customer holding `external_id` in `org`, read consistently (not from a read model).
+/// The customer holding `external_id` in `org`, read consistently (not from a read model), in
+/// one round trip.
 pub async fn find_by_external_id(
     conn: &mut PgConnection,
     org: OrganizationId,
     external_id: &str,
 ) -> Result<Option<Loaded<Customer>>, AppError> {
-    let sql = "SELECT customer_id FROM customer_external_ids WHERE organization_id = $1 AND external_id = $2";
-    let id: Option<Uuid> = sqlx::query_scalar(sql)
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = \
+             (SELECT customer_id FROM customer_external_ids \
+              WHERE organization_id = $1 AND external_id = $2) \
+         ORDER BY stream_version"
+    );
+    let events: Vec<RecordedEvent> = sqlx::query_as(&sql)
         .bind(org.as_uuid())
         .bind(external_id)
-        .fetch_optional(&mut *conn)
+        .fetch_all(conn)
         .await?;
-    let Some(id) = id else { return Ok(None) };
-    Ok(load::<Customer>(conn, org, CustomerId::from_uuid(id)).await?)
+    Ok(fold_owned::<Customer>(&events, org).map_err(StoreError::from)?)
 }

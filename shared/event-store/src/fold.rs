@@ -70,11 +70,20 @@ pub async fn load<A: Aggregate>(
     id: A::Id,
 ) -> Result<Option<Loaded<A>>, StoreError> {
     let events = read_stream_after(db, id.as_uuid(), 0).await?;
+    Ok(fold_owned(&events, org)?)
+}
+
+/// Folds a stream's events (oldest first) into the entity if they start one of `org`'s, as
+/// [`load`] does.
+pub fn fold_owned<A: Aggregate>(
+    events: &[RecordedEvent],
+    org: OrganizationId,
+) -> Result<Option<Loaded<A>>, EventCodecError> {
     if events
         .first()
         .is_none_or(|e| e.organization_id != org || e.stream_type != A::Event::STREAM_TYPE)
     {
         return Ok(None);
     }
-    Ok(fold_recorded(&events)?)
+    fold_recorded(events)
 }

@@ -8,11 +8,11 @@ mod model;
 mod read;
 
 pub use append::{AppendQuery, AppendTransaction, ExpectedVersion, Prelude, StreamAppend, APPEND_SQL};
-pub use fold::{evolve_recorded, fold_recorded, load, load_any, Loaded};
+pub use fold::{evolve_recorded, fold_owned, fold_recorded, load, load_any, Loaded};
 pub use model::{CommitCursor, EventMetadata, NewEvent, RecordedEvent, StreamRef};
 pub use read::{
     first_unreadable_after, read_committed_after, read_events, read_stream_after, read_types_after,
-    UnreadableEvent,
+    UnreadableEvent, EVENT_COLUMNS,
 };
 
 use coalesce::Coalescer;

@@ -2,7 +2,8 @@ use crate::{CommitCursor, RecordedEvent, StoreError};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-const COLUMNS: &str = "position, transaction_id::text::bigint AS transaction_id, event_id, \
+/// The columns a [`RecordedEvent`] is read from, for queries that find a stream by a join.
+pub const EVENT_COLUMNS: &str = "position, transaction_id::text::bigint AS transaction_id, event_id, \
     stream_type, stream_id, stream_version, event_type, schema_version, payload, organization_id, \
     causation_id, correlation_id, occurred_at, recorded_at";
 
@@ -13,7 +14,7 @@ pub(crate) async fn read_stream(
     after_version: i64,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND stream_version > $2 \
+        "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND stream_version > $2 \
          ORDER BY stream_version"
     );
     Ok(sqlx::query_as(&sql)
@@ -39,7 +40,7 @@ pub async fn read_committed_after(
     limit: i64,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM events \
+        "SELECT {EVENT_COLUMNS} FROM events \
          WHERE (transaction_id, position) > ($1::text::xid8, $2) \
            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
          ORDER BY events.transaction_id, events.position \
@@ -126,7 +127,7 @@ pub async fn read_events(
     db: impl PgExecutor<'_>,
     event_ids: &[Uuid],
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM events WHERE event_id = ANY($1) ORDER BY position");
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ANY($1) ORDER BY position");
     Ok(sqlx::query_as(&sql).bind(event_ids).fetch_all(db).await?)
 }
 
@@ -138,7 +139,7 @@ pub async fn read_types_after(
     limit: i64,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM events WHERE position > $1 AND event_type = ANY($2) \
+        "SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 AND event_type = ANY($2) \
          ORDER BY position LIMIT $3"
     );
     Ok(sqlx::query_as(&sql)
