@@ -95,25 +95,20 @@ async fn try_create_link(
         }
     };
 
-    let mut link_request = request.request.clone();
-    link_request.customer_id = customer_id;
-    link_request.now = now;
-    if let Some(secret) = &request.webhook_secret {
-        let stored = app
-            .vault
-            .store(tx.connection(), org, LINK_WEBHOOK_SECRET, secret.expose())
-            .await?;
-        link_request.webhook_secret_ref = Some(stored);
-    }
-    let created = decide::<Link>(None, link_id, &LinkCommand::Create(Box::new(link_request)), &meta)?;
-    appends.extend(created.append.clone());
+    let secret_ref = match &request.webhook_secret {
+        Some(secret) => Some(
+            app.vault
+                .store(tx.connection(), org, LINK_WEBHOOK_SECRET, secret.expose())
+                .await?,
+        ),
+        None => None,
+    };
+    let (created, link) = new_link(request, customer_id, secret_ref, link_id, &meta)?;
+    appends.extend(created);
     if let Outcome::Retry = retry_on_conflict(tx.append_all(appends).await)? {
         return Ok(Outcome::Retry);
     }
     tx.commit().await?;
-    let link = created
-        .state_after(None, link_id, &meta)
-        .ok_or_else(|| anyhow::anyhow!("onboarding_link.created did not start a link"))?;
     Ok(Outcome::Done(link))
 }
 
@@ -230,14 +225,28 @@ fn prepare_link(
     meta: &EventMetadata,
     statement: &mut OneStatement,
 ) -> Result<(Option<StreamAppend>, Link), AppError> {
+    let secret_ref = request.webhook_secret.as_ref().map(|secret| {
+        let sealed = app.vault.seal_new(org, LINK_WEBHOOK_SECRET, secret.expose());
+        let id = sealed.id;
+        statement.store_secret(org, LINK_WEBHOOK_SECRET, sealed);
+        id
+    });
+    new_link(request, customer_id, secret_ref, link_id, meta)
+}
+
+/// The creation of link `link_id` for `customer_id`, its webhook secret stored as `secret_ref`:
+/// the append, and the link it makes.
+fn new_link(
+    request: &NewLink,
+    customer_id: Option<CustomerId>,
+    secret_ref: Option<SecretRef>,
+    link_id: LinkId,
+    meta: &EventMetadata,
+) -> Result<(Option<StreamAppend>, Link), AppError> {
     let mut link_request = request.request.clone();
     link_request.customer_id = customer_id;
     link_request.now = meta.occurred_at;
-    if let Some(secret) = &request.webhook_secret {
-        let sealed = app.vault.seal_new(org, LINK_WEBHOOK_SECRET, secret.expose());
-        link_request.webhook_secret_ref = Some(sealed.id);
-        statement.store_secret(org, LINK_WEBHOOK_SECRET, sealed);
-    }
+    link_request.webhook_secret_ref = secret_ref;
     let created = decide::<Link>(None, link_id, &LinkCommand::Create(Box::new(link_request)), meta)?;
     let link = created
         .state_after(None, link_id, meta)
