@@ -6,6 +6,7 @@ use futures::StreamExt;
 use gangway_bus::announce_commits;
 use gangway_domain::LinkId;
 use gangway_e2e::bench::histogram;
+use gangway_e2e::bench::open_loop::sleep_until_exactly;
 use gangway_e2e::bench::services::{start_dispatcher, Api, Tuning};
 use gangway_e2e::bench::sink::Sink;
 use gangway_e2e::dispatch::append_expired_links;
@@ -23,6 +24,8 @@ pub struct Latency {
     pub sent: usize,
     /// Microseconds from when each event was due (the schedule) to when its webhook arrived.
     pub end_to_end: Histogram<u64>,
+    /// Due → the append sent: how late this process's own timer woke it.
+    pub to_send: Histogram<u64>,
     /// Due → the append committed (this process's schedule and the append's round trip).
     pub to_commit: Histogram<u64>,
     pub to_stream: Histogram<u64>,
@@ -76,10 +79,11 @@ pub async fn latency(sink: &Sink, rate: u64, seconds: u64, tuning: Tuning) -> an
     let start = tokio::time::Instant::now();
     for i in 0..total {
         let due = start + period * i as u32;
-        tokio::time::sleep_until(due).await;
+        sleep_until_exactly(due).await;
+        let sent = Instant::now();
         let link = LinkId::new();
         append_expired_links(&store, org, &[link]).await?;
-        due_at.insert(link.as_uuid(), (due.into_std(), Instant::now()));
+        due_at.insert(link.as_uuid(), (due.into_std(), sent, Instant::now()));
     }
     announcing.cancel();
     wait_until(
@@ -92,13 +96,14 @@ pub async fn latency(sink: &Sink, rate: u64, seconds: u64, tuning: Tuning) -> an
     watcher.abort();
 
     let (arrivals, published) = (sink.link_arrivals(), published.lock().expect("lock").clone());
-    let (mut end_to_end, mut to_commit, mut to_stream, mut stream_to_sink) =
-        (histogram(), histogram(), histogram(), histogram());
-    for (link, (at, committed)) in &due_at {
+    let (mut end_to_end, mut to_send, mut to_commit, mut to_stream, mut stream_to_sink) =
+        (histogram(), histogram(), histogram(), histogram(), histogram());
+    for (link, (at, sent, committed)) in &due_at {
         let (Some(received), Some(on_stream)) = (arrivals.get(link), published.get(link)) else {
             continue;
         };
         record(&mut end_to_end, *at, *received);
+        record(&mut to_send, *at, *sent);
         record(&mut to_commit, *at, *committed);
         record(&mut to_stream, *at, *on_stream);
         record(&mut stream_to_sink, *on_stream, *received);
@@ -106,6 +111,7 @@ pub async fn latency(sink: &Sink, rate: u64, seconds: u64, tuning: Tuning) -> an
     Ok(Latency {
         sent: total,
         end_to_end,
+        to_send,
         to_commit,
         to_stream,
         stream_to_sink,

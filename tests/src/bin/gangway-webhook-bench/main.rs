@@ -123,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
             l.sent
         );
         println!("  due → received            {}", quantiles(&l.end_to_end));
+        println!("  due → append sent         {}", quantiles(&l.to_send));
         println!("  due → committed           {}", quantiles(&l.to_commit));
         println!("  due → published by relay  {}", quantiles(&l.to_stream));
         println!("  published → received      {}", quantiles(&l.stream_to_sink));
