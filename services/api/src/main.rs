@@ -4,6 +4,11 @@ use gangway_api::Application;
 use gangway_config::runtime::cancel_on_signal;
 use tokio_util::sync::CancellationToken;
 
+/// Many small, short-lived allocations per request: glibc's malloc took about a fifth of the api's
+/// CPU under load, and mimalloc cut CPU per link created by about 13 % (README, Performance).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Gangway api: management API, hosted pages and the event relay.
 #[derive(Parser)]
 #[command(version)]
