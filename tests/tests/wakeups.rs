@@ -3,6 +3,8 @@
 //! retried through the api wakes the dispatcher. Both pollers run here
 //! with a ten-minute interval, so only a wake-up can meet the tests' deadlines.
 
+use futures::StreamExt;
+use gangway_bus::Wake;
 use gangway_domain::OrganizationId;
 use gangway_e2e::dispatch::{create_endpoint, dispatcher_config, expired_links, spawn_dispatcher, Receiver};
 use gangway_e2e::{api_config, read_stream, wait_until, TestApi};
@@ -55,6 +57,55 @@ async fn a_commit_in_one_api_process_wakes_the_relay_leading_in_another() {
         "the replica's link is published within seconds, not at the next poll",
     )
     .await;
+    replica.stop().await;
+    leading.stop().await;
+}
+
+/// Only the leading relay publishes, so a process whose relay leads wakes it in process and sends
+/// nothing over NATS; a process without the lead still does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_whose_relay_leads_sends_no_wakeups_over_nats() {
+    let env = TestEnv::new().await;
+    let mut leading = api_config(&env);
+    leading.relay_poll_ms = POLL_MS;
+    let leading = TestApi::spawn_with(leading).await;
+    // Published means its relay leads: only the leading relay publishes.
+    let (_, key) = leading.create_org("Quiet Co").await;
+    wait_until("the organization is published", DEADLINE, || {
+        published(&env, "organization.created")
+    })
+    .await;
+
+    let bus = env.bus().await;
+    let mut wakeups = bus
+        .client()
+        .subscribe(bus.wake_subject(Wake::Relay))
+        .await
+        .expect("subscribing to wake-ups");
+    bus.client().flush().await.expect("flush");
+    let (status, link) = leading
+        .create_link(&key, json!({ "redirectUrl": "https://app.example.com/done" }))
+        .await;
+    assert_eq!(status, 201, "{link}");
+    wait_for_the_link(&env, "the leading process's link is published at once").await;
+    // A wake-up would have left before the relay's publish, on the same connection, and so be
+    // queued for this subscriber before this round trip's answer.
+    bus.client().flush().await.expect("flush");
+    let early = tokio::time::timeout(Duration::from_millis(200), wakeups.next()).await;
+    assert!(early.is_err(), "the leading process sent a wake-up: {early:?}");
+
+    let mut replica = api_config(&env);
+    replica.relay_enabled = false;
+    let replica = TestApi::spawn_with(replica).await;
+    let (status, link) = replica
+        .create_link(&key, json!({ "redirectUrl": "https://app.example.com/done" }))
+        .await;
+    assert_eq!(status, 201, "{link}");
+    let woken = tokio::time::timeout(DEADLINE, wakeups.next()).await;
+    assert!(
+        matches!(woken, Ok(Some(_))),
+        "a process without the lead wakes the leading relay over NATS"
+    );
     replica.stop().await;
     leading.stop().await;
 }

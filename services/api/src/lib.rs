@@ -21,7 +21,7 @@ use axum::Router;
 use config::ApiConfig;
 use error::ApiError;
 use gangway_app::App;
-use gangway_bus::{Bus, BusNames, Wake};
+use gangway_bus::{Bus, BusNames, LocalRelay, Wake};
 use gangway_config::runtime::connect_database;
 use gangway_event_store::{EventStore, MIGRATOR};
 use gangway_relay::{Relay, RelayConfig};
@@ -148,11 +148,15 @@ impl Application {
         tracing::info!(addr = %self.listener.local_addr()?, "api listening");
         let bus = &self.state.bus;
         let relay_wake = self.relay.as_ref().map(|(_, wake)| wake.clone());
+        let local_relay = self.relay.as_ref().map(|(relay, wake)| LocalRelay {
+            wake: wake.clone(),
+            leading: relay.leading(),
+        });
         // Every api process announces its commits; the one whose relay leads acts on them.
         let announcer = gangway_bus::announce_commits(
             bus.clone(),
             self.state.app.store.appended_signal(),
-            relay_wake.clone(),
+            local_relay,
             cancel.clone(),
         );
         let wakeups = match relay_wake {

@@ -8,7 +8,7 @@ mod wake;
 
 pub use cloudevent::{decode_event, encode_event, DecodeError};
 pub use received::{ack, decode_received, split_received};
-pub use wake::{announce_commits, Wake};
+pub use wake::{announce_commits, LocalRelay, Wake};
 
 use async_nats::jetstream::{self, consumer, context::PublishAckFuture, stream};
 use async_nats::HeaderMap;

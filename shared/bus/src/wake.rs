@@ -5,6 +5,7 @@
 
 use crate::Bus;
 use futures::StreamExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -71,14 +72,22 @@ impl Bus {
     }
 }
 
+/// The relay in this process, if it has one: what wakes it, and whether it holds the publishing
+/// lock now (see `Relay::leading`).
+pub struct LocalRelay {
+    pub wake: Arc<Notify>,
+    pub leading: Arc<AtomicBool>,
+}
+
 /// Wakes the leading relay after every commit signalled on `committed` (see
 /// `EventStore::appended_signal`): `local`, the relay in this process if it has one, at once, and
-/// any other process's relay over NATS. Commits that land while a wake-up is being sent are
-/// covered by the next one.
+/// while that one does not lead, any other process's relay over NATS (only the leading relay
+/// publishes, so a leading local relay leaves no one else to wake). Commits that land while a
+/// wake-up is being sent are covered by the next one.
 pub fn announce_commits(
     bus: Bus,
     committed: Arc<Notify>,
-    local: Option<Arc<Notify>>,
+    local: Option<LocalRelay>,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -88,7 +97,10 @@ pub fn announce_commits(
                 _ = committed.notified() => {}
             }
             if let Some(local) = &local {
-                local.notify_one();
+                local.wake.notify_one();
+                if local.leading.load(Ordering::Relaxed) {
+                    continue;
+                }
             }
             bus.wake(Wake::Relay).await;
         }

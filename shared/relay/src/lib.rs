@@ -18,6 +18,7 @@ use gangway_event_store::{
 use gangway_retry::Schedule;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -65,6 +66,7 @@ pub struct Relay {
     bus: Bus,
     wake: Arc<Notify>,
     config: RelayConfig,
+    leading: Arc<AtomicBool>,
 }
 
 /// A relay that holds the publishing lock. Dropping it (or losing its connection) releases it.
@@ -109,7 +111,18 @@ impl Relay {
             bus,
             wake,
             config,
+            leading: Arc::default(),
         }
+    }
+
+    /// Whether this relay holds the publishing lock now, kept up to date by [`Relay::run`].
+    pub fn leading(&self) -> Arc<AtomicBool> {
+        self.leading.clone()
+    }
+
+    fn set_leading(&self, leading: bool) {
+        self.leading.store(leading, Ordering::Relaxed);
+        gangway_telemetry::store::leading(leading);
     }
 
     /// Tries once to become the publishing relay; `None` while another relay holds the lock.
@@ -142,15 +155,15 @@ impl Relay {
 
     /// Runs until cancelled: waits for the lock, publishes, and starts over after any error.
     pub async fn run(&self, cancel: CancellationToken) {
-        gangway_telemetry::store::leading(false);
+        self.set_leading(false);
         while !cancel.is_cancelled() {
             match self.try_lead().await {
                 Ok(Some(mut leading)) => {
-                    gangway_telemetry::store::leading(true);
+                    self.set_leading(true);
                     if let Err(error) = leading.run(&cancel).await {
                         tracing::warn!(%error, "relay stopped leading; retrying");
                     }
-                    gangway_telemetry::store::leading(false);
+                    self.set_leading(false);
                 }
                 Ok(None) => tracing::debug!("another relay is publishing"),
                 Err(error) => tracing::warn!(%error, "relay could not start; retrying"),
