@@ -152,7 +152,8 @@ impl Application {
             wake: wake.clone(),
             leading: relay.leading(),
         });
-        // Every api process announces its commits; the one whose relay leads acts on them.
+        // Commits wake this process's relay; over NATS they wake the leading one, unless that is
+        // this process's own.
         let announcer = gangway_bus::announce_commits(
             bus.clone(),
             self.state.app.store.appended_signal(),
