@@ -30,28 +30,45 @@ async fn wait_for_the_link(env: &TestEnv, what: &str) {
     wait_until(what, DEADLINE, || published(env, "onboarding_link.created")).await;
 }
 
+/// An api process with its relay polling every ten minutes, once the relay leads (only the
+/// leading relay publishes, and it has published the new organization), with that
+/// organization's key.
+async fn leading_api(env: &TestEnv, organization: &str) -> (TestApi, String) {
+    let mut config = api_config(env);
+    config.relay_poll_ms = POLL_MS;
+    let api = TestApi::spawn_with(config).await;
+    let (_, key) = api.create_org(organization).await;
+    wait_until("the organization is published", DEADLINE, || {
+        published(env, "organization.created")
+    })
+    .await;
+    (api, key)
+}
+
+/// An api process without a relay: its only way to the leading one is a wake-up over NATS.
+async fn replica_api(env: &TestEnv) -> TestApi {
+    let mut config = api_config(env);
+    config.relay_enabled = false;
+    TestApi::spawn_with(config).await
+}
+
+async fn create_link(api: &TestApi, key: &str) {
+    let (status, link) = api
+        .create_link(key, json!({ "redirectUrl": "https://app.example.com/done" }))
+        .await;
+    assert_eq!(status, 201, "{link}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_in_one_api_process_wakes_the_relay_leading_in_another() {
     let env = TestEnv::new().await;
-    let mut leading = api_config(&env);
-    leading.relay_poll_ms = POLL_MS;
-    let leading = TestApi::spawn_with(leading).await;
-    let mut replica = api_config(&env);
-    replica.relay_enabled = false;
-    let replica = TestApi::spawn_with(replica).await;
-
-    // Committed by the leading process itself, which wakes its relay in process.
-    let (_, key) = leading.create_org("Wake Co").await;
-    wait_until("the organization is published", DEADLINE, || {
-        published(&env, "organization.created")
-    })
-    .await;
+    // Its organization is committed by the leading process itself, which wakes its relay in
+    // process.
+    let (leading, key) = leading_api(&env, "Wake Co").await;
+    let replica = replica_api(&env).await;
 
     // Committed by the replica, whose only way to the relay is the wake-up over NATS.
-    let (status, link) = replica
-        .create_link(&key, json!({ "redirectUrl": "https://app.example.com/done" }))
-        .await;
-    assert_eq!(status, 201, "{link}");
+    create_link(&replica, &key).await;
     wait_for_the_link(
         &env,
         "the replica's link is published within seconds, not at the next poll",
@@ -66,15 +83,7 @@ async fn a_commit_in_one_api_process_wakes_the_relay_leading_in_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_whose_relay_leads_sends_no_wakeups_over_nats() {
     let env = TestEnv::new().await;
-    let mut leading = api_config(&env);
-    leading.relay_poll_ms = POLL_MS;
-    let leading = TestApi::spawn_with(leading).await;
-    // Published means its relay leads: only the leading relay publishes.
-    let (_, key) = leading.create_org("Quiet Co").await;
-    wait_until("the organization is published", DEADLINE, || {
-        published(&env, "organization.created")
-    })
-    .await;
+    let (leading, key) = leading_api(&env, "Quiet Co").await;
 
     let bus = env.bus().await;
     let mut wakeups = bus
@@ -83,10 +92,7 @@ async fn a_process_whose_relay_leads_sends_no_wakeups_over_nats() {
         .await
         .expect("subscribing to wake-ups");
     bus.client().flush().await.expect("flush");
-    let (status, link) = leading
-        .create_link(&key, json!({ "redirectUrl": "https://app.example.com/done" }))
-        .await;
-    assert_eq!(status, 201, "{link}");
+    create_link(&leading, &key).await;
     wait_for_the_link(&env, "the leading process's link is published at once").await;
     // A wake-up would have left before the relay's publish, on the same connection, and so be
     // queued for this subscriber before this round trip's answer.
@@ -94,13 +100,8 @@ async fn a_process_whose_relay_leads_sends_no_wakeups_over_nats() {
     let early = tokio::time::timeout(Duration::from_millis(200), wakeups.next()).await;
     assert!(early.is_err(), "the leading process sent a wake-up: {early:?}");
 
-    let mut replica = api_config(&env);
-    replica.relay_enabled = false;
-    let replica = TestApi::spawn_with(replica).await;
-    let (status, link) = replica
-        .create_link(&key, json!({ "redirectUrl": "https://app.example.com/done" }))
-        .await;
-    assert_eq!(status, 201, "{link}");
+    let replica = replica_api(&env).await;
+    create_link(&replica, &key).await;
     let woken = tokio::time::timeout(DEADLINE, wakeups.next()).await;
     assert!(
         matches!(woken, Ok(Some(_))),
@@ -113,15 +114,7 @@ async fn a_process_whose_relay_leads_sends_no_wakeups_over_nats() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_held_back_by_an_open_transaction_is_published_once_that_ends() {
     let env = TestEnv::new().await;
-    let mut leading = api_config(&env);
-    leading.relay_poll_ms = POLL_MS;
-    let leading = TestApi::spawn_with(leading).await;
-    let (_, key) = leading.create_org("Held Co").await;
-    // The relay leads and has published what came before.
-    wait_until("the organization is published", DEADLINE, || {
-        published(&env, "organization.created")
-    })
-    .await;
+    let (leading, key) = leading_api(&env, "Held Co").await;
 
     // A transaction with an id, open while the link commits: the relay may not publish past it
     // (a later-committing older transaction could otherwise be skipped), so the wake-up finds
@@ -131,10 +124,7 @@ async fn a_commit_held_back_by_an_open_transaction_is_published_once_that_ends()
         .execute(&mut *blocker)
         .await
         .expect("an xid");
-    let (status, link) = leading
-        .create_link(&key, json!({ "redirectUrl": "https://app.example.com/done" }))
-        .await;
-    assert_eq!(status, 201, "{link}");
+    create_link(&leading, &key).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         !published(&env, "onboarding_link.created").await,
