@@ -26,7 +26,7 @@ use gangway_config::runtime::connect_database;
 use gangway_event_store::{EventStore, MIGRATOR};
 use gangway_relay::{Relay, RelayConfig};
 use gangway_vault::Vault;
-use state::AppState;
+use state::{AppState, SharedState};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -120,14 +120,14 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.api_addr))?;
         let rate_limits = rate_limit::RateLimits::new(config.rate_limit_per_second, config.rate_limit_burst);
-        let state = AppState {
+        let state = AppState::new(SharedState {
             app: App { store, vault, graph },
             bus,
             config: Arc::new(config),
             verified_keys: Default::default(),
             rate_limits,
             meta: Arc::new(meta),
-        };
+        });
         Ok(Self {
             listener,
             state,

@@ -7,9 +7,26 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-/// Shared by every request handler.
+/// Shared by every request handler: cloned for each request (by every extractor and layer that
+/// takes the state), so a clone is one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl AppState {
+    pub fn new(shared: SharedState) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+pub struct SharedState {
     /// The use cases' dependencies: event store, vault, Graph client.
     pub app: App,
     pub bus: Bus,
@@ -19,7 +36,7 @@ pub struct AppState {
     pub meta: Arc<MetaEndpoints>,
 }
 
-impl AppState {
+impl SharedState {
     pub fn pool(&self) -> &PgPool {
         self.app.pool()
     }
