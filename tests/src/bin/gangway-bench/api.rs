@@ -2,8 +2,11 @@
 //! theme, and a webhook whose secret is sealed in the vault), against the whole system on this
 //! machine: the release api (with its relay), projector and dispatcher as processes with their
 //! defaults. Closed loop for the throughput, open loop for the latency; then closed loop again for
-//! links to returning customers (each has a pending link, which the new one revokes).
+//! links to returning customers (each has a pending link, which the new one revokes). The
+//! throughputs are also given against pgbench's single-row INSERT measured in the same run, since
+//! this machine kind's speed swings from hour to hour.
 
+use crate::{pgbench_tps, Script};
 use anyhow::{bail, Context};
 use gangway_e2e::bench::cpu::CpuTimes;
 use gangway_e2e::bench::services::{Api, Service};
@@ -102,10 +105,12 @@ pub async fn create_links(seconds: u64, connections: usize, rate: u64) -> anyhow
     for n in 0..200 {
         system.create_link(u64::MAX - n).await?;
     }
+    let baseline = pgbench_tps(seconds, Script::PlainInsert).await?;
+    println!("pgbench single-row INSERT, 16 clients, this run: {baseline:>6.0} tx/s (baseline)");
 
     let latency = measured_closed_loop(
         &system,
-        seconds,
+        (seconds, baseline),
         connections,
         Customers::New,
         "POST /v1/onboarding-links",
@@ -134,14 +139,23 @@ pub async fn create_links(seconds: u64, connections: usize, rate: u64) -> anyhow
     let what = format!(
         "POST /v1/onboarding-links for {RETURNING} returning customers (each new link revokes the last)"
     );
-    measured_closed_loop(&system, seconds, connections, Customers::Returning, &what, "").await?;
+    measured_closed_loop(
+        &system,
+        (seconds, baseline),
+        connections,
+        Customers::Returning,
+        &what,
+        "",
+    )
+    .await?;
     Ok(())
 }
 
-/// The closed loop with the CPU every process used, printed; its latencies.
+/// The closed loop with the CPU every process used and its rate against `baseline` (tx/s),
+/// printed; its latencies.
 async fn measured_closed_loop(
     system: &Arc<System>,
-    seconds: u64,
+    (seconds, baseline): (u64, f64),
     connections: usize,
     customers: Customers,
     what: &str,
@@ -151,7 +165,8 @@ async fn measured_closed_loop(
     let (rps, latency) = closed_loop(system, seconds, connections, customers).await?;
     let used = CpuTimes::now().since(&cpu);
     println!(
-        "{what}, closed loop, {connections} connections: {rps:>6.0} req/s  {}{target}",
+        "{what}, closed loop, {connections} connections: {rps:>6.0} req/s = {:.0} % of the baseline  {}{target}",
+        100.0 * rps / baseline,
         quantiles(&latency)
     );
     let per_request = used.total().as_secs_f64() * 1e6 / latency.len() as f64;
