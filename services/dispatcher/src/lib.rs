@@ -202,6 +202,13 @@ impl Dispatcher {
     /// together, each event is tried on its own, so one that fails holds back only itself. An
     /// event whose stream has a dead letter is held behind it.
     async fn process(&self, feed: Feed, received: Vec<jetstream::Message>) {
+        let received = match feed {
+            Feed::Events => self.without_unconcerned(received).await,
+            Feed::Messages => received,
+        };
+        if received.is_empty() {
+            return;
+        }
         let decoded = decode_received(received).await;
         let decoded = match feed {
             Feed::Events => self.without_held(decoded).await,
@@ -261,6 +268,20 @@ impl Dispatcher {
             };
             ack(&message, kind).await;
         }
+    }
+
+    /// The messages of `received` whose events can concern the dispatcher (see
+    /// [`outgoing::concerns`]); the others (most events: customers, link creations and visits)
+    /// are acknowledged unread, with no dead-letter check and no connection taken.
+    async fn without_unconcerned(&self, received: Vec<jetstream::Message>) -> Vec<jetstream::Message> {
+        let mut concerned = Vec::with_capacity(received.len());
+        for message in received {
+            match self.bus.event_type_of(message.subject.as_str()) {
+                Some(event_type) if !outgoing::concerns(event_type) => ack(&message, AckKind::Ack).await,
+                _ => concerned.push(message),
+            }
+        }
+        concerned
     }
 
     /// The events of `decoded` that do not wait behind a dead letter (those that do are held and

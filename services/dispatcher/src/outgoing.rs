@@ -7,6 +7,7 @@ use gangway_domain::link::{Link, LinkEvent};
 use gangway_domain::message::{MessageEvent, MessagePhone};
 use gangway_domain::phone::{Phone, PhoneEvent};
 use gangway_domain::phone_health::HealthView;
+use gangway_domain::webhook::EndpointEvent;
 use gangway_domain::webhook_data::{
     CustomerOf, IdOf, LinkExpired, LinkFailed, MessageReceived, MessageStatus, NumberConnected,
     NumberDisconnected, NumberHealthChanged, NumberIds, PhoneNumberCreated, RelayedFor,
@@ -38,8 +39,30 @@ impl Outgoing {
     }
 }
 
+/// The event types that can become webhooks: `outgoing` answers none for any other.
+const WEBHOOK_SOURCES: &[&str] = &[
+    "onboarding_link.completed",
+    "onboarding_link.failed",
+    "onboarding_link.expired",
+    "phone_number.created",
+    "phone_number.disconnected",
+    "phone_number.health_changed",
+    "phone_number.quality_updated",
+];
+
+/// Whether the dispatcher has anything to do with events of this type: they can become webhooks,
+/// or they change an endpoint. Any other event is acknowledged unread.
+pub fn concerns(event_type: &str) -> bool {
+    WEBHOOK_SOURCES.contains(&event_type)
+        || MessageEvent::EVENT_TYPES.contains(&event_type)
+        || EndpointEvent::EVENT_TYPES.contains(&event_type)
+}
+
 /// The outgoing events of one domain event (none for most).
 pub async fn outgoing(conn: &mut PgConnection, event: &RecordedEvent) -> Result<Vec<Outgoing>, StoreError> {
+    if !concerns(&event.event_type) {
+        return Ok(Vec::new());
+    }
     match event.stream_type.as_str() {
         LinkEvent::STREAM_TYPE => from_link_event(conn, event).await,
         PhoneEvent::STREAM_TYPE => Ok(from_phone_event(conn, event).await?.into_iter().collect()),

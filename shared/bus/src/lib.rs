@@ -169,6 +169,13 @@ impl Bus {
         format!("{}.{event_type}", self.names.subject_prefix)
     }
 
+    /// The event type a subject of the events stream names (the inverse of [`Bus::subject_for`]).
+    pub fn event_type_of<'a>(&self, subject: &'a str) -> Option<&'a str> {
+        subject
+            .strip_prefix(self.names.subject_prefix.as_str())?
+            .strip_prefix('.')
+    }
+
     /// Creates the events stream, or updates it to the checked-in definition.
     pub async fn ensure_stream(&self) -> Result<stream::Stream, BusError> {
         self.ensure(STREAM_DEFINITION, &self.names.stream, &self.names.subject_prefix)
