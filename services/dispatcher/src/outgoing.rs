@@ -258,3 +258,32 @@ async fn state_as_of<A: Aggregate>(
     events.retain(|e| e.stream_version <= event.stream_version);
     Ok(fold_recorded::<A>(&events)?.map(|loaded| loaded.state))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gangway_domain::customer::CustomerEvent;
+
+    #[test]
+    fn every_webhook_source_is_an_event_type_the_domain_records() {
+        for event_type in WEBHOOK_SOURCES {
+            assert!(
+                LinkEvent::EVENT_TYPES.contains(event_type) || PhoneEvent::EVENT_TYPES.contains(event_type),
+                "{event_type} is no link or phone event type"
+            );
+        }
+    }
+
+    #[test]
+    fn customer_events_and_link_creations_do_not_concern_the_dispatcher_but_endpoint_changes_do() {
+        for event_type in CustomerEvent::EVENT_TYPES {
+            assert!(!concerns(event_type), "{event_type}");
+        }
+        assert!(!concerns("onboarding_link.created"));
+        assert!(!concerns("onboarding_link.opened"));
+        for event_type in EndpointEvent::EVENT_TYPES {
+            assert!(concerns(event_type), "{event_type}");
+        }
+        assert!(concerns("onboarding_link.completed"));
+    }
+}
