@@ -11,6 +11,7 @@ pub mod expiry;
 pub mod health;
 pub mod idempotency;
 pub mod keys;
+mod known_customers;
 pub mod links;
 pub mod messages;
 mod one_statement;
