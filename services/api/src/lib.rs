@@ -121,12 +121,17 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.api_addr))?;
         let rate_limits = rate_limit::RateLimits::new(config.rate_limit_per_second, config.rate_limit_burst);
         let state = AppState::new(SharedState {
-            app: App { store, vault, graph },
+            app: App {
+                store,
+                vault,
+                graph,
+                known_customers: Default::default(),
+            },
             bus,
-            config: Arc::new(config),
+            config,
             verified_keys: Default::default(),
             rate_limits,
-            meta: Arc::new(meta),
+            meta,
         });
         Ok(Self {
             listener,

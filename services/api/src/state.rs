@@ -30,10 +30,10 @@ pub struct SharedState {
     /// The use cases' dependencies: event store, vault, Graph client.
     pub app: App,
     pub bus: Bus,
-    pub config: Arc<ApiConfig>,
+    pub config: ApiConfig,
     pub verified_keys: VerifiedKeys,
     pub rate_limits: crate::rate_limit::RateLimits,
-    pub meta: Arc<MetaEndpoints>,
+    pub meta: MetaEndpoints,
 }
 
 impl SharedState {

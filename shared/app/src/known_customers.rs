@@ -7,13 +7,14 @@ use crate::links::CustomerChoice;
 use gangway_domain::OrganizationId;
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
 /// Entries kept at most; past it the set starts again empty.
 const CAPACITY: usize = 65_536;
 
-/// Hashes of (organization, external id): a collision only reorders attempts.
-static HELD: LazyLock<Mutex<HashSet<u64>>> = LazyLock::new(Mutex::default);
+/// Hashes of (organization, external id) found held: a collision only reorders attempts.
+#[derive(Clone, Default)]
+pub struct KnownCustomers(Arc<Mutex<HashSet<u64>>>);
 
 fn key(org: OrganizationId, customer: &CustomerChoice) -> Option<u64> {
     let CustomerChoice::ByExternalId { external_id, .. } = customer else {
@@ -24,19 +25,25 @@ fn key(org: OrganizationId, customer: &CustomerChoice) -> Option<u64> {
     Some(hasher.finish())
 }
 
-/// Whether `customer` names an external id seen held in `org`.
-pub(crate) fn seen_held(org: OrganizationId, customer: &CustomerChoice) -> bool {
-    key(org, customer).is_some_and(|key| HELD.lock().unwrap_or_else(|e| e.into_inner()).contains(&key))
-}
-
-/// Notes that `customer`'s external id is held in `org`.
-pub(crate) fn remember_held(org: OrganizationId, customer: &CustomerChoice) {
-    let Some(key) = key(org, customer) else { return };
-    let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
-    if held.len() >= CAPACITY {
-        held.clear();
+impl KnownCustomers {
+    /// Whether `customer` names an external id seen held in `org`.
+    pub(crate) fn seen_held(&self, org: OrganizationId, customer: &CustomerChoice) -> bool {
+        key(org, customer).is_some_and(|key| self.held().contains(&key))
     }
-    held.insert(key);
+
+    /// Notes that `customer`'s external id is held in `org`.
+    pub(crate) fn remember_held(&self, org: OrganizationId, customer: &CustomerChoice) {
+        let Some(key) = key(org, customer) else { return };
+        let mut held = self.held();
+        if held.len() >= CAPACITY {
+            held.clear();
+        }
+        held.insert(key);
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 #[cfg(test)]
@@ -54,14 +61,14 @@ mod tests {
     #[test]
     fn an_external_id_is_seen_held_only_in_its_organization_once_remembered() {
         let (org, other) = (OrganizationId::new(), OrganizationId::new());
-        let customer = by_external_id("acme-1");
-        assert!(!seen_held(org, &customer));
-        remember_held(org, &customer);
-        assert!(seen_held(org, &customer));
-        assert!(!seen_held(other, &customer));
-        assert!(!seen_held(org, &by_external_id("acme-2")));
+        let (known, customer) = (KnownCustomers::default(), by_external_id("acme-1"));
+        assert!(!known.seen_held(org, &customer));
+        known.remember_held(org, &customer);
+        assert!(known.seen_held(org, &customer));
+        assert!(!known.seen_held(other, &customer));
+        assert!(!known.seen_held(org, &by_external_id("acme-2")));
         let existing = CustomerChoice::Existing(CustomerId::new());
-        remember_held(org, &existing);
-        assert!(!seen_held(org, &existing));
+        known.remember_held(org, &existing);
+        assert!(!known.seen_held(org, &existing));
     }
 }

@@ -11,7 +11,7 @@ pub mod expiry;
 pub mod health;
 pub mod idempotency;
 pub mod keys;
-mod known_customers;
+pub mod known_customers;
 pub mod links;
 pub mod messages;
 mod one_statement;
@@ -44,6 +44,8 @@ pub struct App {
     pub store: EventStore,
     pub vault: Vault,
     pub graph: GraphClient,
+    /// Which customers' links go the existing customer's way first.
+    pub known_customers: known_customers::KnownCustomers,
 }
 
 impl App {

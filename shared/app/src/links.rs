@@ -1,6 +1,5 @@
 use crate::customers::{claim_or_find, find_by_external_id, prepare, Claimed};
 use crate::idempotency::{claim, IdempotencyKey};
-use crate::known_customers;
 use crate::one_statement::OneStatement;
 use crate::{decide, execute, load, lock_entity, metadata, now, App, AppError, Loaded, MAX_ATTEMPTS};
 use gangway_domain::customer::{Customer, CustomerCommand, CustomerCreated};
@@ -58,14 +57,14 @@ pub async fn create_link(
     let mut probe = request.request.clone();
     probe.webhook_secret_ref = request.webhook_secret.as_ref().map(|_| SecretRef::new());
     Link::decide(None, &LinkCommand::Create(Box::new(probe)))?;
-    let returning = known_customers::seen_held(org, &request.customer);
+    let returning = app.known_customers.seen_held(org, &request.customer);
     if !returning {
         if let Some(link) = create_in_one_statement(app, org, &request, idempotency).await? {
             return Ok(link);
         }
     }
     if let Some(link) = create_for_existing_customer(app, org, &request, idempotency).await? {
-        known_customers::remember_held(org, &request.customer);
+        app.known_customers.remember_held(org, &request.customer);
         return Ok(link);
     }
     if returning {
