@@ -6,7 +6,7 @@
 //! throughputs are also given against pgbench's single-row INSERT measured in the same run, since
 //! this machine kind's speed swings from hour to hour.
 
-use crate::{pgbench_tps, Script};
+use crate::{pgbench_tps, Script, WRITERS};
 use anyhow::{bail, Context};
 use gangway_e2e::bench::cpu::CpuTimes;
 use gangway_e2e::bench::services::{Api, Service};
@@ -106,7 +106,7 @@ pub async fn create_links(seconds: u64, connections: usize, rate: u64) -> anyhow
         system.create_link(u64::MAX - n).await?;
     }
     let baseline = pgbench_tps(seconds, Script::PlainInsert).await?;
-    println!("pgbench single-row INSERT, 16 clients, this run: {baseline:>6.0} tx/s (baseline)");
+    println!("pgbench single-row INSERT, {WRITERS} clients, this run: {baseline:>6.0} tx/s (baseline)");
 
     let latency = measured_closed_loop(
         &system,
